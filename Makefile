@@ -1,0 +1,86 @@
+# Makefile for the llm engine (plain C library + llm-cli).
+#
+#   make            build build/libllmengine.a and build/llm-cli
+#   make check      build and run the engine unit tests (test/unit)
+#   make SAN=1 ...  same, built with AddressSanitizer + UBSan into build-san/
+#   make install    install llm-cli into $(PREFIX)/bin
+#
+# No -march=native: AVX2 code lives in *_avx2.c files compiled with
+# -mavx2 -mfma -mf16c and is chosen at run time after a cpuid check.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+PYTHON  ?= python3
+
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+OPT     ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN   := -fsanitize=address,undefined
+else
+BUILD   ?= build
+OPT     ?= -O2 -g
+LDSAN   :=
+endif
+
+CFLAGS_COMMON := -std=gnu11 $(OPT) -fPIC -Wall -Wextra -Wno-unused-parameter \
+                 -Wshadow=local -Wstrict-prototypes -pthread -Isrc
+CFLAGS  ?=
+ALL_CFLAGS := $(CFLAGS_COMMON) $(CFLAGS)
+AVX2_FLAGS := -mavx2 -mfma -mf16c
+LDLIBS  := -lpcre2-8 -lm -lpthread
+
+# Engine sources: everything in src/ except the PostgreSQL layer (pg_*.c)
+# and the command-line tool.
+ENGINE_SRC := $(filter-out src/pg_%.c src/llm_cli.c,$(wildcard src/*.c))
+ENGINE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(ENGINE_SRC))
+LIB        := $(BUILD)/libllmengine.a
+CLI        := $(BUILD)/llm-cli
+
+UNIT_SRC   := $(wildcard test/unit/test_*.c)
+UNIT_BIN   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(UNIT_SRC))
+
+.PHONY: all engine cli unit check fixtures install clean
+
+all: $(LIB) $(CLI)
+
+engine: $(LIB)
+cli: $(CLI)
+
+$(BUILD)/obj/%_avx2.o: src/%_avx2.c $(wildcard src/*.h) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(ENGINE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(CLI): src/llm_cli.c $(LIB)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(LIB) $(LDSAN) $(LDLIBS)
+
+$(BUILD)/test/%: test/unit/%.c test/unit/tap.h $(LIB) | $(BUILD)/test
+	$(CC) $(ALL_CFLAGS) -Itest/unit $< -o $@ $(LIB) $(LDSAN) $(LDLIBS)
+
+$(BUILD)/obj $(BUILD)/test:
+	mkdir -p $@
+
+unit: $(UNIT_BIN) $(CLI)
+
+# Generated GGUF fixtures (tiny models, malformed files) - never committed.
+FIXDIR := build/fixtures
+fixtures: $(FIXDIR)/.stamp
+$(FIXDIR)/.stamp: $(wildcard test/fixtures/*.py test/golden/make_tokenizer_golden.py)
+	mkdir -p $(FIXDIR)
+	$(PYTHON) test/fixtures/make_fixtures.py $(FIXDIR)
+	touch $@
+
+check: unit fixtures
+	BUILD=$(BUILD) test/run-unit.sh $(UNIT_BIN)
+
+install: $(CLI)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/llm-cli
+
+clean:
+	rm -rf build build-san

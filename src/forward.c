@@ -1,0 +1,765 @@
+/*
+ * forward.c - the batched forward pass of llama-family models on the CPU.
+ *
+ * One call of llm_engine_step() runs every token of every batch item
+ * through the network together: the matrix products see all T tokens at
+ * once (weights are streamed from memory once per step, whatever the
+ * batch), while attention runs per token against its own sequence's KV
+ * cache. Shapes below: T = tokens in the step, E = n_embd, KV = n_embd_kv,
+ * F = n_ff, H = n_head, D = head size, V = n_vocab.
+ *
+ *   x[T,E]   = embed(tokens)
+ *   per layer:
+ *     xb     = rmsnorm(x) * attn_norm
+ *     q[T,E], k[T,KV], v[T,KV] = xb @ Wq, Wk, Wv (+ biases for qwen2)
+ *     rope(q, k) at each token's position; append k, v to the caches
+ *     a[T,E] = softmax(q k^T / sqrt(D)) v   (causal, grouped heads)
+ *     x     += a @ Wo
+ *     xb     = rmsnorm(x) * ffn_norm
+ *     h[T,F] = silu(xb @ Wgate) * (xb @ Wup)
+ *     x     += h @ Wdown
+ *   logits[V] = (rmsnorm(x_last) * output_norm) @ Wout, for items asking
+ */
+#include "model_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* rows of a weight matrix handled together, so they stay in L1 while
+ * every token's activation row streams past them */
+#define LLM_MM_ROW_TILE 16
+
+struct llm_engine
+{
+	llm_kernels k;
+	llm_pool   *pool;
+	int32_t		n_threads;
+
+	/* scratch, grown on demand; sized for cap_tokens tokens */
+	int64_t		cap_tokens;
+	int64_t		cap_embd;		/* E of the model the buffers were sized for */
+	int64_t		cap_ff;
+	int64_t		cap_kv;
+	float	   *x;				/* [T,E] residual stream */
+	float	   *xb;				/* [T,E] normed input */
+	float	   *q;				/* [T,E] */
+	float	   *kk;				/* [T,KV] */
+	float	   *vv;				/* [T,KV] */
+	float	   *att;			/* [T,E] attention output */
+	float	   *gate;			/* [T,F] */
+	float	   *up;				/* [T,F] */
+	float	   *rope_cs;		/* [T, n_rot] cos/sin pairs */
+	int32_t    *tok_item;		/* [T] item of each token */
+	int32_t    *tok_pos;		/* [T] position of each token */
+	size_t		cap_quant;
+	void	   *quant[3];		/* quantized activations, per vec_dot type */
+	int64_t		cap_scores;		/* per thread */
+	float	   *scores;			/* [n_threads, cap_scores] */
+	int64_t		cap_out_x;		/* floats */
+	int64_t		cap_out_logits; /* floats */
+	float	   *out_x;			/* [n_out, E] */
+	float	   *out_logits;		/* [n_out, V] */
+};
+
+/* ---------------------------------------------------------------- engine */
+
+/*
+ * Create an engine: kernels for this CPU and a thread pool.
+ */
+int
+llm_engine_new(llm_engine **out, const llm_engine_params *p, char *err)
+{
+	llm_engine *e;
+	int32_t		n = p ? p->n_threads : 0;
+
+	*out = NULL;
+	if (n <= 0)
+	{
+		long		c = sysconf(_SC_NPROCESSORS_ONLN);
+
+		n = c > 0 ? (int32_t) c : 1;
+	}
+	if (p && p->isa && strcmp(p->isa, "auto") != 0 && strcmp(p->isa, "scalar") != 0 &&
+		strcmp(p->isa, "avx2") != 0)
+		return llm_err(err, "unknown instruction set \"%s\" (use auto, scalar or avx2)", p->isa);
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return llm_err(err, "out of memory");
+	llm_kernels_init(&e->k, p ? p->isa : NULL);
+	e->pool = llm_pool_new(n, err);
+	if (e->pool == NULL)
+	{
+		free(e);
+		return -1;
+	}
+	e->n_threads = n;
+	*out = e;
+	return 0;
+}
+
+/*
+ * Free the engine's scratch buffers.
+ */
+static void
+llm_engine_free_scratch(llm_engine *e)
+{
+	int			i;
+
+	free(e->x);
+	free(e->xb);
+	free(e->q);
+	free(e->kk);
+	free(e->vv);
+	free(e->att);
+	free(e->gate);
+	free(e->up);
+	free(e->rope_cs);
+	free(e->tok_item);
+	free(e->tok_pos);
+	for (i = 0; i < 3; i++)
+		free(e->quant[i]);
+	free(e->scores);
+	free(e->out_x);
+	free(e->out_logits);
+}
+
+void
+llm_engine_free(llm_engine *e)
+{
+	if (e == NULL)
+		return;
+	llm_engine_free_scratch(e);
+	llm_pool_free(e->pool);
+	free(e);
+}
+
+const char *
+llm_engine_isa(const llm_engine *e)
+{
+	return e->k.isa;
+}
+
+int32_t
+llm_engine_threads(const llm_engine *e)
+{
+	return e->n_threads;
+}
+
+/*
+ * realloc that leaves *p untouched on failure; n elements of size sz.
+ */
+static int
+llm_grow(void **p, size_t n, size_t sz)
+{
+	size_t		bytes;
+	void	   *q;
+
+	if (!llm_mul_size(n, sz, &bytes))
+		return -1;
+	q = realloc(*p, bytes ? bytes : 1);
+	if (q == NULL)
+		return -1;
+	*p = q;
+	return 0;
+}
+
+/*
+ * Make the scratch buffers big enough for T tokens of model m, n_out
+ * logit rows and attention over max_ctx positions.
+ */
+static int
+llm_engine_reserve(llm_engine *e, const llm_model *m, int64_t T, int64_t n_out,
+				   int64_t max_ctx, char *err)
+{
+	const llm_model_info *in = &m->info;
+	int64_t		E = in->n_embd,
+				F = in->n_ff,
+				KV = m->n_embd_kv;
+	bool		bad = false;
+
+	if (T > e->cap_tokens || E > e->cap_embd || F > e->cap_ff || KV > e->cap_kv)
+	{
+		int64_t		t = T > e->cap_tokens ? T : e->cap_tokens;
+		int64_t		ee = E > e->cap_embd ? E : e->cap_embd;
+		int64_t		ff = F > e->cap_ff ? F : e->cap_ff;
+		int64_t		kv = KV > e->cap_kv ? KV : e->cap_kv;
+		int64_t		widest = ee > ff ? ee : ff;
+		size_t		qbytes;
+		int			i;
+
+		bad |= llm_grow((void **) &e->x, t * ee, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->xb, t * ee, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->q, t * ee, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->att, t * ee, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->kk, t * kv, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->vv, t * kv, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->gate, t * ff, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->up, t * ff, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->rope_cs, t * ee, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->tok_item, t, sizeof(int32_t)) < 0;
+		bad |= llm_grow((void **) &e->tok_pos, t, sizeof(int32_t)) < 0;
+		/* widest activation row in any format: f32 is the largest (4 B/elem;
+		 * q8_K is 292/256 B and f16 2 B) */
+		qbytes = (size_t) (t * widest) * sizeof(float) + 4096;
+		for (i = 0; i < 3; i++)
+			bad |= llm_grow(&e->quant[i], qbytes, 1) < 0;
+		if (bad)
+			return llm_err(err, "out of memory for a step of %lld tokens", (long long) T);
+		e->cap_tokens = t;
+		e->cap_embd = ee;
+		e->cap_ff = ff;
+		e->cap_kv = kv;
+		e->cap_quant = qbytes;
+	}
+	if (max_ctx > e->cap_scores)
+	{
+		if (llm_grow((void **) &e->scores, (size_t) (max_ctx * e->n_threads), sizeof(float)) < 0)
+			return llm_err(err, "out of memory for attention scores");
+		e->cap_scores = max_ctx;
+	}
+	if (n_out * E > e->cap_out_x)
+	{
+		if (llm_grow((void **) &e->out_x, (size_t) (n_out * E), sizeof(float)) < 0)
+			return llm_err(err, "out of memory for logits");
+		e->cap_out_x = n_out * E;
+	}
+	if (n_out * in->n_vocab > e->cap_out_logits)
+	{
+		if (llm_grow((void **) &e->out_logits, (size_t) (n_out * in->n_vocab), sizeof(float)) < 0)
+			return llm_err(err, "out of memory for logits");
+		e->cap_out_logits = n_out * in->n_vocab;
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------- matrix product */
+
+#define LLM_MM_MAX 3
+
+/* Several products sharing one input: y_i[T, ne1_i] = x[T, n_in] @ W_i^T */
+typedef struct llm_mm_task
+{
+	const llm_engine *e;
+	int			n;
+	const llm_weight *w[LLM_MM_MAX];
+	float	   *y[LLM_MM_MAX];
+	const void *xq[LLM_MM_MAX]; /* input in each weight's vec_dot format */
+	size_t		xq_stride[LLM_MM_MAX];	/* bytes per token row */
+	int64_t		T;
+	int64_t		total_rows;
+	int64_t		ldy[LLM_MM_MAX];	/* floats per output row */
+	/* input conversion */
+	const float *x;
+	int64_t		n_in;
+	int			n_conv;
+	llm_type	conv_type[LLM_MM_MAX];
+	void	   *conv_buf[LLM_MM_MAX];
+} llm_mm_task;
+
+/*
+ * Convert the input rows to the vec_dot formats the weights need; thread
+ * ith takes its share of the tokens.
+ */
+static void
+llm_mm_convert(void *arg, int ith, int nth)
+{
+	llm_mm_task *t = arg;
+	const llm_kernels *k = &t->e->k;
+	int64_t		b,
+				end,
+				i;
+	int			c;
+
+	llm_split_range(t->T, ith, nth, &b, &end);
+	for (c = 0; c < t->n_conv; c++)
+	{
+		size_t		rs = llm_row_size(t->conv_type[c], t->n_in);
+
+		for (i = b; i < end; i++)
+			k->type[t->conv_type[c]].from_float(t->x + i * t->n_in,
+												(char *) t->conv_buf[c] + i * rs, t->n_in);
+	}
+}
+
+/*
+ * Compute this thread's share of the output rows of every product:
+ * tiles of LLM_MM_ROW_TILE weight rows against all tokens.
+ */
+static void
+llm_mm_run(void *arg, int ith, int nth)
+{
+	llm_mm_task *t = arg;
+	const llm_kernels *k = &t->e->k;
+	int64_t		b,
+				end,
+				base = 0;
+	int			m;
+
+	llm_split_range(t->total_rows, ith, nth, &b, &end);
+	for (m = 0; m < t->n; m++)
+	{
+		const llm_weight *w = t->w[m];
+		llm_vec_dot_fn dot = k->type[w->type].vec_dot;
+		int64_t		r0 = b > base ? b - base : 0;
+		int64_t		r1 = end - base < w->ne1 ? end - base : w->ne1;
+		int64_t		r,
+					tt,
+					rr;
+
+		for (r = r0; r < r1; r += LLM_MM_ROW_TILE)
+		{
+			int64_t		rend = r + LLM_MM_ROW_TILE < r1 ? r + LLM_MM_ROW_TILE : r1;
+
+			for (tt = 0; tt < t->T; tt++)
+			{
+				const char *xr = (const char *) t->xq[m] + tt * t->xq_stride[m];
+				float	   *yr = t->y[m] + tt * t->ldy[m];
+
+				for (rr = r; rr < rend; rr++)
+					dot(w->ne0, &yr[rr], (const char *) w->data + rr * w->row_bytes, xr);
+			}
+		}
+		base += w->ne1;
+	}
+}
+
+/*
+ * y_i = x @ W_i^T for up to three weights sharing the input x [T, n_in].
+ * Output rows of y_i have ldy_i floats.
+ */
+static void
+llm_matmul(llm_engine *e, const float *x, int64_t T, int n,
+		   const llm_weight *const *w, float *const *y, const int64_t *ldy)
+{
+	llm_mm_task t;
+	int			i,
+				c;
+
+	memset(&t, 0, sizeof(t));
+	t.e = e;
+	t.n = n;
+	t.T = T;
+	t.x = x;
+	t.n_in = w[0]->ne0;
+	for (i = 0; i < n; i++)
+	{
+		llm_type	vt = e->k.type[w[i]->type].vec_dot_type;
+
+		t.w[i] = w[i];
+		t.y[i] = y[i];
+		t.ldy[i] = ldy[i];
+		t.total_rows += w[i]->ne1;
+		if (vt == LLM_TYPE_F32)
+		{
+			t.xq[i] = x;
+			t.xq_stride[i] = (size_t) t.n_in * sizeof(float);
+			continue;
+		}
+		for (c = 0; c < t.n_conv; c++)
+			if (t.conv_type[c] == vt)
+				break;
+		if (c == t.n_conv)
+		{
+			t.conv_type[c] = vt;
+			t.conv_buf[c] = e->quant[c];
+			t.n_conv++;
+		}
+		t.xq[i] = t.conv_buf[c];
+		t.xq_stride[i] = llm_row_size(vt, t.n_in);
+	}
+	if (t.n_conv > 0)
+	{
+		if (T >= 4)
+			llm_pool_run(e->pool, llm_mm_convert, &t);
+		else
+			llm_mm_convert(&t, 0, 1);
+	}
+	llm_pool_run(e->pool, llm_mm_run, &t);
+}
+
+/* ------------------------------------------------------------- elementwise */
+
+/*
+ * out = x / rms(x) * w over n elements.
+ */
+static void
+llm_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps)
+{
+	double		ss = 0.0;
+	float		scale;
+	int64_t		i;
+
+	for (i = 0; i < n; i++)
+		ss += (double) x[i] * x[i];
+	scale = 1.0f / sqrtf((float) (ss / (double) n) + eps);
+	for (i = 0; i < n; i++)
+		out[i] = x[i] * scale * w[i];
+}
+
+/*
+ * Rotate the first n_rot dims of each head of vec (n_heads heads of D
+ * floats) by the angles in cs (cos, sin pairs per rotated pair).
+ */
+static void
+llm_rope(float *vec, int n_heads, int D, int n_rot, const float *cs,
+		 llm_rope_type type)
+{
+	int			h,
+				i;
+
+	for (h = 0; h < n_heads; h++)
+	{
+		float	   *v = vec + (int64_t) h * D;
+
+		for (i = 0; i < n_rot / 2; i++)
+		{
+			float		c = cs[2 * i],
+						s = cs[2 * i + 1];
+			int			a = type == LLM_ROPE_NORM ? 2 * i : i;
+			int			b = type == LLM_ROPE_NORM ? 2 * i + 1 : i + n_rot / 2;
+			float		x0 = v[a],
+						x1 = v[b];
+
+			v[a] = x0 * c - x1 * s;
+			v[b] = x0 * s + x1 * c;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- attention */
+
+typedef struct llm_att_task
+{
+	llm_engine *e;
+	const llm_model *m;
+	const llm_batch_item *items;
+	int			layer;
+	int64_t		T;
+} llm_att_task;
+
+/*
+ * Attention for (token, head) pairs, interleaved over the threads: each
+ * token attends to positions 0..pos of its own sequence.
+ */
+static void
+llm_att_run(void *arg, int ith, int nth)
+{
+	llm_att_task *t = arg;
+	llm_engine *e = t->e;
+	const llm_model *m = t->m;
+	const llm_kernels *k = &e->k;
+	int			H = m->info.n_head,
+				D = m->n_embd_head,
+				KV = m->n_embd_kv;
+	int			group = H / m->info.n_head_kv;
+	float		scale = 1.0f / sqrtf((float) D);
+	float	   *sc = e->scores + (int64_t) ith * e->cap_scores;
+	int64_t		job,
+				n_jobs = t->T * H;
+
+	for (job = ith; job < n_jobs; job += nth)
+	{
+		int64_t		tok = job / H;
+		int			h = (int) (job % H);
+		int			kvh = h / group;
+		const llm_seq *s = t->items[e->tok_item[tok]].seq;
+		int32_t		pos = e->tok_pos[tok];
+		const float *q = e->q + tok * m->info.n_embd + (int64_t) h * D;
+		const float *kc = s->k[t->layer] + (int64_t) kvh * D;
+		const float *vc = s->v[t->layer] + (int64_t) kvh * D;
+		float	   *out = e->att + tok * m->info.n_embd + (int64_t) h * D;
+		float		mx = -INFINITY,
+					sum = 0.0f;
+		int32_t		p;
+
+		for (p = 0; p <= pos; p++)
+		{
+			sc[p] = k->dot_f32(D, q, kc + (int64_t) p * KV) * scale;
+			if (sc[p] > mx)
+				mx = sc[p];
+		}
+		for (p = 0; p <= pos; p++)
+		{
+			sc[p] = expf(sc[p] - mx);
+			sum += sc[p];
+		}
+		memset(out, 0, (size_t) D * sizeof(float));
+		for (p = 0; p <= pos; p++)
+			k->axpy_f32(D, sc[p] / sum, vc + (int64_t) p * KV, out);
+	}
+}
+
+/* ------------------------------------------------------------ FFN helpers */
+
+typedef struct llm_ew_task
+{
+	float	   *gate;
+	const float *up;
+	int64_t		n;
+} llm_ew_task;
+
+/*
+ * gate = silu(gate) * up over this thread's part.
+ */
+static void
+llm_swiglu_run(void *arg, int ith, int nth)
+{
+	llm_ew_task *t = arg;
+	int64_t		b,
+				end,
+				i;
+
+	llm_split_range(t->n, ith, nth, &b, &end);
+	for (i = b; i < end; i++)
+	{
+		float		g = t->gate[i];
+
+		t->gate[i] = g / (1.0f + expf(-g)) * t->up[i];
+	}
+}
+
+/* ------------------------------------------------------------------- step */
+
+/*
+ * Check the batch and lay out the tokens: item and position of each.
+ */
+static int
+llm_step_layout(llm_engine *e, const llm_model *m, llm_batch_item *items,
+				int32_t n_items, int64_t *T_out, int64_t *n_out, int64_t *max_ctx,
+				char *err)
+{
+	int64_t		T = 0,
+				nout = 0,
+				mc = 0;
+	int32_t		i,
+				j;
+
+	for (i = 0; i < n_items; i++)
+	{
+		llm_batch_item *it = &items[i];
+
+		if (it->seq == NULL || it->seq->model != m)
+			return llm_err(err, "batch item %d has no sequence of this model", i);
+		if (it->n_tokens <= 0 || it->tokens == NULL)
+			return llm_err(err, "batch item %d has no tokens", i);
+		if ((int64_t) it->seq->pos + it->n_tokens > it->seq->max_pos)
+			return llm_err(err, "batch item %d does not fit its sequence (%d + %d > %d)",
+						   i, it->seq->pos, it->n_tokens, it->seq->max_pos);
+		for (j = 0; j < it->n_tokens; j++)
+			if (it->tokens[j] < 0 || it->tokens[j] >= m->info.n_vocab)
+				return llm_err(err, "token id %d is out of range (0..%d)",
+							   it->tokens[j], m->info.n_vocab - 1);
+		for (j = 0; j < i; j++)
+			if (items[j].seq == it->seq)
+				return llm_err(err, "batch items %d and %d share a sequence", j, i);
+		T += it->n_tokens;
+		if (it->logits)
+			nout++;
+		if (it->seq->pos + it->n_tokens > mc)
+			mc = it->seq->pos + it->n_tokens;
+	}
+	if (llm_engine_reserve(e, m, T, nout, mc, err) < 0)
+		return -1;
+	T = 0;
+	for (i = 0; i < n_items; i++)
+		for (j = 0; j < items[i].n_tokens; j++, T++)
+		{
+			e->tok_item[T] = i;
+			e->tok_pos[T] = items[i].seq->pos + j;
+		}
+	*T_out = T;
+	*n_out = nout;
+	*max_ctx = mc;
+	return 0;
+}
+
+/*
+ * cos/sin of every token's rotation angles, [T, n_rot/2] pairs.
+ */
+static void
+llm_rope_table(llm_engine *e, const llm_model *m, int64_t T)
+{
+	int			half = m->info.n_rot / 2;
+	int64_t		t;
+	int			i;
+
+	for (t = 0; t < T; t++)
+	{
+		float		p = (float) e->tok_pos[t] * m->rope_freq_scale;
+		float	   *cs = e->rope_cs + t * m->info.n_rot;
+
+		for (i = 0; i < half; i++)
+		{
+			float		theta = p * powf(m->info.rope_theta, -2.0f * (float) i / (float) m->info.n_rot);
+
+			if (m->rope_freqs)
+				theta /= m->rope_freqs[i];
+			cs[2 * i] = cosf(theta);
+			cs[2 * i + 1] = sinf(theta);
+		}
+	}
+}
+
+/*
+ * One transformer layer over all T tokens.
+ */
+static void
+llm_layer_forward(llm_engine *e, const llm_model *m, llm_batch_item *items,
+				  int l, int64_t T)
+{
+	const llm_model_info *in = &m->info;
+	const llm_layer *L = &m->layers[l];
+	int64_t		E = in->n_embd,
+				KV = m->n_embd_kv,
+				F = in->n_ff,
+				t;
+	int			D = m->n_embd_head;
+
+	/* attention block */
+	for (t = 0; t < T; t++)
+		llm_rmsnorm(e->xb + t * E, e->x + t * E, L->attn_norm, E, in->norm_eps);
+	{
+		const llm_weight *w[3] = {&L->wq, &L->wk, &L->wv};
+		float	   *y[3] = {e->q, e->kk, e->vv};
+		int64_t		ld[3] = {E, KV, KV};
+
+		llm_matmul(e, e->xb, T, 3, w, y, ld);
+	}
+	for (t = 0; t < T; t++)
+	{
+		float	   *q = e->q + t * E,
+				   *k = e->kk + t * KV,
+				   *v = e->vv + t * KV;
+		llm_seq    *s = items[e->tok_item[t]].seq;
+		int64_t		j;
+
+		if (L->bq)
+		{
+			for (j = 0; j < E; j++)
+				q[j] += L->bq[j];
+			for (j = 0; j < KV; j++)
+			{
+				k[j] += L->bk[j];
+				v[j] += L->bv[j];
+			}
+		}
+		llm_rope(q, in->n_head, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
+		llm_rope(k, in->n_head_kv, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
+		memcpy(s->k[l] + (int64_t) e->tok_pos[t] * KV, k, (size_t) KV * sizeof(float));
+		memcpy(s->v[l] + (int64_t) e->tok_pos[t] * KV, v, (size_t) KV * sizeof(float));
+	}
+	{
+		llm_att_task at = {e, m, items, l, T};
+
+		llm_pool_run(e->pool, llm_att_run, &at);
+	}
+	{
+		const llm_weight *w[1] = {&L->wo};
+		float	   *y[1] = {e->xb};
+		int64_t		ld[1] = {E};
+
+		llm_matmul(e, e->att, T, 1, w, y, ld);
+	}
+	for (t = 0; t < T * E; t++)
+		e->x[t] += e->xb[t];
+
+	/* feed-forward block */
+	for (t = 0; t < T; t++)
+		llm_rmsnorm(e->xb + t * E, e->x + t * E, L->ffn_norm, E, in->norm_eps);
+	{
+		const llm_weight *w[2] = {&L->w_gate, &L->w_up};
+		float	   *y[2] = {e->gate, e->up};
+		int64_t		ld[2] = {F, F};
+
+		llm_matmul(e, e->xb, T, 2, w, y, ld);
+	}
+	{
+		llm_ew_task st = {e->gate, e->up, T * F};
+
+		if (T * F >= 8192)
+			llm_pool_run(e->pool, llm_swiglu_run, &st);
+		else
+			llm_swiglu_run(&st, 0, 1);
+	}
+	{
+		const llm_weight *w[1] = {&L->w_down};
+		float	   *y[1] = {e->xb};
+		int64_t		ld[1] = {E};
+
+		llm_matmul(e, e->gate, T, 1, w, y, ld);
+	}
+	for (t = 0; t < T * E; t++)
+		e->x[t] += e->xb[t];
+}
+
+/*
+ * Run one batched forward step. See llm_engine.h.
+ */
+int
+llm_engine_step(llm_engine *e, const llm_model *m, llm_batch_item *items,
+				int32_t n_items, char *err)
+{
+	const llm_model_info *in = &m->info;
+	int64_t		T = 0,
+				n_out = 0,
+				max_ctx = 0,
+				t,
+				E = in->n_embd;
+	int32_t		i;
+	int			l;
+
+	if (n_items <= 0)
+		return llm_err(err, "empty batch");
+	if (llm_step_layout(e, m, items, n_items, &T, &n_out, &max_ctx, err) < 0)
+		return -1;
+	for (i = 0; i < n_items; i++)
+		if (llm_seq_reserve(items[i].seq, items[i].n_tokens, err) < 0)
+			return -1;
+
+	/* x = embedding rows */
+	{
+		llm_to_float_fn conv = e->k.type[m->tok_embd.type].to_float;
+
+		for (t = 0; t < T; t++)
+		{
+			const llm_batch_item *it = &items[e->tok_item[t]];
+			int32_t		tok = it->tokens[e->tok_pos[t] - it->seq->pos];
+
+			conv((const char *) m->tok_embd.data + (size_t) tok * m->tok_embd.row_bytes,
+				 e->x + t * E, E);
+		}
+	}
+	llm_rope_table(e, m, T);
+	for (l = 0; l < in->n_layer; l++)
+		llm_layer_forward(e, m, items, l, T);
+
+	/* logits for the last token of each item that wants them */
+	if (n_out > 0)
+	{
+		int64_t		o = 0,
+					end = 0;
+		const llm_weight *w[1] = {&m->output};
+		float	   *y[1] = {e->out_logits};
+		int64_t		ld[1] = {in->n_vocab};
+
+		for (i = 0; i < n_items; i++)
+		{
+			end += items[i].n_tokens;
+			if (items[i].logits)
+				llm_rmsnorm(e->out_x + (o++) * E, e->x + (end - 1) * E, m->output_norm, E,
+							in->norm_eps);
+		}
+		llm_matmul(e, e->out_x, n_out, 1, w, y, ld);
+		o = 0;
+		for (i = 0; i < n_items; i++)
+			if (items[i].logits)
+				memcpy(items[i].logits, e->out_logits + (o++) * in->n_vocab,
+					   (size_t) in->n_vocab * sizeof(float));
+	}
+	for (i = 0; i < n_items; i++)
+		items[i].seq->pos += items[i].n_tokens;
+	(void) max_ctx;
+	return 0;
+}

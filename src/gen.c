@@ -1,0 +1,424 @@
+/*
+ * gen.c - one generation request, driven step by step.
+ *
+ * The caller (llm-cli, or the extension's worker running many requests in
+ * one batch) repeats: llm_gen_prepare() -> llm_engine_step() ->
+ * llm_gen_advance(), until the request finishes. The prompt is fed in
+ * chunks; after its last chunk every step feeds the previously sampled
+ * token and samples the next one.
+ */
+#include "model_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct llm_gen
+{
+	const llm_model *m;
+	llm_seq    *seq;
+	llm_sampler *smp;
+	int32_t    *prompt;
+	int32_t		n_prompt;
+	int32_t		n_fed;			/* prompt tokens already run */
+	int32_t		n_pending;		/* tokens in the prepared item */
+	int32_t		last;			/* last sampled token */
+	bool		last_fed;		/* last has been run through the model */
+	int32_t		n_gen;
+	int32_t		max_tokens;
+	float	   *logits;			/* [n_vocab] */
+	char	  **stop;
+	int32_t		n_stop;
+	size_t		stop_max;		/* longest stop string */
+	char	   *text;
+	size_t		len;
+	size_t		cap;
+	llm_finish	finish;
+};
+
+/*
+ * Defaults: greedy, 128 tokens, BOS as the model says, no stop strings.
+ */
+void
+llm_gen_defaults(llm_gen_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	llm_sampling_defaults(&p->sampling);
+	p->max_tokens = 128;
+	p->add_bos = -1;
+	p->parse_special = true;
+	p->truncation = LLM_TRUNC_ERROR;
+}
+
+/*
+ * Apply the truncation policy so that the prompt leaves room for
+ * max_tokens in a context of n_ctx positions.
+ */
+static int
+llm_gen_truncate(llm_gen *g, const llm_gen_params *p, int32_t n_ctx, bool has_bos,
+				 char *err)
+{
+	int32_t		room;
+
+	if (p->max_tokens >= n_ctx)
+		return llm_err(err, "max_tokens %d does not fit the context of %d tokens",
+					   p->max_tokens, n_ctx);
+	room = n_ctx - p->max_tokens;
+	if (g->n_prompt <= room)
+		return 0;
+	switch (p->truncation)
+	{
+		case LLM_TRUNC_ERROR:
+			return llm_err(err, "prompt of %d tokens plus max_tokens %d exceeds the context of %d tokens",
+						   g->n_prompt, p->max_tokens, n_ctx);
+		case LLM_TRUNC_RIGHT:
+			g->n_prompt = room;
+			return 0;
+		case LLM_TRUNC_LEFT:
+			{
+				/* keep a leading BOS, drop the oldest tokens after it */
+				int32_t		keep = has_bos ? 1 : 0;
+				int32_t		drop = g->n_prompt - room;
+
+				memmove(g->prompt + keep, g->prompt + keep + drop,
+						(size_t) (g->n_prompt - keep - drop) * sizeof(int32_t));
+				g->n_prompt = room;
+				return 0;
+			}
+	}
+	return llm_err(err, "unknown truncation mode %d", (int) p->truncation);
+}
+
+/*
+ * Start a generation. See llm_engine.h.
+ */
+int
+llm_gen_new(llm_gen **out, const llm_model *m, const char *prompt, size_t len,
+			const llm_gen_params *p, char *err)
+{
+	llm_gen    *g;
+	size_t		n = 0;
+	bool		bos;
+	int32_t		i;
+
+	*out = NULL;
+	if (p->max_tokens <= 0)
+		return llm_err(err, "max_tokens must be positive, got %d", p->max_tokens);
+	if (p->n_stop < 0 || (p->n_stop > 0 && p->stop == NULL))
+		return llm_err(err, "invalid stop list");
+	if (llm_sampling_validate(&p->sampling, err) < 0)
+		return -1;
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return llm_err(err, "out of memory");
+	g->m = m;
+	g->max_tokens = p->max_tokens;
+	bos = p->add_bos < 0 ? llm_tokenizer_add_bos(m->tok) : p->add_bos != 0;
+	bos = bos && llm_tokenizer_bos(m->tok) >= 0;
+	if (llm_tokenize(m->tok, prompt, len, bos, p->parse_special, &g->prompt, &n, err) < 0)
+		goto fail;
+	if (n == 0)
+	{
+		llm_err(err, "the prompt is empty");
+		goto fail;
+	}
+	if (n > (size_t) INT32_MAX / 2)
+	{
+		llm_err(err, "prompt is too long");
+		goto fail;
+	}
+	g->n_prompt = (int32_t) n;
+	if (llm_gen_truncate(g, p, m->info.n_ctx, bos, err) < 0)
+		goto fail;
+	g->seq = llm_seq_new(m, g->n_prompt + g->max_tokens, err);
+	if (g->seq == NULL)
+		goto fail;
+	g->smp = llm_sampler_new(&p->sampling, m->info.n_vocab);
+	g->logits = malloc((size_t) m->info.n_vocab * sizeof(float));
+	if (g->smp == NULL || g->logits == NULL)
+	{
+		llm_err(err, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < g->n_prompt; i++)
+		llm_sampler_accept(g->smp, g->prompt[i]);
+	if (p->n_stop > 0)
+	{
+		g->stop = calloc((size_t) p->n_stop, sizeof(char *));
+		if (g->stop == NULL)
+		{
+			llm_err(err, "out of memory");
+			goto fail;
+		}
+		for (i = 0; i < p->n_stop; i++)
+		{
+			if (p->stop[i] == NULL || p->stop[i][0] == '\0')
+				continue;		/* empty stop strings are ignored */
+			g->stop[g->n_stop] = strdup(p->stop[i]);
+			if (g->stop[g->n_stop] == NULL)
+			{
+				llm_err(err, "out of memory");
+				goto fail;
+			}
+			if (strlen(p->stop[i]) > g->stop_max)
+				g->stop_max = strlen(p->stop[i]);
+			g->n_stop++;
+		}
+	}
+	g->text = malloc(64);
+	if (g->text == NULL)
+	{
+		llm_err(err, "out of memory");
+		goto fail;
+	}
+	g->cap = 64;
+	g->text[0] = '\0';
+	*out = g;
+	return 0;
+
+fail:
+	llm_gen_free(g);
+	return -1;
+}
+
+void
+llm_gen_free(llm_gen *g)
+{
+	int32_t		i;
+
+	if (g == NULL)
+		return;
+	llm_seq_free(g->seq);
+	llm_sampler_free(g->smp);
+	free(g->prompt);
+	free(g->logits);
+	for (i = 0; i < g->n_stop; i++)
+		free(g->stop[i]);
+	free(g->stop);
+	free(g->text);
+	free(g);
+}
+
+/*
+ * Fill *item with the next tokens to run. See llm_engine.h.
+ */
+int32_t
+llm_gen_prepare(llm_gen *g, llm_batch_item *item, int32_t max_tokens)
+{
+	memset(item, 0, sizeof(*item));
+	g->n_pending = 0;
+	if (g->finish != LLM_FINISH_NONE || max_tokens <= 0)
+		return 0;
+	item->seq = g->seq;
+	if (g->n_fed < g->n_prompt)
+	{
+		int32_t		n = g->n_prompt - g->n_fed;
+
+		if (n > max_tokens)
+			n = max_tokens;
+		item->tokens = g->prompt + g->n_fed;
+		item->n_tokens = n;
+		item->logits = g->n_fed + n == g->n_prompt ? g->logits : NULL;
+	}
+	else
+	{
+		item->tokens = &g->last;
+		item->n_tokens = 1;
+		item->logits = g->logits;
+	}
+	g->n_pending = item->n_tokens;
+	return item->n_tokens;
+}
+
+/*
+ * Append bytes to the output text.
+ */
+static int
+llm_gen_append(llm_gen *g, const char *s, size_t n)
+{
+	if (g->len + n + 1 > g->cap)
+	{
+		size_t		cap = g->cap * 2;
+		char	   *t;
+
+		while (cap < g->len + n + 1)
+			cap *= 2;
+		t = realloc(g->text, cap);
+		if (t == NULL)
+			return -1;
+		g->text = t;
+		g->cap = cap;
+	}
+	memcpy(g->text + g->len, s, n);
+	g->len += n;
+	g->text[g->len] = '\0';
+	return 0;
+}
+
+/*
+ * Look for a stop string that ends in the text added since old_len; cut
+ * the text at the earliest match.
+ */
+static bool
+llm_gen_check_stop(llm_gen *g, size_t old_len)
+{
+	size_t		from = old_len > g->stop_max ? old_len - g->stop_max : 0;
+	size_t		best = SIZE_MAX;
+	int32_t		i;
+
+	for (i = 0; i < g->n_stop; i++)
+	{
+		const char *hit = strstr(g->text + from, g->stop[i]);
+
+		if (hit != NULL && (size_t) (hit - g->text) < best)
+			best = (size_t) (hit - g->text);
+	}
+	if (best == SIZE_MAX)
+		return false;
+	g->len = best;
+	g->text[best] = '\0';
+	return true;
+}
+
+/*
+ * Account for the step that ran the prepared item; sample when logits are
+ * due. See llm_engine.h.
+ */
+llm_finish
+llm_gen_advance(llm_gen *g)
+{
+	char		piece[256];
+	int			n;
+	int32_t		tok;
+	size_t		old_len;
+
+	if (g->finish != LLM_FINISH_NONE || g->n_pending == 0)
+		return g->finish;
+	if (g->n_fed < g->n_prompt)
+	{
+		g->n_fed += g->n_pending;
+		g->n_pending = 0;
+		if (g->n_fed < g->n_prompt)
+			return LLM_FINISH_NONE;
+	}
+	g->n_pending = 0;
+
+	tok = llm_sampler_sample(g->smp, g->logits);
+	llm_sampler_accept(g->smp, tok);
+	g->n_gen++;
+	g->last = tok;
+	if (llm_tokenizer_is_eog(g->m->tok, tok))
+	{
+		g->finish = LLM_FINISH_EOS;
+		return g->finish;
+	}
+	old_len = g->len;
+	n = llm_token_to_piece(g->m->tok, tok, false, piece, sizeof(piece));
+	if (n > (int) sizeof(piece))
+	{
+		char	   *big = malloc((size_t) n);
+
+		if (big == NULL || llm_token_to_piece(g->m->tok, tok, false, big, (size_t) n) != n ||
+			llm_gen_append(g, big, (size_t) n) < 0)
+		{
+			free(big);
+			g->finish = LLM_FINISH_LENGTH;	/* out of memory: stop cleanly */
+			return g->finish;
+		}
+		free(big);
+	}
+	else if (n > 0 && llm_gen_append(g, piece, (size_t) n) < 0)
+	{
+		g->finish = LLM_FINISH_LENGTH;
+		return g->finish;
+	}
+	if (g->n_stop > 0 && llm_gen_check_stop(g, old_len))
+		g->finish = LLM_FINISH_STOP;
+	else if (g->n_gen >= g->max_tokens || g->seq->pos >= g->seq->max_pos)
+		g->finish = LLM_FINISH_LENGTH;
+	return g->finish;
+}
+
+llm_finish
+llm_gen_finish(const llm_gen *g)
+{
+	return g->finish;
+}
+
+/*
+ * The text so far. While running, an incomplete trailing UTF-8 sequence
+ * is held back; once finished, it is dropped so the result is valid UTF-8
+ * as far as the model's bytes allow.
+ */
+const char *
+llm_gen_text(const llm_gen *g, size_t *len)
+{
+	*len = llm_utf8_complete_prefix(g->text, g->len);
+	return g->text;
+}
+
+int32_t
+llm_gen_n_prompt(const llm_gen *g)
+{
+	return g->n_prompt;
+}
+
+int32_t
+llm_gen_n_generated(const llm_gen *g)
+{
+	return g->n_gen;
+}
+
+const char *
+llm_finish_name(llm_finish f)
+{
+	switch (f)
+	{
+		case LLM_FINISH_NONE:
+			return "running";
+		case LLM_FINISH_LENGTH:
+			return "length";
+		case LLM_FINISH_EOS:
+			return "eos";
+		case LLM_FINISH_STOP:
+			return "stop";
+	}
+	return "unknown";
+}
+
+/*
+ * Run one generation to completion on e; *out is a malloc'd copy of the
+ * text.
+ */
+int
+llm_generate_simple(llm_engine *e, const llm_model *m, const char *prompt,
+					const llm_gen_params *p, char **out, char *err)
+{
+	llm_gen    *g;
+	llm_batch_item item;
+	const char *txt;
+	size_t		len;
+
+	*out = NULL;
+	if (llm_gen_new(&g, m, prompt, strlen(prompt), p, err) < 0)
+		return -1;
+	while (llm_gen_prepare(g, &item, 512) > 0)
+	{
+		if (llm_engine_step(e, m, &item, 1, err) < 0)
+		{
+			llm_gen_free(g);
+			return -1;
+		}
+		llm_gen_advance(g);
+	}
+	txt = llm_gen_text(g, &len);
+	*out = malloc(len + 1);
+	if (*out == NULL)
+	{
+		llm_gen_free(g);
+		return llm_err(err, "out of memory");
+	}
+	memcpy(*out, txt, len);
+	(*out)[len] = '\0';
+	llm_gen_free(g);
+	return 0;
+}

@@ -1,0 +1,69 @@
+/*
+ * kernels.h - CPU compute kernels behind a function table.
+ *
+ * Every kernel has a portable scalar reference (kernels_ref.c); faster
+ * versions (kernels_avx2.c, built with -mavx2 -mfma -mf16c) are chosen at
+ * start-up after a cpuid check. The table is filled once and then only
+ * read, so it may be shared between threads.
+ *
+ * Matrix products use the "vec_dot" scheme: an activation row of f32 is
+ * first converted to the type's vec_dot_type (e.g. q8_1 for q4_1 weights,
+ * q8_K for K-quants, f32 for f32 weights), then dotted with weight rows.
+ */
+#ifndef LLM_KERNELS_H
+#define LLM_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "llm_types.h"
+
+/* s[0] = dot(weight row w, activation row a), n elements */
+typedef void (*llm_vec_dot_fn) (int64_t n, float *s, const void *w, const void *a);
+/* convert n f32 values into a row of this type (n multiple of block) */
+typedef void (*llm_from_float_fn) (const float *x, void *y, int64_t n);
+/* convert a row of this type into n f32 values */
+typedef void (*llm_to_float_fn) (const void *x, float *y, int64_t n);
+
+typedef struct llm_type_ops
+{
+	llm_to_float_fn to_float;	/* every weight and activation type */
+	llm_from_float_fn from_float;	/* activation types, and weight types
+									 * (round-to-nearest, for fixtures) */
+	llm_vec_dot_fn vec_dot;		/* weight types */
+	llm_type	vec_dot_type;	/* activation format vec_dot expects */
+} llm_type_ops;
+
+typedef struct llm_kernels
+{
+	const char *isa;			/* "scalar" or "avx2" */
+	llm_type_ops type[LLM_TYPE_COUNT];
+
+	/* f32 helpers used by the forward pass */
+	float		(*dot_f32) (int64_t n, const float *x, const float *y);
+	void		(*axpy_f32) (int64_t n, float a, const float *x, float *y);	/* y += a*x */
+	void		(*scale_f32) (int64_t n, float a, float *y);	/* y *= a */
+} llm_kernels;
+
+/* Fill k with the scalar reference kernels. */
+void		llm_kernels_init_scalar(llm_kernels *k);
+
+/*
+ * Fill k with the best kernels this CPU supports. want may be NULL or
+ * "auto" (cpuid), "scalar", or "avx2" (falls back to scalar when the CPU
+ * lacks AVX2/FMA/F16C). Returns the chosen isa name.
+ */
+const char *llm_kernels_init(llm_kernels *k, const char *want);
+
+/* true when the CPU has AVX2, FMA and F16C (and the OS saves YMM state) */
+int			llm_cpu_has_avx2(void);
+
+/*
+ * Internal (kernels.c, kernels_avx2.c): replace entries of k, already
+ * filled by llm_kernels_init_scalar(), with their AVX2 versions. Call only
+ * when llm_cpu_has_avx2(). Returns false when this build has no AVX2 code
+ * (not an x86 target), leaving k unchanged.
+ */
+bool		llm_kernels_overlay_avx2(llm_kernels *k);
+
+#endif							/* LLM_KERNELS_H */

@@ -1,0 +1,507 @@
+/*
+ * llm_cli.c - the llm-cli command-line tool over the engine.
+ *
+ *   llm-cli info     -m FILE [--json]
+ *   llm-cli tokenize -m FILE [--json] [--special] [--bos] -- TEXT
+ *   llm-cli generate -m FILE -p PROMPT [-n N] [--temp T] [--top-k K]
+ *                    [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S]
+ *                    [--stop STR]... [--chat] [--system TEXT] [-t THREADS]
+ *   llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [--json]
+ *
+ * Common options: --isa auto|scalar|avx2, -c CTX (context cap).
+ * Exit status: 0 success, 1 error (message on stderr), 2 usage error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "llm_engine.h"
+
+typedef struct cli_opts
+{
+	const char *cmd;
+	const char *model;
+	const char *prompt;
+	const char *text;
+	const char *isa;
+	const char *system;
+	const char *stop[16];
+	int			n_stop;
+	bool		json;
+	bool		special;
+	bool		bos;
+	bool		chat;
+	int			n_predict;
+	int			n_prompt_bench;
+	int			reps;
+	int			threads;
+	int			ctx;
+	llm_sampling_params sp;
+} cli_opts;
+
+/*
+ * Print usage to stderr and return the usage exit code.
+ */
+static int
+cli_usage(void)
+{
+	fprintf(stderr,
+			"usage:\n"
+			"  llm-cli info     -m FILE [--json]\n"
+			"  llm-cli tokenize -m FILE [--json] [--special] [--bos] -- TEXT\n"
+			"  llm-cli generate -m FILE -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
+			"                   [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]...\n"
+			"                   [--chat] [--system TEXT] [-t THREADS]\n"
+			"  llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [--json]\n"
+			"common options: --isa auto|scalar|avx2, -c CTX\n");
+	return 2;
+}
+
+/*
+ * Parse an integer option value; false if malformed.
+ */
+static bool
+cli_int(const char *s, int *out)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < -2147483647L || v > 2147483647L)
+		return false;
+	*out = (int) v;
+	return true;
+}
+
+/*
+ * Parse a float option value; false if malformed.
+ */
+static bool
+cli_float(const char *s, float *out)
+{
+	char	   *end;
+
+	errno = 0;
+	*out = strtof(s, &end);
+	return !(errno || end == s || *end != '\0');
+}
+
+/*
+ * Parse argv into o; returns false on a usage error.
+ */
+static bool
+cli_parse(int argc, char **argv, cli_opts *o)
+{
+	int			i;
+
+	memset(o, 0, sizeof(*o));
+	llm_sampling_defaults(&o->sp);
+	o->sp.temperature = 0.0f;
+	o->n_predict = -1;
+	o->n_prompt_bench = 512;
+	o->reps = 3;
+	if (argc < 2)
+		return false;
+	o->cmd = argv[1];
+	for (i = 2; i < argc; i++)
+	{
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		bool		need = true;
+		bool		good = true;
+
+		if (strcmp(a, "--") == 0)
+		{
+			if (i + 1 < argc)
+				o->text = argv[i + 1];
+			return i + 2 >= argc;
+		}
+		else if (strcmp(a, "--json") == 0)
+			o->json = true, need = false;
+		else if (strcmp(a, "--special") == 0)
+			o->special = true, need = false;
+		else if (strcmp(a, "--bos") == 0)
+			o->bos = true, need = false;
+		else if (strcmp(a, "--chat") == 0)
+			o->chat = true, need = false;
+		else if (v == NULL)
+			return false;
+		else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0)
+			o->model = v;
+		else if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0)
+		{
+			if (strcmp(o->cmd, "bench") == 0)
+				good = cli_int(v, &o->n_prompt_bench);
+			else
+				o->prompt = v;
+		}
+		else if (strcmp(a, "-n") == 0)
+			good = cli_int(v, &o->n_predict);
+		else if (strcmp(a, "-r") == 0)
+			good = cli_int(v, &o->reps) && o->reps > 0;
+		else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0)
+			good = cli_int(v, &o->threads) && o->threads > 0;
+		else if (strcmp(a, "-c") == 0)
+			good = cli_int(v, &o->ctx) && o->ctx > 0;
+		else if (strcmp(a, "--temp") == 0)
+			good = cli_float(v, &o->sp.temperature);
+		else if (strcmp(a, "--top-k") == 0)
+			good = cli_int(v, &o->sp.top_k);
+		else if (strcmp(a, "--top-p") == 0)
+			good = cli_float(v, &o->sp.top_p);
+		else if (strcmp(a, "--min-p") == 0)
+			good = cli_float(v, &o->sp.min_p);
+		else if (strcmp(a, "--repeat-penalty") == 0)
+			good = cli_float(v, &o->sp.repeat_penalty);
+		else if (strcmp(a, "--seed") == 0)
+		{
+			char	   *end;
+
+			errno = 0;
+			o->sp.seed = strtoull(v, &end, 10);
+			good = !(errno || end == v || *end != '\0');
+		}
+		else if (strcmp(a, "--stop") == 0)
+		{
+			if (o->n_stop >= 16)
+				return false;
+			o->stop[o->n_stop++] = v;
+		}
+		else if (strcmp(a, "--system") == 0)
+			o->system = v;
+		else if (strcmp(a, "--isa") == 0)
+			o->isa = v;
+		else
+			return false;
+		if (!good)
+			return false;
+		if (need)
+			i++;
+	}
+	return o->model != NULL;
+}
+
+/*
+ * Write s as a JSON string literal (with quotes) to f.
+ */
+static void
+cli_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c == '\r')
+			fputs("\\r", f);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/*
+ * llm-cli info: print the model summary.
+ */
+static int
+cli_info(const llm_model *m, const cli_opts *o)
+{
+	const llm_model_info *in = llm_model_get_info(m);
+	const llm_tokenizer *tok = llm_model_tokenizer(m);
+
+	if (o->json)
+	{
+		printf("{\"architecture\":");
+		cli_json_str(stdout, in->arch);
+		printf(",\"name\":");
+		cli_json_str(stdout, in->name);
+		printf(",\"quantization\":");
+		cli_json_str(stdout, in->quant);
+		printf(",\"n_layer\":%d,\"n_embd\":%d,\"n_head\":%d,\"n_head_kv\":%d,"
+			   "\"n_ff\":%d,\"n_vocab\":%d,\"n_rot\":%d,\"n_ctx_train\":%d,\"n_ctx\":%d,"
+			   "\"rope_theta\":%g,\"norm_eps\":%g,\"n_params\":%llu,\"weight_bytes\":%llu,"
+			   "\"file_bytes\":%llu,\"bos\":%d,\"eos\":%d,\"eot\":%d,\"chat_template\":",
+			   in->n_layer, in->n_embd, in->n_head, in->n_head_kv, in->n_ff, in->n_vocab,
+			   in->n_rot, in->n_ctx_train, in->n_ctx, in->rope_theta, in->norm_eps,
+			   (unsigned long long) in->n_params, (unsigned long long) in->weight_bytes,
+			   (unsigned long long) in->file_bytes, llm_tokenizer_bos(tok),
+			   llm_tokenizer_eos(tok), llm_tokenizer_eot(tok));
+		if (in->chat_format)
+			cli_json_str(stdout, in->chat_format);
+		else
+			printf("null");
+		printf("}\n");
+		return 0;
+	}
+	printf("architecture:  %s\n", in->arch);
+	printf("name:          %s\n", in->name);
+	printf("quantization:  %s\n", in->quant);
+	printf("parameters:    %llu (%.1f MB of weights)\n", (unsigned long long) in->n_params,
+		   in->weight_bytes / 1e6);
+	printf("layers:        %d\n", in->n_layer);
+	printf("embedding:     %d (heads %d, kv heads %d, rotary dims %d)\n", in->n_embd,
+		   in->n_head, in->n_head_kv, in->n_rot);
+	printf("feed-forward:  %d\n", in->n_ff);
+	printf("vocabulary:    %d (bos %d, eos %d, eot %d)\n", in->n_vocab,
+		   llm_tokenizer_bos(tok), llm_tokenizer_eos(tok), llm_tokenizer_eot(tok));
+	printf("context:       %d (trained %d)\n", in->n_ctx, in->n_ctx_train);
+	printf("rope theta:    %g\n", in->rope_theta);
+	printf("chat template: %s\n", in->chat_format ? in->chat_format : "(none recognised)");
+	return 0;
+}
+
+/*
+ * llm-cli tokenize: print the ids of the text as a JSON array.
+ */
+static int
+cli_tokenize(const llm_model *m, const cli_opts *o)
+{
+	char		err[LLM_ERRLEN];
+	int32_t    *ids;
+	size_t		n,
+				i;
+
+	if (o->text == NULL)
+	{
+		fprintf(stderr, "llm-cli: tokenize needs the text after --\n");
+		return 2;
+	}
+	if (llm_tokenize(llm_model_tokenizer(m), o->text, strlen(o->text), o->bos, o->special,
+					 &ids, &n, err) < 0)
+	{
+		fprintf(stderr, "llm-cli: %s\n", err);
+		return 1;
+	}
+	putchar('[');
+	for (i = 0; i < n; i++)
+		printf(i ? ",%d" : "%d", ids[i]);
+	printf("]\n");
+	free(ids);
+	return 0;
+}
+
+/*
+ * llm-cli generate: print only the generated text.
+ */
+static int
+cli_generate(llm_engine *e, const llm_model *m, const cli_opts *o)
+{
+	char		err[LLM_ERRLEN];
+	llm_gen_params gp;
+	char	   *prompt = NULL;
+	char	   *text = NULL;
+
+	if (o->prompt == NULL)
+	{
+		fprintf(stderr, "llm-cli: generate needs -p PROMPT\n");
+		return 2;
+	}
+	llm_gen_defaults(&gp);
+	gp.sampling = o->sp;
+	if (o->n_predict > 0)
+		gp.max_tokens = o->n_predict;
+	else if (o->n_predict == 0)
+		return 0;
+	gp.stop = o->stop;
+	gp.n_stop = o->n_stop;
+	if (o->chat)
+	{
+		const llm_chat_template *t = llm_model_chat_template(m);
+		llm_chat_msg msgs[2];
+		size_t		n = 0;
+
+		if (t == NULL)
+		{
+			fprintf(stderr, "llm-cli: the model has no chat template that llm recognises\n");
+			return 1;
+		}
+		if (o->system)
+		{
+			msgs[n].role = "system";
+			msgs[n++].content = o->system;
+		}
+		msgs[n].role = "user";
+		msgs[n++].content = o->prompt;
+		if (llm_chat_apply(t, msgs, n, true, &prompt, err) < 0)
+		{
+			fprintf(stderr, "llm-cli: %s\n", err);
+			return 1;
+		}
+	}
+	if (llm_generate_simple(e, m, prompt ? prompt : o->prompt, &gp, &text, err) < 0)
+	{
+		fprintf(stderr, "llm-cli: %s\n", err);
+		free(prompt);
+		return 1;
+	}
+	fputs(text, stdout);
+	if (isatty(fileno(stdout)))
+		putchar('\n');
+	free(text);
+	free(prompt);
+	return 0;
+}
+
+/*
+ * Compare doubles for qsort.
+ */
+static int
+cli_cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * llm-cli bench: prompt processing (one step of -p tokens) and generation
+ * (-n single-token steps from an empty context), like llama-bench's pp and
+ * tg tests; prints the median over -r runs after one warm-up.
+ */
+static int
+cli_bench(llm_engine *e, const llm_model *m, const cli_opts *o)
+{
+	const llm_model_info *in = llm_model_get_info(m);
+	int			np = o->n_prompt_bench,
+				ng = o->n_predict < 0 ? 128 : o->n_predict;
+	char		err[LLM_ERRLEN];
+	int32_t    *toks;
+	float	   *logits;
+	double	   *pp,
+			   *tg;
+	llm_seq    *s;
+	int			r,
+				i;
+	uint64_t	x = 42;
+
+	if (np < 0 || ng < 0 || np + ng + 1 > in->n_ctx)
+	{
+		fprintf(stderr, "llm-cli: -p %d and -n %d do not fit the context of %d\n", np, ng, in->n_ctx);
+		return 2;
+	}
+	toks = malloc(sizeof(int32_t) * (size_t) (np + 1));
+	logits = malloc(sizeof(float) * (size_t) in->n_vocab);
+	pp = calloc((size_t) o->reps, sizeof(double));
+	tg = calloc((size_t) o->reps, sizeof(double));
+	s = llm_seq_new(m, in->n_ctx, err);
+	if (!toks || !logits || !pp || !tg || !s)
+	{
+		fprintf(stderr, "llm-cli: out of memory\n");
+		return 1;
+	}
+	for (i = 0; i <= np; i++)
+	{
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		toks[i] = (int32_t) ((x >> 33) % (uint64_t) in->n_vocab);
+	}
+	for (r = -1; r < o->reps; r++)
+	{
+		llm_batch_item it;
+		double		t0;
+
+		if (np > 0)
+		{
+			llm_seq_clear(s);
+			it = (llm_batch_item) {s, toks, np, logits};
+			t0 = llm_time_sec();
+			if (llm_engine_step(e, m, &it, 1, err) < 0)
+				goto fail;
+			if (r >= 0)
+				pp[r] = np / (llm_time_sec() - t0);
+		}
+		if (ng > 0)
+		{
+			llm_seq_clear(s);
+			t0 = llm_time_sec();
+			for (i = 0; i < ng; i++)
+			{
+				it = (llm_batch_item) {s, &toks[i], 1, logits};
+				if (llm_engine_step(e, m, &it, 1, err) < 0)
+					goto fail;
+			}
+			if (r >= 0)
+				tg[r] = ng / (llm_time_sec() - t0);
+		}
+	}
+	qsort(pp, (size_t) o->reps, sizeof(double), cli_cmp_double);
+	qsort(tg, (size_t) o->reps, sizeof(double), cli_cmp_double);
+	if (o->json)
+		printf("{\"pp_tok_s\":%.2f,\"tg_tok_s\":%.2f,\"n_prompt\":%d,\"n_gen\":%d,"
+			   "\"threads\":%d,\"isa\":\"%s\",\"reps\":%d}\n",
+			   pp[o->reps / 2], tg[o->reps / 2], np, ng, llm_engine_threads(e),
+			   llm_engine_isa(e), o->reps);
+	else
+		printf("model %s (%s), %d threads, isa %s\npp%d: %.2f tok/s\ntg%d: %.2f tok/s\n",
+			   in->name, in->quant, llm_engine_threads(e), llm_engine_isa(e),
+			   np, pp[o->reps / 2], ng, tg[o->reps / 2]);
+	llm_seq_free(s);
+	free(toks);
+	free(logits);
+	free(pp);
+	free(tg);
+	return 0;
+
+fail:
+	fprintf(stderr, "llm-cli: %s\n", err);
+	llm_seq_free(s);
+	free(toks);
+	free(logits);
+	free(pp);
+	free(tg);
+	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	cli_opts	o;
+	char		err[LLM_ERRLEN];
+	llm_model  *m;
+	llm_engine *e = NULL;
+	int			rc;
+
+	if (!cli_parse(argc, argv, &o))
+		return cli_usage();
+	if (strcmp(o.cmd, "info") != 0 && strcmp(o.cmd, "tokenize") != 0 &&
+		strcmp(o.cmd, "generate") != 0 && strcmp(o.cmd, "bench") != 0)
+		return cli_usage();
+	if (llm_model_load(&m, o.model, o.ctx, err) < 0)
+	{
+		fprintf(stderr, "llm-cli: %s: %s\n", o.model, err);
+		return 1;
+	}
+	if (strcmp(o.cmd, "generate") == 0 || strcmp(o.cmd, "bench") == 0)
+	{
+		llm_engine_params ep = {o.threads, o.isa};
+
+		if (llm_engine_new(&e, &ep, err) < 0)
+		{
+			fprintf(stderr, "llm-cli: %s\n", err);
+			llm_model_free(m);
+			return 1;
+		}
+	}
+	if (strcmp(o.cmd, "info") == 0)
+		rc = cli_info(m, &o);
+	else if (strcmp(o.cmd, "tokenize") == 0)
+		rc = cli_tokenize(m, &o);
+	else if (strcmp(o.cmd, "generate") == 0)
+		rc = cli_generate(e, m, &o);
+	else
+		rc = cli_bench(e, m, &o);
+	llm_engine_free(e);
+	llm_model_free(m);
+	return rc;
+}

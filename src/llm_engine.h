@@ -1,0 +1,181 @@
+/*
+ * llm_engine.h - the public API of the inference engine.
+ *
+ * Plain C, no PostgreSQL: used by llm-cli and by the extension's
+ * background worker. Objects:
+ *
+ *   llm_model   a GGUF model mapped read-only: weights, tokenizer, chat
+ *               template. Immutable after load, shareable.
+ *   llm_engine  run-time state: chosen kernels, thread pool, scratch
+ *               buffers. One per thread that calls llm_engine_step().
+ *   llm_seq     the KV cache of one sequence (grows as tokens are added).
+ *   llm_gen     one generation request: prompt, sampler, stop rules and
+ *               output text, driven step by step so that many requests
+ *               can share each engine step (continuous batching).
+ *
+ * Errors: functions return -1 (or NULL) and write a message into err, a
+ * buffer of LLM_ERRLEN bytes. Nothing here aborts or exits.
+ */
+#ifndef LLM_ENGINE_H
+#define LLM_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chat.h"
+#include "llm_util.h"
+#include "sample.h"
+#include "tokenizer.h"
+
+typedef struct llm_model llm_model;
+typedef struct llm_engine llm_engine;
+typedef struct llm_seq llm_seq;
+typedef struct llm_gen llm_gen;
+
+/* ---------------------------------------------------------------- model */
+
+typedef struct llm_model_info
+{
+	char		arch[32];		/* "llama", "qwen2" */
+	char		name[128];		/* general.name, may be empty */
+	char		quant[16];		/* type of most weight bytes, e.g. "q4_1" */
+	int32_t		n_layer;
+	int32_t		n_embd;
+	int32_t		n_head;
+	int32_t		n_head_kv;
+	int32_t		n_ff;
+	int32_t		n_vocab;
+	int32_t		n_rot;			/* rotary dims per head */
+	int32_t		n_ctx_train;	/* context length from metadata */
+	int32_t		n_ctx;			/* usable context: min(train, cap) */
+	float		rope_theta;
+	float		norm_eps;
+	uint64_t	n_params;		/* elements in all weight tensors */
+	uint64_t	weight_bytes;	/* bytes of all weight tensors */
+	uint64_t	file_bytes;
+	const char *chat_format;	/* name of the recognised template, or NULL */
+} llm_model_info;
+
+/*
+ * Load a GGUF model (mmap). ctx_cap > 0 caps the context length. Checks
+ * the architecture, hyper-parameters and every tensor's presence, type and
+ * shape; -1 with a message on any problem.
+ */
+int			llm_model_load(llm_model **out, const char *path, int32_t ctx_cap,
+						   char *err);
+void		llm_model_free(llm_model *m);
+const llm_model_info *llm_model_get_info(const llm_model *m);
+const llm_tokenizer *llm_model_tokenizer(const llm_model *m);
+/* NULL when the model has no template we recognise */
+const llm_chat_template *llm_model_chat_template(const llm_model *m);
+/* KV-cache bytes one position of one sequence takes */
+size_t		llm_model_kv_bytes_per_pos(const llm_model *m);
+
+/* --------------------------------------------------------------- engine */
+
+typedef struct llm_engine_params
+{
+	int32_t		n_threads;		/* <= 0: one per online CPU */
+	const char *isa;			/* NULL/"auto", "scalar" or "avx2" */
+} llm_engine_params;
+
+int			llm_engine_new(llm_engine **out, const llm_engine_params *p, char *err);
+void		llm_engine_free(llm_engine *e);
+const char *llm_engine_isa(const llm_engine *e);
+int32_t		llm_engine_threads(const llm_engine *e);
+
+/* ------------------------------------------------------------ sequences */
+
+/* A sequence of model m holding at most max_pos positions (<= n_ctx). */
+llm_seq    *llm_seq_new(const llm_model *m, int32_t max_pos, char *err);
+void		llm_seq_free(llm_seq *s);
+int32_t		llm_seq_pos(const llm_seq *s);	/* positions filled */
+int32_t		llm_seq_max_pos(const llm_seq *s);
+void		llm_seq_clear(llm_seq *s);
+
+/*
+ * One item of a batched step: append n_tokens tokens to seq (at its
+ * current position) and, if logits is not NULL, write the n_vocab logits
+ * that follow the last of them.
+ */
+typedef struct llm_batch_item
+{
+	llm_seq    *seq;
+	const int32_t *tokens;
+	int32_t		n_tokens;
+	float	   *logits;
+} llm_batch_item;
+
+/*
+ * Advance every item by one forward pass over all their tokens together
+ * (weights are read once per step for the whole batch). Items must name
+ * distinct sequences of model m. On error nothing is appended.
+ */
+int			llm_engine_step(llm_engine *e, const llm_model *m,
+							llm_batch_item *items, int32_t n_items, char *err);
+
+/* ----------------------------------------------------------- generation */
+
+typedef enum llm_truncation
+{
+	LLM_TRUNC_ERROR = 0,		/* prompt too long: error */
+	LLM_TRUNC_LEFT,				/* keep the end of the prompt */
+	LLM_TRUNC_RIGHT				/* keep the start of the prompt */
+} llm_truncation;
+
+typedef struct llm_gen_params
+{
+	llm_sampling_params sampling;
+	int32_t		max_tokens;		/* tokens to generate at most (> 0) */
+	const char *const *stop;	/* stop strings (not included in output) */
+	int32_t		n_stop;
+	int			add_bos;		/* -1: as the model's metadata says; 0/1 */
+	bool		parse_special;	/* parse special-token text in the prompt */
+	llm_truncation truncation;
+} llm_gen_params;
+
+void		llm_gen_defaults(llm_gen_params *p);
+
+typedef enum llm_finish
+{
+	LLM_FINISH_NONE = 0,		/* still running */
+	LLM_FINISH_LENGTH,			/* max_tokens or context full */
+	LLM_FINISH_EOS,				/* end-of-generation token */
+	LLM_FINISH_STOP				/* a stop string matched */
+} llm_finish;
+
+/*
+ * Start a generation for prompt (len bytes). Tokenizes, applies
+ * truncation, validates parameters, allocates the sequence.
+ */
+int			llm_gen_new(llm_gen **out, const llm_model *m, const char *prompt,
+						size_t len, const llm_gen_params *p, char *err);
+void		llm_gen_free(llm_gen *g);
+
+/*
+ * Fill *item with the tokens this generation wants processed next: up to
+ * max_tokens of its prompt while prefilling, else its last sampled token.
+ * Returns the number of tokens (0 when finished).
+ */
+int32_t		llm_gen_prepare(llm_gen *g, llm_batch_item *item, int32_t max_tokens);
+
+/*
+ * After the step that ran the prepared item: when the prompt is complete,
+ * sample a token from the logits, append its text, apply stop rules.
+ * Returns the finish state.
+ */
+llm_finish	llm_gen_advance(llm_gen *g);
+
+llm_finish	llm_gen_finish(const llm_gen *g);
+/* generated text so far (complete UTF-8 characters only until finished) */
+const char *llm_gen_text(const llm_gen *g, size_t *len);
+int32_t		llm_gen_n_prompt(const llm_gen *g);
+int32_t		llm_gen_n_generated(const llm_gen *g);
+const char *llm_finish_name(llm_finish f);
+
+/* Run one generation to the end on engine e (the CLI's path). */
+int			llm_generate_simple(llm_engine *e, const llm_model *m, const char *prompt,
+								const llm_gen_params *p, char **out, char *err);
+
+#endif							/* LLM_ENGINE_H */

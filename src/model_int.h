@@ -1,0 +1,87 @@
+/*
+ * model_int.h - internals shared by the model loader (model.c), the
+ * forward pass (forward.c) and the generation driver (gen.c).
+ */
+#ifndef LLM_MODEL_INT_H
+#define LLM_MODEL_INT_H
+
+#include "gguf.h"
+#include "kernels.h"
+#include "llm_engine.h"
+#include "threadpool.h"
+
+typedef enum llm_arch
+{
+	LLM_ARCH_LLAMA,
+	LLM_ARCH_QWEN2
+} llm_arch;
+
+typedef enum llm_rope_type
+{
+	LLM_ROPE_NORM,				/* rotate adjacent pairs (x[2i], x[2i+1]) */
+	LLM_ROPE_NEOX				/* rotate halves (x[i], x[i + n_rot/2]) */
+} llm_rope_type;
+
+/* A weight matrix in the mapping: ne1 rows of ne0 elements. */
+typedef struct llm_weight
+{
+	const void *data;
+	llm_type	type;
+	int64_t		ne0;
+	int64_t		ne1;
+	size_t		row_bytes;
+} llm_weight;
+
+typedef struct llm_layer
+{
+	float	   *attn_norm;		/* [n_embd] */
+	llm_weight	wq;				/* [n_embd] -> [n_embd] */
+	llm_weight	wk;				/* [n_embd] -> [n_embd_kv] */
+	llm_weight	wv;				/* [n_embd] -> [n_embd_kv] */
+	llm_weight	wo;				/* [n_embd] -> [n_embd] */
+	float	   *bq;				/* qwen2 biases, NULL for llama */
+	float	   *bk;
+	float	   *bv;
+	float	   *ffn_norm;		/* [n_embd] */
+	llm_weight	w_gate;			/* [n_embd] -> [n_ff] */
+	llm_weight	w_up;			/* [n_embd] -> [n_ff] */
+	llm_weight	w_down;			/* [n_ff] -> [n_embd] */
+} llm_layer;
+
+struct llm_model
+{
+	gguf_file  *gf;
+	llm_model_info info;
+	llm_arch	arch;
+	llm_tokenizer *tok;
+	llm_chat_template chat;
+	bool		has_chat;
+
+	int32_t		n_embd_head;	/* n_embd / n_head */
+	int32_t		n_embd_kv;		/* n_embd_head * n_head_kv */
+	llm_rope_type rope_type;
+	float		rope_freq_scale;	/* 1 / linear scaling factor */
+	float	   *rope_freqs;		/* optional per-pair divisors [n_rot/2] */
+
+	llm_weight	tok_embd;		/* [n_embd] x n_vocab rows */
+	float	   *output_norm;	/* [n_embd] */
+	llm_weight	output;			/* [n_embd] -> [n_vocab]; may alias tok_embd */
+
+	llm_layer  *layers;
+};
+
+/* The KV cache of one sequence: per layer, positions x n_embd_kv floats. */
+struct llm_seq
+{
+	const llm_model *model;
+	int32_t		pos;			/* positions filled */
+	int32_t		max_pos;		/* hard limit */
+	int32_t		cap;			/* positions allocated */
+	float	  **k;				/* [n_layer] -> cap * n_embd_kv */
+	float	  **v;
+};
+
+/* Make room for n more positions; -1 with err if over max_pos or OOM. */
+int			llm_seq_reserve(llm_seq *s, int32_t n, char *err);
+
+#endif							/* LLM_MODEL_INT_H */

@@ -1,0 +1,80 @@
+/*
+ * tokenizer.h - tokenizers built from GGUF metadata.
+ *
+ * Supported tokenizer.ggml.model values:
+ *   "gpt2"  byte-level BPE with the pre-tokenizer named in
+ *           tokenizer.ggml.pre (default, gpt2, llama3/llama-bpe, smollm,
+ *           qwen2, ...), merges from tokenizer.ggml.merges;
+ *   "llama" SentencePiece-style BPE driven by tokenizer.ggml.scores with
+ *           <0xXX> byte fallback and the "▁" space marker.
+ * Special (control / user-defined) tokens are matched in the text only
+ * when parse_special is true.
+ */
+#ifndef LLM_TOKENIZER_H
+#define LLM_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gguf.h"
+
+typedef struct llm_tokenizer llm_tokenizer;
+
+/* token types as stored in tokenizer.ggml.token_type */
+enum
+{
+	LLM_TOKEN_NORMAL = 1,
+	LLM_TOKEN_UNKNOWN = 2,
+	LLM_TOKEN_CONTROL = 3,
+	LLM_TOKEN_USER_DEFINED = 4,
+	LLM_TOKEN_UNUSED = 5,
+	LLM_TOKEN_BYTE = 6
+};
+
+/*
+ * Build a tokenizer from the file's metadata; validates the vocabulary
+ * (array types and lengths, special token ids < vocab size, merges that
+ * name existing tokens). -1 with err on failure.
+ */
+int			llm_tokenizer_load(llm_tokenizer **out, const gguf_file *f, char *err);
+void		llm_tokenizer_free(llm_tokenizer *t);
+
+int32_t		llm_tokenizer_n_vocab(const llm_tokenizer *t);
+int32_t		llm_tokenizer_bos(const llm_tokenizer *t);	/* -1 if none */
+int32_t		llm_tokenizer_eos(const llm_tokenizer *t);	/* -1 if none */
+int32_t		llm_tokenizer_eot(const llm_tokenizer *t);	/* -1 if none */
+bool		llm_tokenizer_add_bos(const llm_tokenizer *t);	/* metadata default */
+/* true for EOS, EOT and other end-of-generation tokens */
+bool		llm_tokenizer_is_eog(const llm_tokenizer *t, int32_t tok);
+/* id of a token whose text is exactly s, or -1 */
+int32_t		llm_tokenizer_find(const llm_tokenizer *t, const char *s);
+/* raw vocabulary text of a token (NUL-terminated), NULL if out of range */
+const char *llm_tokenizer_text(const llm_tokenizer *t, int32_t tok);
+
+/*
+ * Tokenize len bytes of text. On success *out is a malloc'd array of *n
+ * ids (caller frees). add_bos prepends BOS when the model has one.
+ */
+int			llm_tokenize(const llm_tokenizer *t, const char *text, size_t len,
+						 bool add_bos, bool parse_special,
+						 int32_t **out, size_t *n, char *err);
+
+/*
+ * Bytes that token tok stands for in the output (byte-level decoding
+ * applied; may be a fragment of a UTF-8 character). Control tokens give
+ * their text only when render_special. Returns the number of bytes the
+ * piece has (which may exceed cap: then only cap bytes were written), or
+ * -1 for an out-of-range id.
+ */
+int			llm_token_to_piece(const llm_tokenizer *t, int32_t tok,
+							   bool render_special, char *buf, size_t cap);
+
+/*
+ * Detokenize a whole sequence into a malloc'd NUL-terminated string.
+ * Returns NULL with err on failure.
+ */
+char	   *llm_detokenize(const llm_tokenizer *t, const int32_t *toks, size_t n,
+						   bool render_special, char *err);
+
+#endif							/* LLM_TOKENIZER_H */

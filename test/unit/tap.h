@@ -1,0 +1,65 @@
+/*
+ * tap.h - a minimal TAP producer for the engine's unit tests.
+ *
+ *   ok(cond, "what was checked %d", x);
+ *   return tap_done();
+ *
+ * Each check prints "ok N - ..." or "not ok N - ..."; tap_done() prints
+ * the plan and returns the process exit code (1 if anything failed).
+ */
+#ifndef LLM_TAP_H
+#define LLM_TAP_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int	tap_count;
+static int	tap_failed;
+
+static inline int
+tap_ok(int cond, const char *fmt, ...)
+{
+	va_list		ap;
+
+	tap_count++;
+	if (!cond)
+		tap_failed++;
+	printf("%s %d - ", cond ? "ok" : "not ok", tap_count);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	return cond;
+}
+
+#define ok(cond, ...) tap_ok((cond) ? 1 : 0, __VA_ARGS__)
+
+/* print a diagnostic line */
+#define diag(...) do { printf("# "); printf(__VA_ARGS__); printf("\n"); } while (0)
+
+/* skip a check that cannot run here, with the reason */
+#define skip(...) do { tap_count++; printf("ok %d # SKIP ", tap_count); printf(__VA_ARGS__); printf("\n"); } while (0)
+
+static inline int
+tap_done(void)
+{
+	printf("1..%d\n", tap_count);
+	return tap_failed ? 1 : 0;
+}
+
+/* directory holding the default model (LLM_MODEL_DIR or ~/.cache/llm) */
+static inline const char *
+tap_model_dir(void)
+{
+	static char buf[4096];
+	const char *d = getenv("LLM_MODEL_DIR");
+
+	if (d && *d)
+		return d;
+	snprintf(buf, sizeof(buf), "%s/.cache/llm", getenv("HOME") ? getenv("HOME") : "/root");
+	return buf;
+}
+
+#endif							/* LLM_TAP_H */

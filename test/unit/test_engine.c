@@ -1,0 +1,567 @@
+/*
+ * test_engine.c - the forward pass, batching and generation.
+ *
+ *  - batching: two sequences run in one step give the same logits as each
+ *    run alone; a prompt fed in chunks gives the same logits as one step;
+ *  - the scalar and AVX2 kernels give the same logits within tolerance;
+ *  - every tiny fixture model (one per weight type) runs and gives finite
+ *    logits;
+ *  - golden data from llama.cpp on the default model: next-token logits
+ *    within tolerance, greedy 32-token continuations identical for >= 90%
+ *    of prompts with every divergence at a near-tie;
+ *  - generation driver: max_tokens, stop strings, truncation.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm_engine.h"
+#include "tap.h"
+
+/* logits may differ from llama.cpp's by this much (absolute) */
+#define GOLDEN_LOGIT_TOL 0.35f
+/* a greedy divergence is explained when the top-2 gap is below this */
+#define GOLDEN_TIE_MARGIN 0.5f
+
+static char model_path[4096];
+
+/*
+ * Run tokens through a fresh sequence (in chunks of chunk tokens), return
+ * the last logits in out.
+ */
+static int
+run_prompt(llm_engine *e, const llm_model *m, const int32_t *toks, int n, int chunk,
+		   float *out)
+{
+	char		err[LLM_ERRLEN];
+	llm_seq    *s = llm_seq_new(m, n + 40, err);
+	int			i;
+
+	if (s == NULL)
+	{
+		diag("%s", err);
+		return -1;
+	}
+	for (i = 0; i < n; i += chunk)
+	{
+		int			c = n - i < chunk ? n - i : chunk;
+		llm_batch_item it = {s, toks + i, c, i + c == n ? out : NULL};
+
+		if (llm_engine_step(e, m, &it, 1, err) < 0)
+		{
+			diag("%s", err);
+			llm_seq_free(s);
+			return -1;
+		}
+	}
+	llm_seq_free(s);
+	return 0;
+}
+
+/* largest absolute difference of two vectors */
+static float
+max_abs_diff(const float *a, const float *b, int n)
+{
+	float		d = 0.0f;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (fabsf(a[i] - b[i]) > d || isnan(a[i] - b[i]))
+			d = isnan(a[i] - b[i]) ? INFINITY : fabsf(a[i] - b[i]);
+	return d;
+}
+
+static int
+argmax(const float *x, int n)
+{
+	int			i,
+				b = 0;
+
+	for (i = 1; i < n; i++)
+		if (x[i] > x[b])
+			b = i;
+	return b;
+}
+
+/* gap between the best and second best logit */
+static float
+top2_margin(const float *x, int n)
+{
+	float		a = -INFINITY,
+				b = -INFINITY;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (x[i] > a)
+			b = a, a = x[i];
+		else if (x[i] > b)
+			b = x[i];
+	}
+	return a - b;
+}
+
+/*
+ * Batched step against separate steps, and chunked prefill against one
+ * step, on model m.
+ */
+static void
+test_batching(llm_engine *e, const llm_model *m, const char *label)
+{
+	const llm_model_info *in = llm_model_get_info(m);
+	int			V = in->n_vocab;
+	int32_t		a[37],
+				b[11];
+	float	   *la = malloc(sizeof(float) * V),
+			   *lb = malloc(sizeof(float) * V),
+			   *ba = malloc(sizeof(float) * V),
+			   *bb = malloc(sizeof(float) * V),
+			   *ca = malloc(sizeof(float) * V);
+	char		err[LLM_ERRLEN];
+	llm_seq    *sa = llm_seq_new(m, 64, err),
+			   *sb = llm_seq_new(m, 64, err);
+	int			i;
+
+	for (i = 0; i < 37; i++)
+		a[i] = (i * 7919 + 13) % V;
+	for (i = 0; i < 11; i++)
+		b[i] = (i * 104729 + 5) % V;
+	ok(run_prompt(e, m, a, 37, 37, la) == 0 && run_prompt(e, m, b, 11, 11, lb) == 0,
+	   "%s: single-sequence steps run", label);
+	ok(run_prompt(e, m, a, 37, 5, ca) == 0, "%s: chunked prefill runs", label);
+	ok(max_abs_diff(la, ca, V) < 1e-3f, "%s: chunked prefill == one-step prefill (max diff %g)",
+	   label, max_abs_diff(la, ca, V));
+	{
+		/* a mixed batch: a's first 30 tokens, then (a's last 7 + b's 11) */
+		llm_batch_item it1 = {sa, a, 30, NULL};
+		llm_batch_item its[2] = {{sa, a + 30, 7, ba}, {sb, b, 11, bb}};
+		int			rc = llm_engine_step(e, m, &it1, 1, err);
+
+		if (rc == 0)
+			rc = llm_engine_step(e, m, its, 2, err);
+		ok(rc == 0, "%s: batched step runs %s", label, rc ? err : "");
+		ok(max_abs_diff(la, ba, V) < 1e-3f && max_abs_diff(lb, bb, V) < 1e-3f,
+		   "%s: batched logits == separate logits (max diff %g, %g)", label,
+		   max_abs_diff(la, ba, V), max_abs_diff(lb, bb, V));
+		ok(llm_seq_pos(sa) == 37 && llm_seq_pos(sb) == 11, "%s: positions advanced", label);
+	}
+	{
+		/* errors leave the sequences untouched */
+		int32_t		bad = V + 3;
+		llm_batch_item it = {sa, &bad, 1, NULL};
+		llm_batch_item dup[2] = {{sa, a, 1, NULL}, {sa, b, 1, NULL}};
+
+		ok(llm_engine_step(e, m, &it, 1, err) < 0 && strstr(err, "out of range"),
+		   "%s: out-of-range token rejected: %s", label, err);
+		ok(llm_engine_step(e, m, dup, 2, err) < 0 && llm_seq_pos(sa) == 37,
+		   "%s: shared sequence rejected: %s", label, err);
+	}
+	for (i = 0; i < V; i++)
+		if (!isfinite(la[i]))
+			break;
+	ok(i == V, "%s: logits are finite", label);
+	llm_seq_free(sa);
+	llm_seq_free(sb);
+	free(la);
+	free(lb);
+	free(ba);
+	free(bb);
+	free(ca);
+}
+
+/*
+ * Parse space- or comma-separated integers into a malloc'd array.
+ */
+static int
+parse_ids(const char *s, int32_t **out)
+{
+	int			n = 0,
+				cap = 64;
+	int32_t    *v = malloc(sizeof(int32_t) * cap);
+	char	   *end;
+
+	while (*s)
+	{
+		long		x = strtol(s, &end, 10);
+
+		if (end == s)
+		{
+			s++;
+			continue;
+		}
+		if (n == cap)
+			v = realloc(v, sizeof(int32_t) * (cap *= 2));
+		v[n++] = (int32_t) x;
+		s = end;
+	}
+	*out = v;
+	return n;
+}
+
+/*
+ * Split a line on tabs in place; returns the number of fields.
+ */
+static int
+split_tabs(char *line, char **f, int max)
+{
+	int			n = 0;
+
+	f[n++] = line;
+	for (; *line && n < max; line++)
+		if (*line == '\t')
+		{
+			*line = '\0';
+			f[n++] = line + 1;
+		}
+	line = f[n - 1] + strcspn(f[n - 1], "\r\n");
+	*line = '\0';
+	return n;
+}
+
+/*
+ * Compare next-token logits and greedy continuations with llama.cpp's.
+ */
+static void
+test_golden(llm_engine *e, const llm_model *m)
+{
+	int			V = llm_model_get_info(m)->n_vocab;
+	FILE	   *gf = fopen("test/golden/generate.tsv", "r");
+	FILE	   *lf = fopen("test/golden/logits.tsv", "r");
+	static char line[1 << 20],
+				lline[1 << 20];
+	int			n_prompts = 0,
+				n_same = 0,
+				n_explained = 0;
+	float		worst = 0.0f;
+	float	   *logits = malloc(sizeof(float) * V);
+	char		err[LLM_ERRLEN];
+
+	if (gf == NULL || lf == NULL)
+	{
+		skip("golden files test/golden/{generate,logits}.tsv not found");
+		if (gf)
+			fclose(gf);
+		if (lf)
+			fclose(lf);
+		free(logits);
+		return;
+	}
+	while (fgets(line, sizeof(line), gf) && fgets(lline, sizeof(lline), lf))
+	{
+		char	   *f[8],
+				   *lfld[8];
+		int32_t    *prompt,
+				   *want,
+				   *ctx;
+		int			np,
+					nw,
+					i,
+					first_diff = -1;
+		float		margin_at = 0.0f,
+					our_margin_at = 0.0f;
+		llm_seq    *s;
+		char	   *p;
+
+		if (split_tabs(line, f, 8) < 5 || split_tabs(lline, lfld, 8) < 6)
+			continue;
+		np = parse_ids(f[2], &prompt);
+		nw = parse_ids(f[3], &want);
+		n_prompts++;
+
+		/* logits after the prompt: top-256 and fixed random ids */
+		if (run_prompt(e, m, prompt, np, 512, logits) == 0)
+		{
+			float		d = 0.0f;
+			int			k;
+
+			for (k = 4; k <= 5; k++)
+				for (p = lfld[k]; *p;)
+				{
+					char	   *end;
+					long		id = strtol(p, &end, 10);
+					float		want_l;
+
+					if (end == p || *end != ':')
+						break;
+					want_l = strtof(end + 1, &p);
+					if (id >= 0 && id < V && fabsf(logits[id] - want_l) > d)
+						d = fabsf(logits[id] - want_l);
+					while (*p == ' ')
+						p++;
+				}
+			if (d > worst)
+				worst = d;
+		}
+
+		/* greedy continuation, feeding our own choices */
+		ctx = malloc(sizeof(int32_t) * (np + nw + 1));
+		memcpy(ctx, prompt, sizeof(int32_t) * np);
+		s = llm_seq_new(m, np + nw + 1, err);
+		{
+			llm_batch_item it = {s, prompt, np, logits};
+
+			llm_engine_step(e, m, &it, 1, err);
+		}
+		{
+			/* golden margins per step */
+			float	   *gm = calloc(nw + 1, sizeof(float));
+			int			gi = 0;
+
+			for (p = f[4]; *p && gi < nw;)
+			{
+				gm[gi++] = strtof(p, &p);
+				if (*p == ',')
+					p++;
+			}
+			for (i = 0; i < nw; i++)
+			{
+				int32_t		tok = argmax(logits, V);
+
+				if (tok != want[i])
+				{
+					first_diff = i;
+					margin_at = gm[i];
+					our_margin_at = top2_margin(logits, V);
+					break;
+				}
+				{
+					llm_batch_item it = {s, &tok, 1, logits};
+
+					if (i + 1 < nw)
+						llm_engine_step(e, m, &it, 1, err);
+				}
+			}
+			free(gm);
+		}
+		if (first_diff < 0)
+			n_same++;
+		else
+		{
+			bool		tie = margin_at < GOLDEN_TIE_MARGIN || our_margin_at < GOLDEN_TIE_MARGIN;
+
+			if (tie)
+				n_explained++;
+			diag("prompt %s diverges at step %d: llama.cpp top-2 margin %.4f, ours %.4f%s",
+				 f[0], first_diff, margin_at, our_margin_at, tie ? " (near-tie)" : " (NOT a near-tie)");
+		}
+		llm_seq_free(s);
+		free(ctx);
+		free(prompt);
+		free(want);
+	}
+	fclose(gf);
+	fclose(lf);
+	free(logits);
+	ok(n_prompts >= 20, "golden: %d prompts (need >= 20)", n_prompts);
+	ok(worst <= GOLDEN_LOGIT_TOL, "golden: next-token logits within %.2f of llama.cpp (max diff %.4f)",
+	   GOLDEN_LOGIT_TOL, worst);
+	ok(n_same * 10 >= n_prompts * 9, "golden: %d/%d greedy continuations identical (need >= 90%%)",
+	   n_same, n_prompts);
+	ok(n_same + n_explained == n_prompts, "golden: every divergence is at a near-tie (%d of %d)",
+	   n_explained, n_prompts - n_same);
+}
+
+/*
+ * The generation driver: max_tokens, stop strings, truncation errors.
+ */
+static void
+test_gen(llm_engine *e, const llm_model *m)
+{
+	llm_gen_params p;
+	char		err[LLM_ERRLEN];
+	char	   *out = NULL,
+			   *out2 = NULL;
+	llm_gen    *g;
+	const char *stops[1];
+	int			rc;
+
+	llm_gen_defaults(&p);
+	p.max_tokens = 12;
+	rc = llm_generate_simple(e, m, "The capital of France is", &p, &out, err);
+	ok(rc == 0 && out && strlen(out) > 0, "generate: produced \"%s\"", rc == 0 ? out : err);
+	rc = llm_generate_simple(e, m, "The capital of France is", &p, &out2, err);
+	ok(rc == 0 && strcmp(out, out2) == 0, "generate: greedy is deterministic");
+	free(out2);
+	out2 = NULL;
+	if (out && strlen(out) > 3)
+	{
+		char		stop[3] = {out[2], out[3], 0};
+
+		stops[0] = stop;
+		p.stop = stops;
+		p.n_stop = 1;
+		rc = llm_generate_simple(e, m, "The capital of France is", &p, &out2, err);
+		ok(rc == 0 && strlen(out2) <= 2 && strncmp(out, out2, strlen(out2)) == 0,
+		   "generate: stop string \"%s\" cuts the output to \"%s\"", stop, out2 ? out2 : err);
+		free(out2);
+		p.stop = NULL;
+		p.n_stop = 0;
+	}
+	free(out);
+
+	p.max_tokens = 3;
+	if (llm_gen_new(&g, m, "Hello", 5, &p, err) == 0)
+	{
+		llm_batch_item it;
+
+		while (llm_gen_prepare(g, &it, 512) > 0)
+		{
+			llm_engine_step(e, m, &it, 1, err);
+			llm_gen_advance(g);
+		}
+		ok(llm_gen_n_generated(g) <= 3 && llm_gen_finish(g) != LLM_FINISH_NONE,
+		   "generate: max_tokens respected (%d, %s)", llm_gen_n_generated(g),
+		   llm_finish_name(llm_gen_finish(g)));
+		llm_gen_free(g);
+	}
+	p.max_tokens = llm_model_get_info(m)->n_ctx;
+	ok(llm_gen_new(&g, m, "Hello", 5, &p, err) < 0 && strstr(err, "max_tokens"),
+	   "generate: max_tokens beyond the context rejected: %s", err);
+	p.max_tokens = 0;
+	ok(llm_gen_new(&g, m, "Hello", 5, &p, err) < 0, "generate: max_tokens 0 rejected: %s", err);
+	p.max_tokens = 8;
+	ok(llm_gen_new(&g, m, "", 0, &p, err) < 0 && strstr(err, "empty"),
+	   "generate: empty prompt rejected: %s", err);
+	p.sampling.top_p = 0.0f;
+	ok(llm_gen_new(&g, m, "Hi", 2, &p, err) < 0, "generate: top_p 0 rejected: %s", err);
+}
+
+/*
+ * Truncation on a small context cap.
+ */
+static void
+test_truncation(void)
+{
+	llm_model  *m;
+	llm_engine *e;
+	llm_engine_params ep = {2, NULL};
+	llm_gen_params p;
+	llm_gen    *g;
+	char		err[LLM_ERRLEN];
+	char		text[2000];
+	int			i;
+
+	if (llm_model_load(&m, model_path, 64, err) < 0 || llm_engine_new(&e, &ep, err) < 0)
+	{
+		ok(0, "truncation: load with ctx cap: %s", err);
+		return;
+	}
+	ok(llm_model_get_info(m)->n_ctx == 64, "truncation: context capped to 64");
+	text[0] = '\0';
+	for (i = 0; i < 60; i++)
+		strcat(text, "word ");
+	llm_gen_defaults(&p);
+	p.max_tokens = 8;
+	ok(llm_gen_new(&g, m, text, strlen(text), &p, err) < 0 && strstr(err, "exceeds the context"),
+	   "truncation=error: %s", err);
+	p.truncation = LLM_TRUNC_LEFT;
+	ok(llm_gen_new(&g, m, text, strlen(text), &p, err) == 0 && llm_gen_n_prompt(g) == 56,
+	   "truncation=left keeps 56 prompt tokens");
+	llm_gen_free(g);
+	p.truncation = LLM_TRUNC_RIGHT;
+	ok(llm_gen_new(&g, m, text, strlen(text), &p, err) == 0 && llm_gen_n_prompt(g) == 56,
+	   "truncation=right keeps 56 prompt tokens");
+	if (g)
+	{
+		llm_batch_item it;
+
+		while (llm_gen_prepare(g, &it, 16) > 0)
+		{
+			ok(llm_engine_step(e, m, &it, 1, err) == 0 || (diag("%s", err), 0), "truncation: step");
+			llm_gen_advance(g);
+		}
+		llm_gen_free(g);
+	}
+	llm_engine_free(e);
+	llm_model_free(m);
+}
+
+int
+main(void)
+{
+	char		err[LLM_ERRLEN];
+	llm_model  *m = NULL;
+	llm_engine *e = NULL,
+			   *es = NULL;
+	llm_engine_params ep = {2, NULL};
+	llm_engine_params eps = {2, "scalar"};
+	const char *fix = getenv("LLM_FIXTURE_DIR");
+	static const char *types[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0",
+	"q5_1", "q4_k", "q5_k", "q6_k", "qwen2-f32"};
+	size_t		i;
+
+	ok(llm_engine_new(&e, &ep, err) == 0, "engine created (isa %s)", e ? llm_engine_isa(e) : err);
+	ok(llm_engine_new(&es, &eps, err) == 0 && strcmp(llm_engine_isa(es), "scalar") == 0,
+	   "scalar engine created");
+
+	/* tiny fixture models, one per weight type */
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+	{
+		char		path[4096];
+		char		label[64];
+		llm_model  *tm;
+		FILE	   *f;
+
+		snprintf(path, sizeof(path), "%s/tiny-%s.gguf", fix ? fix : "build/fixtures", types[i]);
+		snprintf(label, sizeof(label), "tiny-%s", types[i]);
+		if ((f = fopen(path, "rb")) == NULL)
+		{
+			skip("%s not found", path);
+			continue;
+		}
+		fclose(f);
+		if (llm_model_load(&tm, path, 0, err) < 0)
+		{
+			ok(0, "%s loads: %s", label, err);
+			continue;
+		}
+		test_batching(e, tm, label);
+		{
+			/* scalar and AVX2 kernels agree */
+			int			V = llm_model_get_info(tm)->n_vocab;
+			float	   *a = malloc(sizeof(float) * V),
+					   *b = malloc(sizeof(float) * V);
+			int32_t		toks[9] = {1, 5, 9, 33, 2, 7, 100 % V, 3, 4};
+
+			ok(run_prompt(e, tm, toks, 9, 9, a) == 0 && run_prompt(es, tm, toks, 9, 9, b) == 0 &&
+			   max_abs_diff(a, b, V) < 2e-2f,
+			   "%s: %s and scalar kernels agree (max diff %g)", label, llm_engine_isa(e),
+			   max_abs_diff(a, b, V));
+			free(a);
+			free(b);
+		}
+		llm_model_free(tm);
+	}
+
+	snprintf(model_path, sizeof(model_path), "%s/SmolLM2-135M-Instruct.Q4_1.gguf", tap_model_dir());
+	if (llm_model_load(&m, model_path, 0, err) < 0)
+	{
+		skip("default model not available: %s", err);
+		llm_engine_free(e);
+		llm_engine_free(es);
+		return tap_done();
+	}
+	test_batching(e, m, "smollm2");
+	{
+		int			V = llm_model_get_info(m)->n_vocab;
+		float	   *a = malloc(sizeof(float) * V),
+				   *b = malloc(sizeof(float) * V);
+		int32_t		toks[6] = {1, 504, 3458, 282, 4649, 314};
+
+		ok(run_prompt(e, m, toks, 6, 6, a) == 0 && run_prompt(es, m, toks, 6, 6, b) == 0 &&
+		   max_abs_diff(a, b, V) < 5e-2f,
+		   "smollm2: %s and scalar kernels agree (max diff %g)", llm_engine_isa(e),
+		   max_abs_diff(a, b, V));
+		free(a);
+		free(b);
+	}
+	if (getenv("LLM_SKIP_GOLDEN") == NULL)
+		test_golden(e, m);
+	test_gen(e, m);
+	test_truncation();
+	llm_model_free(m);
+	llm_engine_free(e);
+	llm_engine_free(es);
+	return tap_done();
+}
