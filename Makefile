@@ -73,6 +73,8 @@ fixtures: $(FIXDIR)/.stamp
 $(FIXDIR)/.stamp: $(wildcard test/fixtures/*.py test/golden/make_tokenizer_golden.py)
 	mkdir -p $(FIXDIR)
 	$(PYTHON) test/fixtures/make_fixtures.py $(FIXDIR)
+	$(PYTHON) test/fixtures/make_quant_vectors.py $(FIXDIR)
+	$(PYTHON) test/golden/make_tokenizer_golden.py $(FIXDIR)
 	touch $@
 
 check: unit fixtures

@@ -392,7 +392,7 @@ llm_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps)
 	int64_t		i;
 
 	for (i = 0; i < n; i++)
-		ss += (double) x[i] * x[i];
+		ss += (double) (x[i] * x[i]);
 	scale = 1.0f / sqrtf((float) (ss / (double) n) + eps);
 	for (i = 0; i < n; i++)
 		out[i] = x[i] * scale * w[i];
@@ -467,6 +467,7 @@ llm_att_run(void *arg, int ith, int nth)
 		const llm_seq *s = t->items[e->tok_item[tok]].seq;
 		int32_t		pos = e->tok_pos[tok];
 		const float *q = e->q + tok * m->info.n_embd + (int64_t) h * D;
+		double		dsum = 0.0;
 		const float *kc = s->k[t->layer] + (int64_t) kvh * D;
 		const float *vc = s->v[t->layer] + (int64_t) kvh * D;
 		float	   *out = e->att + tok * m->info.n_embd + (int64_t) h * D;
@@ -483,11 +484,12 @@ llm_att_run(void *arg, int ith, int nth)
 		for (p = 0; p <= pos; p++)
 		{
 			sc[p] = expf(sc[p] - mx);
-			sum += sc[p];
+			dsum += sc[p];
 		}
+		sum = (float) (1.0 / dsum);
 		memset(out, 0, (size_t) D * sizeof(float));
 		for (p = 0; p <= pos; p++)
-			k->axpy_f32(D, sc[p] / sum, vc + (int64_t) p * KV, out);
+			k->axpy_f32(D, sc[p] * sum, vc + (int64_t) p * KV, out);
 	}
 }
 
@@ -590,14 +592,20 @@ llm_rope_table(llm_engine *e, const llm_model *m, int64_t T)
 		float		p = (float) e->tok_pos[t] * m->rope_freq_scale;
 		float	   *cs = e->rope_cs + t * m->info.n_rot;
 
+		float		step = powf(m->info.rope_theta, -2.0f / (float) m->info.n_rot);
+		float		theta_base = p;
+
+		/* theta_i = p * base^(-2i/n_rot), built by repeated multiplication
+		 * in float as llama.cpp does, so angles round the same way */
 		for (i = 0; i < half; i++)
 		{
-			float		theta = p * powf(m->info.rope_theta, -2.0f * (float) i / (float) m->info.n_rot);
+			float		theta = theta_base;
 
 			if (m->rope_freqs)
 				theta /= m->rope_freqs[i];
 			cs[2 * i] = cosf(theta);
 			cs[2 * i + 1] = sinf(theta);
+			theta_base *= step;
 		}
 	}
 }

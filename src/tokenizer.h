@@ -7,8 +7,13 @@
  *           qwen2, ...), merges from tokenizer.ggml.merges;
  *   "llama" SentencePiece-style BPE driven by tokenizer.ggml.scores with
  *           <0xXX> byte fallback and the "▁" space marker.
- * Special (control / user-defined) tokens are matched in the text only
- * when parse_special is true.
+ * Control (and unknown) tokens are matched in the text only when
+ * parse_special is true; user-defined tokens are matched always, as
+ * llama.cpp does.
+ * Token ids match llama.cpp's. When tokenizer.ggml.eot_token_id is absent,
+ * EOT is the first of <|eot_id|>, <|im_end|>, <|end|>, <end_of_turn>,
+ * <|endoftext|>, ... found in the vocabulary (llama.cpp takes whichever
+ * its hash map yields first); the end-of-generation set is llama.cpp's.
  */
 #ifndef LLM_TOKENIZER_H
 #define LLM_TOKENIZER_H

@@ -1,0 +1,142 @@
+/*
+ * quant.h - block layouts of the quantized tensor types.
+ *
+ * Every struct is byte-for-byte the layout GGUF files use (ggml's
+ * ggml-common.h): half-precision scales are stored as uint16_t, little
+ * endian, and no struct has padding. Weights are read straight from the
+ * mapped file through these types, so the sizes are checked at compile
+ * time.
+ *
+ * Element order inside a 32-element block with 4-bit quants: byte j holds
+ * element j in its low nibble and element j + 16 in its high nibble.
+ */
+#ifndef LLM_QUANT_H
+#define LLM_QUANT_H
+
+#include <stdint.h>
+
+#define LLM_QK		32			/* elements per q4_0 ... q8_1 block */
+#define LLM_QK_K	256			/* elements per K-quant super-block */
+#define LLM_K_SCALE_SIZE 12		/* packed 6-bit scales of q4_K / q5_K */
+
+/* 4-bit, symmetric: x = d * (q - 8) */
+typedef struct llm_block_q4_0
+{
+	uint16_t	d;
+	uint8_t		qs[LLM_QK / 2];
+} llm_block_q4_0;
+
+/* 4-bit with offset: x = d * q + m */
+typedef struct llm_block_q4_1
+{
+	uint16_t	d;
+	uint16_t	m;
+	uint8_t		qs[LLM_QK / 2];
+} llm_block_q4_1;
+
+/* 5-bit, symmetric: x = d * (q - 16); bit 4 of element j is bit j of qh */
+typedef struct llm_block_q5_0
+{
+	uint16_t	d;
+	uint8_t		qh[4];
+	uint8_t		qs[LLM_QK / 2];
+} llm_block_q5_0;
+
+/* 5-bit with offset: x = d * q + m */
+typedef struct llm_block_q5_1
+{
+	uint16_t	d;
+	uint16_t	m;
+	uint8_t		qh[4];
+	uint8_t		qs[LLM_QK / 2];
+} llm_block_q5_1;
+
+/* 8-bit, symmetric: x = d * q */
+typedef struct llm_block_q8_0
+{
+	uint16_t	d;
+	int8_t		qs[LLM_QK];
+} llm_block_q8_0;
+
+/* 8-bit activations for q4_1 / q5_1: s = d * sum(qs) */
+typedef struct llm_block_q8_1
+{
+	uint16_t	d;
+	uint16_t	s;
+	int8_t		qs[LLM_QK];
+} llm_block_q8_1;
+
+/*
+ * 4-bit K-quant: 8 sub-blocks of 32, each with a 6-bit scale and a 6-bit
+ * min packed into scales[12]; x = d * sc * q - dmin * m. Elements 64*i ..
+ * 64*i+31 are the low nibbles of qs[32*i .. 32*i+31], the next 32 the high
+ * nibbles.
+ */
+typedef struct llm_block_q4_K
+{
+	uint16_t	d;
+	uint16_t	dmin;
+	uint8_t		scales[LLM_K_SCALE_SIZE];
+	uint8_t		qs[LLM_QK_K / 2];
+} llm_block_q4_K;
+
+/* 5-bit K-quant: q4_K plus one high bit per element in qh */
+typedef struct llm_block_q5_K
+{
+	uint16_t	d;
+	uint16_t	dmin;
+	uint8_t		scales[LLM_K_SCALE_SIZE];
+	uint8_t		qh[LLM_QK_K / 8];
+	uint8_t		qs[LLM_QK_K / 2];
+} llm_block_q5_K;
+
+/* 6-bit K-quant: 16 sub-blocks of 16 with int8 scales; x = d * sc * (q - 32) */
+typedef struct llm_block_q6_K
+{
+	uint8_t		ql[LLM_QK_K / 2];
+	uint8_t		qh[LLM_QK_K / 4];
+	int8_t		scales[LLM_QK_K / 16];
+	uint16_t	d;
+} llm_block_q6_K;
+
+/* 8-bit activations for K-quants: float scale and sums of 16 quants */
+typedef struct llm_block_q8_K
+{
+	float		d;
+	int8_t		qs[LLM_QK_K];
+	int16_t		bsums[LLM_QK_K / 16];
+} llm_block_q8_K;
+
+_Static_assert(sizeof(llm_block_q4_0) == 18, "q4_0 block size");
+_Static_assert(sizeof(llm_block_q4_1) == 20, "q4_1 block size");
+_Static_assert(sizeof(llm_block_q5_0) == 22, "q5_0 block size");
+_Static_assert(sizeof(llm_block_q5_1) == 24, "q5_1 block size");
+_Static_assert(sizeof(llm_block_q8_0) == 34, "q8_0 block size");
+_Static_assert(sizeof(llm_block_q8_1) == 36, "q8_1 block size");
+_Static_assert(sizeof(llm_block_q4_K) == 144, "q4_K block size");
+_Static_assert(sizeof(llm_block_q5_K) == 176, "q5_K block size");
+_Static_assert(sizeof(llm_block_q6_K) == 210, "q6_K block size");
+_Static_assert(sizeof(llm_block_q8_K) == 292, "q8_K block size");
+
+/*
+ * Scale and min number j (0..7) of a q4_K / q5_K super-block from its
+ * packed 12 bytes: the first four pairs are the low 6 bits of bytes 0..7,
+ * the last four take their low 4 bits from bytes 8..11 and their top 2
+ * bits from the spare top bits of bytes 0..7.
+ */
+static inline void
+llm_k4_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
+{
+	if (j < 4)
+	{
+		*sc = q[j] & 63;
+		*m = q[j + 4] & 63;
+	}
+	else
+	{
+		*sc = (uint8_t) ((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4));
+		*m = (uint8_t) ((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+	}
+}
+
+#endif							/* LLM_QUANT_H */

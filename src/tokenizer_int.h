@@ -1,0 +1,149 @@
+/*
+ * tokenizer_int.h - private parts of the tokenizer (tokenizer.c,
+ * tokenizer_bpe.c, tokenizer_spm.c). Not installed, not for other modules.
+ *
+ * The behaviour mirrors llama.cpp's vocabulary code so that token ids are
+ * identical: token attributes are a bit set (a token may be, say, NORMAL
+ * and CONTROL at once after the end-of-generation fix-ups), BPE merges are
+ * ranked by their position in tokenizer.ggml.merges, SPM merges by score.
+ */
+#ifndef LLM_TOKENIZER_INT_H
+#define LLM_TOKENIZER_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "tokenizer.h"
+
+/* token attribute bits (derived from tokenizer.ggml.token_type) */
+#define TOK_ATTR_UNKNOWN	0x01
+#define TOK_ATTR_UNUSED		0x02
+#define TOK_ATTR_NORMAL		0x04
+#define TOK_ATTR_CONTROL	0x08
+#define TOK_ATTR_USER_DEF	0x10
+#define TOK_ATTR_BYTE		0x20
+#define TOK_ATTR_EOG		0x80	/* ends generation (our own bit) */
+
+/* tokens the partition step matches before pre-tokenizing */
+#define TOK_ATTR_SPECIAL	(TOK_ATTR_CONTROL | TOK_ATTR_USER_DEF | TOK_ATTR_UNKNOWN)
+
+/* most regexes a pre-tokenizer applies one after the other */
+#define TOK_MAX_REGEX		6
+
+typedef enum tok_kind
+{
+	TOK_KIND_BPE,				/* tokenizer.ggml.model = "gpt2" */
+	TOK_KIND_SPM				/* tokenizer.ggml.model = "llama" */
+} tok_kind;
+
+struct llm_tokenizer
+{
+	tok_kind	kind;
+	int32_t		n_vocab;
+
+	/* vocabulary: texts copied into one arena, each NUL-terminated */
+	char	   *arena;
+	uint32_t   *off;			/* n_vocab offsets into arena */
+	uint32_t   *len;			/* n_vocab byte lengths */
+	float	   *score;			/* n_vocab scores (0 when absent) */
+	uint8_t    *attr;			/* n_vocab TOK_ATTR_* sets */
+
+	/* text -> id, open addressing; -1 marks an empty slot */
+	int32_t    *hash;
+	uint32_t	hash_mask;
+
+	/* BPE merges: "left right" strings, rank = index */
+	uint32_t	n_merges;
+	char	   *m_arena;
+	uint32_t   *m_off;			/* start of the merge text (left part) */
+	uint32_t   *m_left;			/* length of the left part */
+	uint32_t   *m_right;		/* length of the right part */
+	int32_t    *m_hash;			/* merge index or -1 */
+	uint32_t	m_mask;
+
+	/* special tokens, longest text first (ties: lower id first) */
+	int32_t    *specials;
+	uint32_t	n_specials;
+
+	int32_t		bos;
+	int32_t		eos;
+	int32_t		eot;
+	int32_t		eom;
+	int32_t		unk;
+	int32_t		pad;
+	bool		add_bos;
+	bool		add_space_prefix;
+	bool		ignore_merges;	/* emit a whole word that is a token as is */
+
+	/* BPE pre-tokenizer */
+	int			n_regex;
+	pcre2_code *regex[TOK_MAX_REGEX];
+
+	/* GPT-2 byte -> printable code point, as UTF-8 (1 or 2 bytes) */
+	char		byte_enc[256][2];
+	uint8_t		byte_enc_len[256];
+};
+
+/* A growable array of token ids. */
+typedef struct tok_vec
+{
+	int32_t    *v;
+	size_t		n;
+	size_t		cap;
+} tok_vec;
+
+/* Append id to vec; -1 on allocation failure. */
+int			tok_vec_push(tok_vec *vec, int32_t id);
+
+/* 64-bit FNV-1a over len bytes. */
+static inline uint64_t
+tok_hash_bytes(const char *s, size_t len)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		h ^= (unsigned char) s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* Id of the token whose text is s[0..len), or -1. */
+int32_t		tok_lookup(const llm_tokenizer *t, const char *s, size_t len);
+
+/*
+ * Byte length of the UTF-8 sequence that starts with byte c, judged from
+ * its top four bits only (as llama.cpp does; continuation bytes count 1).
+ */
+static inline size_t
+tok_utf8_len(unsigned char c)
+{
+	static const uint8_t lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+
+	return lens[c >> 4];
+}
+
+/*
+ * Decode one code point from s[*i..n) the way llama.cpp does: lead bytes
+ * are trusted for the sequence length (overlong forms and surrogates pass),
+ * continuation bytes must be 10xxxxxx and inside the buffer; anything else,
+ * and any value above U+10FFFF, gives U+FFFD and consumes one byte.
+ */
+uint32_t	tok_utf8_decode(const char *s, size_t n, size_t *i);
+
+/* Encode code point c (<= 0x10FFFF, surrogates allowed) into out; length. */
+size_t		tok_utf8_encode(uint32_t c, char *out);
+
+/* tokenizer_bpe.c */
+int			tok_bpe_load_merges(llm_tokenizer *t, const gguf_file *f, char *err);
+int			tok_bpe_setup_pre(llm_tokenizer *t, const char *pre, char *err);
+void		tok_bpe_free(llm_tokenizer *t);
+int			tok_bpe_encode(const llm_tokenizer *t, const char *text, size_t len,
+						   tok_vec *out, char *err);
+
+/* tokenizer_spm.c */
+int			tok_spm_encode(const llm_tokenizer *t, const char *text, size_t len,
+						   bool space_prefix, tok_vec *out, char *err);
+
+#endif							/* LLM_TOKENIZER_INT_H */

@@ -1,0 +1,254 @@
+/*
+ * tokenizer_spm.c - SentencePiece-style BPE ("llama" tokenizer model).
+ *
+ * As in llama.cpp: spaces become U+2581 ("▁"), a space is put in front of
+ * a fragment that starts the text or follows a special token when
+ * add_space_prefix is set, the fragment is cut into UTF-8 characters
+ * (lengths judged from lead bytes), and neighbouring symbols are merged
+ * while their concatenation is a token, highest token score first (ties:
+ * leftmost first). A symbol left that is not a token is written as byte
+ * tokens <0xXX> (or a one-byte token with that byte), else as the unknown
+ * token.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm_util.h"
+#include "tokenizer_int.h"
+
+/* a symbol: a slice of the escaped text, linked to its neighbours */
+typedef struct spm_sym
+{
+	int32_t		prev;
+	int32_t		next;
+	uint32_t	start;
+	uint32_t	n;
+} spm_sym;
+
+/* a candidate merge and the total size it had when queued */
+typedef struct spm_pair
+{
+	float		score;
+	int32_t		left;
+	int32_t		right;
+	uint32_t	size;
+} spm_pair;
+
+typedef struct spm_work
+{
+	const char *text;
+	spm_sym    *sym;
+	spm_pair   *heap;
+	size_t		heap_n;
+	size_t		heap_cap;
+} spm_work;
+
+
+/*
+ * Heap order: higher score first, then the leftmost pair.
+ */
+static inline bool
+spm_before(const spm_pair *a, const spm_pair *b)
+{
+	return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+/*
+ * Queue the merge of symbols l and r if their concatenation is a token.
+ */
+static int
+spm_add(const llm_tokenizer *t, spm_work *w, int32_t l, int32_t r)
+{
+	spm_pair	p;
+	int32_t		id;
+	size_t		i;
+
+	if (l < 0 || r < 0)
+		return 0;
+	p.size = w->sym[l].n + w->sym[r].n;
+	id = tok_lookup(t, w->text + w->sym[l].start, p.size);
+	if (id < 0)
+		return 0;
+	p.score = t->score[id];
+	p.left = l;
+	p.right = r;
+	if (w->heap_n == w->heap_cap)
+	{
+		size_t		ncap = w->heap_cap ? w->heap_cap * 2 : 64;
+		spm_pair   *nh = realloc(w->heap, ncap * sizeof(spm_pair));
+
+		if (!nh)
+			return -1;
+		w->heap = nh;
+		w->heap_cap = ncap;
+	}
+	i = w->heap_n++;
+	while (i > 0)
+	{
+		size_t		parent = (i - 1) / 2;
+
+		if (!spm_before(&p, &w->heap[parent]))
+			break;
+		w->heap[i] = w->heap[parent];
+		i = parent;
+	}
+	w->heap[i] = p;
+	return 0;
+}
+
+/*
+ * Remove the first pair of the heap into *out.
+ */
+static void
+spm_pop(spm_work *w, spm_pair *out)
+{
+	spm_pair	last;
+	size_t		i = 0;
+	size_t		n;
+
+	*out = w->heap[0];
+	n = --w->heap_n;
+	if (n == 0)
+		return;
+	last = w->heap[n];
+	for (;;)
+	{
+		size_t		c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && spm_before(&w->heap[c + 1], &w->heap[c]))
+			c++;
+		if (!spm_before(&w->heap[c], &last))
+			break;
+		w->heap[i] = w->heap[c];
+		i = c;
+	}
+	w->heap[i] = last;
+}
+
+/*
+ * Token for a raw byte: <0xXX>, else the one-byte text, else unknown.
+ */
+static int32_t
+spm_byte_token(const llm_tokenizer *t, unsigned char b)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char		buf[6] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>'};
+	int32_t		id = tok_lookup(t, buf, 6);
+
+	if (id < 0)
+		id = tok_lookup(t, (const char *) &b, 1);
+	return id >= 0 ? id : t->unk;
+}
+
+/*
+ * Tokenize one raw-text fragment, appending ids to out.
+ */
+int
+tok_spm_encode(const llm_tokenizer *t, const char *text, size_t len,
+			   bool space_prefix, tok_vec *out, char *err)
+{
+	spm_work	w = {0};
+	char	   *buf;
+	size_t		cap, blen = 0;
+	int32_t		ns = 0;
+	int			ret = -1;
+
+	/* escape: every space (and the prefix) becomes U+2581 */
+	if (!llm_add_size(len, 1, &cap) || !llm_mul_size(cap, 3, &cap) || cap > UINT32_MAX)
+		return llm_err(err, "text too long to tokenize (%zu bytes)", len);
+	buf = malloc(cap);
+	if (!buf)
+		goto oom;
+	if (space_prefix)
+	{
+		memcpy(buf, "\xe2\x96\x81", 3);
+		blen = 3;
+	}
+	for (size_t i = 0; i < len; i++)
+	{
+		if (text[i] == ' ')
+		{
+			memcpy(buf + blen, "\xe2\x96\x81", 3);
+			blen += 3;
+		}
+		else
+			buf[blen++] = text[i];
+	}
+	w.text = buf;
+	/* one symbol per byte at most (a lead byte may swallow part of a "▁") */
+	w.sym = malloc((blen ? blen : 1) * sizeof(spm_sym));
+	if (!w.sym)
+		goto oom;
+
+	for (size_t off = 0; off < blen; ns++)
+	{
+		size_t		cl = tok_utf8_len((unsigned char) buf[off]);
+
+		if (cl > blen - off)
+			cl = blen - off;
+		w.sym[ns].start = (uint32_t) off;
+		w.sym[ns].n = (uint32_t) cl;
+		w.sym[ns].prev = ns - 1;
+		off += cl;
+		w.sym[ns].next = off == blen ? -1 : ns + 1;
+	}
+
+	for (int32_t i = 1; i < ns; i++)
+		if (spm_add(t, &w, i - 1, i) < 0)
+			goto oom;
+	while (w.heap_n > 0)
+	{
+		spm_pair	p;
+		spm_sym    *l, *r;
+
+		spm_pop(&w, &p);
+		l = &w.sym[p.left];
+		r = &w.sym[p.right];
+		if (l->n == 0 || r->n == 0 || l->n + r->n != p.size)
+			continue;			/* stale */
+		l->n += r->n;
+		r->n = 0;
+		l->next = r->next;
+		if (r->next >= 0)
+			w.sym[r->next].prev = p.left;
+		if (spm_add(t, &w, l->prev, p.left) < 0 || spm_add(t, &w, p.left, l->next) < 0)
+			goto oom;
+	}
+
+	for (int32_t i = 0; i >= 0 && ns > 0; i = w.sym[i].next)
+	{
+		const char *s = buf + w.sym[i].start;
+		int32_t		id = tok_lookup(t, s, w.sym[i].n);
+
+		if (id >= 0)
+		{
+			if (tok_vec_push(out, id) < 0)
+				goto oom;
+			continue;
+		}
+		for (uint32_t k = 0; k < w.sym[i].n; k++)
+		{
+			id = spm_byte_token(t, (unsigned char) s[k]);
+			if (id < 0)
+			{
+				llm_err(err, "byte 0x%02X has no token and the vocabulary has no unknown token",
+						(unsigned char) s[k]);
+				goto done;
+			}
+			if (tok_vec_push(out, id) < 0)
+				goto oom;
+		}
+	}
+	ret = 0;
+	goto done;
+
+oom:
+	llm_err(err, "out of memory while tokenizing");
+done:
+	free(buf);
+	free(w.sym);
+	free(w.heap);
+	return ret;
+}
