@@ -31,7 +31,8 @@
  * every token's activation row streams past them */
 #define LLM_MM_ROW_TILE 16
 
-struct llm_engine
+/* state of the CPU backend */
+struct llm_backend
 {
 	llm_kernels k;
 	llm_pool   *pool;
@@ -63,15 +64,15 @@ struct llm_engine
 	float	   *out_logits;		/* [n_out, V] */
 };
 
-/* ---------------------------------------------------------------- engine */
+/* ----------------------------------------------------------- CPU backend */
 
 /*
- * Create an engine: kernels for this CPU and a thread pool.
+ * Create the CPU backend: kernels for this CPU and a thread pool.
  */
-int
-llm_engine_new(llm_engine **out, const llm_engine_params *p, char *err)
+static int
+cpu_create(llm_backend **out, const llm_engine_params *p, char *err)
 {
-	llm_engine *e;
+	llm_backend *e;
 	int32_t		n = p ? p->n_threads : 0;
 
 	*out = NULL;
@@ -100,10 +101,10 @@ llm_engine_new(llm_engine **out, const llm_engine_params *p, char *err)
 }
 
 /*
- * Free the engine's scratch buffers.
+ * Free the backend's scratch buffers.
  */
 static void
-llm_engine_free_scratch(llm_engine *e)
+cpu_free_scratch(llm_backend *e)
 {
 	int			i;
 
@@ -125,24 +126,24 @@ llm_engine_free_scratch(llm_engine *e)
 	free(e->out_logits);
 }
 
-void
-llm_engine_free(llm_engine *e)
+static void
+cpu_destroy(llm_backend *e)
 {
 	if (e == NULL)
 		return;
-	llm_engine_free_scratch(e);
+	cpu_free_scratch(e);
 	llm_pool_free(e->pool);
 	free(e);
 }
 
-const char *
-llm_engine_isa(const llm_engine *e)
+static const char *
+cpu_isa(const llm_backend *e)
 {
 	return e->k.isa;
 }
 
-int32_t
-llm_engine_threads(const llm_engine *e)
+static int32_t
+cpu_threads(const llm_backend *e)
 {
 	return e->n_threads;
 }
@@ -170,7 +171,7 @@ llm_grow(void **p, size_t n, size_t sz)
  * logit rows and attention over max_ctx positions.
  */
 static int
-llm_engine_reserve(llm_engine *e, const llm_model *m, int64_t T, int64_t n_out,
+cpu_reserve(llm_backend *e, const llm_model *m, int64_t T, int64_t n_out,
 				   int64_t max_ctx, char *err)
 {
 	const llm_model_info *in = &m->info;
@@ -241,7 +242,7 @@ llm_engine_reserve(llm_engine *e, const llm_model *m, int64_t T, int64_t n_out,
 /* Several products sharing one input: y_i[T, ne1_i] = x[T, n_in] @ W_i^T */
 typedef struct llm_mm_task
 {
-	const llm_engine *e;
+	const llm_backend *e;
 	int			n;
 	const llm_weight *w[LLM_MM_MAX];
 	float	   *y[LLM_MM_MAX];
@@ -330,7 +331,7 @@ llm_mm_run(void *arg, int ith, int nth)
  * Output rows of y_i have ldy_i floats.
  */
 static void
-llm_matmul(llm_engine *e, const float *x, int64_t T, int n,
+llm_matmul(llm_backend *e, const float *x, int64_t T, int n,
 		   const llm_weight *const *w, float *const *y, const int64_t *ldy)
 {
 	llm_mm_task t;
@@ -432,7 +433,7 @@ llm_rope(float *vec, int n_heads, int D, int n_rot, const float *cs,
 
 typedef struct llm_att_task
 {
-	llm_engine *e;
+	llm_backend *e;
 	const llm_model *m;
 	const llm_batch_item *items;
 	int			layer;
@@ -447,7 +448,7 @@ static void
 llm_att_run(void *arg, int ith, int nth)
 {
 	llm_att_task *t = arg;
-	llm_engine *e = t->e;
+	llm_backend *e = t->e;
 	const llm_model *m = t->m;
 	const llm_kernels *k = &e->k;
 	int			H = m->info.n_head,
@@ -525,55 +526,28 @@ llm_swiglu_run(void *arg, int ith, int nth)
 /* ------------------------------------------------------------------- step */
 
 /*
- * Check the batch and lay out the tokens: item and position of each.
+ * Lay out the tokens of a validated batch: item and position of each.
  */
 static int
-llm_step_layout(llm_engine *e, const llm_model *m, llm_batch_item *items,
-				int32_t n_items, int64_t *T_out, int64_t *n_out, int64_t *max_ctx,
-				char *err)
+cpu_layout(llm_backend *e, const llm_model *m, const llm_batch_item *items,
+		   int32_t n_items, int64_t T, int64_t n_out, char *err)
 {
-	int64_t		T = 0,
-				nout = 0,
+	int64_t		t = 0,
 				mc = 0;
 	int32_t		i,
 				j;
 
 	for (i = 0; i < n_items; i++)
-	{
-		llm_batch_item *it = &items[i];
-
-		if (it->seq == NULL || it->seq->model != m)
-			return llm_err(err, "batch item %d has no sequence of this model", i);
-		if (it->n_tokens <= 0 || it->tokens == NULL)
-			return llm_err(err, "batch item %d has no tokens", i);
-		if ((int64_t) it->seq->pos + it->n_tokens > it->seq->max_pos)
-			return llm_err(err, "batch item %d does not fit its sequence (%d + %d > %d)",
-						   i, it->seq->pos, it->n_tokens, it->seq->max_pos);
-		for (j = 0; j < it->n_tokens; j++)
-			if (it->tokens[j] < 0 || it->tokens[j] >= m->info.n_vocab)
-				return llm_err(err, "token id %d is out of range (0..%d)",
-							   it->tokens[j], m->info.n_vocab - 1);
-		for (j = 0; j < i; j++)
-			if (items[j].seq == it->seq)
-				return llm_err(err, "batch items %d and %d share a sequence", j, i);
-		T += it->n_tokens;
-		if (it->logits)
-			nout++;
-		if (it->seq->pos + it->n_tokens > mc)
-			mc = it->seq->pos + it->n_tokens;
-	}
-	if (llm_engine_reserve(e, m, T, nout, mc, err) < 0)
+		if (items[i].seq->pos + items[i].n_tokens > mc)
+			mc = items[i].seq->pos + items[i].n_tokens;
+	if (cpu_reserve(e, m, T, n_out, mc, err) < 0)
 		return -1;
-	T = 0;
 	for (i = 0; i < n_items; i++)
-		for (j = 0; j < items[i].n_tokens; j++, T++)
+		for (j = 0; j < items[i].n_tokens; j++, t++)
 		{
-			e->tok_item[T] = i;
-			e->tok_pos[T] = items[i].seq->pos + j;
+			e->tok_item[t] = i;
+			e->tok_pos[t] = items[i].seq->pos + j;
 		}
-	*T_out = T;
-	*n_out = nout;
-	*max_ctx = mc;
 	return 0;
 }
 
@@ -581,7 +555,7 @@ llm_step_layout(llm_engine *e, const llm_model *m, llm_batch_item *items,
  * cos/sin of every token's rotation angles, [T, n_rot/2] pairs.
  */
 static void
-llm_rope_table(llm_engine *e, const llm_model *m, int64_t T)
+llm_rope_table(llm_backend *e, const llm_model *m, int64_t T)
 {
 	int			half = m->info.n_rot / 2;
 	int64_t		t;
@@ -614,7 +588,7 @@ llm_rope_table(llm_engine *e, const llm_model *m, int64_t T)
  * One transformer layer over all T tokens.
  */
 static void
-llm_layer_forward(llm_engine *e, const llm_model *m, llm_batch_item *items,
+llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 				  int l, int64_t T)
 {
 	const llm_model_info *in = &m->info;
@@ -703,28 +677,21 @@ llm_layer_forward(llm_engine *e, const llm_model *m, llm_batch_item *items,
 }
 
 /*
- * Run one batched forward step. See llm_engine.h.
+ * The CPU backend's step: items are validated and their sequences have
+ * room (engine.c); positions are advanced by the caller.
  */
-int
-llm_engine_step(llm_engine *e, const llm_model *m, llm_batch_item *items,
-				int32_t n_items, char *err)
+static int
+cpu_step(llm_backend *e, const llm_model *m, llm_batch_item *items, int32_t n_items,
+		 int64_t T, int64_t n_out, char *err)
 {
 	const llm_model_info *in = &m->info;
-	int64_t		T = 0,
-				n_out = 0,
-				max_ctx = 0,
-				t,
+	int64_t		t,
 				E = in->n_embd;
 	int32_t		i;
 	int			l;
 
-	if (n_items <= 0)
-		return llm_err(err, "empty batch");
-	if (llm_step_layout(e, m, items, n_items, &T, &n_out, &max_ctx, err) < 0)
+	if (cpu_layout(e, m, items, n_items, T, n_out, err) < 0)
 		return -1;
-	for (i = 0; i < n_items; i++)
-		if (llm_seq_reserve(items[i].seq, items[i].n_tokens, err) < 0)
-			return -1;
 
 	/* x = embedding rows */
 	{
@@ -766,8 +733,14 @@ llm_engine_step(llm_engine *e, const llm_model *m, llm_batch_item *items,
 				memcpy(items[i].logits, e->out_logits + (o++) * in->n_vocab,
 					   (size_t) in->n_vocab * sizeof(float));
 	}
-	for (i = 0; i < n_items; i++)
-		items[i].seq->pos += items[i].n_tokens;
-	(void) max_ctx;
 	return 0;
 }
+
+const llm_backend_ops llm_backend_cpu = {
+	.name = "cpu",
+	.create = cpu_create,
+	.destroy = cpu_destroy,
+	.isa = cpu_isa,
+	.threads = cpu_threads,
+	.step = cpu_step,
+};

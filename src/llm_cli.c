@@ -8,7 +8,8 @@
  *                    [--stop STR]... [--chat] [--system TEXT] [-t THREADS]
  *   llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [--json]
  *
- * Common options: --isa auto|scalar|avx2, -c CTX (context cap).
+ * Common options: --isa auto|scalar|avx2, --device auto|cpu|cuda,
+ * -c CTX (context cap).
  * Exit status: 0 success, 1 error (message on stderr), 2 usage error.
  */
 #include <errno.h>
@@ -26,6 +27,7 @@ typedef struct cli_opts
 	const char *prompt;
 	const char *text;
 	const char *isa;
+	const char *device;
 	const char *system;
 	const char *stop[16];
 	int			n_stop;
@@ -55,7 +57,7 @@ cli_usage(void)
 			"                   [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]...\n"
 			"                   [--chat] [--system TEXT] [-t THREADS]\n"
 			"  llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [--json]\n"
-			"common options: --isa auto|scalar|avx2, -c CTX\n");
+			"common options: --isa auto|scalar|avx2, --device auto|cpu|cuda, -c CTX\n");
 	return 2;
 }
 
@@ -174,6 +176,8 @@ cli_parse(int argc, char **argv, cli_opts *o)
 			o->system = v;
 		else if (strcmp(a, "--isa") == 0)
 			o->isa = v;
+		else if (strcmp(a, "--device") == 0)
+			o->device = v;
 		else
 			return false;
 		if (!good)
@@ -484,7 +488,7 @@ main(int argc, char **argv)
 	}
 	if (strcmp(o.cmd, "generate") == 0 || strcmp(o.cmd, "bench") == 0)
 	{
-		llm_engine_params ep = {o.threads, o.isa};
+		llm_engine_params ep = {.n_threads = o.threads, .isa = o.isa, .device = o.device};
 
 		if (llm_engine_new(&e, &ep, err) < 0)
 		{

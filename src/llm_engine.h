@@ -78,11 +78,13 @@ typedef struct llm_engine_params
 {
 	int32_t		n_threads;		/* <= 0: one per online CPU */
 	const char *isa;			/* NULL/"auto", "scalar" or "avx2" */
+	const char *device;			/* NULL/"auto" or "cpu"; "cuda" when built */
 } llm_engine_params;
 
 int			llm_engine_new(llm_engine **out, const llm_engine_params *p, char *err);
 void		llm_engine_free(llm_engine *e);
 const char *llm_engine_isa(const llm_engine *e);
+const char *llm_engine_device(const llm_engine *e);
 int32_t		llm_engine_threads(const llm_engine *e);
 
 /* ------------------------------------------------------------ sequences */

@@ -81,6 +81,29 @@ struct llm_seq
 	float	  **v;
 };
 
+/*
+ * A compute backend: runs the forward pass of llm_engine_step() for a
+ * batch that engine.c has already validated (sequences of model m, token
+ * ids in range, room reserved in every sequence). It appends K/V at each
+ * sequence's current position and writes the requested logits; engine.c
+ * then advances the positions. The CPU backend is forward.c; a CUDA
+ * backend (kernels/) provides another table over the same llm_model.
+ */
+typedef struct llm_backend llm_backend;
+
+typedef struct llm_backend_ops
+{
+	const char *name;
+	int			(*create) (llm_backend **out, const llm_engine_params *p, char *err);
+	void		(*destroy) (llm_backend *b);
+	const char *(*isa) (const llm_backend *b);
+	int32_t		(*threads) (const llm_backend *b);
+	int			(*step) (llm_backend *b, const llm_model *m, llm_batch_item *items,
+						 int32_t n_items, int64_t n_tokens, int64_t n_out, char *err);
+} llm_backend_ops;
+
+extern const llm_backend_ops llm_backend_cpu;
+
 /* Make room for n more positions; -1 with err if over max_pos or OOM. */
 int			llm_seq_reserve(llm_seq *s, int32_t n, char *err);
 

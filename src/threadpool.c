@@ -12,6 +12,7 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -26,8 +27,15 @@
 #define LLM_CPU_RELAX() ((void) 0)
 #endif
 
-/* spin iterations (each a pause, ~10-40 ns) before a worker sleeps */
-#define LLM_POOL_SPIN 200000
+/*
+ * Waiting strategy, for workers between regions and for the caller at the
+ * end of one: LLM_POOL_PAUSE iterations of a CPU pause, then yields of
+ * the core (so a descheduled thread of ours, or anything else runnable,
+ * gets it when the machine is oversubscribed), and for workers, after
+ * LLM_POOL_YIELD yields, sleep on the condition variable.
+ */
+#define LLM_POOL_PAUSE 2000
+#define LLM_POOL_YIELD 5000
 
 typedef struct llm_pool_worker
 {
@@ -73,9 +81,14 @@ llm_pool_main(void *p)
 		while ((g = atomic_load(&pool->generation)) == seen &&
 			   !atomic_load(&pool->stop))
 		{
-			if (++spins < LLM_POOL_SPIN)
+			if (++spins < LLM_POOL_PAUSE)
 			{
 				LLM_CPU_RELAX();
+				continue;
+			}
+			if (spins < LLM_POOL_PAUSE + LLM_POOL_YIELD)
+			{
+				sched_yield();
 				continue;
 			}
 			pthread_mutex_lock(&pool->mutex);
@@ -198,6 +211,15 @@ llm_pool_run(llm_pool *pool, llm_pool_fn fn, void *arg)
 		pthread_mutex_unlock(&pool->mutex);
 	}
 	fn(arg, 0, pool->n_threads);
-	while (atomic_load(&pool->n_done) < pool->n_threads - 1)
-		LLM_CPU_RELAX();
+	{
+		int			spins = 0;
+
+		while (atomic_load(&pool->n_done) < pool->n_threads - 1)
+		{
+			if (++spins < LLM_POOL_PAUSE)
+				LLM_CPU_RELAX();
+			else
+				sched_yield();
+		}
+	}
 }

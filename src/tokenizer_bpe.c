@@ -131,9 +131,7 @@ typedef struct bpe_work
 	size_t		word_cap;
 	bpe_sym    *sym;
 	size_t		sym_cap;
-	bpe_pair   *heap;
-	size_t		heap_n;
-	size_t		heap_cap;
+	tok_heap	heap;			/* of bpe_pair, by pair_before */
 } bpe_work;
 
 
@@ -331,10 +329,13 @@ tok_bpe_free(llm_tokenizer *t)
 /*
  * Heap order: lower rank first, then the leftmost pair.
  */
-static inline bool
-pair_before(const bpe_pair *a, const bpe_pair *b)
+static bool
+pair_before(const void *a, const void *b)
 {
-	return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+	const bpe_pair *pa = a;
+	const bpe_pair *pb = b;
+
+	return pa->rank < pb->rank || (pa->rank == pb->rank && pa->left < pb->left);
 }
 
 /*
@@ -344,7 +345,6 @@ static int
 pair_add(const llm_tokenizer *t, bpe_work *w, int32_t l, int32_t r)
 {
 	bpe_pair	p;
-	size_t		i;
 
 	if (l < 0 || r < 0)
 		return 0;
@@ -356,59 +356,7 @@ pair_add(const llm_tokenizer *t, bpe_work *w, int32_t l, int32_t r)
 	p.right = r;
 	p.ln = w->sym[l].n;
 	p.rn = w->sym[r].n;
-	if (w->heap_n == w->heap_cap)
-	{
-		size_t		ncap = w->heap_cap ? w->heap_cap * 2 : 64;
-		bpe_pair   *nh = realloc(w->heap, ncap * sizeof(bpe_pair));
-
-		if (!nh)
-			return -1;
-		w->heap = nh;
-		w->heap_cap = ncap;
-	}
-	i = w->heap_n++;
-	while (i > 0)
-	{
-		size_t		parent = (i - 1) / 2;
-
-		if (!pair_before(&p, &w->heap[parent]))
-			break;
-		w->heap[i] = w->heap[parent];
-		i = parent;
-	}
-	w->heap[i] = p;
-	return 0;
-}
-
-/*
- * Remove the first pair of the heap into *out.
- */
-static void
-pair_pop(bpe_work *w, bpe_pair *out)
-{
-	bpe_pair	last;
-	size_t		i = 0;
-	size_t		n;
-
-	*out = w->heap[0];
-	n = --w->heap_n;
-	if (n == 0)
-		return;
-	last = w->heap[n];
-	for (;;)
-	{
-		size_t		c = 2 * i + 1;
-
-		if (c >= n)
-			break;
-		if (c + 1 < n && pair_before(&w->heap[c + 1], &w->heap[c]))
-			c++;
-		if (!pair_before(&w->heap[c], &last))
-			break;
-		w->heap[i] = w->heap[c];
-		i = c;
-	}
-	w->heap[i] = last;
+	return tok_heap_push(&w->heap, &p);
 }
 
 /*
@@ -447,16 +395,16 @@ bpe_word(const llm_tokenizer *t, bpe_work *w, size_t len, tok_vec *out)
 		w->sym[ns].next = off == len ? -1 : ns + 1;
 	}
 
-	w->heap_n = 0;
+	w->heap.n = 0;
 	for (int32_t i = 1; i < ns; i++)
 		if (pair_add(t, w, i - 1, i) < 0)
 			return -1;
-	while (w->heap_n > 0)
+	while (w->heap.n > 0)
 	{
 		bpe_pair	p;
 		bpe_sym    *l, *r;
 
-		pair_pop(w, &p);
+		tok_heap_pop(&w->heap, &p);
 		l = &w->sym[p.left];
 		r = &w->sym[p.right];
 		if (l->n == 0 || r->n == 0 || l->n != p.ln || r->n != p.rn)
@@ -560,7 +508,7 @@ tok_bpe_encode(const llm_tokenizer *t, const char *text, size_t len,
 	uint32_t   *ends = NULL;
 	uint32_t   *nends = NULL;
 	pcre2_match_data *md = NULL;
-	bpe_work	w = {0};
+	bpe_work	w = {.heap = TOK_HEAP_INIT(bpe_pair, pair_before)};
 	size_t		cap, clen = 0, ncp = 0, n = 0;
 	int			ret = -1;
 
@@ -641,6 +589,6 @@ done:
 	free(nends);
 	free(w.word);
 	free(w.sym);
-	free(w.heap);
+	tok_heap_free(&w.heap);
 	return ret;
 }

@@ -1,6 +1,7 @@
 /*
  * tokenizer_int.h - private parts of the tokenizer (tokenizer.c,
- * tokenizer_bpe.c, tokenizer_spm.c). Not installed, not for other modules.
+ * tokenizer_bpe.c, tokenizer_spm.c, tokenizer_heap.c). Not installed, not
+ * for other modules.
  *
  * The behaviour mirrors llama.cpp's vocabulary code so that token ids are
  * identical: token attributes are a bit set (a token may be, say, NORMAL
@@ -94,6 +95,33 @@ typedef struct tok_vec
 
 /* Append id to vec; -1 on allocation failure. */
 int			tok_vec_push(tok_vec *vec, int32_t id);
+
+/*
+ * A binary min-heap of fixed-size elements (tokenizer_heap.c): the top is
+ * an element that no other is before(). Initialize it with TOK_HEAP_INIT;
+ * it grows by doubling and never frees elements one at a time.
+ */
+typedef struct tok_heap
+{
+	unsigned char *data;		/* cap elements of elem bytes each */
+	size_t		elem;			/* element size in bytes */
+	size_t		n;				/* elements in the heap */
+	size_t		cap;			/* elements allocated */
+	bool		(*before) (const void *a, const void *b);	/* a goes first */
+} tok_heap;
+
+/* initializer: an empty heap of elements of type, ordered by before_fn */
+#define TOK_HEAP_INIT(type, before_fn) \
+	{.data = NULL, .elem = sizeof(type), .n = 0, .cap = 0, .before = (before_fn)}
+
+/* Insert a copy of *elem (not pointing into the heap); -1 when out of memory. */
+int			tok_heap_push(tok_heap *h, const void *elem);
+
+/* Remove the top element into *out; the heap must not be empty. */
+void		tok_heap_pop(tok_heap *h, void *out);
+
+/* Free the heap's storage and leave it empty. */
+void		tok_heap_free(tok_heap *h);
 
 /* 64-bit FNV-1a over len bytes. */
 static inline uint64_t

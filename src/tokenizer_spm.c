@@ -38,19 +38,20 @@ typedef struct spm_work
 {
 	const char *text;
 	spm_sym    *sym;
-	spm_pair   *heap;
-	size_t		heap_n;
-	size_t		heap_cap;
+	tok_heap	heap;			/* of spm_pair, by spm_before */
 } spm_work;
 
 
 /*
  * Heap order: higher score first, then the leftmost pair.
  */
-static inline bool
-spm_before(const spm_pair *a, const spm_pair *b)
+static bool
+spm_before(const void *a, const void *b)
 {
-	return a->score > b->score || (a->score == b->score && a->left < b->left);
+	const spm_pair *pa = a;
+	const spm_pair *pb = b;
+
+	return pa->score > pb->score || (pa->score == pb->score && pa->left < pb->left);
 }
 
 /*
@@ -61,7 +62,6 @@ spm_add(const llm_tokenizer *t, spm_work *w, int32_t l, int32_t r)
 {
 	spm_pair	p;
 	int32_t		id;
-	size_t		i;
 
 	if (l < 0 || r < 0)
 		return 0;
@@ -72,59 +72,7 @@ spm_add(const llm_tokenizer *t, spm_work *w, int32_t l, int32_t r)
 	p.score = t->score[id];
 	p.left = l;
 	p.right = r;
-	if (w->heap_n == w->heap_cap)
-	{
-		size_t		ncap = w->heap_cap ? w->heap_cap * 2 : 64;
-		spm_pair   *nh = realloc(w->heap, ncap * sizeof(spm_pair));
-
-		if (!nh)
-			return -1;
-		w->heap = nh;
-		w->heap_cap = ncap;
-	}
-	i = w->heap_n++;
-	while (i > 0)
-	{
-		size_t		parent = (i - 1) / 2;
-
-		if (!spm_before(&p, &w->heap[parent]))
-			break;
-		w->heap[i] = w->heap[parent];
-		i = parent;
-	}
-	w->heap[i] = p;
-	return 0;
-}
-
-/*
- * Remove the first pair of the heap into *out.
- */
-static void
-spm_pop(spm_work *w, spm_pair *out)
-{
-	spm_pair	last;
-	size_t		i = 0;
-	size_t		n;
-
-	*out = w->heap[0];
-	n = --w->heap_n;
-	if (n == 0)
-		return;
-	last = w->heap[n];
-	for (;;)
-	{
-		size_t		c = 2 * i + 1;
-
-		if (c >= n)
-			break;
-		if (c + 1 < n && spm_before(&w->heap[c + 1], &w->heap[c]))
-			c++;
-		if (!spm_before(&w->heap[c], &last))
-			break;
-		w->heap[i] = w->heap[c];
-		i = c;
-	}
-	w->heap[i] = last;
+	return tok_heap_push(&w->heap, &p);
 }
 
 /*
@@ -149,7 +97,7 @@ int
 tok_spm_encode(const llm_tokenizer *t, const char *text, size_t len,
 			   bool space_prefix, tok_vec *out, char *err)
 {
-	spm_work	w = {0};
+	spm_work	w = {.heap = TOK_HEAP_INIT(spm_pair, spm_before)};
 	char	   *buf;
 	size_t		cap, blen = 0;
 	int32_t		ns = 0;
@@ -198,12 +146,12 @@ tok_spm_encode(const llm_tokenizer *t, const char *text, size_t len,
 	for (int32_t i = 1; i < ns; i++)
 		if (spm_add(t, &w, i - 1, i) < 0)
 			goto oom;
-	while (w.heap_n > 0)
+	while (w.heap.n > 0)
 	{
 		spm_pair	p;
 		spm_sym    *l, *r;
 
-		spm_pop(&w, &p);
+		tok_heap_pop(&w.heap, &p);
 		l = &w.sym[p.left];
 		r = &w.sym[p.right];
 		if (l->n == 0 || r->n == 0 || l->n + r->n != p.size)
@@ -249,6 +197,6 @@ oom:
 done:
 	free(buf);
 	free(w.sym);
-	free(w.heap);
+	tok_heap_free(&w.heap);
 	return ret;
 }

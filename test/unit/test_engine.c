@@ -478,7 +478,7 @@ test_truncation(void)
 {
 	llm_model  *m;
 	llm_engine *e;
-	llm_engine_params ep = {2, NULL};
+	llm_engine_params ep = {.n_threads = 2};
 	llm_gen_params p;
 	llm_gen    *g;
 	char		err[LLM_ERRLEN];
@@ -529,8 +529,8 @@ main(void)
 	llm_model  *m = NULL;
 	llm_engine *e = NULL,
 			   *es = NULL;
-	llm_engine_params ep = {2, NULL};
-	llm_engine_params eps = {2, "scalar"};
+	llm_engine_params ep = {.n_threads = 2};
+	llm_engine_params eps = {.n_threads = 2, .isa = "scalar"};
 	const char *fix = getenv("LLM_FIXTURE_DIR");
 	static const char *types[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0",
 	"q5_1", "q4_k", "q5_k", "q6_k", "qwen2-f32"};
