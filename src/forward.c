@@ -303,6 +303,7 @@ llm_mm_run(void *arg, int ith, int nth)
 	{
 		const llm_weight *w = t->w[m];
 		llm_vec_dot_fn dot = k->type[w->type].vec_dot;
+		llm_vec_dot4_fn dot4 = k->type[w->type].vec_dot4;
 		int64_t		r0 = b > base ? b - base : 0;
 		int64_t		r1 = end - base < w->ne1 ? end - base : w->ne1;
 		int64_t		r,
@@ -313,7 +314,29 @@ llm_mm_run(void *arg, int ith, int nth)
 		{
 			int64_t		rend = r + LLM_MM_ROW_TILE < r1 ? r + LLM_MM_ROW_TILE : r1;
 
-			for (tt = 0; tt < t->T; tt++)
+			tt = 0;
+			if (dot4 != NULL)
+			{
+				/* four tokens at a time: each weight row is unpacked once */
+				for (; tt + 4 <= t->T; tt += 4)
+				{
+					const char *xr = (const char *) t->xq[m] + tt * t->xq_stride[m];
+					float	   *yr = t->y[m] + tt * t->ldy[m];
+
+					for (rr = r; rr < rend; rr++)
+					{
+						float		s4[4];
+
+						dot4(w->ne0, s4, (const char *) w->data + rr * w->row_bytes, xr,
+							 t->xq_stride[m]);
+						yr[rr] = s4[0];
+						yr[t->ldy[m] + rr] = s4[1];
+						yr[2 * t->ldy[m] + rr] = s4[2];
+						yr[3 * t->ldy[m] + rr] = s4[3];
+					}
+				}
+			}
+			for (; tt < t->T; tt++)
 			{
 				const char *xr = (const char *) t->xq[m] + tt * t->xq_stride[m];
 				float	   *yr = t->y[m] + tt * t->ldy[m];

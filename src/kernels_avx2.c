@@ -639,6 +639,68 @@ avx2_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *vw, const void *va)
 }
 
 /*
+ * q4_1 . q8_1 against four activation rows at once: the weight nibbles are
+ * unpacked once per block and used four times. Each column accumulates in
+ * exactly the order of avx2_vec_dot_q4_1_q8_1 (even and odd blocks in two
+ * accumulators, scale products pairwise), so the results are bit-identical.
+ */
+static void
+avx2_vec_dot4_q4_1_q8_1(int64_t n, float *s, const void *vw, const void *va, size_t stride)
+{
+	const llm_block_q4_1 *x = vw;
+	const llm_block_q8_1 *y[4];
+	const int64_t nb = n / LLM_QK;
+	__m256		acc0[4],
+				acc1[4];
+	__m128		accm[4];
+	int64_t		i = 0;
+	int			c;
+
+	for (c = 0; c < 4; c++)
+	{
+		y[c] = (const llm_block_q8_1 *) ((const char *) va + c * stride);
+		acc0[c] = _mm256_setzero_ps();
+		acc1[c] = _mm256_setzero_ps();
+		accm[c] = _mm_setzero_ps();
+	}
+	for (; i + 2 <= nb; i += 2)
+	{
+		__m128		w0 = h2f_pair(&x[i].d);
+		__m128		w1 = h2f_pair(&x[i + 1].d);
+		__m256i		q0 = unpack_nibbles(x[i].qs);
+		__m256i		q1 = unpack_nibbles(x[i + 1].qs);
+
+		for (c = 0; c < 4; c++)
+		{
+			__m128		p0 = _mm_mul_ps(w0, h2f_pair(&y[c][i].d));
+			__m128		p1 = _mm_mul_ps(w1, h2f_pair(&y[c][i + 1].d));
+			__m256i		d0 = dot_us8(q0, _mm256_loadu_si256((const __m256i *) y[c][i].qs));
+			__m256i		d1 = dot_us8(q1, _mm256_loadu_si256((const __m256i *) y[c][i + 1].qs));
+
+			accm[c] = _mm_add_ps(accm[c], _mm_add_ps(p0, p1));
+			acc0[c] = _mm256_fmadd_ps(_mm256_broadcastss_ps(p0), _mm256_cvtepi32_ps(d0), acc0[c]);
+			acc1[c] = _mm256_fmadd_ps(_mm256_broadcastss_ps(p1), _mm256_cvtepi32_ps(d1), acc1[c]);
+		}
+	}
+	for (; i < nb; i++)
+	{
+		__m128		w0 = h2f_pair(&x[i].d);
+		__m256i		q0 = unpack_nibbles(x[i].qs);
+
+		for (c = 0; c < 4; c++)
+		{
+			__m128		p0 = _mm_mul_ps(w0, h2f_pair(&y[c][i].d));
+			__m256i		d0 = dot_us8(q0, _mm256_loadu_si256((const __m256i *) y[c][i].qs));
+
+			accm[c] = _mm_add_ps(accm[c], p0);
+			acc0[c] = _mm256_fmadd_ps(_mm256_broadcastss_ps(p0), _mm256_cvtepi32_ps(d0), acc0[c]);
+		}
+	}
+	for (c = 0; c < 4; c++)
+		s[c] = hsum_ps(_mm256_add_ps(acc0[c], acc1[c])) + _mm_cvtss_f32(_mm_movehdup_ps(accm[c]));
+}
+
+/*
  * d_w * d_a for blocks whose scales are single halves.
  */
 static inline __m256
@@ -1173,6 +1235,7 @@ llm_kernels_overlay_avx2(llm_kernels *k)
 	t[LLM_TYPE_Q4_0].vec_dot = avx2_vec_dot_q4_0_q8_0;
 	t[LLM_TYPE_Q4_1].to_float = avx2_q4_1_to_float;
 	t[LLM_TYPE_Q4_1].vec_dot = avx2_vec_dot_q4_1_q8_1;
+	t[LLM_TYPE_Q4_1].vec_dot4 = avx2_vec_dot4_q4_1_q8_1;
 	t[LLM_TYPE_Q5_0].to_float = avx2_q5_0_to_float;
 	t[LLM_TYPE_Q5_0].vec_dot = avx2_vec_dot_q5_0_q8_0;
 	t[LLM_TYPE_Q5_1].to_float = avx2_q5_1_to_float;

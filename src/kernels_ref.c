@@ -1099,17 +1099,17 @@ llm_kernels_init_scalar(llm_kernels *k)
 	k->axpy_f32 = ref_axpy_f32;
 	k->scale_f32 = ref_scale_f32;
 
-	t[LLM_TYPE_F32] = (llm_type_ops) {ref_f32_to_float, ref_f32_from_float, ref_vec_dot_f32, LLM_TYPE_F32};
-	t[LLM_TYPE_F16] = (llm_type_ops) {ref_f16_to_float, ref_f16_from_float, ref_vec_dot_f16, LLM_TYPE_F16};
-	t[LLM_TYPE_BF16] = (llm_type_ops) {ref_bf16_to_float, ref_bf16_from_float, ref_vec_dot_bf16, LLM_TYPE_BF16};
-	t[LLM_TYPE_Q4_0] = (llm_type_ops) {ref_q4_0_to_float, ref_q4_0_from_float, ref_vec_dot_q4_0_q8_0, LLM_TYPE_Q8_0};
-	t[LLM_TYPE_Q4_1] = (llm_type_ops) {ref_q4_1_to_float, ref_q4_1_from_float, ref_vec_dot_q4_1_q8_1, LLM_TYPE_Q8_1};
-	t[LLM_TYPE_Q5_0] = (llm_type_ops) {ref_q5_0_to_float, ref_q5_0_from_float, ref_vec_dot_q5_0_q8_0, LLM_TYPE_Q8_0};
-	t[LLM_TYPE_Q5_1] = (llm_type_ops) {ref_q5_1_to_float, ref_q5_1_from_float, ref_vec_dot_q5_1_q8_1, LLM_TYPE_Q8_1};
-	t[LLM_TYPE_Q8_0] = (llm_type_ops) {ref_q8_0_to_float, ref_q8_0_from_float, ref_vec_dot_q8_0_q8_0, LLM_TYPE_Q8_0};
-	t[LLM_TYPE_Q8_1] = (llm_type_ops) {ref_q8_1_to_float, ref_q8_1_from_float, NULL, LLM_TYPE_Q8_1};
-	t[LLM_TYPE_Q4_K] = (llm_type_ops) {ref_q4_K_to_float, ref_q4_K_from_float, ref_vec_dot_q4_K_q8_K, LLM_TYPE_Q8_K};
-	t[LLM_TYPE_Q5_K] = (llm_type_ops) {ref_q5_K_to_float, ref_q5_K_from_float, ref_vec_dot_q5_K_q8_K, LLM_TYPE_Q8_K};
-	t[LLM_TYPE_Q6_K] = (llm_type_ops) {ref_q6_K_to_float, ref_q6_K_from_float, ref_vec_dot_q6_K_q8_K, LLM_TYPE_Q8_K};
-	t[LLM_TYPE_Q8_K] = (llm_type_ops) {ref_q8_K_to_float, ref_q8_K_from_float, NULL, LLM_TYPE_Q8_K};
+	t[LLM_TYPE_F32] = (llm_type_ops) {ref_f32_to_float, ref_f32_from_float, ref_vec_dot_f32, LLM_TYPE_F32, NULL};
+	t[LLM_TYPE_F16] = (llm_type_ops) {ref_f16_to_float, ref_f16_from_float, ref_vec_dot_f16, LLM_TYPE_F16, NULL};
+	t[LLM_TYPE_BF16] = (llm_type_ops) {ref_bf16_to_float, ref_bf16_from_float, ref_vec_dot_bf16, LLM_TYPE_BF16, NULL};
+	t[LLM_TYPE_Q4_0] = (llm_type_ops) {ref_q4_0_to_float, ref_q4_0_from_float, ref_vec_dot_q4_0_q8_0, LLM_TYPE_Q8_0, NULL};
+	t[LLM_TYPE_Q4_1] = (llm_type_ops) {ref_q4_1_to_float, ref_q4_1_from_float, ref_vec_dot_q4_1_q8_1, LLM_TYPE_Q8_1, NULL};
+	t[LLM_TYPE_Q5_0] = (llm_type_ops) {ref_q5_0_to_float, ref_q5_0_from_float, ref_vec_dot_q5_0_q8_0, LLM_TYPE_Q8_0, NULL};
+	t[LLM_TYPE_Q5_1] = (llm_type_ops) {ref_q5_1_to_float, ref_q5_1_from_float, ref_vec_dot_q5_1_q8_1, LLM_TYPE_Q8_1, NULL};
+	t[LLM_TYPE_Q8_0] = (llm_type_ops) {ref_q8_0_to_float, ref_q8_0_from_float, ref_vec_dot_q8_0_q8_0, LLM_TYPE_Q8_0, NULL};
+	t[LLM_TYPE_Q8_1] = (llm_type_ops) {ref_q8_1_to_float, ref_q8_1_from_float, NULL, LLM_TYPE_Q8_1, NULL};
+	t[LLM_TYPE_Q4_K] = (llm_type_ops) {ref_q4_K_to_float, ref_q4_K_from_float, ref_vec_dot_q4_K_q8_K, LLM_TYPE_Q8_K, NULL};
+	t[LLM_TYPE_Q5_K] = (llm_type_ops) {ref_q5_K_to_float, ref_q5_K_from_float, ref_vec_dot_q5_K_q8_K, LLM_TYPE_Q8_K, NULL};
+	t[LLM_TYPE_Q6_K] = (llm_type_ops) {ref_q6_K_to_float, ref_q6_K_from_float, ref_vec_dot_q6_K_q8_K, LLM_TYPE_Q8_K, NULL};
+	t[LLM_TYPE_Q8_K] = (llm_type_ops) {ref_q8_K_to_float, ref_q8_K_from_float, NULL, LLM_TYPE_Q8_K, NULL};
 }

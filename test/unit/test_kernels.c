@@ -970,6 +970,63 @@ run_bench(int have_avx2)
 /*
  * Run all checks (or the benchmark with --bench).
  */
+/*
+ * Every vec_dot4 (four activation rows at once) must give exactly the
+ * bits of four vec_dot calls, so batching never changes results.
+ */
+static void
+test_vec_dot4(const llm_kernels *k)
+{
+	uint64_t	seed = 99;
+	int			t;
+	int			n_checked = 0;
+
+	for (t = 0; t < LLM_TYPE_COUNT; t++)
+	{
+		const llm_type_ops *op = &k->type[t];
+		int64_t		n;
+
+		if (op->vec_dot4 == NULL)
+			continue;
+		for (n = 32; n <= 32 * 37; n += 32 * 9)
+		{
+			llm_type	at = op->vec_dot_type;
+			size_t		wb = llm_row_size((llm_type) t, n),
+						ab = llm_row_size(at, n);
+			void	   *w = malloc(wb);
+			char	   *a = malloc(ab * 4);
+			float	   *x = malloc(sizeof(float) * n);
+			float		s4[4],
+						s1[4];
+			int			c,
+						rep;
+			bool		same = true;
+
+			for (rep = 0; rep < 20; rep++)
+			{
+				rnd_row(&seed, (llm_type) t, w, n);
+				for (c = 0; c < 4; c++)
+				{
+					rnd_floats(&seed, x, n);
+					k->type[at].from_float(x, a + c * ab, n);
+					op->vec_dot(n, &s1[c], w, a + c * ab);
+				}
+				op->vec_dot4(n, s4, w, a, ab);
+				if (memcmp(s4, s1, sizeof(s4)) != 0)
+					same = false;
+			}
+			ok(same, "%s vec_dot4 == 4 x vec_dot bit for bit (%s, n=%lld)", llm_type_name(t),
+			   k->isa, (long long) n);
+			n_checked++;
+			free(w);
+			free(a);
+			free(x);
+		}
+	}
+	if (n_checked == 0)
+		skip("no vec_dot4 kernels in the %s table", k->isa);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1000,5 +1057,6 @@ main(int argc, char **argv)
 	test_roundtrip(&ks);
 	test_vec_dot(&ks, &ka, have_avx2);
 	test_f32_helpers(&ks, &ka, have_avx2);
+	test_vec_dot4(&ka);
 	return tap_done();
 }
