@@ -1,9 +1,13 @@
-# Makefile for the llm engine (plain C library + llm-cli).
+# Makefile for llm: the engine (plain C library + llm-cli) and the
+# PostgreSQL extension (llm.so, built by PGXS through pg.mk).
 #
-#   make            build build/libllmengine.a and build/llm-cli
+#   make            build build/libllmengine.a, build/llm-cli and, when
+#                   pg_config is found, the extension llm.so
 #   make check      build and run the engine unit tests (test/unit)
 #   make SAN=1 ...  same, built with AddressSanitizer + UBSan into build-san/
-#   make install    install llm-cli into $(PREFIX)/bin
+#   make install    install llm-cli into $(PREFIX)/bin and the extension
+#                   into PostgreSQL's directories
+#   make pg-check   the extension's tests (pg_regress, TAP, concurrency)
 #
 # No -march=native: AVX2 code lives in *_avx2.c files compiled with
 # -mavx2 -mfma -mf16c and is chosen at run time after a cpuid check.
@@ -27,7 +31,7 @@ CFLAGS_COMMON := -std=gnu11 $(OPT) -fPIC -Wall -Wextra -Wno-unused-parameter \
 CFLAGS  ?=
 ALL_CFLAGS := $(CFLAGS_COMMON) $(CFLAGS)
 AVX2_FLAGS := -mavx2 -mfma -mf16c
-LDLIBS  := -lpcre2-8 -lm -lpthread
+LDLIBS  := -lpcre2-8 -lutf8proc -lm -lpthread
 
 # Engine sources: everything in src/ except the PostgreSQL layer (pg_*.c)
 # and the command-line tool.
@@ -39,9 +43,15 @@ CLI        := $(BUILD)/llm-cli
 UNIT_SRC   := $(wildcard test/unit/test_*.c)
 UNIT_BIN   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(UNIT_SRC))
 
-.PHONY: all engine cli unit check fixtures install clean
+.PHONY: all engine cli unit check fixtures install clean pg pg-install pg-check
+
+PG_CONFIG ?= pg_config
+HAVE_PG := $(shell command -v $(PG_CONFIG) >/dev/null 2>&1 && echo yes)
 
 all: $(LIB) $(CLI)
+ifeq ($(HAVE_PG)$(SAN),yes)
+all: pg
+endif
 
 engine: $(LIB)
 cli: $(CLI)
@@ -83,6 +93,21 @@ check: unit fixtures
 install: $(CLI)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/llm-cli
+ifeq ($(HAVE_PG),yes)
+	$(MAKE) -f pg.mk LLM_ENGINE_LIB=build/libllmengine.a install
+endif
+
+# The extension always links the normal (not sanitized) engine library.
+pg:
+	$(MAKE) BUILD=build SAN= engine
+	$(MAKE) -f pg.mk LLM_ENGINE_LIB=build/libllmengine.a
+
+pg-install: pg
+	$(MAKE) -f pg.mk LLM_ENGINE_LIB=build/libllmengine.a install
+
+pg-check: pg
+	$(MAKE) -f pg.mk LLM_ENGINE_LIB=build/libllmengine.a pg-check
 
 clean:
 	rm -rf build build-san
+	-$(MAKE) -f pg.mk clean

@@ -1,19 +1,55 @@
 #!/usr/bin/env bash
 # Set everything up and run the main job: install packages, build the
-# engine and llm-cli, fetch the default model, and generate with it.
+# engine, llm-cli and the extension, fetch the default model, create a
+# local PostgreSQL 15 cluster "llm" (port $LLM_PORT, default 5440) with
+# llm preloaded and the default model configured, and run example SQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 scripts/fetch-models.sh
-make -j"$(nproc)"
+make -j"$(nproc)" all
 make install PREFIX="${PREFIX:-/usr/local}"
 
-MODEL=${LLM_CACHE:-$HOME/.cache/llm}/SmolLM2-135M-Instruct.Q4_1.gguf
+CACHE=${LLM_CACHE:-$HOME/.cache/llm}
+MODEL=SmolLM2-135M-Instruct.Q4_1.gguf
+PORT=${LLM_PORT:-5440}
+# the server runs as the postgres user: give it a model directory it can read
+MODELS=/var/lib/postgresql/llm-models
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO install -d -o postgres -g postgres -m 755 "$MODELS"
+$SUDO install -o postgres -g postgres -m 644 "$CACHE/$MODEL" "$MODELS/$MODEL"
+
 echo
-echo "== llm-cli info"
-build/llm-cli info -m "$MODEL"
+echo "== llm-cli generate --chat (the engine alone)"
+build/llm-cli generate -m "$CACHE/$MODEL" --chat -p "What is PostgreSQL? Answer in one sentence." -n 48
 echo
-echo "== llm-cli generate --chat (greedy, 48 tokens)"
-build/llm-cli generate -m "$MODEL" --chat -p "What is PostgreSQL? Answer in one sentence." -n 48
+
+if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "15/llm"; then
+  $SUDO pg_createcluster 15 llm -p "$PORT" \
+    -o shared_preload_libraries=llm \
+    -o "llm.model_dir=$MODELS" \
+    -o "llm.default_model=$MODEL" \
+    -o llm.threads="$(nproc)" >/dev/null
+fi
+$SUDO pg_ctlcluster 15 llm restart
+PSQL=(${SUDO:+$SUDO} runuser -u postgres -- psql -X -p "$PORT" -v ON_ERROR_STOP=1)
+[ "$(id -u)" -ne 0 ] && PSQL=(sudo -u postgres psql -X -p "$PORT" -v ON_ERROR_STOP=1)
+
+echo "== example SQL on the cluster 15/llm, port $PORT"
+"${PSQL[@]}" -e <<'SQL'
+CREATE EXTENSION IF NOT EXISTS llm;
+SELECT llm_generate('The capital of France is', max_tokens => 8);
+SELECT llm_chat('[{"role": "user", "content": "Name three colours."}]', max_tokens => 32);
+DROP TABLE IF EXISTS llm_demo;
+CREATE TABLE llm_demo (id int PRIMARY KEY, body text, summary text);
+INSERT INTO llm_demo VALUES
+  (1, 'PostgreSQL is an open-source relational database.', NULL),
+  (2, 'SQL is a language for querying relational data.', NULL),
+  (3, 'An index makes lookups faster at the cost of writes.', NULL);
+UPDATE llm_demo SET summary = llm_generate('Summarize in five words: ' || body, max_tokens => 12);
+SELECT id, summary FROM llm_demo ORDER BY id;
+SELECT requests, generated_tokens, avg_batch FROM llm_stats;
+SQL
 echo
+echo "The cluster keeps running: psql -p $PORT -U postgres (as the postgres user)."

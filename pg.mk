@@ -1,0 +1,52 @@
+# pg.mk - PGXS build of the llm PostgreSQL extension.
+#
+#   make -f pg.mk                 build llm.so (needs build/libllmengine.a:
+#                                 run "make engine" first)
+#   make -f pg.mk install         install llm.so, llm.control and the SQL script
+#   make -f pg.mk pg-check        all three suites below (pg-regress, pg-tap,
+#                                 pg-concurrency)
+#   test/pg/run-regress.sh        pg_regress against a throw-away cluster
+#   test/pg/run-tap.sh            TAP tests (test/t/*.pl), same way
+#   test/pg/run-concurrency.sh    16 pgbench clients against one worker
+#
+# The regression tests need a server with shared_preload_libraries = 'llm'
+# and a model, so PGXS's "installcheck" is driven by the scripts above
+# (they create the cluster with pg_virtualenv and run "installcheck").
+
+MODULE_big  = llm
+OBJS        = src/pg_llm.o src/pg_queue.o src/pg_worker.o src/pg_models.o src/pg_funcs.o src/pg_views.o
+PGFILEDESC  = "llm - LLM inference inside PostgreSQL"
+
+EXTENSION   = llm
+DATA        = sql/llm--0.1.0.sql
+
+REGRESS     = llm_setup llm_generate llm_chat llm_batch llm_tokenize llm_models llm_errors llm_stats
+REGRESS_OPTS = --load-extension=llm
+
+LLM_ENGINE_LIB ?= build/libllmengine.a
+PG_CPPFLAGS  = -Isrc
+SHLIB_LINK   = $(LLM_ENGINE_LIB) -lpcre2-8 -lm -lpthread
+EXTRA_CLEAN  = src/pg_*.bc
+
+# No LLVM bitcode for the JIT: nothing in these files is worth inlining.
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# relink when the engine library changes
+$(shlib): $(LLM_ENGINE_LIB)
+
+# Tests against throw-away clusters (see test/pg/*.sh; need the model).
+.PHONY: pg-regress pg-tap pg-concurrency pg-check
+pg-regress: all
+	test/pg/run-regress.sh
+pg-tap: all
+	test/pg/run-tap.sh
+pg-concurrency: all
+	test/pg/run-concurrency.sh
+pg-check: pg-regress pg-tap pg-concurrency
+
+# rebuild the objects when any header changes (the engine's API included)
+$(OBJS): $(wildcard src/*.h)

@@ -1,0 +1,181 @@
+/*
+ * pg_llm.c - module initialisation and configuration of the llm extension.
+ *
+ * The library must be listed in shared_preload_libraries: _PG_init then
+ * defines the llm.* settings, asks for shared memory (pg_queue.c) and
+ * registers the background worker that owns the models (pg_worker.c).
+ * When the library is loaded any other way (CREATE EXTENSION without the
+ * preload), _PG_init does nothing and every SQL function raises an error
+ * explaining how to preload it.
+ *
+ * Who may change what: settings that protect the server (paths, memory,
+ * threads, device, caps) are PGC_POSTMASTER, PGC_SIGHUP or PGC_SUSET, so
+ * a plain user can neither raise a cap nor point the server at a file.
+ * Settings the worker reads are PGC_SIGHUP or PGC_POSTMASTER, because a
+ * session-level SET could never reach the worker process anyway.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "llm_engine.h"
+#include "pg_llm.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+char	   *llm_guc_model_dir = NULL;
+char	   *llm_guc_default_model = NULL;
+char	   *llm_guc_default_embedding_model = NULL;
+int			llm_guc_threads = 0;
+int			llm_guc_ctx_size = 4096;
+int			llm_guc_kv_cache_mb = 512;
+int			llm_guc_max_batch = 16;
+int			llm_guc_queue_size = 256;
+int			llm_guc_max_tokens = 4096;
+int			llm_guc_default_max_tokens = 256;
+int			llm_guc_truncation = LLM_TRUNC_ERROR;
+int			llm_guc_device = LLM_DEVICE_AUTO;
+int			llm_guc_prefill_chunk = 128;
+
+static const struct config_enum_entry llm_truncation_options[] = {
+	{"error", LLM_TRUNC_ERROR, false},
+	{"left", LLM_TRUNC_LEFT, false},
+	{"right", LLM_TRUNC_RIGHT, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry llm_device_options[] = {
+	{"auto", LLM_DEVICE_AUTO, false},
+	{"cpu", LLM_DEVICE_CPU, false},
+	{"cuda", LLM_DEVICE_CUDA, false},
+	{NULL, 0, false}
+};
+
+/*
+ * Check hook of llm.device: this build has only CPU kernels, so "cuda" is
+ * refused with a clear message (ALTER SYSTEM) instead of silently running
+ * on the CPU. At server start the value is accepted - rejecting it there
+ * would only log a warning and fall back to "auto" - and the worker then
+ * answers every request with the error instead (pg_worker.c). A build
+ * with the CUDA backend defines LLM_HAVE_CUDA.
+ */
+static bool
+llm_check_device(int *newval, void **extra, GucSource source)
+{
+#ifndef LLM_HAVE_CUDA
+	if (*newval == LLM_DEVICE_CUDA && !process_shared_preload_libraries_in_progress)
+	{
+		GUC_check_errcode(ERRCODE_FEATURE_NOT_SUPPORTED);
+		GUC_check_errmsg("llm.device \"cuda\" is not available in this build");
+		GUC_check_errhint("Set llm.device to \"auto\" or \"cpu\".");
+		return false;
+	}
+#endif
+	return true;
+}
+
+/*
+ * Define every llm.* setting. Called only while shared_preload_libraries
+ * is being processed, so PGC_POSTMASTER settings are allowed.
+ */
+static void
+llm_define_gucs(void)
+{
+	DefineCustomStringVariable("llm.model_dir",
+							   "Directory holding GGUF model files.",
+							   "Relative model paths are resolved in it; users without "
+							   "pg_read_server_files may load models only from it.",
+							   &llm_guc_model_dir, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("llm.default_model",
+							   "Model used when a function is given no model name.",
+							   "A file name inside llm.model_dir or an absolute path; "
+							   "the worker loads it when it starts or reloads its "
+							   "configuration.",
+							   &llm_guc_default_model, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("llm.default_embedding_model",
+							   "Embedding model loaded when the worker starts.",
+							   "A file name inside llm.model_dir or an absolute path.",
+							   &llm_guc_default_embedding_model, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.threads",
+							"Threads the worker uses for inference.",
+							"0 uses one thread per online CPU.",
+							&llm_guc_threads, 0, 0, 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.ctx_size",
+							"Upper limit of a model's context length in tokens.",
+							"0 uses the length the model was trained with. The "
+							"value of the session that loads a model applies to it.",
+							&llm_guc_ctx_size, 4096, 0, 1048576,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.kv_cache_mb",
+							"Memory for the key/value caches of running requests.",
+							"The worker admits a request only when its prompt plus "
+							"max_tokens positions fit in what is left.",
+							&llm_guc_kv_cache_mb, 512, 1, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.max_batch",
+							"Requests the worker runs together in one batch.",
+							NULL,
+							&llm_guc_max_batch, 16, 1, 1024,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.queue_size",
+							"Request slots in shared memory.",
+							"Submitters wait for a free slot when all are in use.",
+							&llm_guc_queue_size, 256, 1, 65536,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.max_tokens",
+							"Largest max_tokens a request may ask for.",
+							NULL,
+							&llm_guc_max_tokens, 4096, 1, 1048576,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.default_max_tokens",
+							"max_tokens used when a call passes NULL.",
+							"Must not exceed llm.max_tokens.",
+							&llm_guc_default_max_tokens, 256, 1, 1048576,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("llm.truncation",
+							 "What to do with a prompt longer than the context.",
+							 "error raises an error, left keeps the end of the "
+							 "prompt, right keeps its start.",
+							 &llm_guc_truncation, LLM_TRUNC_ERROR,
+							 llm_truncation_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("llm.device",
+							 "Device the worker runs inference on.",
+							 NULL,
+							 &llm_guc_device, LLM_DEVICE_AUTO, llm_device_options,
+							 PGC_POSTMASTER, 0, llm_check_device, NULL, NULL);
+	DefineCustomIntVariable("llm.prefill_chunk",
+							"Prompt tokens of one request processed per batch step.",
+							"Long prompts are fed in chunks of this size so that "
+							"they do not stall requests that are generating.",
+							&llm_guc_prefill_chunk, 128, 1, 65536,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("llm");
+}
+
+/*
+ * Module load callback.
+ */
+void
+_PG_init(void)
+{
+	/*
+	 * Without the preload there is no shared memory and no worker: define
+	 * nothing, the SQL functions report the problem when called.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	llm_define_gucs();
+	llm_shmem_init_hooks();
+	llm_register_worker();
+}

@@ -1,0 +1,270 @@
+/*
+ * pg_llm.h - declarations shared by the PostgreSQL layer of the llm
+ * extension (src/pg_*.c).
+ *
+ * Architecture:
+ *
+ *   backends                         shared memory              worker
+ *   --------                         -------------              ------
+ *   llm_generate() ... builds an     LlmShared: one LWLock,     "llm worker" owns the
+ *   LlmRequest, copies its text  --> llm.queue_size request --> models (mmap) and one
+ *   into the DSA area, takes a       slots, model table,        llm_engine; admits queued
+ *   free slot, sets the worker's     statistics; a DSA area     slots, runs continuous
+ *   latch and waits on its own   <-- for prompt/result text <-- batching, writes results
+ *   latch for the result.                                       and sets the owner's latch.
+ *
+ * A slot moves FREE -> QUEUED (backend) -> RUNNING (worker) -> DONE
+ * (worker) -> FREE (backend).  A backend that gives up (cancel, timeout,
+ * error, exit) frees a QUEUED or DONE slot itself and turns a RUNNING one
+ * into CANCELLED, which the worker frees within one step.  Every
+ * submission gets a new request_id, so a slot that has been reused never
+ * hands a stale result to a newer request.  DSA chunks named by a slot
+ * belong to that slot: whoever sets the slot FREE frees them.
+ */
+#ifndef PG_LLM_H
+#define PG_LLM_H
+
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "storage/lwlock.h"
+#include "utils/dsa.h"
+
+#include "llm_engine.h"
+
+/* limits of the shared structures */
+#define LLM_NAME_LEN		64	/* model names, NUL included */
+#define LLM_MAX_MODELS		16	/* models loaded at once */
+#define LLM_MAX_STOP		16	/* stop strings per request */
+#define LLM_MSG_LEN			256 /* error message / hint / detail */
+#define LLM_WAIT_EVENT		PG_WAIT_EXTENSION
+
+/* ------------------------------------------------------------- GUCs */
+
+typedef enum LlmDevice
+{
+	LLM_DEVICE_AUTO = 0,
+	LLM_DEVICE_CPU,
+	LLM_DEVICE_CUDA
+} LlmDevice;
+
+extern char *llm_guc_model_dir;
+extern char *llm_guc_default_model;
+extern char *llm_guc_default_embedding_model;
+extern int	llm_guc_threads;
+extern int	llm_guc_ctx_size;
+extern int	llm_guc_kv_cache_mb;
+extern int	llm_guc_max_batch;
+extern int	llm_guc_queue_size;
+extern int	llm_guc_max_tokens;
+extern int	llm_guc_default_max_tokens;
+extern int	llm_guc_truncation;		/* an llm_truncation value */
+extern int	llm_guc_device;			/* an LlmDevice value */
+extern int	llm_guc_prefill_chunk;
+
+/* --------------------------------------------------- shared structures */
+
+typedef enum LlmSlotState
+{
+	LLM_SLOT_FREE = 0,
+	LLM_SLOT_QUEUED,			/* submitted, waiting for the worker */
+	LLM_SLOT_RUNNING,			/* admitted by the worker */
+	LLM_SLOT_DONE,				/* result (or error) ready */
+	LLM_SLOT_CANCELLED			/* owner gave up while it was running */
+} LlmSlotState;
+
+typedef enum LlmReqKind
+{
+	LLM_REQ_GENERATE = 1,		/* input: prompt, stop strings */
+	LLM_REQ_CHAT,				/* input: role/content pairs, stop strings */
+	LLM_REQ_TOKENIZE,			/* input: text; output: int32[] */
+	LLM_REQ_DETOKENIZE,			/* input: int32[]; output: text */
+	LLM_REQ_LOAD,				/* input: absolute path */
+	LLM_REQ_UNLOAD				/* no input */
+} LlmReqKind;
+
+/* generation options as validated by the backend */
+typedef struct LlmGenOptions
+{
+	int32		max_tokens;
+	double		temperature;
+	double		top_p;
+	int32		top_k;
+	double		min_p;
+	double		repeat_penalty;
+	uint64		seed;
+	int32		truncation;		/* llm_truncation */
+	int32		n_stop;			/* stop strings after the prompt */
+	int32		n_msgs;			/* LLM_REQ_CHAT: messages in the input */
+	int32		ctx_size;		/* LLM_REQ_LOAD: llm.ctx_size of the caller */
+} LlmGenOptions;
+
+typedef struct LlmSlot
+{
+	LlmSlotState state;
+	LlmReqKind	kind;
+	uint64		request_id;		/* 0 while FREE */
+	int			owner_pid;
+	int			owner_procno;	/* pgprocno, for SetLatch */
+	uint64		worker_gen;		/* generation of the worker that admitted it */
+	TimestampTz enqueued_at;
+	char		model[LLM_NAME_LEN];	/* "" = the default model */
+	LlmGenOptions opt;
+
+	dsa_pointer input;			/* serialized input, see pg_queue.c */
+	Size		input_len;
+	dsa_pointer output;			/* result bytes */
+	Size		output_len;
+
+	/* result */
+	int32		n_prompt;
+	int32		n_generated;
+	int32		finish;			/* llm_finish */
+	int			sqlerrcode;		/* 0: success */
+	char		errmsg[LLM_MSG_LEN];
+	char		errdetail[LLM_MSG_LEN];
+	char		errhint[LLM_MSG_LEN];
+} LlmSlot;
+
+/* one loaded model, published by the worker for the llm_models view */
+typedef struct LlmModelEntry
+{
+	bool		in_use;
+	bool		is_default;
+	char		name[LLM_NAME_LEN];
+	char		path[MAXPGPATH];
+	char		arch[32];
+	char		quant[16];
+	char		chat_format[32];
+	int64		n_params;
+	int32		n_ctx;
+	int64		file_bytes;
+	int64		kv_bytes;		/* KV cache currently held by its sequences */
+} LlmModelEntry;
+
+typedef struct LlmShared
+{
+	LWLock	   *lock;			/* protects everything below */
+	int			dsa_tranche;
+	bool		dsa_created;
+	dsa_handle	dsa;
+
+	/* worker */
+	pid_t		worker_pid;		/* 0 when not running */
+	int			worker_procno;
+	uint64		worker_gen;		/* bumped at every worker start */
+	bool		worker_ready;	/* default models loaded (or failed) */
+	TimestampTz worker_started;
+	char		default_error[LLM_MSG_LEN]; /* why no default model */
+
+	uint64		next_request_id;
+
+	/* statistics since the worker started */
+	uint64		n_requests;
+	uint64		prompt_tokens;
+	uint64		generated_tokens;
+	uint64		steps;
+	uint64		step_seqs;		/* sum over steps of sequences per step */
+	uint64		n_waits;
+	double		wait_ms_total;
+	double		step_seconds;	/* time spent inside llm_engine_step */
+
+	LlmModelEntry models[LLM_MAX_MODELS];
+
+	int			n_slots;
+	LlmSlot		slots[FLEXIBLE_ARRAY_MEMBER];
+} LlmShared;
+
+/* pg_queue.c */
+extern LlmShared *llm_shared;
+extern void llm_shmem_init_hooks(void);
+extern void llm_require_shared(void);
+extern dsa_area *llm_dsa(void);
+extern void llm_set_proc_latch(int procno);
+extern void llm_free_slot_chunks(LlmSlot *slot, dsa_pointer *chunks, int *n);
+
+/* a request as a backend sees it */
+typedef struct LlmRequest
+{
+	LlmReqKind	kind;
+	char		model[LLM_NAME_LEN];
+	LlmGenOptions opt;
+	char	   *input;			/* serialized input (palloc'd) */
+	Size		input_len;
+	bool		skip;			/* nothing to do (e.g. NULL prompt) */
+
+	/* progress */
+	int			slot;			/* -1 when it holds no slot */
+	uint64		request_id;
+	bool		done;
+
+	/* result */
+	char	   *output;			/* palloc'd, NUL-terminated */
+	Size		output_len;
+	int32		n_prompt;
+	int32		n_generated;
+	int32		finish;
+} LlmRequest;
+
+extern void llm_request_init(LlmRequest *req, LlmReqKind kind);
+extern void llm_run_requests(LlmRequest *reqs, int n);
+
+/* pg_worker.c */
+extern void llm_register_worker(void);
+extern PGDLLEXPORT void llm_worker_main(Datum arg);
+
+/*
+ * Inside the worker process only (pg_worker.c, pg_models.c).
+ */
+
+/* a request's failure, as the worker reports it to the backend */
+typedef struct LlmWErr
+{
+	int			code;			/* SQLSTATE */
+	char		msg[LLM_MSG_LEN];
+	char		detail[LLM_MSG_LEN];
+	char		hint[LLM_MSG_LEN];
+} LlmWErr;
+
+/* a model loaded by the worker; index i matches llm_shared->models[i] */
+typedef struct LlmWModel
+{
+	llm_model  *m;				/* NULL: entry unused */
+	char		name[LLM_NAME_LEN];
+	size_t		kv_per_pos;
+	int32		n_ctx;
+	int64		kv_reserved;	/* KV bytes reserved by its running requests */
+} LlmWModel;
+
+extern void llm_werr_set(LlmWErr *e, int code, const char *msg,
+						 const char *detail, const char *hint);
+extern void llm_worker_complete(int slotno, uint64 request_id, const LlmWErr *err,
+								const void *data, Size len,
+								int32 n_prompt, int32 n_generated, int32 finish);
+extern void llm_worker_fail(int slotno, uint64 request_id, int code,
+							const char *msg, const char *detail, const char *hint);
+extern void llm_worker_fail_model_requests(int mi, const char *why);
+extern void llm_block_signals(sigset_t *old);
+extern void llm_restore_signals(const sigset_t *old);
+
+/* pg_models.c */
+extern LlmWModel llm_wmodels[LLM_MAX_MODELS];
+extern int	llm_wm_find(const char *name);
+extern int	llm_wm_default(void);
+extern int	llm_wm_load(const char *name, const char *path, int32 ctx_size,
+						LlmWErr *e);
+extern void llm_wm_unload(int mi);
+extern void llm_wm_apply_settings(void);
+extern int	llm_wm_request_model(const char *name, LlmWErr *e);
+extern void llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input,
+							 LlmWErr *e);
+extern void llm_wm_do_admin(const LlmSlot *s, int slotno, const char *input,
+							LlmWErr *e);
+
+/* pg_views.c */
+extern int	llm_find_model_entry(const char *name);
+
+#endif							/* PG_LLM_H */

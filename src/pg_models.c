@@ -1,0 +1,389 @@
+/*
+ * pg_models.c - the models of the llm worker, and its short requests.
+ *
+ * Runs inside the worker process only. The worker keeps its loaded
+ * models in llm_wmodels[]; entry i is published for the llm_models view
+ * in llm_shared->models[i]. Models come from llm.default_model and
+ * llm.default_embedding_model (at start and after a configuration
+ * reload) and from llm_load_model(); a model loaded from a setting is
+ * named after its file, without ".gguf".
+ *
+ * The short requests - tokenize, detokenize, load and unload - are
+ * answered here as soon as the worker takes them from the queue; they do
+ * not join the batch.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+#include "storage/lwlock.h"
+#include "utils/memutils.h"
+
+#include "llm_engine.h"
+#include "pg_llm.h"
+
+LlmWModel	llm_wmodels[LLM_MAX_MODELS];
+
+/* llm.default_model / llm.default_embedding_model as last applied */
+static char *wm_cur_default = NULL;
+static char *wm_cur_embedding = NULL;
+
+/* Index of the loaded model with this name, or -1. */
+int
+llm_wm_find(const char *name)
+{
+	for (int i = 0; i < LLM_MAX_MODELS; i++)
+		if (llm_wmodels[i].m && strcmp(llm_wmodels[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* Index of the default model, or -1. */
+int
+llm_wm_default(void)
+{
+	int			found = -1;
+
+	LWLockAcquire(llm_shared->lock, LW_SHARED);
+	for (int i = 0; i < LLM_MAX_MODELS; i++)
+		if (llm_shared->models[i].in_use && llm_shared->models[i].is_default)
+			found = i;
+	LWLockRelease(llm_shared->lock);
+	return found >= 0 && llm_wmodels[found].m ? found : -1;
+}
+
+/*
+ * Load a model file under a name and publish it in the model table; its
+ * context is capped at ctx_size tokens (0: no cap). Returns the model
+ * index, or -1 with *e filled.
+ */
+int
+llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
+{
+	char		err[LLM_ERRLEN];
+	char		msg[LLM_MSG_LEN];
+	llm_model  *m = NULL;
+	const llm_model_info *info;
+	sigset_t	old;
+	int			idx = -1;
+	int			rc;
+	LlmModelEntry *ent;
+
+	if (llm_wm_find(name) >= 0)
+	{
+		snprintf(msg, sizeof(msg), "model \"%s\" is already loaded", name);
+		llm_werr_set(e, ERRCODE_DUPLICATE_OBJECT, msg, NULL,
+				 "Unload it first with llm_unload_model(), or choose another name.");
+		return -1;
+	}
+	for (int i = 0; i < LLM_MAX_MODELS; i++)
+		if (llm_wmodels[i].m == NULL)
+		{
+			idx = i;
+			break;
+		}
+	if (idx < 0)
+	{
+		snprintf(msg, sizeof(msg), "cannot load more than %d models", LLM_MAX_MODELS);
+		llm_werr_set(e, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, msg, NULL,
+				 "Unload a model with llm_unload_model() first.");
+		return -1;
+	}
+
+	err[0] = '\0';
+	llm_block_signals(&old);
+	rc = llm_model_load(&m, path, ctx_size, err);
+	llm_restore_signals(&old);
+	if (rc != 0 || m == NULL)
+	{
+		snprintf(msg, sizeof(msg), "could not load model \"%s\"", name);
+		llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, msg, err,
+				 "Check that the file is a GGUF model of a supported architecture.");
+		return -1;
+	}
+
+	info = llm_model_get_info(m);
+	llm_wmodels[idx].m = m;
+	strlcpy(llm_wmodels[idx].name, name, LLM_NAME_LEN);
+	llm_wmodels[idx].kv_per_pos = llm_model_kv_bytes_per_pos(m);
+	llm_wmodels[idx].n_ctx = info->n_ctx;
+	llm_wmodels[idx].kv_reserved = 0;
+
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	ent = &llm_shared->models[idx];
+	memset(ent, 0, sizeof(*ent));
+	strlcpy(ent->name, name, LLM_NAME_LEN);
+	strlcpy(ent->path, path, MAXPGPATH);
+	strlcpy(ent->arch, info->arch, sizeof(ent->arch));
+	strlcpy(ent->quant, info->quant, sizeof(ent->quant));
+	strlcpy(ent->chat_format, info->chat_format ? info->chat_format : "",
+			sizeof(ent->chat_format));
+	ent->n_params = (int64) info->n_params;
+	ent->n_ctx = info->n_ctx;
+	ent->file_bytes = (int64) info->file_bytes;
+	ent->kv_bytes = 0;
+	ent->in_use = true;
+	LWLockRelease(llm_shared->lock);
+
+	ereport(LOG,
+			(errmsg("llm worker loaded model \"%s\" from \"%s\"", name, path)));
+	return idx;
+}
+
+/*
+ * Unload model mi: its running requests fail, then the file is unmapped.
+ */
+void
+llm_wm_unload(int mi)
+{
+	char		why[LLM_MSG_LEN];
+
+	snprintf(why, sizeof(why), "model \"%s\" was unloaded", llm_wmodels[mi].name);
+	llm_worker_fail_model_requests(mi, why);
+
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	if (llm_shared->models[mi].is_default)
+		snprintf(llm_shared->default_error, LLM_MSG_LEN,
+				 "the default model \"%s\" was unloaded", llm_wmodels[mi].name);
+	memset(&llm_shared->models[mi], 0, sizeof(LlmModelEntry));
+	LWLockRelease(llm_shared->lock);
+
+	ereport(LOG, (errmsg("llm worker unloaded model \"%s\"", llm_wmodels[mi].name)));
+	llm_model_free(llm_wmodels[mi].m);
+	memset(&llm_wmodels[mi], 0, sizeof(LlmWModel));
+}
+
+/*
+ * Resolve a model setting (file name inside llm.model_dir, or a path) to
+ * a path and a model name (the file name without ".gguf").
+ */
+static void
+wm_resolve_setting(const char *setting, char *path, char *name)
+{
+	const char *base;
+	size_t		len;
+	char		resolved[PATH_MAX];
+
+	if (strchr(setting, '/') == NULL && llm_guc_model_dir && llm_guc_model_dir[0])
+		snprintf(path, MAXPGPATH, "%s/%s", llm_guc_model_dir, setting);
+	else
+		strlcpy(path, setting, MAXPGPATH);
+	if (realpath(path, resolved) != NULL)
+		strlcpy(path, resolved, MAXPGPATH);
+
+	base = strrchr(setting, '/');
+	base = base ? base + 1 : setting;
+	len = strlen(base);
+	if (len > 5 && strcmp(base + len - 5, ".gguf") == 0)
+		len -= 5;
+	if (len >= LLM_NAME_LEN)
+		len = LLM_NAME_LEN - 1;
+	memcpy(name, base, len);
+	name[len] = '\0';
+}
+
+/*
+ * Load the model named by a setting (llm.default_model or
+ * llm.default_embedding_model). For the default model the outcome is
+ * recorded in shared memory: which model is the default, or why there is
+ * none.
+ */
+static void
+wm_load_setting(const char *setting, bool is_default)
+{
+	char		path[MAXPGPATH];
+	char		name[LLM_NAME_LEN];
+	char		why[LLM_MSG_LEN];
+	LlmWErr		e;
+	int			mi = -1;
+
+	why[0] = '\0';
+	if (setting == NULL || setting[0] == '\0')
+	{
+		if (is_default)
+			strlcpy(why, "llm.default_model is not set", sizeof(why));
+	}
+	else
+	{
+		wm_resolve_setting(setting, path, name);
+		mi = llm_wm_find(name);
+		if (mi < 0)
+		{
+			mi = llm_wm_load(name, path, llm_guc_ctx_size, &e);
+			if (mi < 0)
+			{
+				ereport(WARNING,
+						(errmsg("llm worker: %s", e.msg),
+						 e.detail[0] ? errdetail_internal("%s", e.detail) : 0));
+				snprintf(why, sizeof(why), "%s: %s", e.msg, e.detail);
+			}
+		}
+	}
+	if (!is_default)
+		return;
+
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < LLM_MAX_MODELS; i++)
+		llm_shared->models[i].is_default = (i == mi);
+	strlcpy(llm_shared->default_error, why, LLM_MSG_LEN);
+	LWLockRelease(llm_shared->lock);
+}
+
+/*
+ * Apply llm.default_model / llm.default_embedding_model if they changed
+ * since they were last applied (at start and after SIGHUP).
+ */
+void
+llm_wm_apply_settings(void)
+{
+	const char *def = llm_guc_default_model ? llm_guc_default_model : "";
+	const char *emb = llm_guc_default_embedding_model ? llm_guc_default_embedding_model : "";
+
+	if (wm_cur_default == NULL || strcmp(wm_cur_default, def) != 0)
+	{
+		if (wm_cur_default)
+			pfree(wm_cur_default);
+		wm_cur_default = MemoryContextStrdup(TopMemoryContext, def);
+		wm_load_setting(def, true);
+	}
+	if (wm_cur_embedding == NULL || strcmp(wm_cur_embedding, emb) != 0)
+	{
+		if (wm_cur_embedding)
+			pfree(wm_cur_embedding);
+		wm_cur_embedding = MemoryContextStrdup(TopMemoryContext, emb);
+		wm_load_setting(emb, false);
+	}
+}
+
+/*
+ * Resolve a request's model name; -1 with *e filled when unknown.
+ */
+int
+llm_wm_request_model(const char *name, LlmWErr *e)
+{
+	char		msg[LLM_MSG_LEN];
+	int			mi;
+
+	if (name[0] == '\0')
+	{
+		mi = llm_wm_default();
+		if (mi < 0)
+		{
+			char		why[LLM_MSG_LEN];
+
+			LWLockAcquire(llm_shared->lock, LW_SHARED);
+			strlcpy(why, llm_shared->default_error, sizeof(why));
+			LWLockRelease(llm_shared->lock);
+			llm_werr_set(e, ERRCODE_UNDEFINED_OBJECT, "no default model is loaded", why,
+					 "Set llm.default_model, or pass the name of a model loaded with llm_load_model().");
+		}
+		return mi;
+	}
+	mi = llm_wm_find(name);
+	if (mi < 0)
+	{
+		snprintf(msg, sizeof(msg), "model \"%s\" is not loaded", name);
+		llm_werr_set(e, ERRCODE_UNDEFINED_OBJECT, msg, NULL,
+				 "Load it with llm_load_model(); the llm_models view lists the models.");
+	}
+	return mi;
+}
+
+/*
+ * Answer a TOKENIZE or DETOKENIZE request on the spot.
+ */
+void
+llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
+{
+	char		err[LLM_ERRLEN];
+	char		msg[LLM_MSG_LEN];
+	const llm_tokenizer *tok;
+	int			mi = llm_wm_request_model(s->model, e);
+
+	if (mi < 0)
+	{
+		llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+		return;
+	}
+	tok = llm_model_tokenizer(llm_wmodels[mi].m);
+	err[0] = '\0';
+	if (s->kind == LLM_REQ_TOKENIZE)
+	{
+		int32_t    *ids = NULL;
+		size_t		n = 0;
+
+		if (llm_tokenize(tok, input, s->input_len, false, true, &ids, &n, err) != 0)
+		{
+			llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "could not tokenize the text",
+					 err, "Check that the text is valid UTF-8.");
+			llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+			return;
+		}
+		llm_worker_complete(slotno, s->request_id, NULL, ids, n * sizeof(int32_t),
+						(int32) n, 0, 0);
+		free(ids);
+	}
+	else
+	{
+		const int32_t *ids = (const int32_t *) input;
+		size_t		n = s->input_len / sizeof(int32_t);
+		int32_t		n_vocab = llm_tokenizer_n_vocab(tok);
+		char	   *text;
+
+		for (size_t i = 0; i < n; i++)
+			if (ids[i] < 0 || ids[i] >= n_vocab)
+			{
+				snprintf(msg, sizeof(msg), "token id %d is out of range", (int) ids[i]);
+				snprintf(err, sizeof(err),
+						 "Token ids of model \"%s\" are between 0 and %d.",
+						 llm_wmodels[mi].name, (int) n_vocab - 1);
+				llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, msg, NULL, err);
+				llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+				return;
+			}
+		text = llm_detokenize(tok, ids, n, true, err);
+		if (text == NULL)
+		{
+			llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "could not detokenize", err, NULL);
+			llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+			return;
+		}
+		llm_worker_complete(slotno, s->request_id, NULL, text, strlen(text), 0, 0, 0);
+		free(text);
+	}
+}
+
+/*
+ * Answer a LOAD or UNLOAD request on the spot.
+ */
+void
+llm_wm_do_admin(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
+{
+	char		msg[LLM_MSG_LEN];
+
+	if (s->kind == LLM_REQ_LOAD)
+	{
+		if (llm_wm_load(s->model, input, s->opt.ctx_size, e) < 0)
+			llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+		else
+			llm_worker_complete(slotno, s->request_id, NULL, NULL, 0, 0, 0, 0);
+		return;
+	}
+
+	{
+		int			mi = llm_wm_find(s->model);
+
+		if (mi < 0)
+		{
+			snprintf(msg, sizeof(msg), "model \"%s\" is not loaded", s->model);
+			llm_werr_set(e, ERRCODE_UNDEFINED_OBJECT, msg, NULL,
+					 "The llm_models view lists the loaded models.");
+			llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+			return;
+		}
+		llm_wm_unload(mi);
+		llm_worker_complete(slotno, s->request_id, NULL, NULL, 0, 0, 0, 0);
+	}
+}
+

@@ -1,0 +1,547 @@
+/*
+ * pg_queue.c - the shared-memory request queue, backend side.
+ *
+ * Shared memory holds one LlmShared: an LWLock (named tranche "llm"),
+ * llm.queue_size request slots, the table of loaded models and the
+ * statistics. Text travels through a DSA area created by whichever
+ * process needs it first; its handle is kept in LlmShared and every
+ * process keeps its mapping for its whole life.
+ *
+ * Serialized request input (slot->input), strings NUL-terminated:
+ *   GENERATE    prompt, then opt.n_stop stop strings
+ *   CHAT        opt.n_msgs pairs (role, content), then opt.n_stop stop strings
+ *   TOKENIZE    text
+ *   DETOKENIZE  int32 token ids (no terminator)
+ *   LOAD        absolute path of the model file
+ *   UNLOAD      nothing
+ * Output (slot->output): text bytes without terminator, or for TOKENIZE
+ * an int32 array.
+ *
+ * A backend submits any number of requests at once (llm_run_requests):
+ * it takes free slots as they become available, so a full queue makes it
+ * wait, never fail. All waits are WaitLatch() on the backend's own latch
+ * (the worker sets it when a result is ready) followed by
+ * CHECK_FOR_INTERRUPTS(), so cancel requests and statement_timeout work
+ * at any time. On any way out - error, cancel, FATAL, backend exit - the
+ * backend's slots are released: QUEUED and DONE slots are freed on the
+ * spot, RUNNING ones marked CANCELLED for the worker to drop.
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "pg_llm.h"
+
+LlmShared  *llm_shared = NULL;
+
+static dsa_area *llm_area = NULL;
+static bool llm_exit_registered = false;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* poll intervals of the wait loop, in milliseconds */
+#define LLM_POLL_RESULT_MS	100
+#define LLM_POLL_SLOT_MS	10
+
+/*
+ * Bytes of shared memory the queue needs for llm.queue_size slots.
+ */
+static Size
+llm_shmem_size(void)
+{
+	return add_size(offsetof(LlmShared, slots),
+					mul_size(sizeof(LlmSlot), llm_guc_queue_size));
+}
+
+/*
+ * shmem_request_hook: reserve our shared memory and LWLock.
+ */
+static void
+llm_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+
+	RequestAddinShmemSpace(llm_shmem_size());
+	RequestNamedLWLockTranche("llm", 1);
+}
+
+/*
+ * shmem_startup_hook: create (or, in EXEC_BACKEND children, find) the
+ * shared state. After a crash restart the memory is fresh, so the queue,
+ * the DSA handle and the model table start empty.
+ */
+static void
+llm_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	llm_area = NULL;
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	llm_shared = ShmemInitStruct("llm", llm_shmem_size(), &found);
+	if (!found)
+	{
+		memset(llm_shared, 0, llm_shmem_size());
+		llm_shared->lock = &(GetNamedLWLockTranche("llm"))->lock;
+		llm_shared->dsa_tranche = LWLockNewTrancheId();
+		llm_shared->dsa_created = false;
+		llm_shared->next_request_id = 1;
+		llm_shared->n_slots = llm_guc_queue_size;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Install the shared-memory hooks (called from _PG_init).
+ */
+void
+llm_shmem_init_hooks(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = llm_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = llm_shmem_startup;
+}
+
+/*
+ * Raise an error unless the library was preloaded (no shared memory).
+ */
+void
+llm_require_shared(void)
+{
+	if (llm_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("llm must be loaded via shared_preload_libraries"),
+				 errhint("Add llm to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * The DSA area for request text, created on first use and then attached
+ * by every other process. The mapping is pinned so it outlives
+ * transactions; the area itself is pinned so it outlives its creator.
+ */
+dsa_area *
+llm_dsa(void)
+{
+	MemoryContext oldcxt;
+
+	if (llm_area != NULL)
+		return llm_area;
+
+	llm_require_shared();
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	LWLockRegisterTranche(llm_shared->dsa_tranche, "llm_dsa");
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	PG_TRY();
+	{
+		if (!llm_shared->dsa_created)
+		{
+			llm_area = dsa_create(llm_shared->dsa_tranche);
+			dsa_pin(llm_area);
+			dsa_pin_mapping(llm_area);
+			llm_shared->dsa = dsa_get_handle(llm_area);
+			llm_shared->dsa_created = true;
+		}
+		else
+		{
+			llm_area = dsa_attach(llm_shared->dsa);
+			dsa_pin_mapping(llm_area);
+		}
+	}
+	PG_FINALLY();
+	{
+		LWLockRelease(llm_shared->lock);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	PG_END_TRY();
+	return llm_area;
+}
+
+/*
+ * Set the latch of the process with the given pgprocno (harmless when the
+ * process has gone and its PGPROC was reused).
+ */
+void
+llm_set_proc_latch(int procno)
+{
+	if (procno >= 0 && procno < (int) ProcGlobal->allProcCount)
+		SetLatch(&GetPGProcByNumber(procno)->procLatch);
+}
+
+/*
+ * Detach the DSA chunks of a slot; their pointers are appended to
+ * chunks[*n] for the caller to free (caller holds the lock).
+ */
+void
+llm_free_slot_chunks(LlmSlot *slot, dsa_pointer *chunks, int *n)
+{
+	if (DsaPointerIsValid(slot->input))
+		chunks[(*n)++] = slot->input;
+	if (DsaPointerIsValid(slot->output))
+		chunks[(*n)++] = slot->output;
+	slot->input = InvalidDsaPointer;
+	slot->output = InvalidDsaPointer;
+	slot->input_len = 0;
+	slot->output_len = 0;
+}
+
+/*
+ * Mark a slot free (caller holds the lock exclusively).
+ */
+static void
+llm_slot_clear(LlmSlot *slot)
+{
+	slot->state = LLM_SLOT_FREE;
+	slot->request_id = 0;
+	slot->owner_pid = 0;
+	slot->owner_procno = -1;
+}
+
+/*
+ * Give back every slot this backend still holds: QUEUED and DONE slots
+ * become FREE (their DSA chunks are freed here), RUNNING ones become
+ * CANCELLED and the worker drops them before its next step. Safe to call
+ * at any time, including from the exit callback.
+ */
+static void
+llm_release_my_slots(void)
+{
+	bool		wake_worker = false;
+	int			worker_procno = -1;
+
+	if (llm_shared == NULL || llm_area == NULL)
+		return;
+
+	if (LWLockHeldByMe(llm_shared->lock))
+		LWLockRelease(llm_shared->lock);
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < llm_shared->n_slots; i++)
+	{
+		LlmSlot    *slot = &llm_shared->slots[i];
+		dsa_pointer chunks[2];
+		int			nchunks = 0;
+
+		if (slot->state == LLM_SLOT_FREE || slot->owner_pid != MyProcPid)
+			continue;
+		switch (slot->state)
+		{
+			case LLM_SLOT_QUEUED:
+			case LLM_SLOT_DONE:
+				llm_free_slot_chunks(slot, chunks, &nchunks);
+				llm_slot_clear(slot);
+				break;
+			case LLM_SLOT_RUNNING:
+				slot->state = LLM_SLOT_CANCELLED;
+				wake_worker = true;
+				break;
+			default:
+				break;
+		}
+		for (int c = 0; c < nchunks; c++)
+			dsa_free(llm_area, chunks[c]);
+	}
+	if (llm_shared->worker_pid != 0)
+		worker_procno = llm_shared->worker_procno;
+	LWLockRelease(llm_shared->lock);
+
+	if (wake_worker)
+		llm_set_proc_latch(worker_procno);
+}
+
+/*
+ * before_shmem_exit callback: a backend that exits (also by FATAL, e.g.
+ * pg_terminate_backend) leaves no slot behind.
+ */
+static void
+llm_backend_exit(int code, Datum arg)
+{
+	llm_release_my_slots();
+}
+
+/*
+ * Initialise a request of the given kind with default options.
+ */
+void
+llm_request_init(LlmRequest *req, LlmReqKind kind)
+{
+	memset(req, 0, sizeof(*req));
+	req->kind = kind;
+	req->slot = -1;
+	req->opt.max_tokens = 1;
+	req->opt.top_p = 1.0;
+	req->opt.repeat_penalty = 1.0;
+}
+
+/*
+ * Try to put one request into a free slot. Returns false when the queue
+ * is full (nothing changed then).
+ */
+static bool
+llm_submit_one(LlmRequest *req, int *hint)
+{
+	dsa_pointer in = InvalidDsaPointer;
+	int			found = -1;
+	bool		any_free = false;
+
+	/* cheap check first, so that a full queue costs no DSA allocation */
+	LWLockAcquire(llm_shared->lock, LW_SHARED);
+	for (int i = 0; i < llm_shared->n_slots && !any_free; i++)
+		any_free = llm_shared->slots[i].state == LLM_SLOT_FREE;
+	LWLockRelease(llm_shared->lock);
+	if (!any_free)
+		return false;
+
+	if (req->input_len > 0)
+	{
+		in = dsa_allocate_extended(llm_area, req->input_len, DSA_ALLOC_HUGE);
+		memcpy(dsa_get_address(llm_area, in), req->input, req->input_len);
+	}
+
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	for (int k = 0; k < llm_shared->n_slots; k++)
+	{
+		int			i = (*hint + k) % llm_shared->n_slots;
+
+		if (llm_shared->slots[i].state == LLM_SLOT_FREE)
+		{
+			found = i;
+			break;
+		}
+	}
+	if (found >= 0)
+	{
+		LlmSlot    *slot = &llm_shared->slots[found];
+
+		memset(slot, 0, sizeof(*slot));
+		slot->kind = req->kind;
+		slot->request_id = llm_shared->next_request_id++;
+		slot->owner_pid = MyProcPid;
+		slot->owner_procno = MyProc->pgprocno;
+		slot->enqueued_at = GetCurrentTimestamp();
+		strlcpy(slot->model, req->model, LLM_NAME_LEN);
+		slot->opt = req->opt;
+		slot->input = in;
+		slot->input_len = req->input_len;
+		slot->output = InvalidDsaPointer;
+		slot->state = LLM_SLOT_QUEUED;
+		req->slot = found;
+		req->request_id = slot->request_id;
+		*hint = (found + 1) % llm_shared->n_slots;
+	}
+	LWLockRelease(llm_shared->lock);
+
+	if (found < 0 && DsaPointerIsValid(in))
+		dsa_free(llm_area, in);
+	return found >= 0;
+}
+
+/* error of a finished request, copied out of its slot */
+typedef struct LlmError
+{
+	int			sqlerrcode;
+	char		msg[LLM_MSG_LEN];
+	char		detail[LLM_MSG_LEN];
+	char		hint[LLM_MSG_LEN];
+} LlmError;
+
+/*
+ * Collect finished requests among the first `submitted': copy their
+ * results into backend memory and free their slots. Returns the number
+ * still pending; *err receives the first error seen (sqlerrcode stays 0 if
+ * none). *lo is the first request that may still be pending.
+ */
+static int
+llm_collect(LlmRequest *reqs, int submitted, int *lo, LlmError *err)
+{
+	int			pending = 0;
+	bool		worker_alive;
+	pid_t		worker_pid;
+
+	/* requests before *lo are all done: skip them */
+	while (*lo < submitted && reqs[*lo].done)
+		(*lo)++;
+
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	worker_pid = llm_shared->worker_pid;
+	worker_alive = worker_pid != 0 &&
+		!(kill(worker_pid, 0) != 0 && errno == ESRCH);
+
+	for (int i = *lo; i < submitted; i++)
+	{
+		LlmRequest *r = &reqs[i];
+		LlmSlot    *slot;
+		dsa_pointer out;
+
+		if (r->done || r->slot < 0)
+			continue;
+		slot = &llm_shared->slots[r->slot];
+		if (slot->request_id != r->request_id || slot->owner_pid != MyProcPid)
+		{
+			LWLockRelease(llm_shared->lock);
+			elog(ERROR, "llm request slot %d was taken over by another request",
+				 r->slot);
+		}
+
+		if (slot->state == LLM_SLOT_RUNNING &&
+			(!worker_alive || slot->worker_gen != llm_shared->worker_gen))
+		{
+			/* its worker is gone without answering: fail it here */
+			if (err->sqlerrcode == 0)
+			{
+				err->sqlerrcode = ERRCODE_OPERATOR_INTERVENTION;
+				strlcpy(err->msg, "llm worker exited while running the request",
+						LLM_MSG_LEN);
+				strlcpy(err->hint, "The worker restarts by itself; run the query again.",
+						LLM_MSG_LEN);
+			}
+			slot->state = LLM_SLOT_CANCELLED;
+			r->slot = -1;
+			r->done = true;
+			continue;
+		}
+		if (slot->state != LLM_SLOT_DONE)
+		{
+			pending++;
+			continue;
+		}
+
+		/* take the result */
+		if (slot->sqlerrcode != 0 && err->sqlerrcode == 0)
+		{
+			err->sqlerrcode = slot->sqlerrcode;
+			strlcpy(err->msg, slot->errmsg, LLM_MSG_LEN);
+			strlcpy(err->detail, slot->errdetail, LLM_MSG_LEN);
+			strlcpy(err->hint, slot->errhint, LLM_MSG_LEN);
+		}
+		r->n_prompt = slot->n_prompt;
+		r->n_generated = slot->n_generated;
+		r->finish = slot->finish;
+		r->output_len = slot->output_len;
+		out = slot->output;
+		if (slot->sqlerrcode == 0)
+		{
+			r->output = MemoryContextAllocHuge(CurrentMemoryContext, slot->output_len + 1);
+			if (slot->output_len > 0)
+				memcpy(r->output, dsa_get_address(llm_area, out), slot->output_len);
+			r->output[slot->output_len] = '\0';
+		}
+		if (DsaPointerIsValid(slot->input))
+			dsa_free(llm_area, slot->input);
+		if (DsaPointerIsValid(out))
+			dsa_free(llm_area, out);
+		slot->input = InvalidDsaPointer;
+		slot->output = InvalidDsaPointer;
+		llm_slot_clear(slot);
+		r->slot = -1;
+		r->done = true;
+	}
+	LWLockRelease(llm_shared->lock);
+	return pending;
+}
+
+/*
+ * The submit/wait loop of llm_run_requests.
+ */
+static void
+llm_run_loop(LlmRequest *reqs, int n)
+{
+	int			next = 0;
+	int			lo = 0;
+	int			hint = MyProcPid % llm_shared->n_slots;
+	LlmError	err;
+
+	memset(&err, 0, sizeof(err));
+	for (;;)
+	{
+		bool		submitted = false;
+		bool		full = false;
+		int			pending;
+
+		/* submit what fits */
+		while (next < n)
+		{
+			if (reqs[next].skip)
+			{
+				reqs[next].done = true;
+				next++;
+				continue;
+			}
+			if (!llm_submit_one(&reqs[next], &hint))
+			{
+				full = true;
+				break;
+			}
+			next++;
+			submitted = true;
+		}
+		if (submitted)
+		{
+			int			procno = -1;
+
+			LWLockAcquire(llm_shared->lock, LW_SHARED);
+			if (llm_shared->worker_pid != 0)
+				procno = llm_shared->worker_procno;
+			LWLockRelease(llm_shared->lock);
+			llm_set_proc_latch(procno);
+		}
+
+		pending = llm_collect(reqs, next, &lo, &err);
+		if (err.sqlerrcode != 0)
+			ereport(ERROR,
+					(errcode(err.sqlerrcode),
+					 errmsg_internal("%s", err.msg),
+					 err.detail[0] ? errdetail_internal("%s", err.detail) : 0,
+					 err.hint[0] ? errhint("%s", err.hint) : 0));
+		if (pending == 0 && next >= n)
+			break;
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 full ? LLM_POLL_SLOT_MS : LLM_POLL_RESULT_MS,
+						 LLM_WAIT_EVENT);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Run n requests through the worker and wait for all of them. Results are
+ * stored in the requests; the first failed request raises its error. On
+ * any error (also a cancel or timeout while waiting) every slot of this
+ * backend is released before the error propagates.
+ */
+void
+llm_run_requests(LlmRequest *reqs, int n)
+{
+	llm_require_shared();
+	(void) llm_dsa();
+
+	if (!llm_exit_registered)
+	{
+		before_shmem_exit(llm_backend_exit, (Datum) 0);
+		llm_exit_registered = true;
+	}
+
+	PG_TRY();
+	{
+		llm_run_loop(reqs, n);
+	}
+	PG_FINALLY();
+	{
+		llm_release_my_slots();
+	}
+	PG_END_TRY();
+}

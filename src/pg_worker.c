@@ -1,0 +1,1028 @@
+/*
+ * pg_worker.c - the "llm worker" background process.
+ *
+ * One worker owns every loaded model (GGUF files mapped read-only) and one
+ * llm_engine with llm.threads threads. Its loop does continuous batching:
+ *
+ *   1. handle signals: SIGTERM ends the loop, SIGHUP re-reads the
+ *      configuration (and loads a changed llm.default_model);
+ *   2. drop requests whose backend gave up (slot CANCELLED);
+ *   3. admit queued requests, oldest first, while llm.max_batch and the
+ *      KV-cache budget llm.kv_cache_mb allow. Short requests (tokenize,
+ *      detokenize, load, unload) are answered on the spot;
+ *   4. for every model with running requests build one batch - each
+ *      request contributes its next prompt chunk (at most
+ *      llm.prefill_chunk tokens) or its last sampled token - and call
+ *      llm_engine_step() once; then llm_gen_advance() each request and
+ *      publish the finished ones.
+ * With nothing to run it sleeps on its latch, which backends set when they
+ * submit or cancel. The models and the short requests live in
+ * pg_models.c.
+ *
+ * Errors of a request (bad prompt, unknown model, engine failure) go back
+ * to its backend as an ERROR; the worker carries on. Anything PostgreSQL
+ * itself raises here is FATAL (a background worker has no error
+ * recovery): the exit callback then fails every pending request so that
+ * waiting backends learn at once, and the postmaster restarts the worker
+ * after bgw_restart_time. Each start bumps the worker generation in
+ * shared memory, so nothing admitted by an older worker can be mistaken
+ * for a current request.
+ *
+ * The engine runs its own threads. They must never run PostgreSQL signal
+ * handlers, so all signals are blocked around engine calls that may start
+ * or use threads; signals that arrive meanwhile are delivered afterwards.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "llm_engine.h"
+#include "pg_llm.h"
+
+#define LLM_WORKER_RESTART_SEC	3
+#define LLM_IDLE_WAIT_MS		1000
+
+/* a request this worker has admitted */
+typedef struct WReq
+{
+	int			slot;
+	uint64		request_id;
+	int			model;			/* index into models */
+	llm_gen    *gen;
+	char	   *input;			/* local copy of the slot input */
+	const char **stops;
+	int64		kv_bytes;		/* reserved KV-cache bytes */
+	bool		active;			/* false: waiting for KV-cache budget */
+	bool		failed;			/* answered with an error, remove */
+	llm_batch_item item;
+} WReq;
+
+typedef struct LlmWorkerState
+{
+	MemoryContext cxt;
+	llm_engine *engine;
+	uint64		gen;
+	WReq	   *reqs;
+	int			n_reqs;
+	int			cap_reqs;
+	int64		kv_used;
+	char		broken[LLM_MSG_LEN];	/* set: cannot serve, fail every request */
+	char		broken_hint[LLM_MSG_LEN];
+} LlmWorkerState;
+
+static LlmWorkerState W;
+
+/*
+ * Register the worker with the postmaster (called from _PG_init).
+ */
+void
+llm_register_worker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = LLM_WORKER_RESTART_SEC;
+	strlcpy(worker.bgw_library_name, "llm", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "llm_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "llm worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "llm worker", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Block every signal in this thread (and threads it starts). */
+void
+llm_block_signals(sigset_t *old)
+{
+	sigset_t	all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+/* Restore the signal mask saved by llm_block_signals. */
+void
+llm_restore_signals(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* Fill a LlmWErr. */
+void
+llm_werr_set(LlmWErr *e, int code, const char *msg, const char *detail,
+		 const char *hint)
+{
+	e->code = code;
+	strlcpy(e->msg, msg ? msg : "", LLM_MSG_LEN);
+	strlcpy(e->detail, detail ? detail : "", LLM_MSG_LEN);
+	strlcpy(e->hint, hint ? hint : "", LLM_MSG_LEN);
+}
+
+/*
+ * Publish the outcome of a request: copy data into the DSA area, mark the
+ * slot DONE and wake its owner. If the owner cancelled meanwhile, the slot
+ * is freed instead.
+ */
+void
+llm_worker_complete(int slotno, uint64 request_id, const LlmWErr *err,
+				const void *data, Size len,
+				int32 n_prompt, int32 n_generated, int32 finish)
+{
+	dsa_area   *area = llm_dsa();
+	dsa_pointer out = InvalidDsaPointer;
+	LlmWErr		oom;
+	int			owner = -1;
+	LlmSlot    *slot = &llm_shared->slots[slotno];
+
+	if (err == NULL && len > 0)
+	{
+		out = dsa_allocate_extended(area, len, DSA_ALLOC_HUGE | DSA_ALLOC_NO_OOM);
+		if (!DsaPointerIsValid(out))
+		{
+			llm_werr_set(&oom, ERRCODE_OUT_OF_MEMORY,
+					 "out of shared memory for the llm result", NULL,
+					 "Ask for fewer tokens or fewer results at once.");
+			err = &oom;
+		}
+		else
+			memcpy(dsa_get_address(area, out), data, len);
+	}
+
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	if (slot->request_id != request_id)
+	{
+		/* cannot happen: only this worker frees a RUNNING slot */
+		LWLockRelease(llm_shared->lock);
+		if (DsaPointerIsValid(out))
+			dsa_free(area, out);
+		elog(LOG, "llm worker: slot %d no longer holds request " UINT64_FORMAT,
+			 slotno, request_id);
+		return;
+	}
+	if (slot->state == LLM_SLOT_CANCELLED)
+	{
+		dsa_pointer chunks[2];
+		int			n = 0;
+
+		llm_free_slot_chunks(slot, chunks, &n);
+		for (int i = 0; i < n; i++)
+			dsa_free(area, chunks[i]);
+		if (DsaPointerIsValid(out))
+			dsa_free(area, out);
+		slot->state = LLM_SLOT_FREE;
+		slot->request_id = 0;
+		slot->owner_pid = 0;
+	}
+	else
+	{
+		if (err)
+		{
+			slot->sqlerrcode = err->code;
+			strlcpy(slot->errmsg, err->msg, LLM_MSG_LEN);
+			strlcpy(slot->errdetail, err->detail, LLM_MSG_LEN);
+			strlcpy(slot->errhint, err->hint, LLM_MSG_LEN);
+		}
+		else
+		{
+			slot->sqlerrcode = 0;
+			slot->output = out;
+			slot->output_len = DsaPointerIsValid(out) ? len : 0;
+			slot->n_prompt = n_prompt;
+			slot->n_generated = n_generated;
+			slot->finish = finish;
+			if (slot->kind == LLM_REQ_GENERATE || slot->kind == LLM_REQ_CHAT)
+			{
+				llm_shared->n_requests++;
+				llm_shared->prompt_tokens += n_prompt;
+				llm_shared->generated_tokens += n_generated;
+			}
+		}
+		slot->state = LLM_SLOT_DONE;
+		owner = slot->owner_procno;
+	}
+	LWLockRelease(llm_shared->lock);
+	llm_set_proc_latch(owner);
+}
+
+/* Shorthand: complete a request with an error. */
+void
+llm_worker_fail(int slotno, uint64 request_id, int code, const char *msg,
+			const char *detail, const char *hint)
+{
+	LlmWErr		e;
+
+	llm_werr_set(&e, code, msg, detail, hint);
+	llm_worker_complete(slotno, request_id, &e, NULL, 0, 0, 0, 0);
+}
+
+/* ---------------------------------------------------------- requests */
+
+/* Release a request's local resources and its KV reservation. */
+static void
+worker_req_release(WReq *r)
+{
+	if (r->active)
+	{
+		W.kv_used -= r->kv_bytes;
+		llm_wmodels[r->model].kv_reserved -= r->kv_bytes;
+	}
+	if (r->gen)
+		llm_gen_free(r->gen);
+	if (r->input)
+		pfree(r->input);
+	if (r->stops)
+		pfree(r->stops);
+	r->gen = NULL;
+	r->input = NULL;
+	r->stops = NULL;
+	r->active = false;
+}
+
+/* Remove request k from the list (order is kept: oldest first). */
+static void
+worker_req_remove(int k)
+{
+	worker_req_release(&W.reqs[k]);
+	memmove(&W.reqs[k], &W.reqs[k + 1], sizeof(WReq) * (W.n_reqs - k - 1));
+	W.n_reqs--;
+}
+
+/* Fail every request of model mi (it is being unloaded). */
+void
+llm_worker_fail_model_requests(int mi, const char *why)
+{
+	for (int k = W.n_reqs - 1; k >= 0; k--)
+	{
+		if (W.reqs[k].model != mi)
+			continue;
+		llm_worker_fail(W.reqs[k].slot, W.reqs[k].request_id,
+					ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, why, NULL,
+					"Load the model again with llm_load_model() and repeat the call.");
+		worker_req_remove(k);
+	}
+}
+
+/*
+ * Drop requests whose backends gave up: their slots are CANCELLED. The
+ * slot and its DSA chunks are freed here.
+ */
+static void
+worker_drop_cancelled(void)
+{
+	dsa_area   *area = llm_dsa();
+
+	for (int k = W.n_reqs - 1; k >= 0; k--)
+	{
+		LlmSlot    *slot = &llm_shared->slots[W.reqs[k].slot];
+		bool		drop = false;
+
+		LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+		if (slot->request_id != W.reqs[k].request_id ||
+			slot->state == LLM_SLOT_CANCELLED)
+		{
+			drop = true;
+			if (slot->request_id == W.reqs[k].request_id)
+			{
+				dsa_pointer chunks[2];
+				int			n = 0;
+
+				llm_free_slot_chunks(slot, chunks, &n);
+				for (int i = 0; i < n; i++)
+					dsa_free(area, chunks[i]);
+				slot->state = LLM_SLOT_FREE;
+				slot->request_id = 0;
+				slot->owner_pid = 0;
+			}
+		}
+		LWLockRelease(llm_shared->lock);
+		if (drop)
+			worker_req_remove(k);
+	}
+}
+
+/*
+ * Split a serialized input into n NUL-terminated strings starting at
+ * *pos. Returns false when the input is malformed.
+ */
+static bool
+input_strings(const char *buf, Size len, Size *pos, const char **out, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		const char *s = buf + *pos;
+		const char *end;
+
+		if (*pos >= len)
+			return false;
+		end = memchr(s, '\0', len - *pos);
+		if (end == NULL)
+			return false;
+		out[i] = s;
+		*pos += (end - s) + 1;
+	}
+	return true;
+}
+
+/*
+ * Take the oldest QUEUED slot: mark it RUNNING under this worker's
+ * generation and copy out what the worker needs. Returns false when the
+ * queue is empty.
+ */
+static bool
+worker_take_queued(LlmSlot *copy, int *slotno, char **input)
+{
+	int			best = -1;
+	dsa_area   *area = llm_dsa();
+	LlmSlot    *slot;
+	double		wait_ms;
+	TimestampTz now = GetCurrentTimestamp();
+
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < llm_shared->n_slots; i++)
+	{
+		slot = &llm_shared->slots[i];
+		if (slot->state == LLM_SLOT_QUEUED &&
+			(best < 0 || slot->request_id < llm_shared->slots[best].request_id))
+			best = i;
+	}
+	if (best < 0)
+	{
+		LWLockRelease(llm_shared->lock);
+		return false;
+	}
+	slot = &llm_shared->slots[best];
+	slot->state = LLM_SLOT_RUNNING;
+	slot->worker_gen = W.gen;
+	wait_ms = (double) (now - slot->enqueued_at) / 1000.0;
+	llm_shared->n_waits++;
+	llm_shared->wait_ms_total += wait_ms > 0 ? wait_ms : 0;
+	memcpy(copy, slot, sizeof(LlmSlot));
+	LWLockRelease(llm_shared->lock);
+
+	/*
+	 * The input chunk stays valid while the slot is RUNNING or CANCELLED:
+	 * only this worker frees such a slot.
+	 */
+	*input = MemoryContextAllocHuge(W.cxt, copy->input_len + 1);
+	if (copy->input_len > 0)
+		memcpy(*input, dsa_get_address(area, copy->input), copy->input_len);
+	(*input)[copy->input_len] = '\0';
+
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	if (slot->request_id == copy->request_id && DsaPointerIsValid(slot->input))
+	{
+		dsa_free(area, slot->input);
+		slot->input = InvalidDsaPointer;
+		slot->input_len = 0;
+	}
+	LWLockRelease(llm_shared->lock);
+	*slotno = best;
+	return true;
+}
+
+/*
+ * Turn an engine error from llm_gen_new into a request error, with an
+ * SQLSTATE and hint chosen from the kind of problem.
+ */
+static void
+werr_from_gen(LlmWErr *e, const char *err)
+{
+	if (strstr(err, "does not fit the context"))
+		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+				 "max_tokens does not fit in the context", err,
+				 "Lower max_tokens, or load the model with a larger llm.ctx_size.");
+	else if (strstr(err, "exceeds the context") || strstr(err, "too long"))
+		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "prompt is too long", err,
+				 "Shorten the prompt, lower max_tokens, or set llm.truncation to left or right.");
+	else if (strstr(err, "prompt is empty"))
+		llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "prompt is empty", NULL,
+				 "Pass a prompt of at least one token.");
+	else
+		llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "invalid generation request",
+				 err, "Check the prompt and the sampling options.");
+}
+
+/*
+ * Create the generation of a GENERATE or CHAT request and append it to
+ * the request list (not yet active). Returns false with *e on error.
+ */
+static bool
+worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
+{
+	char		err[LLM_ERRLEN];
+	llm_gen_params p;
+	const char **stops = NULL;
+	const char *prompt;
+	char	   *rendered = NULL;
+	Size		pos = 0;
+	llm_gen    *gen = NULL;
+	int			mi;
+	WReq	   *r;
+	int			rc;
+
+	mi = llm_wm_request_model(s->model, e);
+	if (mi < 0)
+		return false;
+
+	err[0] = '\0';
+	if (s->kind == LLM_REQ_CHAT)
+	{
+		const llm_chat_template *tmpl = llm_model_chat_template(llm_wmodels[mi].m);
+		llm_chat_msg *msgs;
+		const char **parts;
+
+		if (tmpl == NULL)
+		{
+			char		msg[LLM_MSG_LEN];
+
+			snprintf(msg, sizeof(msg), "model \"%s\" has no chat template",
+					 llm_wmodels[mi].name);
+			llm_werr_set(e, ERRCODE_FEATURE_NOT_SUPPORTED, msg, NULL,
+					 "Use llm_generate() with a prompt formatted for this model.");
+			return false;
+		}
+		parts = palloc(sizeof(char *) * 2 * Max(s->opt.n_msgs, 1));
+		msgs = palloc(sizeof(llm_chat_msg) * Max(s->opt.n_msgs, 1));
+		if (!input_strings(input, s->input_len, &pos, parts, 2 * s->opt.n_msgs))
+		{
+			llm_werr_set(e, ERRCODE_INTERNAL_ERROR, "malformed llm chat request", NULL, NULL);
+			return false;
+		}
+		for (int i = 0; i < s->opt.n_msgs; i++)
+		{
+			msgs[i].role = parts[2 * i];
+			msgs[i].content = parts[2 * i + 1];
+		}
+		rc = llm_chat_apply(tmpl, msgs, s->opt.n_msgs, true, &rendered, err);
+		pfree(parts);
+		pfree(msgs);
+		if (rc != 0)
+		{
+			llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "invalid chat messages", err,
+					 "Each message needs a role (system, user or assistant) and a content string.");
+			return false;
+		}
+		prompt = rendered;
+	}
+	else
+	{
+		const char *one[1];
+
+		if (!input_strings(input, s->input_len, &pos, one, 1))
+		{
+			llm_werr_set(e, ERRCODE_INTERNAL_ERROR, "malformed llm request", NULL, NULL);
+			return false;
+		}
+		prompt = one[0];
+	}
+
+	if (s->opt.n_stop > 0)
+	{
+		stops = MemoryContextAlloc(W.cxt, sizeof(char *) * s->opt.n_stop);
+		if (!input_strings(input, s->input_len, &pos, stops, s->opt.n_stop))
+		{
+			pfree(stops);
+			free(rendered);
+			llm_werr_set(e, ERRCODE_INTERNAL_ERROR, "malformed llm request", NULL, NULL);
+			return false;
+		}
+	}
+
+	llm_gen_defaults(&p);
+	p.sampling.temperature = (float) s->opt.temperature;
+	p.sampling.top_k = s->opt.top_k;
+	p.sampling.top_p = (float) s->opt.top_p;
+	p.sampling.min_p = (float) s->opt.min_p;
+	p.sampling.repeat_penalty = (float) s->opt.repeat_penalty;
+	p.sampling.seed = s->opt.seed;
+	p.max_tokens = s->opt.max_tokens;
+	p.stop = stops;
+	p.n_stop = s->opt.n_stop;
+	p.add_bos = -1;
+	p.parse_special = true;
+	p.truncation = (llm_truncation) s->opt.truncation;
+
+	rc = llm_gen_new(&gen, llm_wmodels[mi].m, prompt, strlen(prompt), &p, err);
+	free(rendered);
+	if (rc != 0 || gen == NULL)
+	{
+		if (stops)
+			pfree(stops);
+		werr_from_gen(e, err);
+		return false;
+	}
+
+	if (W.n_reqs == W.cap_reqs)
+	{
+		W.cap_reqs = Max(16, W.cap_reqs * 2);
+		W.reqs = W.reqs ? repalloc(W.reqs, sizeof(WReq) * W.cap_reqs)
+			: MemoryContextAlloc(W.cxt, sizeof(WReq) * W.cap_reqs);
+	}
+	r = &W.reqs[W.n_reqs++];
+	memset(r, 0, sizeof(*r));
+	r->slot = slotno;
+	r->request_id = s->request_id;
+	r->model = mi;
+	r->gen = gen;
+	r->input = input;
+	r->stops = stops;
+	{
+		int64		positions = (int64) llm_gen_n_prompt(gen) + s->opt.max_tokens;
+
+		if (positions > llm_wmodels[mi].n_ctx)
+			positions = llm_wmodels[mi].n_ctx;
+		r->kv_bytes = positions * (int64) llm_wmodels[mi].kv_per_pos;
+	}
+	r->active = false;
+	return true;
+}
+
+/* Number of requests currently in the batch. */
+static int
+worker_n_active(void)
+{
+	int			n = 0;
+
+	for (int k = 0; k < W.n_reqs; k++)
+		if (W.reqs[k].active)
+			n++;
+	return n;
+}
+
+/*
+ * Try to give waiting requests their KV reservation, oldest first. A
+ * request that alone needs more than the whole budget fails.
+ */
+static void
+worker_activate(void)
+{
+	int64		budget = (int64) llm_guc_kv_cache_mb * 1024 * 1024;
+	int			n_active = worker_n_active();
+
+	for (int k = 0; k < W.n_reqs; k++)
+	{
+		WReq	   *r = &W.reqs[k];
+
+		if (r->active)
+			continue;
+		if (r->kv_bytes > budget)
+		{
+			char		detail[LLM_MSG_LEN];
+
+			snprintf(detail, sizeof(detail),
+					 "The request needs %lld kB of KV cache; llm.kv_cache_mb allows %lld kB.",
+					 (long long) (r->kv_bytes / 1024), (long long) (budget / 1024));
+			llm_worker_fail(r->slot, r->request_id, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+						"request does not fit in llm.kv_cache_mb", detail,
+						"Lower max_tokens, shorten the prompt, or raise llm.kv_cache_mb.");
+			worker_req_remove(k);
+			k--;
+			continue;
+		}
+		if (n_active >= llm_guc_max_batch || W.kv_used + r->kv_bytes > budget)
+			break;				/* first come, first served: wait */
+		r->active = true;
+		W.kv_used += r->kv_bytes;
+		llm_wmodels[r->model].kv_reserved += r->kv_bytes;
+		n_active++;
+	}
+}
+
+/*
+ * Admit queued requests while the batch has room. Returns after the
+ * queue is empty or a request has to wait for capacity.
+ */
+static void
+worker_admit(void)
+{
+	worker_activate();
+	for (;;)
+	{
+		LlmSlot		s;
+		int			slotno;
+		char	   *input;
+		LlmWErr		e;
+		bool		waiting = false;
+
+		for (int k = 0; k < W.n_reqs; k++)
+			if (!W.reqs[k].active)
+				waiting = true;
+		if (waiting || worker_n_active() >= llm_guc_max_batch)
+			return;
+		if (!worker_take_queued(&s, &slotno, &input))
+			return;
+
+		switch (s.kind)
+		{
+			case LLM_REQ_TOKENIZE:
+			case LLM_REQ_DETOKENIZE:
+				llm_wm_do_tokens(&s, slotno, input, &e);
+				pfree(input);
+				break;
+			case LLM_REQ_LOAD:
+			case LLM_REQ_UNLOAD:
+				llm_wm_do_admin(&s, slotno, input, &e);
+				pfree(input);
+				break;
+			case LLM_REQ_GENERATE:
+			case LLM_REQ_CHAT:
+				if (!worker_new_gen(&s, slotno, input, &e))
+				{
+					llm_worker_complete(slotno, s.request_id, &e, NULL, 0, 0, 0, 0);
+					pfree(input);
+				}
+				else
+					worker_activate();
+				break;
+			default:
+				pfree(input);
+				llm_worker_fail(slotno, s.request_id, ERRCODE_INTERNAL_ERROR,
+							"unknown llm request kind", NULL, NULL);
+				break;
+		}
+	}
+}
+
+/*
+ * A worker that cannot serve (W.broken) answers every queued request with
+ * its reason.
+ */
+static void
+worker_fail_all_queued(void)
+{
+	LlmSlot		s;
+	int			slotno;
+	char	   *input;
+
+	while (worker_take_queued(&s, &slotno, &input))
+	{
+		pfree(input);
+		llm_worker_fail(slotno, s.request_id, ERRCODE_FEATURE_NOT_SUPPORTED,
+					W.broken, NULL, W.broken_hint);
+	}
+}
+
+/*
+ * Publish a finished generation and remove it.
+ */
+static void
+worker_finish(int k)
+{
+	WReq	   *r = &W.reqs[k];
+	size_t		len = 0;
+	const char *text = llm_gen_text(r->gen, &len);
+
+	llm_worker_complete(r->slot, r->request_id, NULL, text, len,
+					llm_gen_n_prompt(r->gen), llm_gen_n_generated(r->gen),
+					(int32) llm_gen_finish(r->gen));
+	worker_req_remove(k);
+}
+
+/*
+ * One batch step for each model with active requests.
+ */
+static void
+worker_step(void)
+{
+	llm_batch_item *items = palloc(sizeof(llm_batch_item) * Max(W.n_reqs, 1));
+	int		   *which = palloc(sizeof(int) * Max(W.n_reqs, 1));
+
+	for (int mi = 0; mi < LLM_MAX_MODELS; mi++)
+	{
+		int			n = 0;
+		char		err[LLM_ERRLEN];
+		sigset_t	old;
+		double		t0,
+					t1;
+		int			rc;
+
+		if (llm_wmodels[mi].m == NULL)
+			continue;
+		for (int k = 0; k < W.n_reqs; k++)
+		{
+			WReq	   *r = &W.reqs[k];
+
+			if (!r->active || r->model != mi)
+				continue;
+			memset(&r->item, 0, sizeof(r->item));
+			if (llm_gen_prepare(r->gen, &r->item, llm_guc_prefill_chunk) <= 0)
+			{
+				/* finished ones are published below; anything else is stuck */
+				if (llm_gen_finish(r->gen) == LLM_FINISH_NONE)
+				{
+					llm_worker_fail(r->slot, r->request_id, ERRCODE_INTERNAL_ERROR,
+								"llm generation has nothing to process", NULL, NULL);
+					r->failed = true;
+				}
+				continue;
+			}
+			items[n] = r->item;
+			which[n] = k;
+			n++;
+		}
+		if (n == 0)
+			continue;
+
+		err[0] = '\0';
+		llm_block_signals(&old);
+		t0 = llm_time_sec();
+		rc = llm_engine_step(W.engine, llm_wmodels[mi].m, items, n, err);
+		t1 = llm_time_sec();
+		llm_restore_signals(&old);
+
+		LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+		llm_shared->steps++;
+		llm_shared->step_seqs += n;
+		llm_shared->step_seconds += t1 - t0;
+		llm_shared->models[mi].kv_bytes = llm_wmodels[mi].kv_reserved;
+		LWLockRelease(llm_shared->lock);
+
+		if (rc != 0)
+		{
+			for (int i = 0; i < n; i++)
+			{
+				WReq	   *r = &W.reqs[which[i]];
+
+				llm_worker_fail(r->slot, r->request_id, ERRCODE_INTERNAL_ERROR,
+							"llm engine step failed", err, NULL);
+				r->failed = true;
+			}
+			continue;
+		}
+		for (int i = 0; i < n; i++)
+			(void) llm_gen_advance(W.reqs[which[i]].gen);
+	}
+
+	/* publish everything that has finished (back to front: removal) */
+	for (int k = W.n_reqs - 1; k >= 0; k--)
+	{
+		if (W.reqs[k].failed)
+			worker_req_remove(k);
+		else if (W.reqs[k].active && llm_gen_finish(W.reqs[k].gen) != LLM_FINISH_NONE)
+			worker_finish(k);
+	}
+
+	for (int mi = 0; mi < LLM_MAX_MODELS; mi++)
+		if (llm_wmodels[mi].m)
+		{
+			LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+			llm_shared->models[mi].kv_bytes = llm_wmodels[mi].kv_reserved;
+			LWLockRelease(llm_shared->lock);
+		}
+	pfree(items);
+	pfree(which);
+}
+
+/* --------------------------------------------------- start and exit */
+
+/*
+ * Fail or free slots that belong to a worker other than the current one
+ * (gen), and optionally the QUEUED ones too. Caller holds the lock.
+ * Owners to wake are appended to procs[*n].
+ */
+static void
+worker_fail_slots(uint64 keep_gen, bool fail_queued, const char *why,
+				  int *procs, int *n)
+{
+	dsa_area   *area = llm_dsa();
+
+	for (int i = 0; i < llm_shared->n_slots; i++)
+	{
+		LlmSlot    *slot = &llm_shared->slots[i];
+		bool		stale = slot->worker_gen != keep_gen;
+
+		if ((slot->state == LLM_SLOT_RUNNING && stale) ||
+			(slot->state == LLM_SLOT_QUEUED && fail_queued))
+		{
+			slot->sqlerrcode = ERRCODE_OPERATOR_INTERVENTION;
+			strlcpy(slot->errmsg, why, LLM_MSG_LEN);
+			slot->errdetail[0] = '\0';
+			strlcpy(slot->errhint, "The worker restarts by itself; run the query again.",
+					LLM_MSG_LEN);
+			slot->state = LLM_SLOT_DONE;
+			procs[(*n)++] = slot->owner_procno;
+		}
+		else if (slot->state == LLM_SLOT_CANCELLED && stale)
+		{
+			dsa_pointer chunks[2];
+			int			nc = 0;
+
+			llm_free_slot_chunks(slot, chunks, &nc);
+			for (int c = 0; c < nc; c++)
+				dsa_free(area, chunks[c]);
+			slot->state = LLM_SLOT_FREE;
+			slot->request_id = 0;
+			slot->owner_pid = 0;
+		}
+	}
+}
+
+/*
+ * before_shmem_exit callback of the worker: fail every pending request
+ * (queued or admitted) so that backends get an ERROR now instead of
+ * waiting for the next worker, free cancelled slots, and clear the
+ * worker's entries in shared memory.
+ */
+static void
+llm_worker_exit(int code, Datum arg)
+{
+	int		   *procs;
+	int			n = 0;
+
+	if (llm_shared == NULL)
+		return;
+	procs = malloc(sizeof(int) * (llm_shared->n_slots + 1));
+	if (LWLockHeldByMe(llm_shared->lock))
+		LWLockRelease(llm_shared->lock);
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	if (procs)
+		worker_fail_slots(W.gen + 1, true, "llm worker exited while the request was pending",
+						  procs, &n);
+	if (llm_shared->worker_pid == MyProcPid)
+	{
+		llm_shared->worker_pid = 0;
+		llm_shared->worker_ready = false;
+	}
+	memset(llm_shared->models, 0, sizeof(llm_shared->models));
+	LWLockRelease(llm_shared->lock);
+	for (int i = 0; i < n; i++)
+		llm_set_proc_latch(procs[i]);
+	free(procs);
+}
+
+/*
+ * Register this process as the worker: new generation, fresh statistics
+ * and model table; requests left RUNNING by a previous worker fail.
+ */
+static void
+worker_start(void)
+{
+	int		   *procs = palloc(sizeof(int) * (llm_shared->n_slots + 1));
+	int			n = 0;
+
+	(void) llm_dsa();
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	W.gen = ++llm_shared->worker_gen;
+	llm_shared->worker_pid = MyProcPid;
+	llm_shared->worker_procno = MyProc->pgprocno;
+	llm_shared->worker_ready = false;
+	llm_shared->worker_started = GetCurrentTimestamp();
+	llm_shared->n_requests = 0;
+	llm_shared->prompt_tokens = 0;
+	llm_shared->generated_tokens = 0;
+	llm_shared->steps = 0;
+	llm_shared->step_seqs = 0;
+	llm_shared->n_waits = 0;
+	llm_shared->wait_ms_total = 0;
+	llm_shared->step_seconds = 0;
+	llm_shared->default_error[0] = '\0';
+	memset(llm_shared->models, 0, sizeof(llm_shared->models));
+	worker_fail_slots(W.gen, false, "llm worker restarted while the request was running",
+					  procs, &n);
+	LWLockRelease(llm_shared->lock);
+	for (int i = 0; i < n; i++)
+		llm_set_proc_latch(procs[i]);
+	pfree(procs);
+}
+
+/*
+ * Create the engine with llm.threads threads on llm.device. Returns false
+ * when the device is not available (W.broken then says why); any other
+ * failure is FATAL.
+ */
+static bool
+worker_create_engine(void)
+{
+	static const char *const devices[] = {"auto", "cpu", "cuda"};
+	llm_engine_params ep;
+	char		err[LLM_ERRLEN];
+	sigset_t	old;
+	int			rc;
+
+	memset(&ep, 0, sizeof(ep));
+	ep.n_threads = llm_guc_threads;
+	ep.isa = NULL;
+	ep.device = devices[llm_guc_device];
+	err[0] = '\0';
+	llm_block_signals(&old);
+	rc = llm_engine_new(&W.engine, &ep, err);
+	llm_restore_signals(&old);
+	if ((rc != 0 || W.engine == NULL) && llm_guc_device == LLM_DEVICE_CUDA)
+	{
+		/* stay up and answer every request with the reason */
+		strlcpy(W.broken, "llm.device \"cuda\" is not available in this build",
+				LLM_MSG_LEN);
+		strlcpy(W.broken_hint,
+				"Set llm.device to \"auto\" or \"cpu\" and restart the server.",
+				LLM_MSG_LEN);
+		ereport(WARNING,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s", W.broken),
+				 errdetail_internal("%s", err),
+				 errhint("%s", W.broken_hint)));
+		return false;
+	}
+	if (rc != 0 || W.engine == NULL)
+		ereport(FATAL,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("llm worker could not create the inference engine"),
+				 errdetail_internal("%s", err)));
+	ereport(LOG,
+			(errmsg("llm worker started: device %s, %d threads, kernels %s",
+					llm_engine_device(W.engine),
+					(int) llm_engine_threads(W.engine), llm_engine_isa(W.engine))));
+	return true;
+}
+
+/*
+ * Entry point of the background worker.
+ */
+void
+llm_worker_main(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	/* no database: this makes us visible in pg_stat_activity */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pqsignal(SIGINT, SIG_IGN);
+
+	if (llm_shared == NULL)
+		ereport(FATAL,
+				(errmsg("llm worker started without the llm shared memory")));
+
+	memset(&W, 0, sizeof(W));
+	W.cxt = AllocSetContextCreate(TopMemoryContext, "llm worker",
+								  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(W.cxt);
+
+	worker_start();
+	before_shmem_exit(llm_worker_exit, (Datum) 0);
+	if (worker_create_engine())
+		llm_wm_apply_settings();
+
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	llm_shared->worker_ready = true;
+	LWLockRelease(llm_shared->lock);
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+			break;
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (!W.broken[0])
+				llm_wm_apply_settings();
+		}
+
+		if (W.broken[0])
+		{
+			worker_fail_all_queued();
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 LLM_IDLE_WAIT_MS, LLM_WAIT_EVENT);
+			ResetLatch(MyLatch);
+			continue;
+		}
+
+		worker_drop_cancelled();
+		worker_admit();
+
+		if (worker_n_active() == 0)
+		{
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 LLM_IDLE_WAIT_MS, LLM_WAIT_EVENT);
+			ResetLatch(MyLatch);
+			continue;
+		}
+		worker_step();
+	}
+
+	/*
+	 * Exit status 1 so that the postmaster starts a new worker after
+	 * bgw_restart_time (a terminated worker must come back); during a
+	 * server shutdown nothing is restarted anyway.
+	 */
+	ereport(LOG, (errmsg("llm worker shutting down")));
+	proc_exit(1);
+}

@@ -1,0 +1,64 @@
+# test/pg/common.sh - shared setup of the PostgreSQL test scripts (sourced).
+#
+# LLM_MODEL         the default model file (real GGUF);
+#                   default /root/.cache/llm/SmolLM2-135M-Instruct.Q4_1.gguf
+# LLM_PG_MODEL_DIR  directory the server reads models from; the model is
+#                   linked (or copied) there so that the postgres user can
+#                   read it; default /tmp/llm-pg-models
+# LLM_PG_THREADS    llm.threads of the test server (default 1)
+# LLM_PG_NO_BUILD   set to 1 to test the llm.so already installed (e.g. a
+#                   sanitizer build) instead of building and installing
+#
+# llm_pg_prepare    build and install the extension, prepare the model dir
+# llm_pg_virtualenv run a command inside a throw-away cluster (Debian's
+#                   pg_virtualenv) configured for the extension
+
+LLM_MODEL=${LLM_MODEL:-/root/.cache/llm/SmolLM2-135M-Instruct.Q4_1.gguf}
+LLM_PG_MODEL_DIR=${LLM_PG_MODEL_DIR:-/tmp/llm-pg-models}
+LLM_PG_THREADS=${LLM_PG_THREADS:-1}
+LLM_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export LLM_MODEL LLM_PG_MODEL_DIR LLM_PG_THREADS LLM_REPO
+
+# skip (exit 0 with a message) when the model or PostgreSQL tools are absent
+llm_pg_require() {
+	if [ ! -r "$LLM_MODEL" ]; then
+		echo "SKIP: model $LLM_MODEL not found (set LLM_MODEL)"
+		exit 0
+	fi
+	for tool in pg_config pg_virtualenv psql; do
+		if ! command -v "$tool" >/dev/null 2>&1; then
+			echo "SKIP: $tool not installed"
+			exit 0
+		fi
+	done
+}
+
+llm_pg_prepare() {
+	llm_pg_require
+	if [ "${LLM_PG_NO_BUILD:-0}" != 1 ]; then
+		(cd "$LLM_REPO" && make -s -f pg.mk && make -s -f pg.mk install) >/dev/null
+	fi
+	mkdir -p "$LLM_PG_MODEL_DIR"
+	chmod 755 "$LLM_PG_MODEL_DIR"
+	LLM_MODEL_FILE=$(basename "$LLM_MODEL")
+	export LLM_MODEL_FILE
+	if [ ! -r "$LLM_PG_MODEL_DIR/$LLM_MODEL_FILE" ] ||
+		! cmp -s "$LLM_MODEL" "$LLM_PG_MODEL_DIR/$LLM_MODEL_FILE"; then
+		rm -f "$LLM_PG_MODEL_DIR/$LLM_MODEL_FILE"
+		ln "$LLM_MODEL" "$LLM_PG_MODEL_DIR/$LLM_MODEL_FILE" 2>/dev/null ||
+			cp "$LLM_MODEL" "$LLM_PG_MODEL_DIR/$LLM_MODEL_FILE"
+	fi
+	chmod a+r "$LLM_PG_MODEL_DIR/$LLM_MODEL_FILE"
+}
+
+# llm_pg_virtualenv [-o guc=value ...] command...
+llm_pg_virtualenv() {
+	pg_virtualenv \
+		-o shared_preload_libraries=llm \
+		-o "llm.model_dir=$LLM_PG_MODEL_DIR" \
+		-o "llm.default_model=$LLM_MODEL_FILE" \
+		-o "llm.threads=$LLM_PG_THREADS" \
+		-o llm.ctx_size=1024 \
+		-o max_connections=60 \
+		"$@"
+}

@@ -1,0 +1,92 @@
+# 003_permissions.pl - a role without superuser or pg_read_server_files
+# can load models only from llm.model_dir (no "..", no symbolic link out
+# of it) and cannot raise any cap.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use File::Copy;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use LlmNode;
+
+LlmNode::require_model();
+
+my $outside = "$LlmNode::model_dir/$LlmNode::model_file";
+my $dir = PostgreSQL::Test::Utils::tempdir();
+link($outside, "$dir/copy.gguf") or copy($outside, "$dir/copy.gguf")
+  or die "copy: $!";
+symlink($outside, "$dir/escape.gguf") or die "symlink: $!";
+symlink('/etc', "$dir/etc") or die "symlink: $!";
+mkdir "$dir/sub";
+
+my $node = LlmNode::new_node('perm',
+	"llm.model_dir = '$dir'\nllm.default_model = 'copy.gguf'\n");
+$node->safe_psql('postgres', 'CREATE ROLE plain LOGIN');
+
+# run SQL as the plain role; returns (stdout, stderr)
+sub as_plain
+{
+	my ($sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', "SET ROLE plain; $sql");
+	return ($out, $err);
+}
+
+my %denied = (
+	'/etc/passwd' => 'absolute path outside llm.model_dir',
+	'../../../../../../etc/passwd' => 'relative path with ..',
+	'sub/../../copy.gguf' => '.. leaving the directory',
+	'escape.gguf' => 'symbolic link leading out of the directory',
+	'etc/passwd' => 'symbolic link to a directory outside',
+	"$outside" => 'the model itself outside llm.model_dir',
+	'.' => 'the directory itself');
+for my $path (sort keys %denied)
+{
+	my (undef, $err) = as_plain("SELECT llm_load_model('x', '$path')");
+	like($err, qr/permission denied to load model/, "refused: $denied{$path}");
+}
+is($node->safe_psql('postgres', "SELECT count(*) FROM llm_models WHERE name = 'x'"),
+	'0', 'nothing was loaded');
+
+my ($out, $err) = as_plain("SELECT llm_load_model('ok', 'copy.gguf')");
+is($err, '', 'a file inside llm.model_dir may be loaded');
+($out, $err) = as_plain("SELECT llm_load_model('ok2', 'sub/../copy.gguf')");
+is($err, '', '... also through a harmless ..');
+
+# superusers and pg_read_server_files members may load any file
+($out, $err) = $node->psql('postgres', "SELECT llm_load_model('su', 'escape.gguf')");
+is($err, '', 'a superuser may follow the link');
+$node->safe_psql('postgres', 'GRANT pg_read_server_files TO plain');
+($out, $err) = as_plain("SELECT llm_load_model('rsf', '$outside')");
+is($err, '', 'a pg_read_server_files member may load any file');
+$node->safe_psql('postgres', 'REVOKE pg_read_server_files FROM plain');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM llm_models WHERE loaded'),
+	'5', 'five models loaded');
+
+# caps and protected settings
+for my $sql (
+	'SET llm.max_tokens = 100000',
+	"SELECT set_config('llm.max_tokens', '100000', false)",
+	'SET llm.ctx_size = 100000',
+	'ALTER ROLE plain SET llm.max_tokens = 100000',
+	'ALTER SYSTEM SET llm.max_tokens = 100000',
+	'ALTER SYSTEM SET llm.kv_cache_mb = 100000',
+	'SET llm.kv_cache_mb = 100000',
+	'SET llm.max_batch = 1000',
+	'SET llm.threads = 64',
+	"SET llm.model_dir = '/'",
+	"SET llm.default_model = '/etc/passwd'")
+{
+	(undef, $err) = as_plain($sql);
+	like($err, qr/permission denied|cannot be changed|must be superuser/,
+		"plain role refused: $sql");
+}
+(undef, $err) = as_plain("SELECT llm_generate('x', max_tokens => 100000)");
+like($err, qr/exceeds llm.max_tokens/, 'plain role cannot ask for more than the cap');
+is($node->safe_psql('postgres', 'SHOW llm.max_tokens'), '4096', 'cap unchanged');
+
+$node->stop;
+done_testing();
