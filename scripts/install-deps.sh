@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(build-essential pkg-config postgresql-15 postgresql-server-dev-15
-      libpcre2-dev libopenblas-dev libutf8proc-dev libipc-run-perl unzip)
+      libpcre2-dev libopenblas-dev libutf8proc-dev libipc-run-perl unzip bc)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
