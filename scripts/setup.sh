@@ -47,8 +47,10 @@ INSERT INTO llm_demo VALUES
   (1, 'PostgreSQL is an open-source relational database.', NULL),
   (2, 'SQL is a language for querying relational data.', NULL),
   (3, 'An index makes lookups faster at the cost of writes.', NULL);
-UPDATE llm_demo SET summary = llm_generate('Summarize in five words: ' || body, max_tokens => 12);
+UPDATE llm_demo SET summary = llm_chat(jsonb_build_array(jsonb_build_object(
+    'role', 'user', 'content', 'Summarize in one short sentence: ' || body)), max_tokens => 32);
 SELECT id, summary FROM llm_demo ORDER BY id;
+SELECT * FROM llm_generate_batch(ARRAY['One, two, three,', 'Monday, Tuesday,'], max_tokens => 8);
 SELECT requests, generated_tokens, avg_batch FROM llm_stats;
 SQL
 echo

@@ -20,6 +20,9 @@
 
 #include "llm_engine.h"
 
+/* the embed subcommand (cli_embed.c) */
+int			llm_cli_embed(int argc, char **argv);
+
 typedef struct cli_opts
 {
 	const char *cmd;
@@ -57,6 +60,7 @@ cli_usage(void)
 			"                   [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]...\n"
 			"                   [--chat] [--system TEXT] [-t THREADS]\n"
 			"  llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [--json]\n"
+			"  llm-cli embed    -m MODEL-DIR|FILE.gguf [--json] [--tokens] [-t THREADS] -- TEXT...\n"
 			"common options: --isa auto|scalar|avx2, --device auto|cpu|cuda, -c CTX\n");
 	return 2;
 }
@@ -476,6 +480,8 @@ main(int argc, char **argv)
 	llm_engine *e = NULL;
 	int			rc;
 
+	if (argc > 1 && strcmp(argv[1], "embed") == 0)
+		return llm_cli_embed(argc, argv);
 	if (!cli_parse(argc, argv, &o))
 		return cli_usage();
 	if (strcmp(o.cmd, "info") != 0 && strcmp(o.cmd, "tokenize") != 0 &&

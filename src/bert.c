@@ -1,0 +1,1195 @@
+/*
+ * bert.c - BERT encoder for sentence embeddings (see llm_embed.h).
+ *
+ * Loading: weights stay in the mmap'd safetensors/GGUF file; only the
+ * small vectors (biases, LayerNorm) are converted to f32 copies. Every
+ * tensor's shape is checked against the configuration.
+ *
+ * Forward pass over a batch of sequences packed back to back (no padding
+ * rows are computed; each sequence attends only to its own tokens, which
+ * is what a padded batch with an attention mask computes):
+ *   x = LN(word[id] + pos[p] + type[0])
+ *   per layer: x = LN(x + Wo * attn(Wq x, Wk x, Wv x)); x = LN(x + Wd gelu(Wu x))
+ * then pooling and optional L2 normalisation.
+ */
+#include "llm_embed.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gguf.h"
+#include "json.h"
+#include "kernels.h"
+#include "llm_util.h"
+#include "safetensors.h"
+#include "threadpool.h"
+#include "wordpiece.h"
+
+/* a weight: matrix rows x cols (cols = row length) in the file */
+typedef struct bert_w
+{
+	llm_type	type;
+	const void *data;
+	int64_t		rows,
+				cols;
+	size_t		row_bytes;
+} bert_w;
+
+typedef struct bert_layer
+{
+	bert_w		q,
+				k,
+				v,
+				o,
+				up,
+				down;
+	float	   *qb,
+			   *kb,
+			   *vb,
+			   *ob,
+			   *upb,
+			   *downb,
+			   *ln1w,
+			   *ln1b,
+			   *ln2w,
+			   *ln2b;
+} bert_layer;
+
+struct llm_embed_model
+{
+	int			n_vocab,
+				dim,
+				n_layers,
+				n_heads,
+				n_ff,
+				n_pos,
+				n_types,
+				max_seq;
+	float		eps;
+	llm_embed_pooling pooling;
+	bool		normalize;
+	const char *format;
+	bert_w		tok_emb,
+				pos_emb,
+				type_emb;
+	float	   *emb_lnw,
+			   *emb_lnb;
+	bert_layer *layers;
+	llm_wordpiece *wp;
+	llm_st_file *st;
+	gguf_file  *gg;
+	/* f32 vectors owned by the model */
+	float	  **owned;
+	int			n_owned;
+};
+
+struct llm_embed_ctx
+{
+	llm_pool   *pool;
+	llm_kernels k;
+};
+
+/*
+ * Pooling mode names.
+ */
+const char *
+llm_embed_pooling_name(llm_embed_pooling p)
+{
+	switch (p)
+	{
+		case LLM_EMBED_POOL_MEAN:
+			return "mean";
+		case LLM_EMBED_POOL_CLS:
+			return "cls";
+		case LLM_EMBED_POOL_LAST:
+			return "last";
+		case LLM_EMBED_POOL_MAX:
+			return "max";
+		case LLM_EMBED_POOL_MEAN_SQRT:
+			return "mean_sqrt_len";
+	}
+	return "?";
+}
+
+/*
+ * Free a model.
+ */
+void
+llm_embed_model_free(llm_embed_model *m)
+{
+	int			i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->n_owned; i++)
+		free(m->owned[i]);
+	free(m->owned);
+	free(m->layers);
+	llm_wp_free(m->wp);
+	llm_st_close(m->st);
+	gguf_close(m->gg);
+	free(m);
+}
+
+/*
+ * Look a tensor up by HF name (with or without "bert.") or GGUF name and
+ * check that it is rows x cols (rows 0 means a vector of cols).
+ */
+static int
+bert_tensor(llm_embed_model *m, const char *hf, const char *gg, int64_t rows,
+			int64_t cols, bert_w *w, char *err)
+{
+	const char *name = m->st ? hf : gg;
+
+	memset(w, 0, sizeof(*w));
+	if (m->st)
+	{
+		const llm_st_tensor *t = llm_st_find(m->st, hf);
+		char		pre[256];
+
+		if (!t)
+		{
+			snprintf(pre, sizeof(pre), "bert.%s", hf);
+			t = llm_st_find(m->st, pre);
+		}
+		if (!t)
+			return llm_err(err, "tensor %s is missing", hf);
+		if (rows == 0 ? !(t->n_dims == 1 && t->shape[0] == cols)
+			: !(t->n_dims == 2 && t->shape[0] == rows && t->shape[1] == cols))
+			return llm_err(err, "tensor %s has the wrong shape (expected %lld x %lld)",
+						   hf, (long long) rows, (long long) cols);
+		if (t->type != LLM_TYPE_F32 && t->type != LLM_TYPE_F16 && t->type != LLM_TYPE_BF16)
+			return llm_err(err, "tensor %s has dtype %s (F32, F16, BF16 only)", hf, t->dtype);
+		w->type = t->type;
+		w->data = t->data;
+	}
+	else
+	{
+		const gguf_tensor *t = gguf_find_tensor(m->gg, gg);
+		const llm_type_traits *tr;
+
+		if (!t)
+			return llm_err(err, "tensor %s is missing", gg);
+		if (rows == 0 ? !(t->n_dims == 1 && t->ne[0] == cols)
+			: !(t->n_dims == 2 && t->ne[0] == cols && t->ne[1] == rows))
+			return llm_err(err, "tensor %s has the wrong shape (expected %lld x %lld)",
+						   gg, (long long) cols, (long long) rows);
+		tr = llm_type_get(t->type);
+		if (!tr || !tr->is_weight)
+			return llm_err(err, "tensor %s has unsupported type %s", gg, llm_type_name(t->type));
+		w->type = t->type;
+		w->data = t->data;
+	}
+	w->rows = rows ? rows : 1;
+	w->cols = cols;
+	w->row_bytes = llm_row_size(w->type, cols);
+	if (w->row_bytes == 0)
+		return llm_err(err, "tensor %s: row of %lld is not a whole number of blocks", name,
+					   (long long) cols);
+	return 0;
+}
+
+/*
+ * Load a vector tensor converted to a model-owned f32 array.
+ */
+static int
+bert_vec(llm_embed_model *m, const llm_kernels *k, const char *hf, const char *gg,
+		 int64_t n, float **out, char *err)
+{
+	bert_w		w;
+	float	   *v;
+	float	  **no;
+
+	if (bert_tensor(m, hf, gg, 0, n, &w, err) < 0)
+		return -1;
+	v = malloc((size_t) n * sizeof(float));
+	no = realloc(m->owned, (size_t) (m->n_owned + 1) * sizeof(float *));
+	if (!v || !no)
+	{
+		free(v);
+		if (no)
+			m->owned = no;
+		return llm_err(err, "out of memory");
+	}
+	m->owned = no;
+	m->owned[m->n_owned++] = v;
+	k->type[w.type].to_float(w.data, v, n);
+	*out = v;
+	return 0;
+}
+
+/*
+ * Load every tensor of the encoder.
+ */
+static int
+bert_load_tensors(llm_embed_model *m, char *err)
+{
+	llm_kernels k;
+	int			L;
+	int64_t		d = m->dim,
+				f = m->n_ff;
+	char		h1[128],
+				h2[128],
+				g1[64],
+				g2[64];
+
+	llm_kernels_init_scalar(&k);
+	if (bert_tensor(m, "embeddings.word_embeddings.weight", "token_embd.weight", m->n_vocab, d, &m->tok_emb, err) < 0 ||
+		bert_tensor(m, "embeddings.position_embeddings.weight", "position_embd.weight", m->n_pos, d, &m->pos_emb, err) < 0 ||
+		bert_tensor(m, "embeddings.token_type_embeddings.weight", "token_types.weight", m->n_types, d, &m->type_emb, err) < 0 ||
+		bert_vec(m, &k, "embeddings.LayerNorm.weight", "token_embd_norm.weight", d, &m->emb_lnw, err) < 0 ||
+		bert_vec(m, &k, "embeddings.LayerNorm.bias", "token_embd_norm.bias", d, &m->emb_lnb, err) < 0)
+		return -1;
+	m->layers = calloc((size_t) m->n_layers, sizeof(bert_layer));
+	if (!m->layers)
+		return llm_err(err, "out of memory");
+	for (L = 0; L < m->n_layers; L++)
+	{
+		bert_layer *l = &m->layers[L];
+		static const struct
+		{
+			const char *hf;
+			const char *gg;
+			int			kind;	/* 0 dxd, 1 ffxd, 2 dxff */
+		}			mats[6] = {
+			{"attention.self.query", "attn_q", 0},
+			{"attention.self.key", "attn_k", 0},
+			{"attention.self.value", "attn_v", 0},
+			{"attention.output.dense", "attn_output", 0},
+			{"intermediate.dense", "ffn_up", 1},
+			{"output.dense", "ffn_down", 2},
+		};
+		bert_w	   *mw[6] = {&l->q, &l->k, &l->v, &l->o, &l->up, &l->down};
+		float	  **mb[6] = {&l->qb, &l->kb, &l->vb, &l->ob, &l->upb, &l->downb};
+		int			i;
+
+		for (i = 0; i < 6; i++)
+		{
+			int64_t		rows = mats[i].kind == 1 ? f : d;
+			int64_t		cols = mats[i].kind == 2 ? f : d;
+
+			snprintf(h1, sizeof(h1), "encoder.layer.%d.%s.weight", L, mats[i].hf);
+			snprintf(h2, sizeof(h2), "encoder.layer.%d.%s.bias", L, mats[i].hf);
+			snprintf(g1, sizeof(g1), "blk.%d.%s.weight", L, mats[i].gg);
+			snprintf(g2, sizeof(g2), "blk.%d.%s.bias", L, mats[i].gg);
+			if (bert_tensor(m, h1, g1, rows, cols, mw[i], err) < 0 ||
+				bert_vec(m, &k, h2, g2, rows, mb[i], err) < 0)
+				return -1;
+		}
+		snprintf(h1, sizeof(h1), "encoder.layer.%d.attention.output.LayerNorm.weight", L);
+		snprintf(g1, sizeof(g1), "blk.%d.attn_output_norm.weight", L);
+		if (bert_vec(m, &k, h1, g1, d, &l->ln1w, err) < 0)
+			return -1;
+		snprintf(h1, sizeof(h1), "encoder.layer.%d.attention.output.LayerNorm.bias", L);
+		snprintf(g1, sizeof(g1), "blk.%d.attn_output_norm.bias", L);
+		if (bert_vec(m, &k, h1, g1, d, &l->ln1b, err) < 0)
+			return -1;
+		snprintf(h1, sizeof(h1), "encoder.layer.%d.output.LayerNorm.weight", L);
+		snprintf(g1, sizeof(g1), "blk.%d.layer_output_norm.weight", L);
+		if (bert_vec(m, &k, h1, g1, d, &l->ln2w, err) < 0)
+			return -1;
+		snprintf(h1, sizeof(h1), "encoder.layer.%d.output.LayerNorm.bias", L);
+		snprintf(g1, sizeof(g1), "blk.%d.layer_output_norm.bias", L);
+		if (bert_vec(m, &k, h1, g1, d, &l->ln2b, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Check the hyper-parameters read from a config.
+ */
+static int
+bert_check_hparams(llm_embed_model *m, char *err)
+{
+	if (m->dim <= 0 || m->dim > 65536 || m->n_heads <= 0 || m->dim % m->n_heads != 0 ||
+		m->n_layers <= 0 || m->n_layers > 1024 || m->n_ff <= 0 || m->n_ff > 1 << 20 ||
+		m->n_pos <= 0 || m->n_pos > 1 << 20 || m->n_types <= 0 || m->n_types > 1024 ||
+		m->n_vocab <= 0 || !(m->eps > 0 && m->eps < 1))
+		return llm_err(err, "bad model hyper-parameters (dim %d, heads %d, layers %d, ff %d, positions %d)",
+					   m->dim, m->n_heads, m->n_layers, m->n_ff, m->n_pos);
+	if (m->max_seq <= 0 || m->max_seq > m->n_pos)
+		m->max_seq = m->n_pos;
+	return 0;
+}
+
+/*
+ * Join dir and name into buf.
+ */
+static const char *
+path_join(char *buf, size_t size, const char *dir, const char *name)
+{
+	snprintf(buf, size, "%s/%s", dir, name);
+	return buf;
+}
+
+/*
+ * Read modules.json and the pooling config of a sentence-transformers dir.
+ */
+static int
+bert_load_st_modules(llm_embed_model *m, const char *dir, char *err)
+{
+	char		p[4096];
+	struct stat st;
+	llm_json   *mods,
+			   *pc;
+	const char *pool_path = "1_Pooling";
+	size_t		i;
+
+	m->pooling = LLM_EMBED_POOL_MEAN;
+	m->normalize = false;
+	if (stat(path_join(p, sizeof(p), dir, "modules.json"), &st) == 0)
+	{
+		mods = llm_json_parse_file(p, err);
+		if (!mods)
+			return -1;
+		if (mods->type != LLM_JSON_ARRAY)
+		{
+			llm_json_free(mods);
+			return llm_err(err, "modules.json is not an array");
+		}
+		for (i = 0; i < mods->n; i++)
+		{
+			const char *type = llm_json_get_str(&mods->items[i], "type");
+			size_t		tl = type ? strlen(type) : 0;
+
+			if (tl >= 9 && strcmp(type + tl - 9, "Normalize") == 0)
+				m->normalize = true;
+			if (tl >= 7 && strcmp(type + tl - 7, "Pooling") == 0)
+			{
+				const char *pp = llm_json_get_str(&mods->items[i], "path");
+
+				if (pp && !strstr(pp, ".."))
+				{
+					snprintf(p, sizeof(p), "%s/%s/config.json", dir, pp);
+					pool_path = NULL;
+				}
+			}
+		}
+		llm_json_free(mods);
+	}
+	if (pool_path)
+		snprintf(p, sizeof(p), "%s/%s/config.json", dir, pool_path);
+	if (stat(p, &st) == 0)
+	{
+		pc = llm_json_parse_file(p, err);
+		if (!pc)
+			return -1;
+		if (llm_json_get_bool(pc, "pooling_mode_cls_token", false))
+			m->pooling = LLM_EMBED_POOL_CLS;
+		else if (llm_json_get_bool(pc, "pooling_mode_lasttoken", false))
+			m->pooling = LLM_EMBED_POOL_LAST;
+		else if (llm_json_get_bool(pc, "pooling_mode_max_tokens", false))
+			m->pooling = LLM_EMBED_POOL_MAX;
+		else if (llm_json_get_bool(pc, "pooling_mode_mean_sqrt_len_tokens", false))
+			m->pooling = LLM_EMBED_POOL_MEAN_SQRT;
+		if (llm_json_get_int(pc, "word_embedding_dimension", m->dim) != m->dim)
+		{
+			llm_json_free(pc);
+			return llm_err(err, "pooling config dimension differs from the model's");
+		}
+		llm_json_free(pc);
+	}
+	return 0;
+}
+
+/*
+ * Load a Hugging Face (sentence-transformers) directory.
+ */
+static int
+bert_load_dir(llm_embed_model *m, const char *dir, char *err)
+{
+	char		p[4096];
+	struct stat st;
+	llm_json   *cfg,
+			   *j;
+	const char *mt,
+			   *act;
+
+	cfg = llm_json_parse_file(path_join(p, sizeof(p), dir, "config.json"), err);
+	if (!cfg)
+		return -1;
+	mt = llm_json_get_str(cfg, "model_type");
+	act = llm_json_get_str(cfg, "hidden_act");
+	if (!mt || strcmp(mt, "bert") != 0)
+	{
+		llm_err(err, "config.json: model_type %s is not supported (bert only)", mt ? mt : "missing");
+		llm_json_free(cfg);
+		return -1;
+	}
+	if (act && strcmp(act, "gelu") != 0)
+	{
+		llm_err(err, "config.json: hidden_act %s is not supported (gelu only)", act);
+		llm_json_free(cfg);
+		return -1;
+	}
+	m->dim = (int) llm_json_get_int(cfg, "hidden_size", -1);
+	m->n_heads = (int) llm_json_get_int(cfg, "num_attention_heads", -1);
+	m->n_layers = (int) llm_json_get_int(cfg, "num_hidden_layers", -1);
+	m->n_ff = (int) llm_json_get_int(cfg, "intermediate_size", -1);
+	m->n_pos = (int) llm_json_get_int(cfg, "max_position_embeddings", -1);
+	m->n_types = (int) llm_json_get_int(cfg, "type_vocab_size", 2);
+	m->n_vocab = (int) llm_json_get_int(cfg, "vocab_size", -1);
+	m->eps = (float) llm_json_get_num(cfg, "layer_norm_eps", 1e-12);
+	llm_json_free(cfg);
+	m->max_seq = 0;
+	if (stat(path_join(p, sizeof(p), dir, "sentence_bert_config.json"), &st) == 0)
+	{
+		j = llm_json_parse_file(p, err);
+		if (!j)
+			return -1;
+		m->max_seq = (int) llm_json_get_int(j, "max_seq_length", 0);
+		llm_json_free(j);
+	}
+	if (bert_check_hparams(m, err) < 0 || bert_load_st_modules(m, dir, err) < 0)
+		return -1;
+	/* tokenizer: tokenizer.json preferred, else vocab.txt */
+	if (stat(path_join(p, sizeof(p), dir, "tokenizer.json"), &st) == 0)
+	{
+		int			rc;
+
+		j = llm_json_parse_file(p, err);
+		if (!j)
+			return -1;
+		rc = llm_wp_new_tokenizer_json(&m->wp, j, err);
+		llm_json_free(j);
+		if (rc < 0)
+			return -1;
+	}
+	else
+	{
+		llm_wp_options o;
+
+		llm_wp_default_options(&o);
+		if (stat(path_join(p, sizeof(p), dir, "tokenizer_config.json"), &st) == 0)
+		{
+			j = llm_json_parse_file(p, err);
+			if (!j)
+				return -1;
+			o.lowercase = llm_json_get_bool(j, "do_lower_case", true);
+			o.handle_chinese_chars = llm_json_get_bool(j, "tokenize_chinese_chars", true);
+			llm_json_free(j);
+		}
+		if (llm_wp_new_vocab_txt(&m->wp, path_join(p, sizeof(p), dir, "vocab.txt"), &o, err) < 0)
+			return -1;
+	}
+	if (llm_wp_vocab_size(m->wp) > m->n_vocab)
+		return llm_err(err, "tokenizer has %d tokens, the model %d", llm_wp_vocab_size(m->wp), m->n_vocab);
+	if (llm_st_open(&m->st, path_join(p, sizeof(p), dir, "model.safetensors"), err) < 0)
+		return -1;
+	m->format = "safetensors";
+	return bert_load_tensors(m, err);
+}
+
+/*
+ * Read a required u32 GGUF key.
+ */
+static int
+gg_u32(const gguf_file *f, const char *key, int *out, char *err)
+{
+	uint32_t	v;
+	int			r = gguf_get_u32(f, key, &v, err);
+
+	if (r < 0)
+		return -1;
+	if (r == 0 || v > INT32_MAX)
+		return llm_err(err, "GGUF key %s is missing or too large", key);
+	*out = (int) v;
+	return 0;
+}
+
+/*
+ * Build the WordPiece tokenizer from GGUF metadata: llama.cpp stores word
+ * starts with a U+2581 prefix, continuations bare and control tokens as
+ * they are; turn that back into vocab.txt form.
+ */
+static int
+bert_gguf_vocab(llm_embed_model *m, char *err)
+{
+	const gguf_kv *toks,
+			   *types = NULL;
+	char	   *model = NULL;
+	const char **t = NULL;
+	char	  **bufs = NULL;
+	size_t	   *lens = NULL;
+	bool	   *special = NULL;
+	uint64_t	i,
+				n;
+	int			rc = -1;
+	llm_wp_options o;
+
+	if (gguf_get_str(m->gg, "tokenizer.ggml.model", &model, err) <= 0 || strcmp(model, "bert") != 0)
+	{
+		free(model);
+		return llm_err(err, "GGUF tokenizer.ggml.model is not bert");
+	}
+	free(model);
+	if (gguf_get_arr(m->gg, "tokenizer.ggml.tokens", GGUF_STRING, &toks, err) <= 0)
+		return llm_err(err, "GGUF has no tokenizer.ggml.tokens");
+	if (gguf_get_arr(m->gg, "tokenizer.ggml.token_type", GGUF_INT32, &types, err) < 0)
+		return -1;
+	n = toks->v.arr.n;
+	if (n == 0 || n > (1u << 24) || (types && types->v.arr.n != n))
+		return llm_err(err, "GGUF vocabulary size %llu is bad", (unsigned long long) n);
+	t = calloc(n, sizeof(char *));
+	bufs = calloc(n, sizeof(char *));
+	lens = calloc(n, sizeof(size_t));
+	special = calloc(n, sizeof(bool));
+	if (!t || !bufs || !lens || !special)
+	{
+		llm_err(err, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < n; i++)
+	{
+		const gguf_str *s = &toks->v.arr.strs[i];
+		int32_t		ty = types ? gguf_arr_i32(types, i) : 1;
+
+		if (ty == 3 || ty == 2)
+		{
+			t[i] = s->ptr;
+			lens[i] = s->len;
+			special[i] = (ty == 3);
+		}
+		else if (s->len >= 3 && memcmp(s->ptr, "\xE2\x96\x81", 3) == 0)
+		{
+			t[i] = s->ptr + 3;
+			lens[i] = s->len - 3;
+		}
+		else
+		{
+			bufs[i] = malloc(s->len + 3);
+			if (!bufs[i])
+			{
+				llm_err(err, "out of memory");
+				goto done;
+			}
+			memcpy(bufs[i], "##", 2);
+			memcpy(bufs[i] + 2, s->ptr, s->len);
+			t[i] = bufs[i];
+			lens[i] = s->len + 2;
+		}
+	}
+	llm_wp_default_options(&o);
+	if (gguf_get_bool(m->gg, "tokenizer.ggml.normalizer.lowercase", &o.lowercase, err) < 0)
+		goto done;
+	rc = llm_wp_new(&m->wp, t, lens, (int) n, special, &o, err);
+done:
+	if (bufs)
+		for (i = 0; i < n; i++)
+			free(bufs[i]);
+	free(bufs);
+	free(t);
+	free(lens);
+	free(special);
+	return rc;
+}
+
+/*
+ * Load a GGUF file of architecture bert.
+ */
+static int
+bert_load_gguf(llm_embed_model *m, const char *path, char *err)
+{
+	char	   *arch = NULL;
+	uint32_t	pool = 1;
+	const gguf_tensor *te;
+	int			r;
+
+	if (gguf_open(&m->gg, path, err) < 0)
+		return -1;
+	if (gguf_get_str(m->gg, "general.architecture", &arch, err) <= 0 || strcmp(arch, "bert") != 0)
+	{
+		llm_err(err, "GGUF architecture %s is not bert", arch ? arch : "missing");
+		free(arch);
+		return -1;
+	}
+	free(arch);
+	if (gg_u32(m->gg, "bert.embedding_length", &m->dim, err) < 0 ||
+		gg_u32(m->gg, "bert.block_count", &m->n_layers, err) < 0 ||
+		gg_u32(m->gg, "bert.attention.head_count", &m->n_heads, err) < 0 ||
+		gg_u32(m->gg, "bert.feed_forward_length", &m->n_ff, err) < 0 ||
+		gg_u32(m->gg, "bert.context_length", &m->n_pos, err) < 0)
+		return -1;
+	m->eps = 1e-12f;
+	if (gguf_get_f32(m->gg, "bert.attention.layer_norm_epsilon", &m->eps, err) < 0)
+		return -1;
+	r = gguf_get_u32(m->gg, "bert.pooling_type", &pool, err);
+	if (r < 0)
+		return -1;
+	if (pool == 1 || pool == 0)
+		m->pooling = LLM_EMBED_POOL_MEAN;
+	else if (pool == 2)
+		m->pooling = LLM_EMBED_POOL_CLS;
+	else if (pool == 3)
+		m->pooling = LLM_EMBED_POOL_LAST;
+	else
+		return llm_err(err, "GGUF pooling type %u is not supported", pool);
+	/* GGUF does not record a Normalize module; sentence models normalise */
+	m->normalize = true;
+	te = gguf_find_tensor(m->gg, "token_embd.weight");
+	m->n_vocab = te ? (int) te->ne[1] : -1;
+	te = gguf_find_tensor(m->gg, "token_types.weight");
+	m->n_types = te ? (int) te->ne[1] : -1;
+	m->max_seq = m->n_pos;
+	if (bert_check_hparams(m, err) < 0 || bert_gguf_vocab(m, err) < 0)
+		return -1;
+	if (llm_wp_vocab_size(m->wp) > m->n_vocab)
+		return llm_err(err, "tokenizer has more tokens than the embedding table");
+	m->format = "gguf";
+	return bert_load_tensors(m, err);
+}
+
+/*
+ * Load a model from a directory or a .gguf file.
+ */
+int
+llm_embed_model_load(llm_embed_model **out, const char *path, char *err)
+{
+	llm_embed_model *m;
+	struct stat st;
+	int			rc;
+
+	*out = NULL;
+	if (stat(path, &st) < 0)
+		return llm_err(err, "cannot access %s", path);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return llm_err(err, "out of memory");
+	if (S_ISDIR(st.st_mode))
+		rc = bert_load_dir(m, path, err);
+	else
+		rc = bert_load_gguf(m, path, err);
+	if (rc < 0)
+	{
+		llm_embed_model_free(m);
+		return -1;
+	}
+	*out = m;
+	return 0;
+}
+
+/*
+ * Describe a loaded model.
+ */
+void
+llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info)
+{
+	info->dim = m->dim;
+	info->max_positions = m->n_pos;
+	info->max_seq_len = m->max_seq;
+	info->n_layers = m->n_layers;
+	info->n_heads = m->n_heads;
+	info->n_vocab = m->n_vocab;
+	info->pooling = m->pooling;
+	info->normalize = m->normalize;
+	info->format = m->format;
+}
+
+/*
+ * Tokenize with the model's tokenizer.
+ */
+int
+llm_embed_tokenize(const llm_embed_model *m, const char *text, size_t len,
+				   int max_len, int32_t **ids, int *n_ids, char *err)
+{
+	return llm_wp_encode(m->wp, text, len, true, max_len, ids, n_ids, err);
+}
+
+/*
+ * Create a compute context.
+ */
+int
+llm_embed_ctx_new(llm_embed_ctx **out, int n_threads, const char *isa, char *err)
+{
+	llm_embed_ctx *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c)
+		return llm_err(err, "out of memory");
+	if (n_threads < 1)
+		n_threads = 1;
+	llm_kernels_init(&c->k, isa);
+	c->pool = llm_pool_new(n_threads, err);
+	if (!c->pool)
+	{
+		free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+/*
+ * Free a compute context.
+ */
+void
+llm_embed_ctx_free(llm_embed_ctx *c)
+{
+	if (!c)
+		return;
+	llm_pool_free(c->pool);
+	free(c);
+}
+
+/* ---------------------------------------------------------------- */
+/* forward pass                                                      */
+/* ---------------------------------------------------------------- */
+
+/* one batch of sequences packed back to back */
+typedef struct bert_batch
+{
+	const llm_embed_model *m;
+	llm_embed_ctx *c;
+	int			n_seq;
+	int			n_tok;
+	const int  *seq_off;		/* n_seq + 1 token offsets */
+	float	   *x,				/* n_tok x dim: hidden state */
+			   *q,
+			   *k,
+			   *v,
+			   *ctxv,			/* n_tok x dim */
+			   *ff;				/* n_tok x n_ff */
+	void	   *xq;				/* activations converted for vec_dot */
+	float	   *scores;			/* n_threads x max_seq */
+	/* arguments of the current parallel step */
+	const bert_w *w;
+	const float *bias;
+	const float *in;
+	float	   *out;
+	int			op;
+	const float *lnw,
+			   *lnb;
+	const float *res;
+} bert_batch;
+
+/*
+ * LayerNorm of one row in place: y = (x - mean) / sqrt(var + eps) * w + b.
+ */
+static void
+bert_layernorm(float *x, int n, const float *w, const float *b, float eps)
+{
+	double		mean = 0,
+				var = 0;
+	float		inv;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		mean += x[i];
+	mean /= n;
+	for (i = 0; i < n; i++)
+	{
+		double		d = x[i] - mean;
+
+		var += d * d;
+	}
+	var /= n;
+	inv = (float) (1.0 / sqrt(var + eps));
+	for (i = 0; i < n; i++)
+		x[i] = (float) (x[i] - mean) * inv * w[i] + b[i];
+}
+
+/*
+ * Parallel step: convert activation rows to the weight's vec_dot type.
+ */
+static void
+bert_convert_task(void *arg, int ith, int nth)
+{
+	bert_batch *b = arg;
+	const llm_type_ops *ops = &b->c->k.type[b->w->type];
+	llm_type	vt = ops->vec_dot_type;
+	size_t		rb = llm_row_size(vt, b->w->cols);
+	int64_t		t0,
+				t1,
+				t;
+
+	llm_split_range(b->n_tok, ith, nth, &t0, &t1);
+	for (t = t0; t < t1; t++)
+		b->c->k.type[vt].from_float(b->in + t * b->w->cols, (char *) b->xq + t * rb, b->w->cols);
+}
+
+/*
+ * Parallel step: out[t][r] = dot(W row r, in[t]) + bias[r] (+ GELU when
+ * op == 1), output rows split between threads in blocks of 16.
+ */
+static void
+bert_matmul_task(void *arg, int ith, int nth)
+{
+	bert_batch *b = arg;
+	const bert_w *w = b->w;
+	const llm_type_ops *ops = &b->c->k.type[w->type];
+	llm_type	vt = ops->vec_dot_type;
+	size_t		rb = llm_row_size(vt, w->cols);
+	const char *act = vt == LLM_TYPE_F32 ? (const char *) b->in : (const char *) b->xq;
+	int64_t		r0,
+				r1,
+				rs,
+				r,
+				t;
+
+	llm_split_range(w->rows, ith, nth, &r0, &r1);
+	for (rs = r0; rs < r1; rs += 16)
+	{
+		int64_t		re = rs + 16 < r1 ? rs + 16 : r1;
+
+		for (t = 0; t < b->n_tok; t++)
+		{
+			float	   *o = b->out + t * w->rows;
+
+			for (r = rs; r < re; r++)
+			{
+				float		s;
+
+				ops->vec_dot(w->cols, &s, (const char *) w->data + r * w->row_bytes, act + t * rb);
+				s += b->bias[r];
+				if (b->op == 1)
+					s = 0.5f * s * (1.0f + erff(s * 0.70710678118654752f));
+				o[r] = s;
+			}
+		}
+	}
+}
+
+/*
+ * out = in * W^T + bias (optionally GELU), using the pool.
+ */
+static void
+bert_matmul(bert_batch *b, const bert_w *w, const float *bias, const float *in,
+			float *out, int op)
+{
+	b->w = w;
+	b->bias = bias;
+	b->in = in;
+	b->out = out;
+	b->op = op;
+	if (b->c->k.type[w->type].vec_dot_type != LLM_TYPE_F32)
+		llm_pool_run(b->c->pool, bert_convert_task, b);
+	llm_pool_run(b->c->pool, bert_matmul_task, b);
+}
+
+/*
+ * Parallel step: x = LN(x + res) over tokens.
+ */
+static void
+bert_residual_ln_task(void *arg, int ith, int nth)
+{
+	bert_batch *b = arg;
+	int			d = b->m->dim;
+	int64_t		t0,
+				t1,
+				t,
+				i;
+
+	llm_split_range(b->n_tok, ith, nth, &t0, &t1);
+	for (t = t0; t < t1; t++)
+	{
+		float	   *x = b->x + t * d;
+
+		if (b->res)
+			for (i = 0; i < d; i++)
+				x[i] += b->res[t * d + i];
+		bert_layernorm(x, d, b->lnw, b->lnb, b->m->eps);
+	}
+}
+
+/*
+ * Parallel step: self-attention per (sequence, head) pair.
+ */
+static void
+bert_attn_task(void *arg, int ith, int nth)
+{
+	bert_batch *b = arg;
+	const llm_embed_model *m = b->m;
+	int			d = m->dim,
+				hd = d / m->n_heads;
+	float		scale = 1.0f / sqrtf((float) hd);
+	float	   *sc = b->scores + (size_t) ith * m->max_seq;
+	int64_t		p0,
+				p1,
+				p;
+
+	llm_split_range((int64_t) b->n_seq * m->n_heads, ith, nth, &p0, &p1);
+	for (p = p0; p < p1; p++)
+	{
+		int			s = (int) (p / m->n_heads),
+					h = (int) (p % m->n_heads);
+		int			off = b->seq_off[s],
+					len = b->seq_off[s + 1] - off;
+		int			i,
+					j;
+
+		for (i = 0; i < len; i++)
+		{
+			const float *qi = b->q + (size_t) (off + i) * d + h * hd;
+			float	   *o = b->ctxv + (size_t) (off + i) * d + h * hd;
+			float		mx = -INFINITY,
+						sum = 0;
+
+			for (j = 0; j < len; j++)
+			{
+				sc[j] = b->c->k.dot_f32(hd, qi, b->k + (size_t) (off + j) * d + h * hd) * scale;
+				if (sc[j] > mx)
+					mx = sc[j];
+			}
+			for (j = 0; j < len; j++)
+			{
+				sc[j] = expf(sc[j] - mx);
+				sum += sc[j];
+			}
+			memset(o, 0, (size_t) hd * sizeof(float));
+			for (j = 0; j < len; j++)
+				b->c->k.axpy_f32(hd, sc[j] / sum, b->v + (size_t) (off + j) * d + h * hd, o);
+		}
+	}
+}
+
+/*
+ * Run the encoder over a batch and pool into out (n_seq x dim).
+ */
+static void
+bert_forward(bert_batch *b, const int32_t *const *ids, float *out)
+{
+	const llm_embed_model *m = b->m;
+	const llm_kernels *k = &b->c->k;
+	int			d = m->dim;
+	int			s,
+				i,
+				L;
+	float	   *tmp = b->q;		/* scratch row for embeddings */
+
+	/* embeddings */
+	for (s = 0; s < b->n_seq; s++)
+		for (i = 0; i < b->seq_off[s + 1] - b->seq_off[s]; i++)
+		{
+			float	   *x = b->x + (size_t) (b->seq_off[s] + i) * d;
+			int			j;
+
+			k->type[m->tok_emb.type].to_float((const char *) m->tok_emb.data + (size_t) ids[s][i] * m->tok_emb.row_bytes, x, d);
+			k->type[m->pos_emb.type].to_float((const char *) m->pos_emb.data + (size_t) i * m->pos_emb.row_bytes, tmp, d);
+			for (j = 0; j < d; j++)
+				x[j] += tmp[j];
+			k->type[m->type_emb.type].to_float(m->type_emb.data, tmp, d);
+			for (j = 0; j < d; j++)
+				x[j] += tmp[j];
+		}
+	b->res = NULL;
+	b->lnw = m->emb_lnw;
+	b->lnb = m->emb_lnb;
+	llm_pool_run(b->c->pool, bert_residual_ln_task, b);
+
+	for (L = 0; L < m->n_layers; L++)
+	{
+		const bert_layer *l = &m->layers[L];
+
+		bert_matmul(b, &l->q, l->qb, b->x, b->q, 0);
+		bert_matmul(b, &l->k, l->kb, b->x, b->k, 0);
+		bert_matmul(b, &l->v, l->vb, b->x, b->v, 0);
+		llm_pool_run(b->c->pool, bert_attn_task, b);
+		bert_matmul(b, &l->o, l->ob, b->ctxv, b->q, 0);
+		b->res = b->q;
+		b->lnw = l->ln1w;
+		b->lnb = l->ln1b;
+		llm_pool_run(b->c->pool, bert_residual_ln_task, b);
+		bert_matmul(b, &l->up, l->upb, b->x, b->ff, 1);
+		bert_matmul(b, &l->down, l->downb, b->ff, b->q, 0);
+		b->res = b->q;
+		b->lnw = l->ln2w;
+		b->lnb = l->ln2b;
+		llm_pool_run(b->c->pool, bert_residual_ln_task, b);
+	}
+
+	/* pooling */
+	for (s = 0; s < b->n_seq; s++)
+	{
+		int			off = b->seq_off[s],
+					len = b->seq_off[s + 1] - off;
+		float	   *o = out + (size_t) s * d;
+		int			j;
+
+		if (m->pooling == LLM_EMBED_POOL_CLS)
+			memcpy(o, b->x + (size_t) off * d, (size_t) d * sizeof(float));
+		else if (m->pooling == LLM_EMBED_POOL_LAST)
+			memcpy(o, b->x + (size_t) (off + len - 1) * d, (size_t) d * sizeof(float));
+		else if (m->pooling == LLM_EMBED_POOL_MAX)
+		{
+			memcpy(o, b->x + (size_t) off * d, (size_t) d * sizeof(float));
+			for (i = 1; i < len; i++)
+				for (j = 0; j < d; j++)
+					if (b->x[(size_t) (off + i) * d + j] > o[j])
+						o[j] = b->x[(size_t) (off + i) * d + j];
+		}
+		else
+		{
+			float		div = m->pooling == LLM_EMBED_POOL_MEAN ? (float) len : sqrtf((float) len);
+
+			memset(o, 0, (size_t) d * sizeof(float));
+			for (i = 0; i < len; i++)
+				k->axpy_f32(d, 1.0f, b->x + (size_t) (off + i) * d, o);
+			k->scale_f32(d, 1.0f / div, o);
+		}
+		if (m->normalize)
+		{
+			double		nn = 0;
+
+			for (j = 0; j < d; j++)
+				nn += (double) o[j] * o[j];
+			nn = sqrt(nn);
+			if (nn < 1e-12)
+				nn = 1e-12;
+			k->scale_f32(d, (float) (1.0 / nn), o);
+		}
+	}
+}
+
+/* a text to embed: index and its token ids */
+typedef struct bert_item
+{
+	int			idx;
+	int			n;
+	int32_t    *ids;
+} bert_item;
+
+/*
+ * Sort order: by token count, then by index (stable result).
+ */
+static int
+bert_item_cmp(const void *a, const void *b)
+{
+	const bert_item *x = a,
+			   *y = b;
+
+	if (x->n != y->n)
+		return x->n < y->n ? -1 : 1;
+	return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+#define BERT_BATCH_TOKENS 4096
+#define BERT_BATCH_SEQS 64
+
+/*
+ * Embed n texts (see llm_embed.h).
+ */
+int
+llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
+				const char *const *texts, const size_t *lens, int n,
+				float *out, llm_truncation mode, char *err)
+{
+	bert_item  *items;
+	bert_batch	b;
+	int			i,
+				rc = -1,
+				start;
+	size_t		cap_tok;
+	int		   *seq_off = NULL;
+	const int32_t **bids = NULL;
+	float	   *pooled = NULL;
+	int			nth = llm_pool_size(c->pool);
+	size_t		xq_row = 0;
+
+	memset(&b, 0, sizeof(b));
+	if (n < 0)
+		return llm_err(err, "negative text count");
+	if (n == 0)
+		return 0;
+	items = calloc((size_t) n, sizeof(bert_item));
+	if (!items)
+		return llm_err(err, "out of memory");
+	for (i = 0; i < n; i++)
+	{
+		items[i].idx = i;
+		if (llm_wp_encode(m->wp, texts[i], lens[i], true, 0, &items[i].ids, &items[i].n, err) < 0)
+			goto done;
+		if (items[i].n > m->max_seq)
+		{
+			if (mode == LLM_TRUNCATE_ERROR)
+			{
+				llm_err(err, "text %d has %d tokens, the model takes %d", i, items[i].n, m->max_seq);
+				goto done;
+			}
+			items[i].ids[m->max_seq - 1] = llm_wp_sep_id(m->wp);
+			items[i].n = m->max_seq;
+		}
+	}
+	qsort(items, (size_t) n, sizeof(bert_item), bert_item_cmp);
+
+	/* buffers sized for the largest batch */
+	cap_tok = BERT_BATCH_TOKENS > (size_t) m->max_seq ? BERT_BATCH_TOKENS : (size_t) m->max_seq;
+	b.m = m;
+	b.c = c;
+	{
+		const bert_w *ws[3] = {&m->layers[0].q, &m->layers[0].up, &m->layers[0].down};
+		int			w;
+
+		for (w = 0; w < 3; w++)
+		{
+			size_t		r = llm_row_size(c->k.type[ws[w]->type].vec_dot_type, ws[w]->cols);
+
+			if (!c->k.type[ws[w]->type].vec_dot)
+			{
+				llm_err(err, "no kernel for weight type %s", llm_type_name(ws[w]->type));
+				goto done;
+			}
+			if (r > xq_row)
+				xq_row = r;
+		}
+	}
+	b.x = malloc(cap_tok * (size_t) m->dim * sizeof(float));
+	b.q = malloc(cap_tok * (size_t) m->dim * sizeof(float));
+	b.k = malloc(cap_tok * (size_t) m->dim * sizeof(float));
+	b.v = malloc(cap_tok * (size_t) m->dim * sizeof(float));
+	b.ctxv = malloc(cap_tok * (size_t) m->dim * sizeof(float));
+	b.ff = malloc(cap_tok * (size_t) m->n_ff * sizeof(float));
+	b.xq = malloc(cap_tok * xq_row + 64);
+	b.scores = malloc((size_t) nth * (size_t) m->max_seq * sizeof(float));
+	seq_off = malloc((BERT_BATCH_SEQS + 1) * sizeof(int));
+	bids = malloc(BERT_BATCH_SEQS * sizeof(int32_t *));
+	pooled = malloc((size_t) BERT_BATCH_SEQS * (size_t) m->dim * sizeof(float));
+	if (!b.x || !b.q || !b.k || !b.v || !b.ctxv || !b.ff || !b.xq || !b.scores ||
+		!seq_off || !bids || !pooled)
+	{
+		llm_err(err, "out of memory for a batch of %zu tokens", cap_tok);
+		goto done;
+	}
+	b.seq_off = seq_off;
+	for (start = 0; start < n;)
+	{
+		int			ns = 0,
+					tok = 0;
+
+		seq_off[0] = 0;
+		while (start + ns < n && ns < BERT_BATCH_SEQS &&
+			   (ns == 0 || (size_t) (tok + items[start + ns].n) <= cap_tok))
+		{
+			bids[ns] = items[start + ns].ids;
+			tok += items[start + ns].n;
+			seq_off[++ns] = tok;
+		}
+		b.n_seq = ns;
+		b.n_tok = tok;
+		bert_forward(&b, bids, pooled);
+		for (i = 0; i < ns; i++)
+			memcpy(out + (size_t) items[start + i].idx * m->dim, pooled + (size_t) i * m->dim,
+				   (size_t) m->dim * sizeof(float));
+		start += ns;
+	}
+	rc = 0;
+done:
+	for (i = 0; i < n; i++)
+		free(items[i].ids);
+	free(items);
+	free(b.x);
+	free(b.q);
+	free(b.k);
+	free(b.v);
+	free(b.ctxv);
+	free(b.ff);
+	free(b.xq);
+	free(b.scores);
+	free(seq_off);
+	free(bids);
+	free(pooled);
+	return rc;
+}

@@ -1,0 +1,84 @@
+/*
+ * llm_embed.h - sentence embeddings with BERT-family encoders.
+ *
+ * A model is either a Hugging Face sentence-transformers directory
+ * (config.json, model.safetensors, tokenizer.json or vocab.txt, and
+ * optionally modules.json, 1_Pooling/config.json,
+ * sentence_bert_config.json) or a GGUF file of architecture "bert" as
+ * llama.cpp's converter writes it.
+ *
+ * Embedding runs in an llm_embed_ctx holding a thread pool and the CPU
+ * kernel table; a model may be shared by several contexts (it is only
+ * read after loading).
+ */
+#ifndef LLM_EMBED_H
+#define LLM_EMBED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum llm_embed_pooling
+{
+	LLM_EMBED_POOL_MEAN = 0,	/* mean over the tokens (attention mask) */
+	LLM_EMBED_POOL_CLS = 1,		/* the first token */
+	LLM_EMBED_POOL_LAST = 2,	/* the last token */
+	LLM_EMBED_POOL_MAX = 3,		/* element-wise max over the tokens */
+	LLM_EMBED_POOL_MEAN_SQRT = 4	/* sum / sqrt(n tokens) */
+} llm_embed_pooling;
+
+typedef enum llm_truncation
+{
+	LLM_TRUNCATE_END = 0,		/* cut texts longer than max_seq_len */
+	LLM_TRUNCATE_ERROR = 1		/* fail on texts longer than max_seq_len */
+} llm_truncation;
+
+typedef struct llm_embed_info
+{
+	int			dim;			/* embedding dimension */
+	int			max_positions;	/* position embedding rows */
+	int			max_seq_len;	/* tokens per text, specials included */
+	int			n_layers;
+	int			n_heads;
+	int			n_vocab;
+	llm_embed_pooling pooling;
+	bool		normalize;		/* L2-normalised output */
+	const char *format;			/* "safetensors" or "gguf" */
+} llm_embed_info;
+
+typedef struct llm_embed_model llm_embed_model;
+typedef struct llm_embed_ctx llm_embed_ctx;
+
+/* Load a model directory or .gguf file; -1 with err on failure. */
+int			llm_embed_model_load(llm_embed_model **out, const char *path, char *err);
+void		llm_embed_model_free(llm_embed_model *m);
+void		llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info);
+
+/* Pooling mode name ("mean", "cls", ...). */
+const char *llm_embed_pooling_name(llm_embed_pooling p);
+
+/*
+ * Token ids of text with [CLS]/[SEP]; max_len > 0 truncates (specials
+ * kept), 0 does not. *ids is malloc'd.
+ */
+int			llm_embed_tokenize(const llm_embed_model *m, const char *text, size_t len,
+							   int max_len, int32_t **ids, int *n_ids, char *err);
+
+/*
+ * A compute context: n_threads threads (>= 1), kernels chosen by isa
+ * (NULL/"auto", "scalar", "avx2").
+ */
+int			llm_embed_ctx_new(llm_embed_ctx **out, int n_threads, const char *isa,
+							  char *err);
+void		llm_embed_ctx_free(llm_embed_ctx *c);
+
+/*
+ * Embed n texts (texts[i] of lens[i] bytes, UTF-8) into out[n * dim].
+ * Texts are sorted by token count and run in batches; each sequence
+ * attends only to its own tokens (per-sequence attention mask).
+ */
+int			llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
+							const char *const *texts, const size_t *lens, int n,
+							float *out, llm_truncation mode, char *err);
+
+#endif							/* LLM_EMBED_H */

@@ -1,0 +1,755 @@
+/*
+ * wordpiece.c - BERT normaliser, pre-tokenizer and WordPiece model (see
+ * wordpiece.h). Unicode properties come from utf8proc.
+ */
+#include "wordpiece.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "llm_util.h"
+
+typedef struct wp_special
+{
+	const char *s;				/* token text (points into tokens[]) */
+	size_t		len;
+	int32_t		id;
+} wp_special;
+
+struct llm_wordpiece
+{
+	llm_wp_options opt;
+	int			n;
+	char	  **tok;			/* n NUL-terminated tokens */
+	size_t	   *tok_len;
+	uint32_t	hmask;			/* hash table size - 1 */
+	int32_t    *table;			/* token ids, -1 empty */
+	int32_t		unk,
+				cls,
+				sep,
+				pad;
+	int			n_special;
+	wp_special *special;
+};
+
+/* growable buffers used while encoding */
+typedef struct wp_u32vec
+{
+	uint32_t   *v;
+	size_t		n,
+				cap;
+} wp_u32vec;
+
+typedef struct wp_i32vec
+{
+	int32_t    *v;
+	size_t		n,
+				cap;
+} wp_i32vec;
+
+/*
+ * Append to a code point vector; false when out of memory.
+ */
+static bool
+u32_push(wp_u32vec *a, uint32_t x)
+{
+	if (a->n == a->cap)
+	{
+		size_t		nc = a->cap ? a->cap * 2 : 64;
+		uint32_t   *nv = realloc(a->v, nc * sizeof(uint32_t));
+
+		if (!nv)
+			return false;
+		a->v = nv;
+		a->cap = nc;
+	}
+	a->v[a->n++] = x;
+	return true;
+}
+
+/*
+ * Append to an id vector; false when out of memory.
+ */
+static bool
+i32_push(wp_i32vec *a, int32_t x)
+{
+	if (a->n == a->cap)
+	{
+		size_t		nc = a->cap ? a->cap * 2 : 64;
+		int32_t    *nv = realloc(a->v, nc * sizeof(int32_t));
+
+		if (!nv)
+			return false;
+		a->v = nv;
+		a->cap = nc;
+	}
+	a->v[a->n++] = x;
+	return true;
+}
+
+/*
+ * FNV-1a hash of a byte string.
+ */
+static uint32_t
+wp_hash(const char *s, size_t n)
+{
+	uint32_t	h = 2166136261u;
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+	{
+		h ^= (unsigned char) s[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/*
+ * Id of token s[0..n), -1 when not in the vocabulary.
+ */
+static int32_t
+wp_lookup(const llm_wordpiece *wp, const char *s, size_t n)
+{
+	uint32_t	h = wp_hash(s, n) & wp->hmask;
+
+	for (;;)
+	{
+		int32_t		id = wp->table[h];
+
+		if (id < 0)
+			return -1;
+		if (wp->tok_len[id] == n && memcmp(wp->tok[id], s, n) == 0)
+			return id;
+		h = (h + 1) & wp->hmask;
+	}
+}
+
+/*
+ * Fill o with the BERT defaults.
+ */
+void
+llm_wp_default_options(llm_wp_options *o)
+{
+	o->lowercase = true;
+	o->strip_accents = -1;
+	o->handle_chinese_chars = true;
+	o->clean_text = true;
+	o->max_input_chars_per_word = 100;
+}
+
+/*
+ * Free a tokenizer.
+ */
+void
+llm_wp_free(llm_wordpiece *wp)
+{
+	int			i;
+
+	if (!wp)
+		return;
+	if (wp->tok)
+		for (i = 0; i < wp->n; i++)
+			free(wp->tok[i]);
+	free(wp->tok);
+	free(wp->tok_len);
+	free(wp->table);
+	free(wp->special);
+	free(wp);
+}
+
+/*
+ * Build the tokenizer from a token list.
+ */
+int
+llm_wp_new(llm_wordpiece **out, const char *const *tokens, const size_t *lens,
+		   int n, const bool *is_special, const llm_wp_options *opt, char *err)
+{
+	llm_wordpiece *wp;
+	uint32_t	size = 16;
+	int			i;
+	static const char *const names[] = {"[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"};
+
+	*out = NULL;
+	if (n <= 0 || n > (1 << 24))
+		return llm_err(err, "wordpiece: bad vocabulary size %d", n);
+	wp = calloc(1, sizeof(*wp));
+	if (!wp)
+		return llm_err(err, "out of memory");
+	wp->opt = *opt;
+	if (wp->opt.max_input_chars_per_word <= 0)
+		wp->opt.max_input_chars_per_word = 100;
+	while (size < (uint32_t) n * 2)
+		size <<= 1;
+	wp->hmask = size - 1;
+	wp->tok = calloc((size_t) n, sizeof(char *));
+	wp->tok_len = calloc((size_t) n, sizeof(size_t));
+	wp->table = malloc(size * sizeof(int32_t));
+	wp->special = calloc((size_t) n + 5, sizeof(wp_special));
+	if (!wp->tok || !wp->tok_len || !wp->table || !wp->special)
+		goto oom;
+	wp->n = n;
+	memset(wp->table, 0xff, size * sizeof(int32_t));
+	for (i = 0; i < n; i++)
+	{
+		uint32_t	h;
+
+		wp->tok[i] = malloc(lens[i] + 1);
+		if (!wp->tok[i])
+			goto oom;
+		memcpy(wp->tok[i], tokens[i], lens[i]);
+		wp->tok[i][lens[i]] = '\0';
+		wp->tok_len[i] = lens[i];
+		/* a later duplicate replaces the earlier one, as a map insert does */
+		h = wp_hash(tokens[i], lens[i]) & wp->hmask;
+		while (wp->table[h] >= 0 &&
+			   !(wp->tok_len[wp->table[h]] == lens[i] &&
+				 memcmp(wp->tok[wp->table[h]], tokens[i], lens[i]) == 0))
+			h = (h + 1) & wp->hmask;
+		wp->table[h] = i;
+	}
+	wp->unk = wp_lookup(wp, "[UNK]", 5);
+	wp->cls = wp_lookup(wp, "[CLS]", 5);
+	wp->sep = wp_lookup(wp, "[SEP]", 5);
+	wp->pad = wp_lookup(wp, "[PAD]", 5);
+	if (wp->unk < 0 || wp->cls < 0 || wp->sep < 0)
+	{
+		llm_wp_free(wp);
+		return llm_err(err, "wordpiece: vocabulary lacks [UNK], [CLS] or [SEP]");
+	}
+	if (wp->pad < 0)
+		wp->pad = 0;
+	/* special tokens matched verbatim in the input */
+	for (i = 0; i < n; i++)
+	{
+		bool		sp = is_special ? is_special[i] : false;
+		int			k;
+
+		if (!is_special)
+			for (k = 0; k < 5; k++)
+				if (strcmp(wp->tok[i], names[k]) == 0)
+					sp = true;
+		if (sp && wp->tok_len[i] > 0 && wp_lookup(wp, wp->tok[i], wp->tok_len[i]) == i)
+			wp->special[wp->n_special++] = (wp_special) {wp->tok[i], wp->tok_len[i], i};
+	}
+	*out = wp;
+	return 0;
+
+oom:
+	llm_wp_free(wp);
+	return llm_err(err, "out of memory");
+}
+
+/*
+ * Build from vocab.txt: one token per line, '\n' or "\r\n" separated.
+ */
+int
+llm_wp_new_vocab_txt(llm_wordpiece **out, const char *path,
+					 const llm_wp_options *opt, char *err)
+{
+	char	   *buf;
+	size_t		len,
+				pos = 0;
+	int			n = 0,
+				cap = 0,
+				rc;
+	const char **toks = NULL;
+	size_t	   *lens = NULL;
+
+	*out = NULL;
+	if (llm_json_read_file(path, (size_t) 64 << 20, &buf, &len, err) < 0)
+		return -1;
+	while (pos < len)
+	{
+		size_t		e = pos;
+
+		while (e < len && buf[e] != '\n')
+			e++;
+		if (n == cap)
+		{
+			int			nc = cap ? cap * 2 : 1024;
+			const char **nt = realloc(toks, (size_t) nc * sizeof(char *));
+			size_t	   *nl;
+
+			if (!nt)
+				goto oom;
+			toks = nt;
+			nl = realloc(lens, (size_t) nc * sizeof(size_t));
+			if (!nl)
+				goto oom;
+			lens = nl;
+			cap = nc;
+		}
+		toks[n] = buf + pos;
+		lens[n] = e - pos;
+		if (lens[n] > 0 && buf[e - 1] == '\r')
+			lens[n]--;
+		n++;
+		pos = e + 1;
+	}
+	rc = llm_wp_new(out, toks, lens, n, NULL, opt, err);
+	free(toks);
+	free(lens);
+	free(buf);
+	return rc;
+
+oom:
+	free(toks);
+	free(lens);
+	free(buf);
+	return llm_err(err, "out of memory");
+}
+
+/*
+ * Build from a tokenizer.json tree.
+ */
+int
+llm_wp_new_tokenizer_json(llm_wordpiece **out, const llm_json *root, char *err)
+{
+	const llm_json *model = llm_json_get(root, "model");
+	const llm_json *vocab = llm_json_get(model, "vocab");
+	const llm_json *norm = llm_json_get(root, "normalizer");
+	const llm_json *added = llm_json_get(root, "added_tokens");
+	const char *type = llm_json_get_str(model, "type");
+	const char *prefix = llm_json_get_str(model, "continuing_subword_prefix");
+	const llm_json *sa;
+	llm_wp_options opt;
+	const char **toks = NULL;
+	size_t	   *lens = NULL;
+	bool	   *special = NULL;
+	size_t		i,
+				n;
+	int			rc;
+
+	*out = NULL;
+	if (!type || strcmp(type, "WordPiece") != 0)
+		return llm_err(err, "tokenizer.json: model type is %s, not WordPiece", type ? type : "missing");
+	if (prefix && strcmp(prefix, "##") != 0)
+		return llm_err(err, "tokenizer.json: continuing_subword_prefix '%.16s' is not supported", prefix);
+	if (!vocab || vocab->type != LLM_JSON_OBJECT || vocab->n == 0 || vocab->n > (1 << 24))
+		return llm_err(err, "tokenizer.json: model.vocab missing or empty");
+	llm_wp_default_options(&opt);
+	opt.max_input_chars_per_word = (int) llm_json_get_int(model, "max_input_chars_per_word", 100);
+	if (opt.max_input_chars_per_word <= 0 || opt.max_input_chars_per_word > 1000000)
+		opt.max_input_chars_per_word = 100;
+	if (norm && norm->type == LLM_JSON_OBJECT)
+	{
+		const char *nt = llm_json_get_str(norm, "type");
+
+		if (!nt || strcmp(nt, "BertNormalizer") != 0)
+			return llm_err(err, "tokenizer.json: normalizer %s is not supported", nt ? nt : "?");
+		opt.lowercase = llm_json_get_bool(norm, "lowercase", true);
+		opt.clean_text = llm_json_get_bool(norm, "clean_text", true);
+		opt.handle_chinese_chars = llm_json_get_bool(norm, "handle_chinese_chars", true);
+		sa = llm_json_get(norm, "strip_accents");
+		opt.strip_accents = (sa && sa->type == LLM_JSON_BOOL) ? (sa->b ? 1 : 0) : -1;
+	}
+	else
+	{
+		opt.lowercase = false;
+		opt.clean_text = false;
+		opt.handle_chinese_chars = false;
+		opt.strip_accents = 0;
+	}
+	n = vocab->n;
+	toks = calloc(n, sizeof(char *));
+	lens = calloc(n, sizeof(size_t));
+	special = calloc(n, sizeof(bool));
+	if (!toks || !lens || !special)
+	{
+		rc = llm_err(err, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < n; i++)
+	{
+		const llm_json *v = &vocab->items[i];
+
+		if (v->type != LLM_JSON_NUMBER || !v->is_int || v->i < 0 || (size_t) v->i >= n)
+		{
+			rc = llm_err(err, "tokenizer.json: bad id for token '%.32s'", vocab->keys[i]);
+			goto done;
+		}
+		if (toks[v->i])
+		{
+			rc = llm_err(err, "tokenizer.json: id %lld used twice", (long long) v->i);
+			goto done;
+		}
+		toks[v->i] = vocab->keys[i];
+		lens[v->i] = vocab->key_lens[i];
+	}
+	if (added && added->type == LLM_JSON_ARRAY)
+		for (i = 0; i < added->n; i++)
+		{
+			int64_t		id = llm_json_get_int(&added->items[i], "id", -1);
+			const char *c = llm_json_get_str(&added->items[i], "content");
+
+			if (id >= 0 && (size_t) id < n && c && strcmp(c, toks[id]) == 0)
+				special[id] = true;
+		}
+	rc = llm_wp_new(out, toks, lens, (int) n, special, &opt, err);
+done:
+	free(toks);
+	free(lens);
+	free(special);
+	return rc;
+}
+
+/*
+ * Accessors.
+ */
+int
+llm_wp_vocab_size(const llm_wordpiece *wp)
+{
+	return wp->n;
+}
+
+int32_t
+llm_wp_cls_id(const llm_wordpiece *wp)
+{
+	return wp->cls;
+}
+
+int32_t
+llm_wp_sep_id(const llm_wordpiece *wp)
+{
+	return wp->sep;
+}
+
+int32_t
+llm_wp_pad_id(const llm_wordpiece *wp)
+{
+	return wp->pad;
+}
+
+const char *
+llm_wp_token(const llm_wordpiece *wp, int32_t id)
+{
+	return (id >= 0 && id < wp->n) ? wp->tok[id] : NULL;
+}
+
+/*
+ * White space as Rust's char::is_whitespace (Unicode White_Space).
+ */
+static bool
+wp_is_space(uint32_t c)
+{
+	return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 ||
+		c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+		c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/*
+ * Control/other characters removed by clean_text (C* except tab/CR/LF).
+ */
+static bool
+wp_is_control(uint32_t c)
+{
+	utf8proc_category_t cat;
+
+	if (c == '\t' || c == '\n' || c == '\r')
+		return false;
+	cat = utf8proc_category((utf8proc_int32_t) c);
+	return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF ||
+		cat == UTF8PROC_CATEGORY_CS || cat == UTF8PROC_CATEGORY_CO ||
+		cat == UTF8PROC_CATEGORY_CN;
+}
+
+/*
+ * Punctuation as BERT sees it: ASCII punctuation or Unicode P*.
+ */
+static bool
+wp_is_punct(uint32_t c)
+{
+	utf8proc_category_t cat;
+
+	if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
+		(c >= 123 && c <= 126))
+		return true;
+	if (c < 128)
+		return false;
+	cat = utf8proc_category((utf8proc_int32_t) c);
+	return cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO;
+}
+
+/*
+ * CJK ideograph blocks padded with spaces by handle_chinese_chars.
+ */
+static bool
+wp_is_cjk(uint32_t c)
+{
+	return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+		(c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+		(c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+		(c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+/*
+ * Decode UTF-8 text into code points (invalid bytes become U+FFFD).
+ */
+static bool
+wp_decode(const char *s, size_t len, wp_u32vec *out)
+{
+	size_t		pos = 0;
+
+	while (pos < len)
+	{
+		utf8proc_int32_t cp;
+		utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *) s + pos,
+											  (utf8proc_ssize_t) (len - pos), &cp);
+
+		if (r <= 0)
+		{
+			cp = 0xFFFD;
+			r = 1;
+		}
+		if (!u32_push(out, (uint32_t) cp))
+			return false;
+		pos += (size_t) r;
+	}
+	return true;
+}
+
+/*
+ * Apply the BertNormalizer steps to in, writing code points to out.
+ */
+static bool
+wp_normalize(const llm_wp_options *o, const wp_u32vec *in, wp_u32vec *out)
+{
+	bool		strip = o->strip_accents < 0 ? o->lowercase : o->strip_accents > 0;
+	size_t		i;
+
+	for (i = 0; i < in->n; i++)
+	{
+		uint32_t	c = in->v[i];
+		utf8proc_int32_t dec[32];
+		utf8proc_ssize_t nd;
+		utf8proc_ssize_t k;
+
+		if (o->clean_text)
+		{
+			if (c == 0 || c == 0xFFFD || wp_is_control(c))
+				continue;
+			if (wp_is_space(c))
+				c = ' ';
+		}
+		if (o->handle_chinese_chars && wp_is_cjk(c))
+		{
+			if (!u32_push(out, ' ') || !u32_push(out, c) || !u32_push(out, ' '))
+				return false;
+			continue;
+		}
+		if (strip)
+		{
+			int			last = 0;
+
+			nd = utf8proc_decompose_char((utf8proc_int32_t) c, dec, 32,
+										 UTF8PROC_DECOMPOSE, &last);
+			if (nd < 0 || nd > 32)
+			{
+				dec[0] = (utf8proc_int32_t) c;
+				nd = 1;
+			}
+		}
+		else
+		{
+			dec[0] = (utf8proc_int32_t) c;
+			nd = 1;
+		}
+		for (k = 0; k < nd; k++)
+		{
+			uint32_t	d = (uint32_t) dec[k];
+
+			if (strip && utf8proc_category(dec[k]) == UTF8PROC_CATEGORY_MN)
+				continue;
+			if (o->lowercase)
+			{
+				if (d == 0x130)
+				{
+					/* the only unconditional multi-character lowercase */
+					if (!u32_push(out, 'i') || !u32_push(out, 0x307))
+						return false;
+					continue;
+				}
+				d = (uint32_t) utf8proc_tolower((utf8proc_int32_t) d);
+			}
+			if (!u32_push(out, d))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * WordPiece one word (code points w[0..n)), appending ids. buf and tmp
+ * have room for 4 * n + 2 bytes, bound for n + 1 offsets.
+ */
+static bool
+wp_word(const llm_wordpiece *wp, const uint32_t *w, size_t n, wp_i32vec *ids,
+		char *buf, char *tmp, size_t *bound)
+{
+	size_t		blen = 0,
+				i,
+				start;
+	size_t		first = ids->n;
+
+	if (n > (size_t) wp->opt.max_input_chars_per_word)
+		return i32_push(ids, wp->unk);
+	for (i = 0; i < n; i++)
+	{
+		bound[i] = blen;
+		blen += (size_t) utf8proc_encode_char((utf8proc_int32_t) w[i],
+											  (utf8proc_uint8_t *) buf + blen);
+	}
+	bound[n] = blen;
+	start = 0;
+	while (start < n)
+	{
+		size_t		end = n;
+		int32_t		id = -1;
+
+		while (end > start)
+		{
+			size_t		l = bound[end] - bound[start];
+
+			if (start > 0)
+			{
+				tmp[0] = '#';
+				tmp[1] = '#';
+				memcpy(tmp + 2, buf + bound[start], l);
+				id = wp_lookup(wp, tmp, l + 2);
+			}
+			else
+				id = wp_lookup(wp, buf, l);
+			if (id >= 0)
+				break;
+			end--;
+		}
+		if (id < 0)
+		{
+			ids->n = first;
+			return i32_push(ids, wp->unk);
+		}
+		if (!i32_push(ids, id))
+			return false;
+		start = end;
+	}
+	return true;
+}
+
+/*
+ * Pre-tokenize a normalised segment and WordPiece each word.
+ */
+static bool
+wp_segment(const llm_wordpiece *wp, const wp_u32vec *cps, wp_i32vec *ids)
+{
+	size_t		i = 0;
+	char	   *buf = malloc(cps->n * 4 + 8);
+	char	   *tmp = malloc(cps->n * 4 + 8);
+	size_t	   *bound = malloc((cps->n + 2) * sizeof(size_t));
+	bool		okk = buf && tmp && bound;
+
+	while (okk && i < cps->n)
+	{
+		size_t		j;
+
+		if (wp_is_space(cps->v[i]))
+		{
+			i++;
+			continue;
+		}
+		if (wp_is_punct(cps->v[i]))
+		{
+			okk = wp_word(wp, cps->v + i, 1, ids, buf, tmp, bound);
+			i++;
+			continue;
+		}
+		j = i;
+		while (j < cps->n && !wp_is_space(cps->v[j]) && !wp_is_punct(cps->v[j]))
+			j++;
+		okk = wp_word(wp, cps->v + i, j - i, ids, buf, tmp, bound);
+		i = j;
+	}
+	free(buf);
+	free(tmp);
+	free(bound);
+	return okk;
+}
+
+/*
+ * Tokenize a text (see wordpiece.h).
+ */
+int
+llm_wp_encode(const llm_wordpiece *wp, const char *text, size_t len,
+			  bool add_special, int max_len, int32_t **ids, int *n_ids, char *err)
+{
+	wp_i32vec	out = {0};
+	wp_u32vec	raw = {0},
+				norm = {0};
+	size_t		pos = 0,
+				seg = 0;
+	bool		okk = true;
+
+	*ids = NULL;
+	*n_ids = 0;
+	if (add_special)
+		okk = i32_push(&out, wp->cls);
+	while (okk && seg <= len)
+	{
+		int			best = -1;
+		size_t		k;
+
+		/* find the next special token at or after pos */
+		if (pos < len)
+			for (k = 0; k < (size_t) wp->n_special; k++)
+			{
+				const wp_special *sp = &wp->special[k];
+
+				if (sp->len <= len - pos && memcmp(text + pos, sp->s, sp->len) == 0 &&
+					(best < 0 || sp->len > wp->special[best].len))
+					best = (int) k;
+			}
+		if (best < 0 && pos < len)
+		{
+			pos++;
+			continue;
+		}
+		/* process text[seg..pos) as ordinary text */
+		raw.n = 0;
+		norm.n = 0;
+		okk = wp_decode(text + seg, pos - seg, &raw) &&
+			wp_normalize(&wp->opt, &raw, &norm) &&
+			wp_segment(wp, &norm, &out);
+		if (!okk || best < 0)
+			break;
+		okk = i32_push(&out, wp->special[best].id);
+		pos += wp->special[best].len;
+		seg = pos;
+	}
+	if (okk && add_special)
+		okk = i32_push(&out, wp->sep);
+	free(raw.v);
+	free(norm.v);
+	if (!okk)
+	{
+		free(out.v);
+		return llm_err(err, "out of memory while tokenizing");
+	}
+	if (out.n > (size_t) INT32_MAX)
+	{
+		free(out.v);
+		return llm_err(err, "text too long");
+	}
+	if (max_len > 0 && out.n > (size_t) max_len)
+	{
+		if (add_special && max_len >= 2)
+		{
+			out.v[max_len - 1] = wp->sep;
+			out.n = (size_t) max_len;
+		}
+		else
+			out.n = (size_t) max_len;
+	}
+	*ids = out.v;
+	*n_ids = (int) out.n;
+	return 0;
+}

@@ -1,0 +1,80 @@
+/*
+ * wordpiece.h - the BERT tokenizer: BertNormalizer + BertPreTokenizer +
+ * WordPiece, matching the Hugging Face `tokenizers` library.
+ *
+ * Pipeline for one text:
+ *  1. split out added/special tokens ([CLS], [SEP], ... matched verbatim);
+ *  2. normalise: clean_text (drop NUL, U+FFFD and C* characters except
+ *     tab/CR/LF; white space becomes ' '), handle_chinese_chars (spaces
+ *     around CJK ideographs), strip_accents (NFD, drop Mn), lowercase;
+ *  3. split on white space, isolate punctuation (ASCII punctuation and
+ *     Unicode P*);
+ *  4. WordPiece: greedy longest match, continuation pieces prefixed "##",
+ *     a word with more than max_input_chars_per_word characters or with an
+ *     unmatched remainder becomes [UNK];
+ *  5. optionally wrap in [CLS] ... [SEP].
+ */
+#ifndef LLM_WORDPIECE_H
+#define LLM_WORDPIECE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+
+typedef struct llm_wp_options
+{
+	bool		lowercase;
+	int			strip_accents;	/* 1 yes, 0 no, -1 follow lowercase */
+	bool		handle_chinese_chars;
+	bool		clean_text;
+	int			max_input_chars_per_word;	/* 100 */
+} llm_wp_options;
+
+typedef struct llm_wordpiece llm_wordpiece;
+
+/* The BERT defaults: lowercase, accents follow lowercase, CJK, clean, 100. */
+void		llm_wp_default_options(llm_wp_options *o);
+
+/*
+ * Build from a token list (id = index). Tokens are in vocab.txt form
+ * (continuations start with "##"). Special tokens are found by name
+ * ([UNK], [CLS], [SEP], [PAD], [MASK]); is_special (may be NULL) marks
+ * additional tokens matched verbatim in the input.
+ */
+int			llm_wp_new(llm_wordpiece **out, const char *const *tokens,
+					   const size_t *lens, int n, const bool *is_special,
+					   const llm_wp_options *opt, char *err);
+
+/* Build from a vocab.txt file (one token per line). */
+int			llm_wp_new_vocab_txt(llm_wordpiece **out, const char *path,
+								 const llm_wp_options *opt, char *err);
+
+/*
+ * Build from a parsed tokenizer.json (model.type WordPiece, normalizer
+ * BertNormalizer options and added_tokens are honoured).
+ */
+int			llm_wp_new_tokenizer_json(llm_wordpiece **out, const llm_json *root,
+									  char *err);
+
+void		llm_wp_free(llm_wordpiece *wp);
+
+int			llm_wp_vocab_size(const llm_wordpiece *wp);
+int32_t		llm_wp_cls_id(const llm_wordpiece *wp);
+int32_t		llm_wp_sep_id(const llm_wordpiece *wp);
+int32_t		llm_wp_pad_id(const llm_wordpiece *wp);
+
+/* Token text for an id (vocab.txt form), NULL when out of range. */
+const char *llm_wp_token(const llm_wordpiece *wp, int32_t id);
+
+/*
+ * Tokenize text[0..len). *ids is malloc'd (caller frees), *n_ids its
+ * length. add_special wraps the result in [CLS] ... [SEP]. max_len > 0
+ * truncates to max_len ids (specials included); 0 means no limit.
+ */
+int			llm_wp_encode(const llm_wordpiece *wp, const char *text, size_t len,
+						  bool add_special, int max_len, int32_t **ids,
+						  int *n_ids, char *err);
+
+#endif							/* LLM_WORDPIECE_H */

@@ -1,0 +1,616 @@
+/*
+ * test_embed.c - JSON parser, safetensors validation, WordPiece tokenizer
+ * and BERT sentence embeddings against sentence-transformers goldens.
+ *
+ * The golden part needs $LLM_MODEL_DIR/all-MiniLM-L6-v2 (scripts/
+ * fetch-models.sh) and test/golden/embed_{tokens,vectors}.tsv (written by
+ * test/golden/make_embed_golden.py); it is skipped when they are absent.
+ * EMBED_GOLDEN_DIR overrides the golden directory.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "json.h"
+#include "llm_embed.h"
+#include "llm_util.h"
+#include "safetensors.h"
+#include "tap.h"
+#include "wordpiece.h"
+
+/*
+ * Build a safetensors image: 8-byte length, header, then ndata bytes.
+ */
+static unsigned char *
+make_st(const char *header, uint64_t hlen_field, size_t ndata, size_t *size)
+{
+	size_t		hl = strlen(header);
+	unsigned char *b = calloc(1, 8 + hl + ndata + 1);
+	int			i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (unsigned char) (hlen_field >> (8 * i));
+	memcpy(b + 8, header, hl);
+	*size = 8 + hl + ndata;
+	return b;
+}
+
+/*
+ * Open an image built from header with a correct length field; return
+ * the open result, err receiving the message.
+ */
+static int
+try_st(const char *header, size_t ndata, char *err)
+{
+	size_t		size;
+	unsigned char *b = make_st(header, strlen(header), ndata, &size);
+	llm_st_file *f = NULL;
+	int			rc = llm_st_open_memory(&f, b, size, err);
+
+	llm_st_close(f);
+	free(b);
+	return rc;
+}
+
+/*
+ * Safetensors validation cases.
+ */
+static void
+test_safetensors(void)
+{
+	char		err[LLM_ERRLEN];
+	size_t		size;
+	unsigned char *b;
+	llm_st_file *f = NULL;
+	const llm_st_tensor *t;
+	const char *good = "{\"__metadata__\":{\"format\":\"pt\"},"
+		"\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+		"\"b\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[24,32]}}";
+
+	err[0] = '\0';
+	ok(try_st(good, 32, err) == 0, "valid safetensors image opens %s", err);
+	b = make_st(good, strlen(good), 32, &size);
+	if (llm_st_open_memory(&f, b, size, err) == 0)
+	{
+		t = llm_st_find(f, "a");
+		ok(llm_st_n_tensors(f) == 2 && t && t->type == LLM_TYPE_F32 && t->n_dims == 2 &&
+		   t->shape[0] == 2 && t->shape[1] == 3 && t->nbytes == 24 &&
+		   (const unsigned char *) t->data == b + 8 + strlen(good),
+		   "tensor table is right");
+		t = llm_st_find(f, "b");
+		ok(t && t->type == LLM_TYPE_F16 && t->nelements == 4, "f16 tensor found");
+		llm_st_close(f);
+	}
+	else
+		ok(0, "reopen failed: %s", err);
+	free(b);
+
+	/* header length too large */
+	b = make_st(good, (uint64_t) 200 * 1000 * 1000, 32, &size);
+	ok(llm_st_open_memory(&f, b, size, err) < 0 && strstr(err, "100 MB"), "header > 100 MB rejected: %s", err);
+	free(b);
+	/* header length past end of file */
+	b = make_st(good, strlen(good) + 100, 32, &size);
+	ok(llm_st_open_memory(&f, b, size, err) < 0 && strstr(err, "past the end"), "header past EOF rejected: %s", err);
+	free(b);
+	/* file shorter than 8 bytes */
+	b = make_st("", 0, 0, &size);
+	ok(llm_st_open_memory(&f, b, 5, err) < 0, "5-byte file rejected: %s", err);
+	free(b);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}", 4, err) < 0,
+	   "bad JSON rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, err) < 0 &&
+	   strstr(err, "dtype"), "unknown dtype rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, err) < 0,
+	   "negative dim rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4, err) < 0,
+	   "fractional dim rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4, err) < 0 &&
+	   strstr(err, "shape needs"), "size mismatch rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 4, err) < 0 &&
+	   strstr(err, "outside"), "offsets outside data rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+			  "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, err) < 0 &&
+	   strstr(err, "overlap"), "overlap rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+			  "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, err) < 0 &&
+	   strstr(err, "duplicate"), "duplicate name rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,0]}}", 4, err) < 0 &&
+	   strstr(err, "begin > end"), "begin > end rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, err) < 0 &&
+	   strstr(err, "hole"), "hole rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, err) < 0,
+	   "trailing bytes rejected: %s", err);
+	/* truncated file: data area shorter than the offsets say */
+	ok(try_st(good, 20, err) < 0, "truncated file rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],"
+			  "\"data_offsets\":[0,4]}}", 4, err) < 0 && strstr(err, "overflow"),
+	   "shape overflow rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4, err) < 0,
+	   "too many dims rejected: %s", err);
+	ok(try_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, err) < 0,
+	   "missing data_offsets rejected: %s", err);
+	ok(try_st("{\"__metadata__\":{\"x\":1}}", 0, err) < 0, "non-string metadata rejected: %s", err);
+	ok(try_st("[1,2]", 0, err) < 0, "non-object header rejected: %s", err);
+	ok(try_st("{\"p\":{\"dtype\":\"I64\",\"shape\":[1,2],\"data_offsets\":[0,16]}}", 16, err) == 0,
+	   "I64 tensor accepted for validation");
+	ok(try_st("{}", 0, err) == 0, "empty header accepted");
+	/* mutated images: any outcome but a crash (the sanitizer build checks) */
+	{
+		uint32_t	seed = 12345;
+		int			it,
+					opened = 0;
+
+		b = make_st(good, strlen(good), 32, &size);
+		for (it = 0; it < 3000; it++)
+		{
+			unsigned char *c = malloc(size);
+			int			k;
+
+			memcpy(c, b, size);
+			for (k = 0; k < 1 + it % 4; k++)
+			{
+				seed = seed * 1103515245u + 12345u;
+				c[(seed >> 8) % size] = (unsigned char) (seed >> 20);
+			}
+			if (llm_st_open_memory(&f, c, size, err) == 0)
+			{
+				opened++;
+				llm_st_close(f);
+			}
+			free(c);
+		}
+		free(b);
+		ok(1, "3000 mutated images handled (%d still valid)", opened);
+	}
+}
+
+/*
+ * JSON parser edge cases.
+ */
+static void
+test_json(void)
+{
+	char		err[LLM_ERRLEN];
+	llm_json   *v;
+	static const char *const bad[] = {
+		"", "{", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "01", "1.", ".5", "-", "1e",
+		"\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"", "\"a\x01\"",
+		"tru", "nul", "[1] 2", "{a:1}", "'s'", "\"\xff\"", "\"\xc0\xaf\"", "NaN", "[1 2]",
+	};
+	size_t		i;
+	char		deep[400];
+
+	const char *good = " {\"a\": [1, -2.5e3, true, false, null, \"x\\u00e9\\ud83d\\ude00\\n\"],"
+		" \"b\": {\"c\": 9223372036854775807}, \"big\": 1e400} ";
+
+	v = llm_json_parse(good, strlen(good), err);
+	ok(v != NULL, "valid JSON parses %s", v ? "" : err);
+	if (v)
+	{
+		const llm_json *a = llm_json_get(v, "a");
+
+		ok(a && a->type == LLM_JSON_ARRAY && a->n == 6, "array of 6");
+		ok(a && a->items[0].is_int && a->items[0].i == 1 && a->items[1].num == -2500 &&
+		   !a->items[1].is_int, "numbers");
+		ok(a && a->items[2].b && a->items[3].type == LLM_JSON_BOOL && !a->items[3].b &&
+		   a->items[4].type == LLM_JSON_NULL, "literals");
+		ok(a && strcmp(a->items[5].str, "x\xc3\xa9\xf0\x9f\x98\x80\n") == 0, "escapes and surrogate pair decode");
+		ok(llm_json_get_int(llm_json_get(v, "b"), "c", 0) == INT64_MAX, "int64 max");
+		ok(llm_json_get(v, "big") && !llm_json_get(v, "big")->is_int, "huge number kept as double");
+		ok(llm_json_dup_key(v) == -1, "no duplicate keys");
+		llm_json_free(v);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	{
+		v = llm_json_parse(bad[i], strlen(bad[i]), err);
+		ok(v == NULL, "bad JSON %zu rejected: %s", i, v ? "(accepted)" : err);
+		llm_json_free(v);
+	}
+	v = llm_json_parse("{\"k\":1,\"j\":2,\"k\":3}", 19, err);
+	ok(v && llm_json_dup_key(v) == 2, "duplicate key found");
+	llm_json_free(v);
+	memset(deep, '[', 200);
+	memset(deep + 200, ']', 200);
+	v = llm_json_parse(deep, 400, err);
+	ok(v == NULL && strstr(err, "deep"), "deep nesting rejected: %s", err);
+	llm_json_free(v);
+	v = llm_json_parse("\"a\\u0000b\"", 10, err);
+	ok(v && v->len == 3 && v->str[1] == 0, "embedded NUL kept with length");
+	llm_json_free(v);
+}
+
+/*
+ * WordPiece unit cases on a tiny vocabulary.
+ */
+static void
+test_wordpiece(void)
+{
+	static const char *const vocab[] = {
+		"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able",
+		"hello", "world", ",", "!", "cafe", "你", "好", "##s", "a", "##a",
+	};
+	size_t		lens[sizeof(vocab) / sizeof(vocab[0])];
+	int			n = (int) (sizeof(vocab) / sizeof(vocab[0]));
+	llm_wordpiece *wp;
+	llm_wp_options o;
+	char		err[LLM_ERRLEN];
+	int32_t    *ids;
+	int			nid,
+				i;
+	char		longw[120];
+
+	for (i = 0; i < n; i++)
+		lens[i] = strlen(vocab[i]);
+	llm_wp_default_options(&o);
+	if (llm_wp_new(&wp, vocab, lens, n, NULL, &o, err) < 0)
+	{
+		ok(0, "wordpiece build: %s", err);
+		return;
+	}
+#define WP_CASE(text, add, maxl, ...) do { \
+		int32_t want[] = {__VA_ARGS__}; \
+		int nw = (int) (sizeof(want) / sizeof(want[0])); \
+		int rc = llm_wp_encode(wp, text, strlen(text), add, maxl, &ids, &nid, err); \
+		ok(rc == 0 && nid == nw && memcmp(ids, want, sizeof(want)) == 0, \
+		   "wordpiece: %s", #text); \
+		free(ids); \
+	} while (0)
+	WP_CASE("unaffable", true, 0, 2, 5, 6, 7, 3);
+	WP_CASE("Hello, WORLD!", false, 0, 8, 10, 9, 11);
+	WP_CASE("  hello\t\nworld  ", false, 0, 8, 9);
+	WP_CASE("Café", false, 0, 12);
+	WP_CASE("你好", false, 0, 13, 14);
+	WP_CASE("x你好y", false, 0, 1, 13, 14, 1);
+	WP_CASE("unknownword", false, 0, 1);
+	WP_CASE("unaffablex", false, 0, 1);
+	WP_CASE("hello[SEP]world", false, 0, 8, 3, 9);
+	WP_CASE("hel\x01lo\xe2\x80\x8b", false, 0, 8);
+	WP_CASE("hello world hello", true, 4, 2, 8, 9, 3);
+	WP_CASE("aaa", false, 0, 16, 17, 17);
+	WP_CASE("", true, 0, 2, 3);
+	memset(longw, 'a', 101);
+	longw[101] = '\0';
+	WP_CASE(longw, false, 0, 1);
+	longw[100] = '\0';
+	ids = NULL;
+	ok(llm_wp_encode(wp, longw, 100, false, 0, &ids, &nid, err) == 0 && nid == 100 &&
+	   ids[0] == 16 && ids[99] == 17, "100-char word is split, not [UNK]");
+	free(ids);
+	llm_wp_free(wp);
+	o.lowercase = false;
+	o.strip_accents = 0;
+	if (llm_wp_new(&wp, vocab, lens, n, NULL, &o, err) == 0)
+	{
+		WP_CASE("Hello hello", false, 0, 1, 8);
+		llm_wp_free(wp);
+	}
+	ok(llm_wp_new(&wp, vocab + 5, lens + 5, n - 5, NULL, &o, err) < 0, "vocab without [UNK] rejected: %s", err);
+#undef WP_CASE
+}
+
+/*
+ * Decode a hex string into a malloc'd buffer.
+ */
+static char *
+unhex(const char *h, size_t hl, size_t *len)
+{
+	char	   *o = malloc(hl / 2 + 1);
+	size_t		i;
+
+	for (i = 0; i + 1 < hl; i += 2)
+	{
+		unsigned int b;
+
+		sscanf(h + i, "%2x", &b);
+		o[i / 2] = (char) b;
+	}
+	o[hl / 2] = '\0';
+	*len = hl / 2;
+	return o;
+}
+
+/*
+ * Path of a golden file.
+ */
+static const char *
+golden_path(char *buf, size_t size, const char *name)
+{
+	const char *d = getenv("EMBED_GOLDEN_DIR");
+
+	snprintf(buf, size, "%s/%s", d && *d ? d : "test/golden", name);
+	return buf;
+}
+
+/*
+ * Token ids of every corpus string against the HF tokenizer.
+ */
+static void
+test_golden_tokens(const llm_embed_model *m, const char *label)
+{
+	char		p[4096];
+	FILE	   *f = fopen(golden_path(p, sizeof(p), "embed_tokens.tsv"), "r");
+	char	   *line = NULL;
+	size_t		cap = 0;
+	int			total = 0,
+				same = 0;
+	char		err[LLM_ERRLEN];
+
+	if (!f)
+	{
+		skip("no %s", p);
+		return;
+	}
+	while (getline(&line, &cap, f) > 0)
+	{
+		char	   *tab = strchr(line, '\t');
+		size_t		len;
+		char	   *text;
+		int32_t    *ids;
+		int			nid,
+					i = 0;
+		char	   *s,
+				   *e;
+		bool		eq;
+
+		if (!tab)
+			continue;
+		text = unhex(line, (size_t) (tab - line), &len);
+		total++;
+		if (llm_embed_tokenize(m, text, len, 0, &ids, &nid, err) < 0)
+		{
+			diag("tokenize failed: %s", err);
+			free(text);
+			continue;
+		}
+		eq = true;
+		for (s = tab + 1;; s = e)
+		{
+			long		v = strtol(s, &e, 10);
+
+			if (e == s)
+				break;
+			if (i >= nid || ids[i] != v)
+				eq = false;
+			i++;
+		}
+		if (eq && i == nid)
+			same++;
+		else if (total - same <= 5)
+			diag("token mismatch for \"%.60s\" (%d vs %d ids)", text, nid, i);
+		free(ids);
+		free(text);
+	}
+	free(line);
+	fclose(f);
+	ok(total >= 200 && same == total, "%s: token ids identical for %d of %d strings", label, same, total);
+}
+
+/*
+ * Embeddings of every corpus string against sentence-transformers.
+ */
+static void
+test_golden_vectors(const llm_embed_model *m, int dim, const char *label, double min_cos,
+					int max_tokens)
+{
+	char		p[4096];
+	FILE	   *f = fopen(golden_path(p, sizeof(p), "embed_vectors.tsv"), "r");
+	char	   *line = NULL;
+	size_t		cap = 0;
+	int			n = 0,
+				ncap = 0,
+				i,
+				bad = 0,
+				used = 0;
+	char	  **texts = NULL;
+	size_t	   *lens = NULL;
+	float	   *ref = NULL,
+			   *out;
+	double		minc = 2;
+	char		err[LLM_ERRLEN];
+	llm_embed_ctx *c;
+
+	if (!f)
+	{
+		skip("no %s", p);
+		return;
+	}
+	while (getline(&line, &cap, f) > 0)
+	{
+		char	   *tab = strchr(line, '\t'),
+				   *s;
+
+		if (!tab)
+			continue;
+		if (n == ncap)
+		{
+			ncap = ncap ? ncap * 2 : 256;
+			texts = realloc(texts, (size_t) ncap * sizeof(char *));
+			lens = realloc(lens, (size_t) ncap * sizeof(size_t));
+			ref = realloc(ref, (size_t) ncap * (size_t) dim * sizeof(float));
+		}
+		texts[n] = unhex(line, (size_t) (tab - line), &lens[n]);
+		s = tab + 1;
+		for (i = 0; i < dim; i++)
+			ref[(size_t) n * dim + i] = strtof(s, &s);
+		n++;
+	}
+	free(line);
+	fclose(f);
+	out = malloc((size_t) n * (size_t) dim * sizeof(float));
+	if (llm_embed_ctx_new(&c, 2, NULL, err) < 0 ||
+		llm_embed_batch(c, m, (const char *const *) texts, lens, n, out, LLM_TRUNCATE_END, err) < 0)
+		ok(0, "embed batch: %s", err);
+	else
+	{
+		for (i = 0; i < n; i++)
+		{
+			double		dot = 0,
+						na = 0,
+						nb = 0,
+						cs;
+			int			j;
+
+			for (j = 0; j < dim; j++)
+			{
+				dot += (double) out[(size_t) i * dim + j] * ref[(size_t) i * dim + j];
+				na += (double) out[(size_t) i * dim + j] * out[(size_t) i * dim + j];
+				nb += (double) ref[(size_t) i * dim + j] * ref[(size_t) i * dim + j];
+			}
+			cs = dot / (sqrt(na) * sqrt(nb) + 1e-30);
+			if (max_tokens > 0)
+			{
+				/* the reference truncated at max_tokens: compare shorter texts only */
+				int32_t    *ids;
+				int			nid = 0;
+
+				if (llm_embed_tokenize(m, texts[i], lens[i], 0, &ids, &nid, err) == 0)
+					free(ids);
+				if (nid > max_tokens)
+					continue;
+			}
+			used++;
+			if (cs < minc)
+				minc = cs;
+			if (cs < min_cos)
+			{
+				bad++;
+				if (bad <= 5)
+					diag("cosine %.6f for \"%.60s\"", cs, texts[i]);
+			}
+		}
+		ok(used >= 200 && bad == 0, "%s: cosine >= %g for all %d compared strings of %d (min %.7f)",
+		   label, min_cos, used, n, minc);
+		/* the same text alone gives the same vector as in the batch */
+		{
+			float	   *one = malloc((size_t) dim * sizeof(float));
+			double		md = 0;
+			int			j;
+
+			if (llm_embed_batch(c, m, (const char *const *) texts, lens, 1, one, LLM_TRUNCATE_END, err) == 0)
+				for (j = 0; j < dim; j++)
+					md = fmax(md, fabs(one[j] - out[j]));
+			ok(md < 1e-5, "batching does not change the result (max diff %g)", md);
+			free(one);
+		}
+	}
+	llm_embed_ctx_free(c);
+	for (i = 0; i < n; i++)
+		free(texts[i]);
+	free(texts);
+	free(lens);
+	free(ref);
+	free(out);
+}
+
+/*
+ * Model-level checks with all-MiniLM-L6-v2.
+ */
+static void
+test_model(void)
+{
+	char		dir[4200];
+	struct stat st;
+	llm_embed_model *m;
+	llm_embed_info info;
+	char		err[LLM_ERRLEN];
+	llm_embed_ctx *c;
+
+	snprintf(dir, sizeof(dir), "%s/all-MiniLM-L6-v2", tap_model_dir());
+	if (stat(dir, &st) < 0)
+	{
+		skip("no model at %s (scripts/fetch-models.sh)", dir);
+		return;
+	}
+	if (llm_embed_model_load(&m, dir, err) < 0)
+	{
+		ok(0, "load %s: %s", dir, err);
+		return;
+	}
+	llm_embed_model_info(m, &info);
+	ok(info.dim == 384 && info.n_layers == 6 && info.n_heads == 12 && info.max_positions == 512 &&
+	   info.max_seq_len == 256 && info.pooling == LLM_EMBED_POOL_MEAN && info.normalize &&
+	   info.n_vocab == 30522, "model info (dim %d, layers %d, seq %d, pooling %s)",
+	   info.dim, info.n_layers, info.max_seq_len, llm_embed_pooling_name(info.pooling));
+	if (llm_embed_ctx_new(&c, 2, NULL, err) == 0)
+	{
+		const char *t[1];
+		size_t		l[1];
+		char	   *big = malloc(4000);
+		float		v[384];
+
+		memset(big, 'x', 3999);
+		for (int i = 1; i < 3999; i += 2)
+			big[i] = ' ';
+		big[3999] = 0;
+		t[0] = big;
+		l[0] = 3999;
+		ok(llm_embed_batch(c, m, t, l, 1, v, LLM_TRUNCATE_ERROR, err) < 0 && strstr(err, "tokens"),
+		   "over-long text rejected in error mode: %s", err);
+		ok(llm_embed_batch(c, m, t, l, 1, v, LLM_TRUNCATE_END, err) == 0, "over-long text truncated");
+		free(big);
+		llm_embed_ctx_free(c);
+	}
+	test_golden_tokens(m, "safetensors");
+	test_golden_vectors(m, info.dim, "safetensors", 0.999, 0);
+	llm_embed_model_free(m);
+	ok(llm_embed_model_load(&m, "/nonexistent/model", err) < 0, "missing model rejected: %s", err);
+}
+
+/*
+ * Optional GGUF conversions of the same model (llama.cpp's
+ * convert_hf_to_gguf.py --outtype f16 / q8_0, saved in the model dir as
+ * all-MiniLM-L6-v2-f16.gguf / -q8_0.gguf); skipped when absent.
+ */
+static void
+test_gguf_models(void)
+{
+	static const struct
+	{
+		const char *file;
+		double		min_cos;
+	}			g[] = {{"all-MiniLM-L6-v2-f16.gguf", 0.999}, {"all-MiniLM-L6-v2-q8_0.gguf", 0.99}};
+	size_t		i;
+
+	for (i = 0; i < sizeof(g) / sizeof(g[0]); i++)
+	{
+		char		path[4200];
+		struct stat st;
+		llm_embed_model *m;
+		llm_embed_info info;
+		char		err[LLM_ERRLEN];
+
+		snprintf(path, sizeof(path), "%s/%s", tap_model_dir(), g[i].file);
+		if (stat(path, &st) < 0)
+		{
+			skip("no %s", path);
+			continue;
+		}
+		if (llm_embed_model_load(&m, path, err) < 0)
+		{
+			ok(0, "load %s: %s", path, err);
+			continue;
+		}
+		llm_embed_model_info(m, &info);
+		ok(info.dim == 384 && info.n_layers == 6 && info.pooling == LLM_EMBED_POOL_MEAN &&
+		   info.normalize && strcmp(info.format, "gguf") == 0, "%s info", g[i].file);
+		test_golden_tokens(m, g[i].file);
+		/* GGUF keeps 512 positions; the golden vectors were cut at 256 */
+		test_golden_vectors(m, info.dim, g[i].file, g[i].min_cos, 256);
+		llm_embed_model_free(m);
+	}
+}
+
+int
+main(void)
+{
+	test_json();
+	test_safetensors();
+	test_wordpiece();
+	test_model();
+	test_gguf_models();
+	return tap_done();
+}
