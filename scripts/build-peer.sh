@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 #
-# build-peer.sh - build llama.cpp's llama-bench, the speed reference for
-# test/bench/bench.sh, from the llama.cpp source vendored in the
-# llama-cpp-python sdist.
+# build-peer.sh [llama-bench|llama-server] - build llama.cpp's llama-bench
+# (the speed reference for test/bench/bench.sh; the default) or
+# llama-server (the peer of test/bench/bench-pg.sh), from the llama.cpp
+# source vendored in the llama-cpp-python sdist.
 #
 # Everything lives under ${LLM_CACHE:-$HOME/.cache/llm}/peer, never in the
 # repository:
 #   peer/llama_cpp_python-VERSION.tar.gz   the sdist (pip download if absent)
 #   peer/src/llama_cpp_python-VERSION/     the extracted sdist
 #   peer/build/bin/llama-bench             the result
+#   peer/build-server/bin/llama-server      with the llama-server argument
 #
 # Idempotent: does nothing when the binary already exists (FORCE=1 rebuilds).
 #
@@ -26,11 +28,16 @@ VERSION="${PEER_VERSION:-0.3.36}"
 JOBS="${JOBS:-2}"
 SDIST="$PEER/llama_cpp_python-$VERSION.tar.gz"
 SRC="$PEER/src/llama_cpp_python-$VERSION/vendor/llama.cpp"
-BUILD="$PEER/build"
-BIN="$BUILD/bin/llama-bench"
+TARGET="${1:-llama-bench}"
+case "$TARGET" in
+    llama-bench)  BUILD="$PEER/build";        SERVER=OFF ;;
+    llama-server) BUILD="$PEER/build-server"; SERVER=ON ;;
+    *) echo "build-peer.sh: unknown target $TARGET (llama-bench or llama-server)" >&2; exit 2 ;;
+esac
+BIN="$BUILD/bin/$TARGET"
 
 if [ -x "$BIN" ] && [ "${FORCE:-0}" != 1 ]; then
-    echo "llama-bench already built: $BIN"
+    echo "$TARGET already built: $BIN"
     exit 0
 fi
 
@@ -69,18 +76,18 @@ cmake -S "$SRC" -B "$BUILD" \
     -DBUILD_SHARED_LIBS=OFF \
     -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DLLAMA_BUILD_SERVER=OFF \
+    -DLLAMA_BUILD_SERVER=$SERVER \
     -DLLAMA_BUILD_APP=OFF \
     -DLLAMA_BUILD_TOOLS=ON
 
-# 4. Build only llama-bench (and what it links).
-cmake --build "$BUILD" --target llama-bench -j "$JOBS"
+# 4. Build only the target (and what it links).
+cmake --build "$BUILD" --target "$TARGET" -j "$JOBS"
 
 if [ ! -x "$BIN" ]; then
     # Some generators put binaries elsewhere; find it and link it into bin/.
-    found="$(find "$BUILD" -type f -name llama-bench -perm -u+x | head -n 1)"
+    found="$(find "$BUILD" -type f -name "$TARGET" -perm -u+x | head -n 1)"
     if [ -z "$found" ]; then
-        echo "build-peer.sh: llama-bench not produced" >&2
+        echo "build-peer.sh: $TARGET not produced" >&2
         exit 1
     fi
     mkdir -p "$BUILD/bin"
