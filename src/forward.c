@@ -54,7 +54,6 @@ struct llm_backend
 	float	   *rope_cs;		/* [T, n_rot] cos/sin pairs */
 	int32_t    *tok_item;		/* [T] item of each token */
 	int32_t    *tok_pos;		/* [T] position of each token */
-	size_t		cap_quant;
 	void	   *quant[3];		/* quantized activations, per vec_dot type */
 	int64_t		cap_scores;		/* per thread */
 	float	   *scores;			/* [n_threads, cap_scores] */
@@ -212,7 +211,6 @@ cpu_reserve(llm_backend *e, const llm_model *m, int64_t T, int64_t n_out,
 		e->cap_embd = ee;
 		e->cap_ff = ff;
 		e->cap_kv = kv;
-		e->cap_quant = qbytes;
 	}
 	if (max_ctx > e->cap_scores)
 	{
