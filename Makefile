@@ -98,9 +98,17 @@ ifeq ($(HAVE_PG),yes)
 endif
 
 # The extension always links the normal (not sanitized) engine library.
+# In a normal build that library is $(LIB) itself, so "pg" depends on it
+# (a sub-make building the same objects would race "make -j" on them); in
+# a sanitized build the normal library is made by a separate sub-make.
+ifeq ($(SAN),1)
 pg:
-	$(MAKE) BUILD=build SAN= engine
+	$(MAKE) SAN= BUILD=build engine
 	$(MAKE) -f pg.mk LLM_ENGINE_LIB=build/libllmengine.a
+else
+pg: $(LIB)
+	$(MAKE) -f pg.mk LLM_ENGINE_LIB=$(LIB)
+endif
 
 pg-install: pg
 	$(MAKE) -f pg.mk LLM_ENGINE_LIB=build/libllmengine.a install

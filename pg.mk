@@ -25,7 +25,7 @@ REGRESS_OPTS = --load-extension=llm
 
 LLM_ENGINE_LIB ?= build/libllmengine.a
 PG_CPPFLAGS  = -Isrc
-SHLIB_LINK   = $(LLM_ENGINE_LIB) -lpcre2-8 -lm -lpthread
+SHLIB_LINK   = $(LLM_ENGINE_LIB) -lpcre2-8 -lutf8proc -lm -lpthread
 EXTRA_CLEAN  = src/pg_*.bc
 
 # No LLVM bitcode for the JIT: nothing in these files is worth inlining.
