@@ -84,6 +84,7 @@ $(FIXDIR)/.stamp: $(wildcard test/fixtures/*.py test/golden/make_tokenizer_golde
 	mkdir -p $(FIXDIR)
 	$(PYTHON) test/fixtures/make_fixtures.py $(FIXDIR)
 	$(PYTHON) test/fixtures/make_quant_vectors.py $(FIXDIR)
+	$(PYTHON) test/fixtures/make_qwen3_fixture.py $(FIXDIR)
 	$(PYTHON) test/golden/make_tokenizer_golden.py $(FIXDIR)
 	touch $@
 

@@ -14,13 +14,13 @@
 # (they create the cluster with pg_virtualenv and run "installcheck").
 
 MODULE_big  = llm
-OBJS        = src/pg_llm.o src/pg_queue.o src/pg_worker.o src/pg_models.o src/pg_funcs.o src/pg_views.o
+OBJS        = src/pg_llm.o src/pg_queue.o src/pg_worker.o src/pg_models.o src/pg_funcs.o src/pg_views.o src/pg_embed.o
 PGFILEDESC  = "llm - LLM inference inside PostgreSQL"
 
 EXTENSION   = llm
 DATA        = sql/llm--0.1.0.sql
 
-REGRESS     = llm_setup llm_generate llm_chat llm_batch llm_tokenize llm_models llm_errors llm_stats
+REGRESS     = llm_setup llm_generate llm_chat llm_batch llm_tokenize llm_models llm_errors llm_stats llm_embed
 REGRESS_OPTS = --load-extension=llm
 
 LLM_ENGINE_LIB ?= build/libllmengine.a

@@ -17,8 +17,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# gguf is pinned: the test fixtures it writes are checked by sha256
 PY=${PYTHON:-python3}
-if ! $PY -c 'import gguf, numpy' >/dev/null 2>&1; then
-  echo "installing python packages: gguf numpy"
-  $PY -m pip install -q gguf numpy
+GGUF_VERSION=0.19.0
+if ! $PY -c "import numpy, importlib.metadata as m; assert m.version('gguf') == '$GGUF_VERSION'" >/dev/null 2>&1; then
+  echo "installing python packages: gguf==$GGUF_VERSION numpy"
+  $PY -m pip install -q "gguf==$GGUF_VERSION" numpy
 fi

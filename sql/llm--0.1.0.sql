@@ -53,6 +53,20 @@ RETURNS TABLE(ord integer, output text)
 AS 'MODULE_PATHNAME', 'llm_generate_batch'
 LANGUAGE C VOLATILE PARALLEL SAFE ROWS 10;
 
+-- Sentence embeddings. A NULL input gives NULL; model NULL means
+-- llm.default_embedding_model. The result casts to pgvector's vector.
+CREATE FUNCTION llm_embed(input text, model text DEFAULT NULL)
+RETURNS real[]
+AS 'MODULE_PATHNAME', 'llm_embed_sql'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+-- Many texts queued at once, so that the worker embeds them together;
+-- ord is the 1-based position in inputs.
+CREATE FUNCTION llm_embed_batch(inputs text[], model text DEFAULT NULL)
+RETURNS TABLE(ord integer, embedding real[])
+AS 'MODULE_PATHNAME', 'llm_embed_batch_sql'
+LANGUAGE C VOLATILE PARALLEL SAFE ROWS 100;
+
 CREATE FUNCTION llm_tokenize(input text, model text DEFAULT NULL)
 RETURNS integer[]
 AS 'MODULE_PATHNAME', 'llm_tokenize_sql'
@@ -86,7 +100,10 @@ CREATE FUNCTION llm_models(
     OUT loaded boolean,
     OUT memory_bytes bigint,
     OUT is_default boolean,
-    OUT chat_format text)
+    OUT chat_format text,
+    OUT embedding_dim integer,
+    OUT pooling text,
+    OUT is_default_embedding boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'llm_models'
 LANGUAGE C VOLATILE PARALLEL SAFE;
@@ -106,7 +123,11 @@ CREATE FUNCTION llm_stats(
     OUT running integer,
     OUT slots_in_use integer,
     OUT worker_pid integer,
-    OUT started_at timestamp with time zone)
+    OUT started_at timestamp with time zone,
+    OUT embedded_texts bigint,
+    OUT embedded_tokens bigint,
+    OUT embed_batches bigint,
+    OUT embed_seconds double precision)
 RETURNS record
 AS 'MODULE_PATHNAME', 'llm_stats'
 LANGUAGE C VOLATILE PARALLEL SAFE;

@@ -20,12 +20,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fgemm.h"
+#include "embed_decoder.h"
 #include "gguf.h"
 #include "json.h"
 #include "kernels.h"
 #include "llm_util.h"
 #include "safetensors.h"
 #include "threadpool.h"
+#include "vmath.h"
 #include "wordpiece.h"
 
 /* a weight: matrix rows x cols (cols = row length) in the file */
@@ -36,6 +39,7 @@ typedef struct bert_w
 	int64_t		rows,
 				cols;
 	size_t		row_bytes;
+	llm_fgemm_b	packed;			/* layer matrices: f32, packed at load */
 } bert_w;
 
 typedef struct bert_layer
@@ -84,12 +88,16 @@ struct llm_embed_model
 	/* f32 vectors owned by the model */
 	float	  **owned;
 	int			n_owned;
+	/* set for decoder GGUFs (llama/qwen2/qwen3): everything runs there */
+	llm_embdec *dec;
 };
 
 struct llm_embed_ctx
 {
 	llm_pool   *pool;
 	llm_kernels k;
+	llm_vmath	vm;				/* same isa as k */
+	struct llm_engine *dec_engine;	/* for decoder models, made on first use */
 };
 
 /*
@@ -127,10 +135,20 @@ llm_embed_model_free(llm_embed_model *m)
 	for (i = 0; i < m->n_owned; i++)
 		free(m->owned[i]);
 	free(m->owned);
+	for (i = 0; m->layers && i < m->n_layers; i++)
+	{
+		llm_fgemm_b_free(&m->layers[i].q.packed);
+		llm_fgemm_b_free(&m->layers[i].k.packed);
+		llm_fgemm_b_free(&m->layers[i].v.packed);
+		llm_fgemm_b_free(&m->layers[i].o.packed);
+		llm_fgemm_b_free(&m->layers[i].up.packed);
+		llm_fgemm_b_free(&m->layers[i].down.packed);
+	}
 	free(m->layers);
 	llm_wp_free(m->wp);
 	llm_st_close(m->st);
 	gguf_close(m->gg);
+	llm_embdec_free(m->dec);
 	free(m);
 }
 
@@ -277,6 +295,13 @@ bert_load_tensors(llm_embed_model *m, char *err)
 			snprintf(g2, sizeof(g2), "blk.%d.%s.bias", L, mats[i].gg);
 			if (bert_tensor(m, h1, g1, rows, cols, mw[i], err) < 0 ||
 				bert_vec(m, &k, h2, g2, rows, mb[i], err) < 0)
+				return -1;
+			/* float copy in the layout of the GEMM kernels (see fgemm.h) */
+			if (!k.type[mw[i]->type].to_float)
+				return llm_err(err, "tensor %s: no conversion from %s", g1,
+							   llm_type_name(mw[i]->type));
+			if (llm_fgemm_pack(&mw[i]->packed, rows, cols, mw[i]->data, mw[i]->row_bytes,
+							  k.type[mw[i]->type].to_float, err) < 0)
 				return -1;
 		}
 		snprintf(h1, sizeof(h1), "encoder.layer.%d.attention.output.LayerNorm.weight", L);
@@ -601,9 +626,19 @@ bert_load_gguf(llm_embed_model *m, const char *path, char *err)
 
 	if (gguf_open(&m->gg, path, err) < 0)
 		return -1;
-	if (gguf_get_str(m->gg, "general.architecture", &arch, err) <= 0 || strcmp(arch, "bert") != 0)
+	if (gguf_get_str(m->gg, "general.architecture", &arch, err) > 0 &&
+		llm_embdec_arch_supported(arch))
 	{
-		llm_err(err, "GGUF architecture %s is not bert", arch ? arch : "missing");
+		/* a decoder (generation or decoder-embedding) model */
+		free(arch);
+		gguf_close(m->gg);
+		m->gg = NULL;
+		return llm_embdec_load(&m->dec, path, err);
+	}
+	if (arch == NULL || strcmp(arch, "bert") != 0)
+	{
+		llm_err(err, "GGUF architecture %s is not bert (nor llama, qwen2, qwen3)",
+				arch ? arch : "missing");
 		free(arch);
 		return -1;
 	}
@@ -673,11 +708,30 @@ llm_embed_model_load(llm_embed_model **out, const char *path, char *err)
 }
 
 /*
+ * Override the pooling mode (see llm_embed.h).
+ */
+int
+llm_embed_model_set_pooling(llm_embed_model *m, llm_embed_pooling p, char *err)
+{
+	if (m->dec)
+		return llm_embdec_set_pooling(m->dec, p, err);
+	if (p < LLM_EMBED_POOL_MEAN || p > LLM_EMBED_POOL_MEAN_SQRT)
+		return llm_err(err, "unknown pooling mode %d", (int) p);
+	m->pooling = p;
+	return 0;
+}
+
+/*
  * Describe a loaded model.
  */
 void
 llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info)
 {
+	if (m->dec)
+	{
+		llm_embdec_info(m->dec, info);
+		return;
+	}
 	info->dim = m->dim;
 	info->max_positions = m->n_pos;
 	info->max_seq_len = m->max_seq;
@@ -687,6 +741,10 @@ llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info)
 	info->pooling = m->pooling;
 	info->normalize = m->normalize;
 	info->format = m->format;
+	info->n_params = ((int64_t) m->n_vocab + m->n_pos + m->n_types) * m->dim +
+		(int64_t) m->n_layers * (4 * ((int64_t) m->dim * m->dim + m->dim) +
+								 2 * (int64_t) m->dim * m->n_ff + m->n_ff + m->dim + 4 * m->dim) +
+		2 * m->dim;
 }
 
 /*
@@ -696,6 +754,8 @@ int
 llm_embed_tokenize(const llm_embed_model *m, const char *text, size_t len,
 				   int max_len, int32_t **ids, int *n_ids, char *err)
 {
+	if (m->dec)
+		return llm_embdec_tokenize(m->dec, text, len, max_len, ids, n_ids, err);
 	return llm_wp_encode(m->wp, text, len, true, max_len, ids, n_ids, err);
 }
 
@@ -713,6 +773,7 @@ llm_embed_ctx_new(llm_embed_ctx **out, int n_threads, const char *isa, char *err
 	if (n_threads < 1)
 		n_threads = 1;
 	llm_kernels_init(&c->k, isa);
+	llm_vmath_init(&c->vm, c->k.isa);
 	c->pool = llm_pool_new(n_threads, err);
 	if (!c->pool)
 	{
@@ -731,6 +792,7 @@ llm_embed_ctx_free(llm_embed_ctx *c)
 {
 	if (!c)
 		return;
+	llm_embdec_engine_free(c->dec_engine);
 	llm_pool_free(c->pool);
 	free(c);
 }
@@ -765,32 +827,6 @@ typedef struct bert_batch
 			   *lnb;
 	const float *res;
 } bert_batch;
-
-/*
- * LayerNorm of one row in place: y = (x - mean) / sqrt(var + eps) * w + b.
- */
-static void
-bert_layernorm(float *x, int n, const float *w, const float *b, float eps)
-{
-	double		mean = 0,
-				var = 0;
-	float		inv;
-	int			i;
-
-	for (i = 0; i < n; i++)
-		mean += x[i];
-	mean /= n;
-	for (i = 0; i < n; i++)
-	{
-		double		d = x[i] - mean;
-
-		var += d * d;
-	}
-	var /= n;
-	inv = (float) (1.0 / sqrt(var + eps));
-	for (i = 0; i < n; i++)
-		x[i] = (float) (x[i] - mean) * inv * w[i] + b[i];
-}
 
 /*
  * Parallel step: convert activation rows to the weight's vec_dot type.
@@ -830,6 +866,16 @@ bert_matmul_task(void *arg, int ith, int nth)
 				r,
 				t;
 
+	if (w->packed.data)
+	{
+		/* this thread's columns, bias included (see fgemm.h) */
+		llm_fgemm_part(b->c->vm.gemm, b->n_tok, b->in, w->cols, &w->packed, b->bias,
+					  b->out, w->rows, ith, nth, &r0, &r1);
+		if (b->op == 1)
+			for (t = 0; t < b->n_tok; t++)
+				b->c->vm.gelu(b->out + t * w->rows + r0, r1 - r0);
+		return;
+	}
 	llm_split_range(w->rows, ith, nth, &r0, &r1);
 	for (rs = r0; rs < r1; rs += 16)
 	{
@@ -865,7 +911,7 @@ bert_matmul(bert_batch *b, const bert_w *w, const float *bias, const float *in,
 	b->in = in;
 	b->out = out;
 	b->op = op;
-	if (b->c->k.type[w->type].vec_dot_type != LLM_TYPE_F32)
+	if (!w->packed.data && b->c->k.type[w->type].vec_dot_type != LLM_TYPE_F32)
 		llm_pool_run(b->c->pool, bert_convert_task, b);
 	llm_pool_run(b->c->pool, bert_matmul_task, b);
 }
@@ -880,18 +926,15 @@ bert_residual_ln_task(void *arg, int ith, int nth)
 	int			d = b->m->dim;
 	int64_t		t0,
 				t1,
-				t,
-				i;
+				t;
 
 	llm_split_range(b->n_tok, ith, nth, &t0, &t1);
 	for (t = t0; t < t1; t++)
 	{
 		float	   *x = b->x + t * d;
 
-		if (b->res)
-			for (i = 0; i < d; i++)
-				x[i] += b->res[t * d + i];
-		bert_layernorm(x, d, b->lnw, b->lnb, b->m->eps);
+		b->c->vm.add_layernorm(x, b->res ? b->res + t * d : NULL, b->lnw, b->lnb, d,
+							   b->m->eps);
 	}
 }
 
@@ -934,11 +977,7 @@ bert_attn_task(void *arg, int ith, int nth)
 				if (sc[j] > mx)
 					mx = sc[j];
 			}
-			for (j = 0; j < len; j++)
-			{
-				sc[j] = expf(sc[j] - mx);
-				sum += sc[j];
-			}
+			sum = b->c->vm.exp_shift_sum(sc, mx, len);
 			memset(o, 0, (size_t) hd * sizeof(float));
 			for (j = 0; j < len; j++)
 				b->c->k.axpy_f32(hd, sc[j] / sum, b->v + (size_t) (off + j) * d + h * hd, o);
@@ -1075,7 +1114,7 @@ bert_item_cmp(const void *a, const void *b)
 int
 llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
 				const char *const *texts, const size_t *lens, int n,
-				float *out, llm_truncation mode, char *err)
+				float *out, llm_embed_truncation mode, char *err)
 {
 	bert_item  *items;
 	bert_batch	b;
@@ -1089,6 +1128,9 @@ llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
 	int			nth = llm_pool_size(c->pool);
 	size_t		xq_row = 0;
 
+	if (m->dec)
+		return llm_embdec_batch(&c->dec_engine, nth, c->k.isa, m->dec, texts, lens, n, out,
+								mode, err);
 	memset(&b, 0, sizeof(b));
 	if (n < 0)
 		return llm_err(err, "negative text count");
@@ -1109,7 +1151,11 @@ llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
 				llm_err(err, "text %d has %d tokens, the model takes %d", i, items[i].n, m->max_seq);
 				goto done;
 			}
-			items[i].ids[m->max_seq - 1] = llm_wp_sep_id(m->wp);
+			if (mode == LLM_TRUNCATE_START)	/* [CLS] + the last ids, [SEP] included */
+				memmove(items[i].ids + 1, items[i].ids + items[i].n - (m->max_seq - 1),
+						(size_t) (m->max_seq - 1) * sizeof(int32_t));
+			else
+				items[i].ids[m->max_seq - 1] = llm_wp_sep_id(m->wp);
 			items[i].n = m->max_seq;
 		}
 	}

@@ -4,7 +4,8 @@
  *   llm-cli embed -m MODEL [--json] [--tokens] [-t THREADS] [--isa ISA]
  *                 [--no-truncate] -- TEXT...
  *
- * MODEL is a sentence-transformers directory or a bert GGUF file. For each
+ * MODEL is a sentence-transformers directory, a bert GGUF file or a decoder
+ * GGUF (llama, qwen2, qwen3: mean or last-token pooling). For each
  * TEXT one line is printed: the embedding as a JSON array of floats, or
  * with --json an object {"dim", "n_tokens", "embedding"}; --tokens prints
  * the token ids instead. Exit status: 0 success, 1 error, 2 usage error.
@@ -28,7 +29,7 @@ embed_usage(void)
 	fprintf(stderr,
 			"usage: llm-cli embed -m MODEL [--json] [--tokens] [-t THREADS] [--isa ISA]\n"
 			"                     [--no-truncate] -- TEXT...\n"
-			"  MODEL: sentence-transformers directory or bert .gguf file\n");
+			"  MODEL: sentence-transformers directory, bert .gguf, or llama/qwen2/qwen3 .gguf\n");
 	return 2;
 }
 
@@ -57,7 +58,7 @@ llm_cli_embed(int argc, char **argv)
 	bool		json = false,
 				tokens = false;
 	int			threads = 2;
-	llm_truncation mode = LLM_TRUNCATE_END;
+	llm_embed_truncation mode = LLM_TRUNCATE_END;
 	int			i,
 				first = -1,
 				n,

@@ -118,6 +118,17 @@ int
 llm_engine_step(llm_engine *e, const llm_model *m, llm_batch_item *items,
 				int32_t n_items, char *err)
 {
+	return llm_engine_step_hidden(e, m, items, n_items, NULL, err);
+}
+
+/*
+ * Run one batched forward step, returning hidden states where asked.
+ * See llm_engine.h.
+ */
+int
+llm_engine_step_hidden(llm_engine *e, const llm_model *m, llm_batch_item *items,
+					   int32_t n_items, float *const *hidden, char *err)
+{
 	int64_t		n_tokens,
 				n_out;
 	int32_t		i;
@@ -127,7 +138,7 @@ llm_engine_step(llm_engine *e, const llm_model *m, llm_batch_item *items,
 	for (i = 0; i < n_items; i++)
 		if (llm_seq_reserve(items[i].seq, items[i].n_tokens, err) < 0)
 			return -1;
-	if (e->ops->step(e->b, m, items, n_items, n_tokens, n_out, err) < 0)
+	if (e->ops->step(e->b, m, items, n_items, n_tokens, n_out, hidden, err) < 0)
 		return -1;
 	for (i = 0; i < n_items; i++)
 		items[i].seq->pos += items[i].n_tokens;

@@ -6,19 +6,22 @@
  * once (weights are streamed from memory once per step, whatever the
  * batch), while attention runs per token against its own sequence's KV
  * cache. Shapes below: T = tokens in the step, E = n_embd, KV = n_embd_kv,
- * F = n_ff, H = n_head, D = head size, V = n_vocab.
+ * F = n_ff, H = n_head, D = head size, Q = H * D (= E unless the model
+ * sets key_length, as qwen3 may), V = n_vocab.
  *
  *   x[T,E]   = embed(tokens)
  *   per layer:
  *     xb     = rmsnorm(x) * attn_norm
- *     q[T,E], k[T,KV], v[T,KV] = xb @ Wq, Wk, Wv (+ biases for qwen2)
+ *     q[T,Q], k[T,KV], v[T,KV] = xb @ Wq, Wk, Wv (+ biases for qwen2)
+ *     qwen3: rmsnorm of every q and k head * q_norm / k_norm
  *     rope(q, k) at each token's position; append k, v to the caches
- *     a[T,E] = softmax(q k^T / sqrt(D)) v   (causal, grouped heads)
+ *     a[T,Q] = softmax(q k^T / sqrt(D)) v   (causal, grouped heads)
  *     x     += a @ Wo
  *     xb     = rmsnorm(x) * ffn_norm
  *     h[T,F] = silu(xb @ Wgate) * (xb @ Wup)
  *     x     += h @ Wdown
  *   logits[V] = (rmsnorm(x_last) * output_norm) @ Wout, for items asking
+ *   hidden[n,E] = rmsnorm(x) * output_norm of every token, for items asking
  */
 #include "model_int.h"
 
@@ -30,6 +33,9 @@
 /* rows of a weight matrix handled together, so they stay in L1 while
  * every token's activation row streams past them */
 #define LLM_MM_ROW_TILE 16
+/* rows per call of a type's gemm kernel (which tiles further itself and
+ * converts the activations' scales once per call) */
+#define LLM_MM_GEMM_TILE 128
 
 /* state of the CPU backend */
 struct llm_backend
@@ -43,12 +49,13 @@ struct llm_backend
 	int64_t		cap_embd;		/* E of the model the buffers were sized for */
 	int64_t		cap_ff;
 	int64_t		cap_kv;
+	int64_t		cap_q;
 	float	   *x;				/* [T,E] residual stream */
 	float	   *xb;				/* [T,E] normed input */
-	float	   *q;				/* [T,E] */
+	float	   *q;				/* [T,Q] */
 	float	   *kk;				/* [T,KV] */
 	float	   *vv;				/* [T,KV] */
-	float	   *att;			/* [T,E] attention output */
+	float	   *att;			/* [T,Q] attention output */
 	float	   *gate;			/* [T,F] */
 	float	   *up;				/* [T,F] */
 	float	   *rope_cs;		/* [T, n_rot] cos/sin pairs */
@@ -176,28 +183,32 @@ cpu_reserve(llm_backend *e, const llm_model *m, int64_t T, int64_t n_out,
 	const llm_model_info *in = &m->info;
 	int64_t		E = in->n_embd,
 				F = in->n_ff,
-				KV = m->n_embd_kv;
+				KV = m->n_embd_kv,
+				Q = m->n_embd_q;
 	bool		bad = false;
 
-	if (T > e->cap_tokens || E > e->cap_embd || F > e->cap_ff || KV > e->cap_kv)
+	if (T > e->cap_tokens || E > e->cap_embd || F > e->cap_ff || KV > e->cap_kv ||
+		Q > e->cap_q)
 	{
 		int64_t		t = T > e->cap_tokens ? T : e->cap_tokens;
 		int64_t		ee = E > e->cap_embd ? E : e->cap_embd;
 		int64_t		ff = F > e->cap_ff ? F : e->cap_ff;
 		int64_t		kv = KV > e->cap_kv ? KV : e->cap_kv;
-		int64_t		widest = ee > ff ? ee : ff;
+		int64_t		qq = Q > e->cap_q ? Q : e->cap_q;
+		int64_t		eq = ee > qq ? ee : qq;
+		int64_t		widest = eq > ff ? eq : ff;
 		size_t		qbytes;
 		int			i;
 
 		bad |= llm_grow((void **) &e->x, t * ee, sizeof(float)) < 0;
 		bad |= llm_grow((void **) &e->xb, t * ee, sizeof(float)) < 0;
-		bad |= llm_grow((void **) &e->q, t * ee, sizeof(float)) < 0;
-		bad |= llm_grow((void **) &e->att, t * ee, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->q, t * qq, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->att, t * qq, sizeof(float)) < 0;
 		bad |= llm_grow((void **) &e->kk, t * kv, sizeof(float)) < 0;
 		bad |= llm_grow((void **) &e->vv, t * kv, sizeof(float)) < 0;
 		bad |= llm_grow((void **) &e->gate, t * ff, sizeof(float)) < 0;
 		bad |= llm_grow((void **) &e->up, t * ff, sizeof(float)) < 0;
-		bad |= llm_grow((void **) &e->rope_cs, t * ee, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->rope_cs, t * eq, sizeof(float)) < 0;
 		bad |= llm_grow((void **) &e->tok_item, t, sizeof(int32_t)) < 0;
 		bad |= llm_grow((void **) &e->tok_pos, t, sizeof(int32_t)) < 0;
 		/* widest activation row in any format: f32 is the largest (4 B/elem;
@@ -211,6 +222,7 @@ cpu_reserve(llm_backend *e, const llm_model *m, int64_t T, int64_t n_out,
 		e->cap_embd = ee;
 		e->cap_ff = ff;
 		e->cap_kv = kv;
+		e->cap_q = qq;
 	}
 	if (max_ctx > e->cap_scores)
 	{
@@ -283,8 +295,10 @@ llm_mm_convert(void *arg, int ith, int nth)
 }
 
 /*
- * Compute this thread's share of the output rows of every product:
- * tiles of LLM_MM_ROW_TILE weight rows against all tokens.
+ * Compute this thread's share of the output rows of every product: tiles
+ * of weight rows against all tokens, through the type's gemm kernel when
+ * it has one and there are several tokens, else pair by pair (vec_dot).
+ * Either way every (row, token) result is the same bits.
  */
 static void
 llm_mm_run(void *arg, int ith, int nth)
@@ -301,46 +315,38 @@ llm_mm_run(void *arg, int ith, int nth)
 	{
 		const llm_weight *w = t->w[m];
 		llm_vec_dot_fn dot = k->type[w->type].vec_dot;
-		llm_vec_dot4_fn dot4 = k->type[w->type].vec_dot4;
+		llm_gemm_fn gemm = k->type[w->type].gemm;
 		int64_t		r0 = b > base ? b - base : 0;
 		int64_t		r1 = end - base < w->ne1 ? end - base : w->ne1;
 		int64_t		r,
 					tt,
 					rr;
 
-		for (r = r0; r < r1; r += LLM_MM_ROW_TILE)
+		if (gemm != NULL && t->T >= 2)
 		{
-			int64_t		rend = r + LLM_MM_ROW_TILE < r1 ? r + LLM_MM_ROW_TILE : r1;
-
-			tt = 0;
-			if (dot4 != NULL)
+			/* row tiles against all tokens, bit-identical to vec_dot */
+			for (r = r0; r < r1; r += LLM_MM_GEMM_TILE)
 			{
-				/* four tokens at a time: each weight row is unpacked once */
-				for (; tt + 4 <= t->T; tt += 4)
+				int64_t		rend = r + LLM_MM_GEMM_TILE < r1 ? r + LLM_MM_GEMM_TILE : r1;
+
+				gemm(w->ne0, rend - r, t->T, (const char *) w->data + r * w->row_bytes,
+					 w->row_bytes, t->xq[m], t->xq_stride[m], t->y[m] + r, t->ldy[m]);
+			}
+		}
+		else
+		{
+			for (r = r0; r < r1; r += LLM_MM_ROW_TILE)
+			{
+				int64_t		rend = r + LLM_MM_ROW_TILE < r1 ? r + LLM_MM_ROW_TILE : r1;
+
+				for (tt = 0; tt < t->T; tt++)
 				{
 					const char *xr = (const char *) t->xq[m] + tt * t->xq_stride[m];
 					float	   *yr = t->y[m] + tt * t->ldy[m];
 
 					for (rr = r; rr < rend; rr++)
-					{
-						float		s4[4];
-
-						dot4(w->ne0, s4, (const char *) w->data + rr * w->row_bytes, xr,
-							 t->xq_stride[m]);
-						yr[rr] = s4[0];
-						yr[t->ldy[m] + rr] = s4[1];
-						yr[2 * t->ldy[m] + rr] = s4[2];
-						yr[3 * t->ldy[m] + rr] = s4[3];
-					}
+						dot(w->ne0, &yr[rr], (const char *) w->data + rr * w->row_bytes, xr);
 				}
-			}
-			for (; tt < t->T; tt++)
-			{
-				const char *xr = (const char *) t->xq[m] + tt * t->xq_stride[m];
-				float	   *yr = t->y[m] + tt * t->ldy[m];
-
-				for (rr = r; rr < rend; rr++)
-					dot(w->ne0, &yr[rr], (const char *) w->data + rr * w->row_bytes, xr);
 			}
 		}
 		base += w->ne1;
@@ -488,11 +494,11 @@ llm_att_run(void *arg, int ith, int nth)
 		int			kvh = h / group;
 		const llm_seq *s = t->items[e->tok_item[tok]].seq;
 		int32_t		pos = e->tok_pos[tok];
-		const float *q = e->q + tok * m->info.n_embd + (int64_t) h * D;
+		const float *q = e->q + tok * m->n_embd_q + (int64_t) h * D;
 		double		dsum = 0.0;
 		const float *kc = s->k[t->layer] + (int64_t) kvh * D;
 		const float *vc = s->v[t->layer] + (int64_t) kvh * D;
-		float	   *out = e->att + tok * m->info.n_embd + (int64_t) h * D;
+		float	   *out = e->att + tok * m->n_embd_q + (int64_t) h * D;
 		float		mx = -INFINITY,
 					sum = 0.0f;
 		int32_t		p;
@@ -615,6 +621,7 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 	const llm_model_info *in = &m->info;
 	const llm_layer *L = &m->layers[l];
 	int64_t		E = in->n_embd,
+				Q = m->n_embd_q,
 				KV = m->n_embd_kv,
 				F = in->n_ff,
 				t;
@@ -626,27 +633,34 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 	{
 		const llm_weight *w[3] = {&L->wq, &L->wk, &L->wv};
 		float	   *y[3] = {e->q, e->kk, e->vv};
-		int64_t		ld[3] = {E, KV, KV};
+		int64_t		ld[3] = {Q, KV, KV};
 
 		llm_matmul(e, e->xb, T, 3, w, y, ld);
 	}
 	for (t = 0; t < T; t++)
 	{
-		float	   *q = e->q + t * E,
+		float	   *q = e->q + t * Q,
 				   *k = e->kk + t * KV,
 				   *v = e->vv + t * KV;
 		llm_seq    *s = items[e->tok_item[t]].seq;
 		int64_t		j;
 
 		if (L->bq)
-		{
-			for (j = 0; j < E; j++)
+			for (j = 0; j < Q; j++)
 				q[j] += L->bq[j];
+		if (L->bk)
 			for (j = 0; j < KV; j++)
-			{
 				k[j] += L->bk[j];
+		if (L->bv)
+			for (j = 0; j < KV; j++)
 				v[j] += L->bv[j];
-			}
+		if (L->q_norm)
+		{
+			/* qwen3: RMSNorm over each head of q and k, before rope */
+			for (j = 0; j < in->n_head; j++)
+				llm_rmsnorm(q + j * D, q + j * D, L->q_norm, D, in->norm_eps);
+			for (j = 0; j < in->n_head_kv; j++)
+				llm_rmsnorm(k + j * D, k + j * D, L->k_norm, D, in->norm_eps);
 		}
 		llm_rope(q, in->n_head, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
 		llm_rope(k, in->n_head_kv, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
@@ -703,7 +717,7 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
  */
 static int
 cpu_step(llm_backend *e, const llm_model *m, llm_batch_item *items, int32_t n_items,
-		 int64_t T, int64_t n_out, char *err)
+		 int64_t T, int64_t n_out, float *const *hidden, char *err)
 {
 	const llm_model_info *in = &m->info;
 	int64_t		t,
@@ -753,6 +767,21 @@ cpu_step(llm_backend *e, const llm_model *m, llm_batch_item *items, int32_t n_it
 			if (items[i].logits)
 				memcpy(items[i].logits, e->out_logits + (o++) * in->n_vocab,
 					   (size_t) in->n_vocab * sizeof(float));
+	}
+
+	/* final-norm hidden states of every token of the items asking for them */
+	if (hidden)
+	{
+		int64_t		start = 0;
+
+		for (i = 0; i < n_items; i++)
+		{
+			if (hidden[i])
+				for (t = 0; t < items[i].n_tokens; t++)
+					llm_rmsnorm(hidden[i] + t * E, e->x + (start + t) * E,
+								m->output_norm, E, in->norm_eps);
+			start += items[i].n_tokens;
+		}
 	}
 	return 0;
 }

@@ -1,11 +1,16 @@
 /*
- * llm_embed.h - sentence embeddings with BERT-family encoders.
+ * llm_embed.h - sentence embeddings with BERT-family encoders and
+ * decoder models.
  *
  * A model is either a Hugging Face sentence-transformers directory
  * (config.json, model.safetensors, tokenizer.json or vocab.txt, and
  * optionally modules.json, 1_Pooling/config.json,
- * sentence_bert_config.json) or a GGUF file of architecture "bert" as
- * llama.cpp's converter writes it.
+ * sentence_bert_config.json), a GGUF file of architecture "bert" as
+ * llama.cpp's converter writes it, or a decoder GGUF of architecture
+ * llama, qwen2 or qwen3 (a generation model, or a decoder embedding
+ * model such as Qwen3-Embedding): final-norm hidden states pooled as
+ * <arch>.pooling_type says (mean when absent, last for Qwen3-Embedding),
+ * L2-normalised; BOS/EOS added as the tokenizer metadata says.
  *
  * Embedding runs in an llm_embed_ctx holding a thread pool and the CPU
  * kernel table; a model may be shared by several contexts (it is only
@@ -27,11 +32,13 @@ typedef enum llm_embed_pooling
 	LLM_EMBED_POOL_MEAN_SQRT = 4	/* sum / sqrt(n tokens) */
 } llm_embed_pooling;
 
-typedef enum llm_truncation
+/* (named apart from llm_engine.h's llm_truncation so both headers mix) */
+typedef enum llm_embed_truncation
 {
 	LLM_TRUNCATE_END = 0,		/* cut texts longer than max_seq_len */
-	LLM_TRUNCATE_ERROR = 1		/* fail on texts longer than max_seq_len */
-} llm_truncation;
+	LLM_TRUNCATE_ERROR = 1,		/* fail on texts longer than max_seq_len */
+	LLM_TRUNCATE_START = 2		/* cut the start instead: keep the last tokens */
+} llm_embed_truncation;
 
 typedef struct llm_embed_info
 {
@@ -44,6 +51,7 @@ typedef struct llm_embed_info
 	llm_embed_pooling pooling;
 	bool		normalize;		/* L2-normalised output */
 	const char *format;			/* "safetensors" or "gguf" */
+	int64_t		n_params;		/* weights of the model */
 } llm_embed_info;
 
 typedef struct llm_embed_model llm_embed_model;
@@ -54,12 +62,21 @@ int			llm_embed_model_load(llm_embed_model **out, const char *path, char *err);
 void		llm_embed_model_free(llm_embed_model *m);
 void		llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info);
 
+/*
+ * Override the pooling mode the model's files name (decoder models take
+ * mean, cls or last). -1 with err for a mode the model cannot use. Call
+ * it before the model is shared between contexts.
+ */
+int			llm_embed_model_set_pooling(llm_embed_model *m, llm_embed_pooling p,
+										char *err);
+
 /* Pooling mode name ("mean", "cls", ...). */
 const char *llm_embed_pooling_name(llm_embed_pooling p);
 
 /*
- * Token ids of text with [CLS]/[SEP]; max_len > 0 truncates (specials
- * kept), 0 does not. *ids is malloc'd.
+ * Token ids of text with [CLS]/[SEP] (decoders: BOS/EOS as the metadata
+ * says); max_len > 0 truncates (specials kept), 0 does not. *ids is
+ * malloc'd.
  */
 int			llm_embed_tokenize(const llm_embed_model *m, const char *text, size_t len,
 							   int max_len, int32_t **ids, int *n_ids, char *err);
@@ -79,6 +96,6 @@ void		llm_embed_ctx_free(llm_embed_ctx *c);
  */
 int			llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
 							const char *const *texts, const size_t *lens, int n,
-							float *out, llm_truncation mode, char *err);
+							float *out, llm_embed_truncation mode, char *err);
 
 #endif							/* LLM_EMBED_H */

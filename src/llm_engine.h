@@ -37,7 +37,7 @@ typedef struct llm_gen llm_gen;
 
 typedef struct llm_model_info
 {
-	char		arch[32];		/* "llama", "qwen2" */
+	char		arch[32];		/* "llama", "qwen2", "qwen3" */
 	char		name[128];		/* general.name, may be empty */
 	char		quant[16];		/* type of most weight bytes, e.g. "q4_1" */
 	int32_t		n_layer;
@@ -116,6 +116,16 @@ typedef struct llm_batch_item
  */
 int			llm_engine_step(llm_engine *e, const llm_model *m,
 							llm_batch_item *items, int32_t n_items, char *err);
+
+/*
+ * llm_engine_step() that also returns final hidden states (embeddings):
+ * for every item i whose hidden[i] is not NULL, the hidden states after
+ * the output norm of all its tokens, n_tokens x n_embd floats. hidden
+ * may be NULL (then this is llm_engine_step()).
+ */
+int			llm_engine_step_hidden(llm_engine *e, const llm_model *m,
+								   llm_batch_item *items, int32_t n_items,
+								   float *const *hidden, char *err);
 
 /* ----------------------------------------------------------- generation */
 

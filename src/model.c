@@ -183,7 +183,9 @@ llm_load_hparams(llm_model *m, char *err)
 				n_ff,
 				n_head,
 				n_head_kv,
-				n_rot;
+				n_rot,
+				head_k,
+				head_v;
 	char	   *s = NULL;
 	int			rc;
 
@@ -203,20 +205,40 @@ llm_load_hparams(llm_model *m, char *err)
 		llm_check_range(m, "feed_forward_length", n_ff, 1, LLM_MAX_FF, err) < 0 ||
 		llm_check_range(m, "attention.head_count_kv", n_head_kv, 1, n_head, err) < 0)
 		return -1;
-	if (n_embd % n_head != 0)
-		return llm_err(err, "%s.embedding_length %u is not a multiple of attention.head_count %u",
-					   in->arch, n_embd, n_head);
 	if (n_head % n_head_kv != 0)
 		return llm_err(err, "%s.attention.head_count %u is not a multiple of head_count_kv %u",
 					   in->arch, n_head, n_head_kv);
-	m->n_embd_head = (int32_t) (n_embd / n_head);
+
+	/* head size: attention.key_length when given (qwen3 decouples it from
+	 * n_embd / n_head), value_length equal to it */
+	if (llm_get_hparam(m, "attention.key_length", &head_k, false, 0, err) < 0 ||
+		llm_get_hparam(m, "attention.value_length", &head_v, false, head_k, err) < 0)
+		return -1;
+	if (head_k == 0)
+	{
+		if (n_embd % n_head != 0)
+			return llm_err(err, "%s.embedding_length %u is not a multiple of attention.head_count %u",
+						   in->arch, n_embd, n_head);
+		head_k = head_v = n_embd / n_head;
+	}
+	if (llm_check_range(m, "attention.key_length", head_k, 2, 4096, err) < 0)
+		return -1;
+	if (head_v != head_k)
+		return llm_err(err, "%s.attention.value_length %u differs from key_length %u (not supported)",
+					   in->arch, head_v, head_k);
+	m->n_embd_head = (int32_t) head_k;
 	if (m->n_embd_head % 2 != 0)
 		return llm_err(err, "head size %d is odd", m->n_embd_head);
+	if ((uint64_t) head_k * n_head > LLM_MAX_EMBD)
+		return llm_err(err, "%s: head size %u x %u heads is too large", in->arch, head_k, n_head);
 	if (llm_get_hparam(m, "rope.dimension_count", &n_rot, false,
 					   (uint32_t) m->n_embd_head, err) < 0)
 		return -1;
 	if (n_rot == 0 || n_rot % 2 != 0 || n_rot > (uint32_t) m->n_embd_head)
 		return llm_err(err, "%s.rope.dimension_count %u must be even and in 2..%d",
+					   in->arch, n_rot, m->n_embd_head);
+	if (m->arch == LLM_ARCH_QWEN3 && n_rot != (uint32_t) m->n_embd_head)
+		return llm_err(err, "%s.rope.dimension_count %u must equal the head size %d",
 					   in->arch, n_rot, m->n_embd_head);
 	if (llm_get_hparam_f32(m, "rope.freq_base", &in->rope_theta, 10000.0f, err) < 0 ||
 		llm_get_hparam_f32(m, "attention.layer_norm_rms_epsilon", &in->norm_eps, 1e-5f, err) < 0)
@@ -265,22 +287,25 @@ llm_load_hparams(llm_model *m, char *err)
 	in->n_head = (int32_t) n_head;
 	in->n_head_kv = (int32_t) n_head_kv;
 	in->n_rot = (int32_t) n_rot;
+	m->n_embd_q = m->n_embd_head * (int32_t) n_head;
 	m->n_embd_kv = m->n_embd_head * (int32_t) n_head_kv;
 	return 0;
 }
 
 /*
- * Find and check every tensor of the llama/qwen2 graph.
+ * Find and check every tensor of the llama/qwen2/qwen3 graph.
  */
 static int
 llm_load_tensors(llm_model *m, const llm_kernels *k, char *err)
 {
 	const llm_model_info *in = &m->info;
 	int64_t		E = in->n_embd,
+				Q = m->n_embd_q,
 				KV = m->n_embd_kv,
 				F = in->n_ff,
 				V = in->n_vocab;
 	bool		bias = m->arch == LLM_ARCH_QWEN2;
+	bool		qk_norm = m->arch == LLM_ARCH_QWEN3;
 	int			l;
 
 	if (llm_load_matrix(m, &m->tok_embd, E, V, false, err, "token_embd.weight", 0) < 0 ||
@@ -308,18 +333,24 @@ llm_load_tensors(llm_model *m, const llm_kernels *k, char *err)
 		llm_layer  *L = &m->layers[l];
 
 		if (llm_load_vector(m, &L->attn_norm, E, false, k, err, "blk.%d.attn_norm.weight", l) < 0 ||
-			llm_load_matrix(m, &L->wq, E, E, false, err, "blk.%d.attn_q.weight", l) < 0 ||
+			llm_load_matrix(m, &L->wq, E, Q, false, err, "blk.%d.attn_q.weight", l) < 0 ||
 			llm_load_matrix(m, &L->wk, E, KV, false, err, "blk.%d.attn_k.weight", l) < 0 ||
 			llm_load_matrix(m, &L->wv, E, KV, false, err, "blk.%d.attn_v.weight", l) < 0 ||
-			llm_load_matrix(m, &L->wo, E, E, false, err, "blk.%d.attn_output.weight", l) < 0 ||
+			llm_load_matrix(m, &L->wo, Q, E, false, err, "blk.%d.attn_output.weight", l) < 0 ||
 			llm_load_vector(m, &L->ffn_norm, E, false, k, err, "blk.%d.ffn_norm.weight", l) < 0 ||
 			llm_load_matrix(m, &L->w_gate, E, F, false, err, "blk.%d.ffn_gate.weight", l) < 0 ||
 			llm_load_matrix(m, &L->w_up, E, F, false, err, "blk.%d.ffn_up.weight", l) < 0 ||
 			llm_load_matrix(m, &L->w_down, F, E, false, err, "blk.%d.ffn_down.weight", l) < 0)
 			return -1;
-		if (llm_load_vector(m, &L->bq, E, !bias, k, err, "blk.%d.attn_q.bias", l) < 0 ||
+		if (llm_load_vector(m, &L->bq, Q, !bias, k, err, "blk.%d.attn_q.bias", l) < 0 ||
 			llm_load_vector(m, &L->bk, KV, !bias, k, err, "blk.%d.attn_k.bias", l) < 0 ||
 			llm_load_vector(m, &L->bv, KV, !bias, k, err, "blk.%d.attn_v.bias", l) < 0)
+			return -1;
+		if (qk_norm &&
+			(llm_load_vector(m, &L->q_norm, m->n_embd_head, false, k, err,
+							 "blk.%d.attn_q_norm.weight", l) < 0 ||
+			 llm_load_vector(m, &L->k_norm, m->n_embd_head, false, k, err,
+							 "blk.%d.attn_k_norm.weight", l) < 0))
 			return -1;
 	}
 	return 0;
@@ -384,9 +415,11 @@ llm_model_load(llm_model **out, const char *path, int32_t ctx_cap, char *err)
 		m->arch = LLM_ARCH_LLAMA, m->rope_type = LLM_ROPE_NORM;
 	else if (strcmp(s, "qwen2") == 0)
 		m->arch = LLM_ARCH_QWEN2, m->rope_type = LLM_ROPE_NEOX;
+	else if (strcmp(s, "qwen3") == 0)
+		m->arch = LLM_ARCH_QWEN3, m->rope_type = LLM_ROPE_NEOX;
 	else
 	{
-		llm_err(err, "unknown architecture '%.64s' (supported: llama, qwen2)", s);
+		llm_err(err, "unknown architecture '%.64s' (supported: llama, qwen2, qwen3)", s);
 		free(s);
 		goto fail;
 	}
@@ -468,6 +501,8 @@ llm_model_free(llm_model *m)
 			free(L->bq);
 			free(L->bk);
 			free(L->bv);
+			free(L->q_norm);
+			free(L->k_norm);
 		}
 		free(m->layers);
 	}

@@ -13,7 +13,8 @@
 typedef enum llm_arch
 {
 	LLM_ARCH_LLAMA,
-	LLM_ARCH_QWEN2
+	LLM_ARCH_QWEN2,
+	LLM_ARCH_QWEN3				/* qwen2 without biases, RMSNorm on q and k heads */
 } llm_arch;
 
 typedef enum llm_rope_type
@@ -35,13 +36,15 @@ typedef struct llm_weight
 typedef struct llm_layer
 {
 	float	   *attn_norm;		/* [n_embd] */
-	llm_weight	wq;				/* [n_embd] -> [n_embd] */
+	llm_weight	wq;				/* [n_embd] -> [n_embd_q] */
 	llm_weight	wk;				/* [n_embd] -> [n_embd_kv] */
 	llm_weight	wv;				/* [n_embd] -> [n_embd_kv] */
-	llm_weight	wo;				/* [n_embd] -> [n_embd] */
+	llm_weight	wo;				/* [n_embd_q] -> [n_embd] */
 	float	   *bq;				/* qwen2 biases, NULL for llama */
 	float	   *bk;
 	float	   *bv;
+	float	   *q_norm;			/* qwen3 per-head RMSNorm [n_embd_head], else NULL */
+	float	   *k_norm;
 	float	   *ffn_norm;		/* [n_embd] */
 	llm_weight	w_gate;			/* [n_embd] -> [n_ff] */
 	llm_weight	w_up;			/* [n_embd] -> [n_ff] */
@@ -57,7 +60,8 @@ struct llm_model
 	llm_chat_template chat;
 	bool		has_chat;
 
-	int32_t		n_embd_head;	/* n_embd / n_head */
+	int32_t		n_embd_head;	/* <arch>.attention.key_length, or n_embd / n_head */
+	int32_t		n_embd_q;		/* n_embd_head * n_head (n_embd unless key_length says otherwise) */
 	int32_t		n_embd_kv;		/* n_embd_head * n_head_kv */
 	llm_rope_type rope_type;
 	float		rope_freq_scale;	/* 1 / linear scaling factor */
@@ -85,7 +89,8 @@ struct llm_seq
  * A compute backend: runs the forward pass of llm_engine_step() for a
  * batch that engine.c has already validated (sequences of model m, token
  * ids in range, room reserved in every sequence). It appends K/V at each
- * sequence's current position and writes the requested logits; engine.c
+ * sequence's current position and writes the requested logits and
+ * hidden states; engine.c
  * then advances the positions. The CPU backend is forward.c; a CUDA
  * backend (kernels/) provides another table over the same llm_model.
  */
@@ -98,8 +103,10 @@ typedef struct llm_backend_ops
 	void		(*destroy) (llm_backend *b);
 	const char *(*isa) (const llm_backend *b);
 	int32_t		(*threads) (const llm_backend *b);
+	/* hidden: NULL, or per item NULL or where its final hidden states go */
 	int			(*step) (llm_backend *b, const llm_model *m, llm_batch_item *items,
-						 int32_t n_items, int64_t n_tokens, int64_t n_out, char *err);
+						 int32_t n_items, int64_t n_tokens, int64_t n_out,
+						 float *const *hidden, char *err);
 } llm_backend_ops;
 
 extern const llm_backend_ops llm_backend_cpu;

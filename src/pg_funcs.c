@@ -583,11 +583,11 @@ resolve_model_path(const char *path)
 				(errcode_for_file_access(),
 				 errmsg("could not access model file \"%s\": %m", path),
 				 errhint("Check the file name; relative names are looked up in llm.model_dir.")));
-	if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode))
+	if (stat(resolved, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model path \"%s\" is not a regular file", path),
-				 errhint("Give the path of a .gguf file.")));
+				 errmsg("model path \"%s\" is neither a file nor a directory", path),
+				 errhint("Give the path of a .gguf file or of a sentence-transformers model directory.")));
 
 	if (!privileged &&
 		(!path_is_prefix_of_path(dirres, resolved) || strcmp(dirres, resolved) == 0))
@@ -622,8 +622,9 @@ model_name_arg(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * llm_load_model(name text, path text): load a GGUF file into the worker
- * under a name.
+ * llm_load_model(name text, path text): load a model into the worker
+ * under a name: a GGUF file (generation, or a bert embedding model) or a
+ * sentence-transformers directory (embeddings).
  */
 Datum
 llm_load_model(PG_FUNCTION_ARGS)

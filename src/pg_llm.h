@@ -33,6 +33,7 @@
 #include "storage/lwlock.h"
 #include "utils/dsa.h"
 
+#include "llm_embed.h"
 #include "llm_engine.h"
 
 /* limits of the shared structures */
@@ -83,7 +84,8 @@ typedef enum LlmReqKind
 	LLM_REQ_TOKENIZE,			/* input: text; output: int32[] */
 	LLM_REQ_DETOKENIZE,			/* input: int32[]; output: text */
 	LLM_REQ_LOAD,				/* input: absolute path */
-	LLM_REQ_UNLOAD				/* no input */
+	LLM_REQ_UNLOAD,				/* no input */
+	LLM_REQ_EMBED				/* input: text; output: float4[dim] */
 } LlmReqKind;
 
 /* generation options as validated by the backend */
@@ -139,6 +141,9 @@ typedef struct LlmModelEntry
 	char		arch[32];
 	char		quant[16];
 	char		chat_format[32];
+	bool		is_default_embedding;
+	int32		embed_dim;		/* 0: not loaded for embeddings (yet) */
+	char		pooling[16];	/* embedding pooling, "" when embed_dim 0 */
 	int64		n_params;
 	int32		n_ctx;
 	int64		file_bytes;
@@ -159,6 +164,7 @@ typedef struct LlmShared
 	bool		worker_ready;	/* default models loaded (or failed) */
 	TimestampTz worker_started;
 	char		default_error[LLM_MSG_LEN]; /* why no default model */
+	char		default_embedding_error[LLM_MSG_LEN];	/* why none for embeddings */
 
 	uint64		next_request_id;
 
@@ -166,6 +172,10 @@ typedef struct LlmShared
 	uint64		n_requests;
 	uint64		prompt_tokens;
 	uint64		generated_tokens;
+	uint64		embed_texts;	/* texts embedded */
+	uint64		embed_tokens;	/* their tokens */
+	uint64		embed_batches;	/* llm_embed_batch() calls */
+	double		embed_seconds;	/* time spent in them */
 	uint64		steps;
 	uint64		step_seqs;		/* sum over steps of sequences per step */
 	uint64		n_waits;
@@ -229,10 +239,17 @@ typedef struct LlmWErr
 	char		hint[LLM_MSG_LEN];
 } LlmWErr;
 
-/* a model loaded by the worker; index i matches llm_shared->models[i] */
+/*
+ * A model loaded by the worker; index i matches llm_shared->models[i].
+ * A generation model (GGUF) has m; an embedding model (BERT-family
+ * directory or GGUF) has only em; a generation model used for
+ * embeddings gets em too, loaded from the same file on first use.
+ */
 typedef struct LlmWModel
 {
-	llm_model  *m;				/* NULL: entry unused */
+	llm_model  *m;				/* generation model, or NULL */
+	llm_embed_model *em;		/* embedding model, or NULL */
+	char		path[MAXPGPATH];
 	char		name[LLM_NAME_LEN];
 	size_t		kv_per_pos;
 	int32		n_ctx;
@@ -259,10 +276,19 @@ extern int	llm_wm_load(const char *name, const char *path, int32 ctx_size,
 extern void llm_wm_unload(int mi);
 extern void llm_wm_apply_settings(void);
 extern int	llm_wm_request_model(const char *name, LlmWErr *e);
+extern int	llm_wm_request_gen_model(const char *name, LlmWErr *e);
+extern int	llm_wm_request_embed_model(const char *name, LlmWErr *e);
+extern bool llm_wm_in_use(int mi);
 extern void llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input,
 							 LlmWErr *e);
 extern void llm_wm_do_admin(const LlmSlot *s, int slotno, const char *input,
 							LlmWErr *e);
+
+/* pg_embed.c (worker side) */
+extern void llm_we_take(const LlmSlot *s, int slotno, char *input);
+extern bool llm_we_pending(void);
+extern void llm_we_run(void);
+extern void llm_we_fail_model(int mi, const char *why);
 
 /* pg_views.c */
 extern int	llm_find_model_entry(const char *name);

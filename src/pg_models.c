@@ -8,6 +8,12 @@
  * reload) and from llm_load_model(); a model loaded from a setting is
  * named after its file, without ".gguf".
  *
+ * A model is a generation model (a GGUF llm_model), an embedding model
+ * (llm_embed_model: a sentence-transformers directory or a bert GGUF),
+ * or a generation model that has also been opened for embeddings (on the
+ * first llm_embed() naming it: mean or last-token pooling over its hidden
+ * states).
+ *
  * The short requests - tokenize, detokenize, load and unload - are
  * answered here as soon as the worker takes them from the queue; they do
  * not join the batch.
@@ -16,6 +22,8 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include "storage/lwlock.h"
 #include "utils/memutils.h"
@@ -29,14 +37,37 @@ LlmWModel	llm_wmodels[LLM_MAX_MODELS];
 static char *wm_cur_default = NULL;
 static char *wm_cur_embedding = NULL;
 
+/* Whether entry mi holds a model. */
+bool
+llm_wm_in_use(int mi)
+{
+	return llm_wmodels[mi].m != NULL || llm_wmodels[mi].em != NULL;
+}
+
 /* Index of the loaded model with this name, or -1. */
 int
 llm_wm_find(const char *name)
 {
 	for (int i = 0; i < LLM_MAX_MODELS; i++)
-		if (llm_wmodels[i].m && strcmp(llm_wmodels[i].name, name) == 0)
+		if (llm_wm_in_use(i) && strcmp(llm_wmodels[i].name, name) == 0)
 			return i;
 	return -1;
+}
+
+/*
+ * Publish the embedding properties of entry mi (dimension, pooling).
+ */
+static void
+wm_publish_embed(int mi)
+{
+	llm_embed_info info;
+
+	llm_embed_model_info(llm_wmodels[mi].em, &info);
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	llm_shared->models[mi].embed_dim = info.dim;
+	strlcpy(llm_shared->models[mi].pooling, llm_embed_pooling_name(info.pooling),
+			sizeof(llm_shared->models[mi].pooling));
+	LWLockRelease(llm_shared->lock);
 }
 
 /* Index of the default model, or -1. */
@@ -54,6 +85,37 @@ llm_wm_default(void)
 }
 
 /*
+ * Bytes of a model file, or of the regular files directly inside a model
+ * directory (0 when unreadable).
+ */
+static int64
+wm_path_bytes(const char *path)
+{
+	struct stat st;
+	DIR		   *dir;
+	struct dirent *de;
+	int64		total = 0;
+
+	if (stat(path, &st) != 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return (int64) st.st_size;
+	dir = opendir(path);
+	if (dir == NULL)
+		return 0;
+	while ((de = readdir(dir)) != NULL)
+	{
+		char		f[MAXPGPATH];
+
+		snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+		if (stat(f, &st) == 0 && S_ISREG(st.st_mode))
+			total += (int64) st.st_size;
+	}
+	closedir(dir);
+	return total;
+}
+
+/*
  * Load a model file under a name and publish it in the model table; its
  * context is capped at ctx_size tokens (0: no cap). Returns the model
  * index, or -1 with *e filled.
@@ -65,10 +127,13 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 	char		msg[LLM_MSG_LEN];
 	llm_model  *m = NULL;
 	const llm_model_info *info;
+	llm_embed_model *em = NULL;
 	sigset_t	old;
 	int			idx = -1;
 	int			rc;
 	LlmModelEntry *ent;
+	struct stat st;
+	bool		is_dir = false;
 
 	if (llm_wm_find(name) >= 0)
 	{
@@ -78,7 +143,7 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 		return -1;
 	}
 	for (int i = 0; i < LLM_MAX_MODELS; i++)
-		if (llm_wmodels[i].m == NULL)
+		if (!llm_wm_in_use(i))
 		{
 			idx = i;
 			break;
@@ -91,21 +156,71 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 		return -1;
 	}
 
+	/*
+	 * A directory is a sentence-transformers model; a file is tried as a
+	 * generation GGUF first, then as an embedding model (bert GGUF).
+	 */
 	err[0] = '\0';
-	llm_block_signals(&old);
-	rc = llm_model_load(&m, path, ctx_size, err);
-	llm_restore_signals(&old);
+	rc = -1;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		is_dir = true;
+	else
+	{
+		llm_block_signals(&old);
+		rc = llm_model_load(&m, path, ctx_size, err);
+		llm_restore_signals(&old);
+	}
 	if (rc != 0 || m == NULL)
 	{
-		snprintf(msg, sizeof(msg), "could not load model \"%s\"", name);
-		llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, msg, err,
-				 "Check that the file is a GGUF model of a supported architecture.");
-		return -1;
+		char		eerr[LLM_ERRLEN];
+
+		m = NULL;
+		eerr[0] = '\0';
+		llm_block_signals(&old);
+		rc = llm_embed_model_load(&em, path, eerr);
+		llm_restore_signals(&old);
+		if (rc != 0 || em == NULL)
+		{
+			/* report the embedding loader's reason where it applies */
+			if (is_dir || strstr(err, "architecture") != NULL || err[0] == '\0')
+				strlcpy(err, eerr, sizeof(err));
+			snprintf(msg, sizeof(msg), "could not load model \"%s\"", name);
+			llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, msg, err,
+						 is_dir ? "Check that the directory holds a sentence-transformers model (config.json, model.safetensors, tokenizer.json or vocab.txt)."
+						 : "Check that the file is a GGUF model of a supported architecture.");
+			return -1;
+		}
+	}
+
+	memset(&llm_wmodels[idx], 0, sizeof(LlmWModel));
+	llm_wmodels[idx].m = m;
+	llm_wmodels[idx].em = em;
+	strlcpy(llm_wmodels[idx].path, path, MAXPGPATH);
+	strlcpy(llm_wmodels[idx].name, name, LLM_NAME_LEN);
+	if (m == NULL)
+	{
+		llm_embed_info einfo;
+
+		llm_embed_model_info(em, &einfo);
+		LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+		ent = &llm_shared->models[idx];
+		memset(ent, 0, sizeof(*ent));
+		strlcpy(ent->name, name, LLM_NAME_LEN);
+		strlcpy(ent->path, path, MAXPGPATH);
+		strlcpy(ent->arch, "bert", sizeof(ent->arch));
+		ent->n_params = einfo.n_params;
+		ent->n_ctx = einfo.max_seq_len;
+		ent->file_bytes = wm_path_bytes(path);
+		ent->embed_dim = einfo.dim;
+		strlcpy(ent->pooling, llm_embed_pooling_name(einfo.pooling), sizeof(ent->pooling));
+		ent->in_use = true;
+		LWLockRelease(llm_shared->lock);
+		ereport(LOG,
+				(errmsg("llm worker loaded embedding model \"%s\" from \"%s\"", name, path)));
+		return idx;
 	}
 
 	info = llm_model_get_info(m);
-	llm_wmodels[idx].m = m;
-	strlcpy(llm_wmodels[idx].name, name, LLM_NAME_LEN);
 	llm_wmodels[idx].kv_per_pos = llm_model_kv_bytes_per_pos(m);
 	llm_wmodels[idx].n_ctx = info->n_ctx;
 	llm_wmodels[idx].kv_reserved = 0;
@@ -141,16 +256,23 @@ llm_wm_unload(int mi)
 
 	snprintf(why, sizeof(why), "model \"%s\" was unloaded", llm_wmodels[mi].name);
 	llm_worker_fail_model_requests(mi, why);
+	llm_we_fail_model(mi, why);
 
 	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 	if (llm_shared->models[mi].is_default)
 		snprintf(llm_shared->default_error, LLM_MSG_LEN,
 				 "the default model \"%s\" was unloaded", llm_wmodels[mi].name);
+	if (llm_shared->models[mi].is_default_embedding)
+		snprintf(llm_shared->default_embedding_error, LLM_MSG_LEN,
+				 "the default embedding model \"%s\" was unloaded", llm_wmodels[mi].name);
 	memset(&llm_shared->models[mi], 0, sizeof(LlmModelEntry));
 	LWLockRelease(llm_shared->lock);
 
 	ereport(LOG, (errmsg("llm worker unloaded model \"%s\"", llm_wmodels[mi].name)));
-	llm_model_free(llm_wmodels[mi].m);
+	if (llm_wmodels[mi].m)
+		llm_model_free(llm_wmodels[mi].m);
+	if (llm_wmodels[mi].em)
+		llm_embed_model_free(llm_wmodels[mi].em);
 	memset(&llm_wmodels[mi], 0, sizeof(LlmWModel));
 }
 
@@ -185,9 +307,9 @@ wm_resolve_setting(const char *setting, char *path, char *name)
 
 /*
  * Load the model named by a setting (llm.default_model or
- * llm.default_embedding_model). For the default model the outcome is
- * recorded in shared memory: which model is the default, or why there is
- * none.
+ * llm.default_embedding_model). The outcome is recorded in shared memory:
+ * which model is the default (for generation or for embeddings), or why
+ * there is none.
  */
 static void
 wm_load_setting(const char *setting, bool is_default)
@@ -200,10 +322,8 @@ wm_load_setting(const char *setting, bool is_default)
 
 	why[0] = '\0';
 	if (setting == NULL || setting[0] == '\0')
-	{
-		if (is_default)
-			strlcpy(why, "llm.default_model is not set", sizeof(why));
-	}
+		strlcpy(why, is_default ? "llm.default_model is not set"
+				: "llm.default_embedding_model is not set", sizeof(why));
 	else
 	{
 		wm_resolve_setting(setting, path, name);
@@ -220,13 +340,16 @@ wm_load_setting(const char *setting, bool is_default)
 			}
 		}
 	}
-	if (!is_default)
-		return;
-
 	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < LLM_MAX_MODELS; i++)
-		llm_shared->models[i].is_default = (i == mi);
-	strlcpy(llm_shared->default_error, why, LLM_MSG_LEN);
+	{
+		if (is_default)
+			llm_shared->models[i].is_default = (i == mi);
+		else
+			llm_shared->models[i].is_default_embedding = (i == mi);
+	}
+	strlcpy(is_default ? llm_shared->default_error : llm_shared->default_embedding_error,
+			why, LLM_MSG_LEN);
 	LWLockRelease(llm_shared->lock);
 }
 
@@ -291,6 +414,89 @@ llm_wm_request_model(const char *name, LlmWErr *e)
 }
 
 /*
+ * Resolve a request's model for generation, chat or detokenization: it
+ * must be a generation model. -1 with *e filled otherwise.
+ */
+int
+llm_wm_request_gen_model(const char *name, LlmWErr *e)
+{
+	char		msg[LLM_MSG_LEN];
+	int			mi = llm_wm_request_model(name, e);
+
+	if (mi >= 0 && llm_wmodels[mi].m == NULL)
+	{
+		snprintf(msg, sizeof(msg), "model \"%s\" is an embedding model", llm_wmodels[mi].name);
+		llm_werr_set(e, ERRCODE_WRONG_OBJECT_TYPE, msg, NULL,
+					 "Use it with llm_embed(); llm_generate() and llm_chat() need a generation model.");
+		return -1;
+	}
+	return mi;
+}
+
+/*
+ * Resolve a request's model for embeddings: "" is
+ * llm.default_embedding_model. A generation model is opened for
+ * embeddings on first use. -1 with *e filled when there is none.
+ */
+int
+llm_wm_request_embed_model(const char *name, LlmWErr *e)
+{
+	char		msg[LLM_MSG_LEN];
+	char		err[LLM_ERRLEN];
+	int			mi = -1;
+	sigset_t	old;
+	int			rc;
+
+	if (name[0] == '\0')
+	{
+		char		why[LLM_MSG_LEN];
+
+		LWLockAcquire(llm_shared->lock, LW_SHARED);
+		for (int i = 0; i < LLM_MAX_MODELS; i++)
+			if (llm_shared->models[i].in_use && llm_shared->models[i].is_default_embedding)
+				mi = i;
+		strlcpy(why, llm_shared->default_embedding_error, sizeof(why));
+		LWLockRelease(llm_shared->lock);
+		if (mi < 0 || !llm_wm_in_use(mi))
+		{
+			llm_werr_set(e, ERRCODE_UNDEFINED_OBJECT, "no default embedding model is loaded",
+						 why, "Set llm.default_embedding_model, or pass the name of a model loaded with llm_load_model().");
+			return -1;
+		}
+	}
+	else
+	{
+		mi = llm_wm_find(name);
+		if (mi < 0)
+		{
+			snprintf(msg, sizeof(msg), "model \"%s\" is not loaded", name);
+			llm_werr_set(e, ERRCODE_UNDEFINED_OBJECT, msg, NULL,
+						 "Load it with llm_load_model(); the llm_models view lists the models.");
+			return -1;
+		}
+	}
+	if (llm_wmodels[mi].em != NULL)
+		return mi;
+
+	/* a generation model: open its file for embeddings once */
+	err[0] = '\0';
+	llm_block_signals(&old);
+	rc = llm_embed_model_load(&llm_wmodels[mi].em, llm_wmodels[mi].path, err);
+	llm_restore_signals(&old);
+	if (rc != 0 || llm_wmodels[mi].em == NULL)
+	{
+		llm_wmodels[mi].em = NULL;
+		snprintf(msg, sizeof(msg), "model \"%s\" cannot compute embeddings",
+				 llm_wmodels[mi].name);
+		llm_werr_set(e, ERRCODE_FEATURE_NOT_SUPPORTED, msg, err,
+					 "Load an embedding model (for example all-MiniLM-L6-v2) and pass its name.");
+		return -1;
+	}
+	wm_publish_embed(mi);
+	return mi;
+}
+
+/*
  * Answer a TOKENIZE or DETOKENIZE request on the spot.
  */
 void
@@ -301,6 +507,31 @@ llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 	const llm_tokenizer *tok;
 	int			mi = llm_wm_request_model(s->model, e);
 
+	if (mi < 0)
+	{
+		llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+		return;
+	}
+	if (llm_wmodels[mi].m == NULL && s->kind == LLM_REQ_TOKENIZE)
+	{
+		/* an embedding model: its own tokenizer, specials included */
+		int32_t    *ids = NULL;
+		int			n = 0;
+
+		err[0] = '\0';
+		if (llm_embed_tokenize(llm_wmodels[mi].em, input, s->input_len, 0, &ids, &n, err) != 0)
+		{
+			llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "could not tokenize the text",
+						 err, "Check that the text is valid UTF-8.");
+			llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+			return;
+		}
+		llm_worker_complete(slotno, s->request_id, NULL, ids, (Size) n * sizeof(int32_t),
+							(int32) n, 0, 0);
+		free(ids);
+		return;
+	}
+	mi = llm_wm_request_gen_model(s->model, e);
 	if (mi < 0)
 	{
 		llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);

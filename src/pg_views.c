@@ -22,8 +22,8 @@
 PG_FUNCTION_INFO_V1(llm_models);
 PG_FUNCTION_INFO_V1(llm_stats);
 
-#define LLM_MODELS_COLS	10
-#define LLM_STATS_COLS	13
+#define LLM_MODELS_COLS	13
+#define LLM_STATS_COLS	17
 
 /*
  * Index of the loaded model called name in the shared model table, or -1
@@ -92,6 +92,8 @@ add_unloaded_files(ReturnSetInfo *rsinfo, const LlmModelEntry *models)
 		nulls[7] = false;
 		values[8] = BoolGetDatum(false);
 		nulls[8] = false;
+		values[12] = BoolGetDatum(false);
+		nulls[12] = false;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	FreeDir(dir);
@@ -128,7 +130,11 @@ llm_models(PG_FUNCTION_ARGS)
 		values[1] = CStringGetTextDatum(m->path);
 		values[2] = CStringGetTextDatum(m->arch);
 		values[3] = Int64GetDatum(m->n_params);
+		if (m->n_params == 0)
+			nulls[3] = true;
 		values[4] = CStringGetTextDatum(m->quant);
+		if (!m->quant[0])
+			nulls[4] = true;
 		values[5] = Int32GetDatum(m->n_ctx);
 		values[6] = BoolGetDatum(true);
 		values[7] = Int64GetDatum(m->file_bytes + m->kv_bytes);
@@ -137,6 +143,15 @@ llm_models(PG_FUNCTION_ARGS)
 			values[9] = CStringGetTextDatum(m->chat_format);
 		else
 			nulls[9] = true;
+		/* embedding properties, once the model is open for embeddings */
+		if (m->embed_dim > 0)
+		{
+			values[10] = Int32GetDatum(m->embed_dim);
+			values[11] = CStringGetTextDatum(m->pooling);
+		}
+		else
+			nulls[10] = nulls[11] = true;
+		values[12] = BoolGetDatum(m->is_default_embedding);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	add_unloaded_files(rsinfo, models);
@@ -200,6 +215,10 @@ llm_stats(PG_FUNCTION_ARGS)
 		values[12] = TimestampTzGetDatum(s.worker_started);
 	else
 		nulls[12] = true;
+	values[13] = Int64GetDatum((int64) s.embed_texts);
+	values[14] = Int64GetDatum((int64) s.embed_tokens);
+	values[15] = Int64GetDatum((int64) s.embed_batches);
+	values[16] = Float8GetDatum(s.embed_seconds);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

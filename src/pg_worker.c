@@ -10,6 +10,8 @@
  *   3. admit queued requests, oldest first, while llm.max_batch and the
  *      KV-cache budget llm.kv_cache_mb allow. Short requests (tokenize,
  *      detokenize, load, unload) are answered on the spot;
+ *      Embedding requests are collected and run together, packed into
+ *      length-sorted batches, between generation steps (pg_embed.c);
  *   4. for every model with running requests build one batch - each
  *      request contributes its next prompt chunk (at most
  *      llm.prefill_chunk tokens) or its last sampled token - and call
@@ -210,6 +212,12 @@ llm_worker_complete(int slotno, uint64 request_id, const LlmWErr *err,
 				llm_shared->n_requests++;
 				llm_shared->prompt_tokens += n_prompt;
 				llm_shared->generated_tokens += n_generated;
+			}
+			else if (slot->kind == LLM_REQ_EMBED)
+			{
+				llm_shared->n_requests++;
+				llm_shared->embed_texts++;
+				llm_shared->embed_tokens += n_prompt;
 			}
 		}
 		slot->state = LLM_SLOT_DONE;
@@ -435,7 +443,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	WReq	   *r;
 	int			rc;
 
-	mi = llm_wm_request_model(s->model, e);
+	mi = llm_wm_request_gen_model(s->model, e);
 	if (mi < 0)
 		return false;
 
@@ -638,6 +646,10 @@ worker_admit(void)
 			case LLM_REQ_UNLOAD:
 				llm_wm_do_admin(&s, slotno, input, &e);
 				pfree(input);
+				break;
+			case LLM_REQ_EMBED:
+				/* joins the next embedding batch (pg_embed.c) */
+				llm_we_take(&s, slotno, input);
 				break;
 			case LLM_REQ_GENERATE:
 			case LLM_REQ_CHAT:
@@ -1006,9 +1018,13 @@ llm_worker_main(Datum arg)
 
 		worker_drop_cancelled();
 		worker_admit();
+		if (llm_we_pending())
+			llm_we_run();
 
 		if (worker_n_active() == 0)
 		{
+			if (llm_we_pending())
+				continue;		/* more embedding work: no sleep */
 			(void) WaitLatch(MyLatch,
 							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 LLM_IDLE_WAIT_MS, LLM_WAIT_EVENT);

@@ -2,7 +2,10 @@
 # test/pg/run-concurrency.sh - 16 concurrent sessions (pgbench -c 16)
 # generate through one worker. Every result must equal the same prompt's
 # greedy output computed first in a single session, and the worker must
-# have batched (llm_stats.avg_batch > 1 during the run).
+# have batched (llm_stats.avg_batch > 1 during the run). Then 16 sessions
+# embed texts of different lengths: every vector must equal, bit for bit,
+# the one computed alone, and the worker must have put several texts
+# into its embedding batches.
 #
 # Environment: CLIENTS (16), TRANSACTIONS per client (4), MAX_TOKENS (16).
 set -euo pipefail
@@ -32,6 +35,19 @@ INSERT INTO prompts VALUES
 CREATE TABLE expected AS
   SELECT id, llm_generate(prompt, max_tokens => $MAX_TOKENS) AS output FROM prompts;
 CREATE TABLE results(id int, output text);
+DROP TABLE IF EXISTS texts, expected_emb, emb_results;
+CREATE TABLE texts(id int PRIMARY KEY, body text NOT NULL);
+INSERT INTO texts
+  SELECT i, repeat(w || ' ', 1 + (i * 7) % 40) || 'number ' || i
+    FROM generate_series(1, 32) AS i,
+         LATERAL (SELECT (ARRAY['data', 'Übergröße', '東京', 'emoji 🎉', 'word'])[1 + i % 5] AS w) AS x;
+CREATE TABLE expected_emb AS SELECT id, llm_embed(body) AS e FROM texts;
+CREATE TABLE emb_results(id int, e real[]);
+SQL
+
+cat >"$work/embed.sql" <<SQL
+\set id random(1, 32)
+INSERT INTO emb_results SELECT id, llm_embed(body) FROM texts WHERE id = :id;
 SQL
 
 cat >"$work/bench.sql" <<SQL
@@ -65,14 +81,21 @@ read results mismatches < <(psql -X -At -F ' ' -c "SELECT count(*), count(*) FIL
 batched=\$(psql -X -At -c "SELECT (avg_batch * steps - \$seqs0) / nullif(steps - \$steps0, 0) > 1 FROM llm_stats")
 drained=\$(psql -X -At -c "SELECT queue_depth = 0 AND slots_in_use = 0 FROM llm_stats")
 echo "results=\$results mismatches=\$mismatches batched=\$batched drained=\$drained"
+read texts0 batches0 < <(psql -X -At -F ' ' -c 'SELECT embedded_texts, embed_batches FROM llm_stats')
+pgbench -n -c $CLIENTS -j 4 -t $((TRANSACTIONS * 4)) -f "$work/embed.sql"
+read eresults emismatches < <(psql -X -At -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE r.e IS DISTINCT FROM x.e) FROM emb_results r JOIN expected_emb x USING (id)")
+read per_batch < <(psql -X -At -c "SELECT round((embedded_texts - \$texts0)::numeric / nullif(embed_batches - \$batches0, 0), 2) FROM llm_stats")
+echo "embeddings=\$eresults mismatches=\$emismatches texts_per_batch=\$per_batch"
 [ "\$results" = $((CLIENTS * TRANSACTIONS)) ] && [ "\$mismatches" = 0 ] &&
-	[ "\$batched" = t ] && [ "\$drained" = t ]
+	[ "\$batched" = t ] && [ "\$drained" = t ] &&
+	[ "\$eresults" = $((CLIENTS * TRANSACTIONS * 4)) ] && [ "\$emismatches" = 0 ] &&
+	awk -v b="\$per_batch" 'BEGIN { exit !(b > 1) }'
 SH
 chmod 755 "$work/run.sh"
 
 cd /tmp
 if llm_pg_virtualenv -o llm.max_batch=16 -o llm.queue_size=32 "$work/run.sh"; then
-	echo "PASS: $CLIENTS clients, every output equals the single-session output, batched"
+	echo "PASS: $CLIENTS clients, every output and embedding equals the single-session one, batched"
 else
 	echo "FAIL"
 	exit 1

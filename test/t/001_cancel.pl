@@ -106,6 +106,25 @@ $node->safe_psql('postgres',
 ok(LlmNode::queue_drains($node, 5), 'terminated backends leave no slot behind');
 $_->{run}->kill_kill for @busy;
 
+# embeddings: a long batch is interrupted too, and its slots come back
+# within one embedding chunk of the worker
+SKIP:
+{
+	skip 'no embedding model (LLM_EMBED_NAME)', 4 unless $LlmNode::embed_name;
+	$s->{stderr} = '';
+	$s->query_safe("SET statement_timeout = '300ms'");
+	$s->{stderr} = '';
+	$t0 = time();
+	$s->query(
+		"SELECT count(*) FROM llm_embed_batch(array_fill(repeat('word ', 20), ARRAY[3000]))");
+	$elapsed = time() - $t0;
+	like($s->{stderr}, qr/statement timeout/, 'an embedding batch times out');
+	cmp_ok($elapsed, '<', 1.3, '... promptly');
+	ok(LlmNode::queue_drains($node, 10), '... and leaves no slot behind');
+	is($node->safe_psql('postgres', "SELECT array_length(llm_embed('still works'), 1)"),
+		'384', 'embedding still works');
+}
+
 # everything still works
 is($node->safe_psql('postgres', $greedy), $expected, 'generation still works');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM llm_generate_batch(ARRAY[\'a\', \'b\'], max_tokens => 2)'),

@@ -18,6 +18,7 @@ use Time::HiRes qw(time usleep);
 
 our $model_dir  = $ENV{LLM_PG_MODEL_DIR};
 our $model_file = $ENV{LLM_MODEL_FILE};
+our $embed_name = $ENV{LLM_EMBED_NAME} // '';
 
 # Skip the whole test file unless a model is available.
 sub require_model
@@ -42,6 +43,7 @@ sub new_node
 shared_preload_libraries = 'llm'
 llm.model_dir = '$model_dir'
 llm.default_model = '$model_file'
+llm.default_embedding_model = '$embed_name'
 llm.threads = 1
 llm.ctx_size = 1024
 max_connections = 40

@@ -1,0 +1,52 @@
+/*
+ * embed_decoder.h - internal interface between bert.c (the public
+ * llm_embed API) and embed_decoder.c (sentence embeddings from decoder
+ * GGUF models of architecture llama, qwen2 or qwen3).
+ *
+ * llm_embed_model_load() hands a GGUF whose architecture
+ * llm_embdec_arch_supported() accepts to llm_embdec_load(); the other
+ * llm_embed_* functions forward to the functions below when the model is
+ * a decoder. The engine used to run it lives in the llm_embed_ctx and is
+ * created on first use.
+ */
+#ifndef LLM_EMBED_DECODER_H
+#define LLM_EMBED_DECODER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llm_embed.h"
+
+struct llm_engine;
+typedef struct llm_embdec llm_embdec;
+
+/* true for the GGUF architectures embedded by a decoder (llama, qwen2, qwen3) */
+bool		llm_embdec_arch_supported(const char *arch);
+
+/* Load the decoder GGUF at path; -1 with err on failure. */
+int			llm_embdec_load(llm_embdec **out, const char *path, char *err);
+void		llm_embdec_free(llm_embdec *d);
+void		llm_embdec_info(const llm_embdec *d, llm_embed_info *info);
+/* mean, cls or last; -1 with err for the others */
+int			llm_embdec_set_pooling(llm_embdec *d, llm_embed_pooling p, char *err);
+
+/*
+ * Token ids of text as they are embedded: BOS and EOS as the metadata
+ * says; max_len > 0 truncates to max_len tokens keeping a final EOS.
+ */
+int			llm_embdec_tokenize(const llm_embdec *d, const char *text, size_t len,
+								int max_len, int32_t **ids, int *n_ids, char *err);
+
+/*
+ * Embed n texts into out[n * dim] with the engine *eng (created with
+ * n_threads threads and kernels isa when *eng is NULL; the caller frees
+ * it with llm_embdec_engine_free()).
+ */
+int			llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
+							 const llm_embdec *d, const char *const *texts,
+							 const size_t *lens, int n, float *out,
+							 llm_embed_truncation mode, char *err);
+void		llm_embdec_engine_free(struct llm_engine *e);
+
+#endif							/* LLM_EMBED_DECODER_H */

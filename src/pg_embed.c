@@ -1,0 +1,456 @@
+/*
+ * pg_embed.c - sentence embeddings: the SQL functions llm_embed() and
+ * llm_embed_batch(), and the worker's embedding batches.
+ *
+ * Backend side: every text becomes one LLM_REQ_EMBED request (UTF-8 text
+ * in, float4[dim] out), so llm_embed_batch() puts many texts into the
+ * queue at once and concurrent sessions' texts meet in the worker.
+ *
+ * Worker side: llm_we_take() resolves the model and keeps the request;
+ * llm_we_run(), called between generation steps, takes up to
+ * WE_CHUNK_TEXTS pending texts of one model and truncation mode, oldest
+ * first, and embeds them with one llm_embed_batch() call, which sorts
+ * them by length and packs them into batches (each text attends only to
+ * its own tokens, so no padding is computed). A text's vector does not
+ * depend on the other texts of its batch: the float kernels compute
+ * every output element with the same operations whatever the batch
+ * (fgemm.h). If a chunk fails (e.g. one text too long under
+ * llm.truncation = error), its texts are retried one by one so that only
+ * the faulty one gets the error.
+ */
+#include "postgres.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
+
+#include "llm_embed.h"
+#include "llm_util.h"
+#include "pg_llm.h"
+
+PG_FUNCTION_INFO_V1(llm_embed_sql);
+PG_FUNCTION_INFO_V1(llm_embed_batch_sql);
+
+/* texts per llm_embed_batch() call: bounds the pause of generation */
+#define WE_CHUNK_TEXTS 64
+
+/* ============================================================ backend */
+
+/*
+ * Build an EMBED request for one text (database encoding in, UTF-8 out),
+ * for model name (already validated, "" = llm.default_embedding_model).
+ */
+static void
+embed_build(LlmRequest *req, text *t, const char *model)
+{
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	char	   *conv = pg_server_to_any(s, len, PG_UTF8);
+
+	llm_request_init(req, LLM_REQ_EMBED);
+	strlcpy(req->model, model, LLM_NAME_LEN);
+	req->opt.truncation = llm_guc_truncation;
+	if (conv != s)
+		len = strlen(conv);
+	req->input = palloc(len + 1);
+	memcpy(req->input, conv, len);
+	req->input[len] = '\0';
+	req->input_len = len;
+}
+
+/*
+ * The model argument at position argno: "" for NULL.
+ */
+static void
+embed_model_arg(FunctionCallInfo fcinfo, int argno, char *model)
+{
+	char	   *name;
+
+	model[0] = '\0';
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return;
+	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strlen(name) >= LLM_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" is not loaded", name),
+				 errhint("Model names are at most %d bytes long.", LLM_NAME_LEN - 1)));
+	strlcpy(model, name, LLM_NAME_LEN);
+}
+
+/*
+ * A real[] from the float4 result bytes of an EMBED request.
+ */
+static ArrayType *
+embed_array(const LlmRequest *req)
+{
+	int			n = (int) (req->output_len / sizeof(float4));
+	Datum	   *d;
+	const char *p = req->output;
+
+	if (n <= 0 || req->output_len % sizeof(float4) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("llm worker returned a malformed embedding of %zu bytes",
+						(size_t) req->output_len)));
+	d = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		float4		f;
+
+		memcpy(&f, p + i * sizeof(float4), sizeof(float4));
+		d[i] = Float4GetDatum(f);
+	}
+	return construct_array_builtin(d, n, FLOAT4OID);
+}
+
+/*
+ * llm_embed(input text, model text DEFAULT NULL) -> real[]
+ * NULL input gives NULL; model NULL means llm.default_embedding_model.
+ */
+Datum
+llm_embed_sql(PG_FUNCTION_ARGS)
+{
+	LlmRequest	req;
+	char		model[LLM_NAME_LEN];
+
+	llm_require_shared();
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	embed_model_arg(fcinfo, 1, model);
+	embed_build(&req, PG_GETARG_TEXT_PP(0), model);
+	llm_run_requests(&req, 1);
+	PG_RETURN_ARRAYTYPE_P(embed_array(&req));
+}
+
+/*
+ * llm_embed_batch(inputs text[], model text DEFAULT NULL) ->
+ *   TABLE(ord int, embedding real[])
+ * All texts are queued at once so that the worker embeds them together;
+ * ord is the 1-based position in inputs, NULL elements give NULL.
+ */
+Datum
+llm_embed_batch_sql(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	LlmRequest *reqs;
+	char		model[LLM_NAME_LEN];
+
+	llm_require_shared();
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	embed_model_arg(fcinfo, 1, model);
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("inputs must be a one-dimensional array"),
+				 errhint("Pass an array such as ARRAY['first text', 'second text'].")));
+	deconstruct_array_builtin(arr, TEXTOID, &elems, &nulls, &n);
+	if (n == 0)
+		PG_RETURN_NULL();
+
+	reqs = palloc(sizeof(LlmRequest) * n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+		{
+			llm_request_init(&reqs[i], LLM_REQ_EMBED);
+			reqs[i].skip = true;
+			continue;
+		}
+		embed_build(&reqs[i], DatumGetTextPP(elems[i]), model);
+	}
+	llm_run_requests(reqs, n);
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		isnull[2] = {false, false};
+
+		values[0] = Int32GetDatum(i + 1);
+		if (reqs[i].skip || reqs[i].output == NULL)
+		{
+			values[1] = (Datum) 0;
+			isnull[1] = true;
+		}
+		else
+			values[1] = PointerGetDatum(embed_array(&reqs[i]));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+	}
+	PG_RETURN_NULL();
+}
+
+/* ============================================================= worker */
+
+/* an embedding request the worker has taken */
+typedef struct WEmb
+{
+	int			slot;
+	uint64		request_id;
+	int			model;			/* index into llm_wmodels */
+	int32		truncation;		/* llm_truncation of the caller */
+	char	   *input;			/* UTF-8 text (worker memory) */
+	Size		len;
+} WEmb;
+
+static WEmb *we_list;
+static int	we_n;
+static int	we_cap;
+static llm_embed_ctx *we_ctx;
+
+/*
+ * Take an EMBED request from the queue (input is the worker's copy and
+ * now belongs to this module). Unknown models fail at once.
+ */
+void
+llm_we_take(const LlmSlot *s, int slotno, char *input)
+{
+	LlmWErr		e;
+	int			mi = llm_wm_request_embed_model(s->model, &e);
+
+	if (mi < 0)
+	{
+		llm_worker_complete(slotno, s->request_id, &e, NULL, 0, 0, 0, 0);
+		pfree(input);
+		return;
+	}
+	if (we_n == we_cap)
+	{
+		int			cap = we_cap ? we_cap * 2 : 64;
+
+		we_list = we_list ? repalloc(we_list, sizeof(WEmb) * cap)
+			: MemoryContextAlloc(TopMemoryContext, sizeof(WEmb) * cap);
+		we_cap = cap;
+	}
+	we_list[we_n].slot = slotno;
+	we_list[we_n].request_id = s->request_id;
+	we_list[we_n].model = mi;
+	we_list[we_n].truncation = s->opt.truncation;
+	we_list[we_n].input = input;
+	we_list[we_n].len = s->input_len;
+	we_n++;
+}
+
+/* Whether embedding requests are waiting. */
+bool
+llm_we_pending(void)
+{
+	return we_n > 0;
+}
+
+/*
+ * Drop pending request k (its slot has been completed or freed).
+ */
+static void
+we_remove(int k)
+{
+	pfree(we_list[k].input);
+	memmove(&we_list[k], &we_list[k + 1], sizeof(WEmb) * (we_n - k - 1));
+	we_n--;
+}
+
+/*
+ * Fail every pending request of model mi (it is being unloaded).
+ */
+void
+llm_we_fail_model(int mi, const char *why)
+{
+	for (int k = we_n - 1; k >= 0; k--)
+		if (we_list[k].model == mi)
+		{
+			llm_worker_fail(we_list[k].slot, we_list[k].request_id,
+							ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, why, NULL,
+							"Load the model again with llm_load_model() and repeat the call.");
+			we_remove(k);
+		}
+}
+
+/*
+ * Whether request k was cancelled by its backend; such a slot is freed
+ * here (llm_worker_complete frees a CANCELLED slot).
+ */
+static bool
+we_cancelled(int k)
+{
+	bool		cancelled;
+	LlmSlot    *slot = &llm_shared->slots[we_list[k].slot];
+
+	LWLockAcquire(llm_shared->lock, LW_SHARED);
+	cancelled = slot->request_id != we_list[k].request_id ||
+		slot->state == LLM_SLOT_CANCELLED;
+	LWLockRelease(llm_shared->lock);
+	if (cancelled)
+		llm_worker_complete(we_list[k].slot, we_list[k].request_id, NULL, NULL, 0, 0, 0, 0);
+	return cancelled;
+}
+
+/*
+ * The engine's truncation mode for the caller's llm.truncation.
+ */
+static llm_embed_truncation
+we_mode(int32 truncation)
+{
+	switch (truncation)
+	{
+		case LLM_TRUNC_LEFT:
+			return LLM_TRUNCATE_START;
+		case LLM_TRUNC_RIGHT:
+			return LLM_TRUNCATE_END;
+		default:
+			return LLM_TRUNCATE_ERROR;
+	}
+}
+
+/*
+ * Turn an engine error of an embedding into a request error.
+ */
+static void
+we_error(LlmWErr *e, const char *err)
+{
+	int			idx,
+				have,
+				max;
+
+	if (sscanf(err, "text %d has %d tokens, the model takes %d", &idx, &have, &max) == 3)
+	{
+		char		detail[LLM_MSG_LEN];
+
+		snprintf(detail, sizeof(detail), "The text has %d tokens; the model takes at most %d.",
+				 have, max);
+		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "text is too long for the embedding model",
+					 detail, "Shorten the text, or set llm.truncation to right (keep the start) or left (keep the end).");
+	}
+	else
+		llm_werr_set(e, ERRCODE_DATA_EXCEPTION, "could not compute the embedding", err,
+					 "Check that the text is valid UTF-8.");
+}
+
+/*
+ * Embed n texts of model mi into out (signals blocked around the engine).
+ */
+static int
+we_embed(int mi, const char *const *texts, const size_t *lens, int n, float *out,
+		 llm_embed_truncation mode, char *err)
+{
+	sigset_t	old;
+	int			rc;
+
+	llm_block_signals(&old);
+	if (we_ctx == NULL && llm_embed_ctx_new(&we_ctx, llm_guc_threads, NULL, err) != 0)
+		we_ctx = NULL;
+	rc = we_ctx ? llm_embed_batch(we_ctx, llm_wmodels[mi].em, texts, lens, n, out, mode, err)
+		: -1;
+	llm_restore_signals(&old);
+	return rc;
+}
+
+/*
+ * Run one chunk of pending embedding requests: the oldest request's model
+ * and truncation mode, up to WE_CHUNK_TEXTS texts.
+ */
+void
+llm_we_run(void)
+{
+	int			pick[WE_CHUNK_TEXTS];
+	const char *texts[WE_CHUNK_TEXTS];
+	size_t		lens[WE_CHUNK_TEXTS];
+	int32		ntok[WE_CHUNK_TEXTS];
+	int			n = 0,
+				mi,
+				dim;
+	int32		trunc;
+	llm_embed_info info;
+	float	   *out;
+	char		err[LLM_ERRLEN];
+	double		t0,
+				t1;
+
+	/* drop cancelled requests first */
+	for (int k = we_n - 1; k >= 0; k--)
+		if (we_cancelled(k))
+			we_remove(k);
+	if (we_n == 0)
+		return;
+
+	mi = we_list[0].model;
+	trunc = we_list[0].truncation;
+	for (int k = 0; k < we_n && n < WE_CHUNK_TEXTS; k++)
+		if (we_list[k].model == mi && we_list[k].truncation == trunc)
+		{
+			pick[n] = k;
+			texts[n] = we_list[k].input;
+			lens[n] = we_list[k].len;
+			n++;
+		}
+	llm_embed_model_info(llm_wmodels[mi].em, &info);
+	dim = info.dim;
+	out = palloc(sizeof(float) * (Size) dim * n);
+
+	/* token counts, for the statistics (cut as the embedding will be) */
+	for (int i = 0; i < n; i++)
+	{
+		int32_t    *ids = NULL;
+		int			cnt = 0;
+
+		err[0] = '\0';
+		if (llm_embed_tokenize(llm_wmodels[mi].em, texts[i], lens[i], info.max_seq_len,
+							   &ids, &cnt, err) != 0)
+			cnt = 0;
+		free(ids);
+		ntok[i] = cnt;
+	}
+
+	err[0] = '\0';
+	t0 = llm_time_sec();
+	if (we_embed(mi, texts, lens, n, out, we_mode(trunc), err) == 0)
+	{
+		t1 = llm_time_sec();
+		for (int i = 0; i < n; i++)
+			llm_worker_complete(we_list[pick[i]].slot, we_list[pick[i]].request_id, NULL,
+								out + (Size) i * dim, sizeof(float) * dim, ntok[i], 0, 0);
+	}
+	else
+	{
+		/* find the faulty text(s): one by one */
+		for (int i = 0; i < n; i++)
+		{
+			LlmWErr		e;
+
+			err[0] = '\0';
+			if (we_embed(mi, &texts[i], &lens[i], 1, out, we_mode(trunc), err) == 0)
+				llm_worker_complete(we_list[pick[i]].slot, we_list[pick[i]].request_id, NULL,
+									out, sizeof(float) * dim, ntok[i], 0, 0);
+			else
+			{
+				we_error(&e, err);
+				llm_worker_complete(we_list[pick[i]].slot, we_list[pick[i]].request_id, &e,
+									NULL, 0, 0, 0, 0);
+			}
+		}
+		t1 = llm_time_sec();
+	}
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	llm_shared->embed_seconds += t1 - t0;
+	llm_shared->embed_batches++;
+	LWLockRelease(llm_shared->lock);
+
+	for (int i = n - 1; i >= 0; i--)
+		we_remove(pick[i]);
+	pfree(out);
+}

@@ -1,0 +1,43 @@
+/*
+ * vmath.h - element-wise float functions over arrays (exp, GELU), with a
+ * scalar reference and an AVX2 version chosen at run time.
+ */
+#ifndef LLM_VMATH_H
+#define LLM_VMATH_H
+
+#include <stdint.h>
+
+#include "fgemm.h"
+
+typedef struct llm_vmath
+{
+	const char *isa;			/* "scalar" or "avx2" */
+
+	/* y[i] = gelu(y[i]) with the erf form of GELU */
+	void		(*gelu) (float *y, int64_t n);
+	/* y[i] = exp(y[i] - mx); returns the sum of the new y[i] */
+	float		(*exp_shift_sum) (float *y, float mx, int64_t n);
+	/* x = LayerNorm(x + res) * w + b over n elements (res may be NULL) */
+	void		(*add_layernorm) (float *x, const float *res, const float *w,
+								  const float *b, int64_t n, float eps);
+	/* C = A * B^T (+ bias) over packed B, see gemm.h */
+	llm_fgemm_fn gemm;
+} llm_vmath;
+
+/*
+ * Fill v for the isa the kernels were chosen for ("avx2" or anything
+ * else for the scalar reference).
+ */
+void		llm_vmath_init(llm_vmath *v, const char *isa);
+
+/* the scalar reference (vmath.c) and AVX2 versions (vmath_avx2.c) */
+void		llm_vmath_gelu_ref(float *y, int64_t n);
+float		llm_vmath_exp_shift_sum_ref(float *y, float mx, int64_t n);
+void		llm_vmath_add_layernorm_ref(float *x, const float *res, const float *w,
+										const float *b, int64_t n, float eps);
+void		llm_vmath_gelu_avx2(float *y, int64_t n);
+float		llm_vmath_exp_shift_sum_avx2(float *y, float mx, int64_t n);
+void		llm_vmath_add_layernorm_avx2(float *x, const float *res, const float *w,
+										 const float *b, int64_t n, float eps);
+
+#endif							/* LLM_VMATH_H */
