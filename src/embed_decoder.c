@@ -19,7 +19,7 @@
  * Long texts and large batches are cut into steps of at most
  * EMBDEC_STEP_TOKENS tokens; a text may span several steps (its KV cache
  * carries over). Every kernel of the step computes each token's row
- * independently of the other tokens in the batch (see llm_vec_dot4_fn in
+ * independently of the other tokens in the batch (see llm_gemm_fn in
  * kernels.h), so a text's embedding does not depend on which texts share
  * its steps or where the step boundaries fall.
  */

@@ -36,6 +36,9 @@
 /* rows per call of a type's gemm kernel (which tiles further itself and
  * converts the activations' scales once per call) */
 #define LLM_MM_GEMM_TILE 128
+/* fewest tokens for which the gemm kernel beats vec_dot (its per-row set-up
+ * is shared by fewer pairs below that); results are the same either way */
+#define LLM_MM_GEMM_MIN_T 4
 
 /* state of the CPU backend */
 struct llm_backend
@@ -297,7 +300,7 @@ llm_mm_convert(void *arg, int ith, int nth)
 /*
  * Compute this thread's share of the output rows of every product: tiles
  * of weight rows against all tokens, through the type's gemm kernel when
- * it has one and there are several tokens, else pair by pair (vec_dot).
+ * it has one and there are enough tokens, else pair by pair (vec_dot).
  * Either way every (row, token) result is the same bits.
  */
 static void
@@ -322,7 +325,7 @@ llm_mm_run(void *arg, int ith, int nth)
 					tt,
 					rr;
 
-		if (gemm != NULL && t->T >= 2)
+		if (gemm != NULL && t->T >= LLM_MM_GEMM_MIN_T)
 		{
 			/* row tiles against all tokens, bit-identical to vec_dot */
 			for (r = r0; r < r1; r += LLM_MM_GEMM_TILE)

@@ -21,12 +21,16 @@
 /* s[0] = dot(weight row w, activation row a), n elements */
 typedef void (*llm_vec_dot_fn) (int64_t n, float *s, const void *w, const void *a);
 /*
- * s[c] = dot(w, a_c) for the 4 activation rows a_c = a + c * a_stride
- * bytes; optional, and when present bit-identical to 4 vec_dot calls (so
- * results do not depend on how tokens are grouped into a batch)
+ * A block of a matrix product: y[c * ldy + r] = dot(w_r, a_c) for the nr
+ * weight rows w_r = w + r * w_stride bytes and the nc activation rows
+ * a_c = a + c * a_stride bytes. Optional; when present every result is
+ * bit-identical to the same table's vec_dot on that pair, so results do
+ * not depend on how tokens are grouped into a batch.
  */
-typedef void (*llm_vec_dot4_fn) (int64_t n, float *s, const void *w, const void *a,
-								 size_t a_stride);
+typedef void (*llm_gemm_fn) (int64_t n, int64_t nr, int64_t nc,
+							 const void *w, size_t w_stride,
+							 const void *a, size_t a_stride,
+							 float *y, int64_t ldy);
 /* convert n f32 values into a row of this type (n multiple of block) */
 typedef void (*llm_from_float_fn) (const float *x, void *y, int64_t n);
 /* convert a row of this type into n f32 values */
@@ -39,7 +43,7 @@ typedef struct llm_type_ops
 									 * (round-to-nearest, for fixtures) */
 	llm_vec_dot_fn vec_dot;		/* weight types */
 	llm_type	vec_dot_type;	/* activation format vec_dot expects */
-	llm_vec_dot4_fn vec_dot4;	/* optional, see llm_vec_dot4_fn */
+	llm_gemm_fn gemm;			/* optional, see llm_gemm_fn */
 } llm_type_ops;
 
 typedef struct llm_kernels

@@ -611,6 +611,40 @@ ref_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vw, const void *va)
 	*s = sum;
 }
 
+/*
+ * The reference gemm: vec_dot over every (weight row, activation row) pair
+ * (see llm_gemm_fn).
+ */
+static void
+ref_gemm(llm_vec_dot_fn dot, int64_t n, int64_t nr, int64_t nc, const void *w,
+		 size_t w_stride, const void *a, size_t a_stride, float *y, int64_t ldy)
+{
+	for (int64_t c = 0; c < nc; c++)
+		for (int64_t r = 0; r < nr; r++)
+			dot(n, &y[c * ldy + r], (const char *) w + r * w_stride,
+				(const char *) a + c * a_stride);
+}
+
+/*
+ * q4_1 weight rows against q8_1 activation rows.
+ */
+static void
+ref_gemm_q4_1_q8_1(int64_t n, int64_t nr, int64_t nc, const void *w, size_t w_stride,
+				   const void *a, size_t a_stride, float *y, int64_t ldy)
+{
+	ref_gemm(ref_vec_dot_q4_1_q8_1, n, nr, nc, w, w_stride, a, a_stride, y, ldy);
+}
+
+/*
+ * q8_0 weight rows against q8_0 activation rows.
+ */
+static void
+ref_gemm_q8_0_q8_0(int64_t n, int64_t nr, int64_t nc, const void *w, size_t w_stride,
+				   const void *a, size_t a_stride, float *y, int64_t ldy)
+{
+	ref_gemm(ref_vec_dot_q8_0_q8_0, n, nr, nc, w, w_stride, a, a_stride, y, ldy);
+}
+
 /* ---------------------------------------------------------------- K-quants */
 
 /*
@@ -1112,4 +1146,7 @@ llm_kernels_init_scalar(llm_kernels *k)
 	t[LLM_TYPE_Q5_K] = (llm_type_ops) {ref_q5_K_to_float, ref_q5_K_from_float, ref_vec_dot_q5_K_q8_K, LLM_TYPE_Q8_K, NULL};
 	t[LLM_TYPE_Q6_K] = (llm_type_ops) {ref_q6_K_to_float, ref_q6_K_from_float, ref_vec_dot_q6_K_q8_K, LLM_TYPE_Q8_K, NULL};
 	t[LLM_TYPE_Q8_K] = (llm_type_ops) {ref_q8_K_to_float, ref_q8_K_from_float, NULL, LLM_TYPE_Q8_K, NULL};
+	/* a table that replaces one of these vec_dot must replace its gemm */
+	t[LLM_TYPE_Q4_1].gemm = ref_gemm_q4_1_q8_1;
+	t[LLM_TYPE_Q8_0].gemm = ref_gemm_q8_0_q8_0;
 }

@@ -6,7 +6,7 @@
  *   llm-cli generate -m FILE -p PROMPT [-n N] [--temp T] [--top-k K]
  *                    [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S]
  *                    [--stop STR]... [--chat] [--system TEXT] [-t THREADS]
- *   llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [--json]
+ *   llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [-b B] [--json]
  *
  * Common options: --isa auto|scalar|avx2, --device auto|cpu|cuda,
  * -c CTX (context cap).
@@ -40,6 +40,7 @@ typedef struct cli_opts
 	bool		chat;
 	int			n_predict;
 	int			n_prompt_bench;
+	int			batch;			/* bench: sequences decoding together */
 	int			reps;
 	int			threads;
 	int			ctx;
@@ -59,7 +60,7 @@ cli_usage(void)
 			"  llm-cli generate -m FILE -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
 			"                   [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]...\n"
 			"                   [--chat] [--system TEXT] [-t THREADS]\n"
-			"  llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [--json]\n"
+			"  llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [-b B] [--json]\n"
 			"  llm-cli embed    -m MODEL-DIR|FILE.gguf [--json] [--tokens] [-t THREADS] -- TEXT...\n"
 			"common options: --isa auto|scalar|avx2, --device auto|cpu|cuda, -c CTX\n");
 	return 2;
@@ -107,7 +108,7 @@ cli_parse(int argc, char **argv, cli_opts *o)
 	llm_sampling_defaults(&o->sp);
 	o->sp.temperature = 0.0f;
 	o->n_predict = -1;
-	o->n_prompt_bench = 512;
+	o->n_prompt_bench = -1;		/* bench: 512, or 32 with -b */
 	o->reps = 3;
 	if (argc < 2)
 		return false;
@@ -146,6 +147,8 @@ cli_parse(int argc, char **argv, cli_opts *o)
 		}
 		else if (strcmp(a, "-n") == 0)
 			good = cli_int(v, &o->n_predict);
+		else if (strcmp(a, "-b") == 0)
+			good = cli_int(v, &o->batch) && o->batch > 0 && o->batch <= 1024;
 		else if (strcmp(a, "-r") == 0)
 			good = cli_int(v, &o->reps) && o->reps > 0;
 		else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0)
@@ -374,6 +377,120 @@ cli_cmp_double(const void *a, const void *b)
 }
 
 /*
+ * Free what cli_bench_batch allocated (any of it may be NULL).
+ */
+static void
+cli_bench_batch_free(llm_seq **seqs, int n, int32_t *toks, float *logits,
+					 llm_batch_item *items, double *tg)
+{
+	int			i;
+
+	if (seqs)
+		for (i = 0; i < n; i++)
+			llm_seq_free(seqs[i]);
+	free(seqs);
+	free(toks);
+	free(logits);
+	free(items);
+	free(tg);
+}
+
+/*
+ * llm-cli bench -b B: batched decoding, as the extension's worker runs
+ * concurrent sessions. Each of B sequences first gets its own -p token
+ * prompt (default 32, not timed); then -n steps are timed in which every
+ * sequence decodes one token with logits. Prints the median over -r runs,
+ * after one warm-up, of generated tokens per second summed over the batch.
+ */
+static int
+cli_bench_batch(llm_engine *e, const llm_model *m, const cli_opts *o)
+{
+	const llm_model_info *in = llm_model_get_info(m);
+	int			B = o->batch,
+				np = o->n_prompt_bench < 0 ? 32 : o->n_prompt_bench,
+				ng = o->n_predict < 0 ? 32 : o->n_predict;
+	char		err[LLM_ERRLEN];
+	llm_seq   **seqs;
+	int32_t    *toks;
+	float	   *logits;
+	llm_batch_item *items;
+	double	   *tg;
+	int			r,
+				i,
+				b;
+	uint64_t	x = 42;
+
+	if (np < 1 || ng < 1 || np + ng + 1 > in->n_ctx)
+	{
+		fprintf(stderr, "llm-cli: -p %d and -n %d do not fit the context of %d\n", np, ng, in->n_ctx);
+		return 2;
+	}
+	seqs = calloc((size_t) B, sizeof(*seqs));
+	toks = malloc(sizeof(int32_t) * (size_t) B * (size_t) (np + ng));
+	logits = malloc(sizeof(float) * (size_t) B * (size_t) in->n_vocab);
+	items = calloc((size_t) B, sizeof(*items));
+	tg = calloc((size_t) o->reps, sizeof(double));
+	if (!seqs || !toks || !logits || !items || !tg)
+	{
+		fprintf(stderr, "llm-cli: out of memory\n");
+		cli_bench_batch_free(seqs, seqs ? B : 0, toks, logits, items, tg);
+		return 1;
+	}
+	for (b = 0; b < B; b++)
+		if ((seqs[b] = llm_seq_new(m, np + ng + 1, err)) == NULL)
+			goto fail;
+	for (i = 0; i < B * (np + ng); i++)
+	{
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		toks[i] = (int32_t) ((x >> 33) % (uint64_t) in->n_vocab);
+	}
+	for (r = -1; r < o->reps; r++)
+	{
+		double		t0;
+
+		/* the prompts, one sequence per step, untimed */
+		for (b = 0; b < B; b++)
+		{
+			llm_seq_clear(seqs[b]);
+			items[0] = (llm_batch_item) {.seq = seqs[b], .tokens = &toks[b * (np + ng)],
+				.n_tokens = np, .logits = &logits[(size_t) b * in->n_vocab]};
+			if (llm_engine_step(e, m, items, 1, err) < 0)
+				goto fail;
+		}
+		t0 = llm_time_sec();
+		for (i = 0; i < ng; i++)
+		{
+			for (b = 0; b < B; b++)
+				items[b] = (llm_batch_item) {.seq = seqs[b],
+					.tokens = &toks[b * (np + ng) + np + i], .n_tokens = 1,
+				.logits = &logits[(size_t) b * in->n_vocab]};
+			if (llm_engine_step(e, m, items, B, err) < 0)
+				goto fail;
+		}
+		if (r >= 0)
+			tg[r] = (double) B * ng / (llm_time_sec() - t0);
+	}
+	qsort(tg, (size_t) o->reps, sizeof(double), cli_cmp_double);
+	if (o->json)
+		printf("{\"batch\":%d,\"tg_tok_s\":%.2f,\"n_prompt\":%d,\"n_gen\":%d,"
+			   "\"threads\":%d,\"isa\":\"%s\",\"reps\":%d}\n",
+			   B, tg[o->reps / 2], np, ng, llm_engine_threads(e),
+			   llm_engine_isa(e), o->reps);
+	else
+		printf("model %s (%s), %d threads, isa %s\n"
+			   "batch %d x tg%d (after pp%d each): %.2f tok/s\n",
+			   in->name, in->quant, llm_engine_threads(e), llm_engine_isa(e),
+			   B, ng, np, tg[o->reps / 2]);
+	cli_bench_batch_free(seqs, B, toks, logits, items, tg);
+	return 0;
+
+fail:
+	fprintf(stderr, "llm-cli: %s\n", err);
+	cli_bench_batch_free(seqs, B, toks, logits, items, tg);
+	return 1;
+}
+
+/*
  * llm-cli bench: prompt processing (one step of -p tokens) and generation
  * (-n single-token steps from an empty context), like llama-bench's pp and
  * tg tests; prints the median over -r runs after one warm-up.
@@ -382,7 +499,7 @@ static int
 cli_bench(llm_engine *e, const llm_model *m, const cli_opts *o)
 {
 	const llm_model_info *in = llm_model_get_info(m);
-	int			np = o->n_prompt_bench,
+	int			np = o->n_prompt_bench < 0 ? 512 : o->n_prompt_bench,
 				ng = o->n_predict < 0 ? 128 : o->n_predict;
 	char		err[LLM_ERRLEN];
 	int32_t    *toks;
@@ -422,7 +539,7 @@ cli_bench(llm_engine *e, const llm_model *m, const cli_opts *o)
 		if (np > 0)
 		{
 			llm_seq_clear(s);
-			it = (llm_batch_item) {s, toks, np, logits};
+			it = (llm_batch_item) {.seq = s, .tokens = toks, .n_tokens = np, .logits = logits};
 			t0 = llm_time_sec();
 			if (llm_engine_step(e, m, &it, 1, err) < 0)
 				goto fail;
@@ -435,7 +552,7 @@ cli_bench(llm_engine *e, const llm_model *m, const cli_opts *o)
 			t0 = llm_time_sec();
 			for (i = 0; i < ng; i++)
 			{
-				it = (llm_batch_item) {s, &toks[i], 1, logits};
+				it = (llm_batch_item) {.seq = s, .tokens = &toks[i], .n_tokens = 1, .logits = logits};
 				if (llm_engine_step(e, m, &it, 1, err) < 0)
 					goto fail;
 			}
@@ -509,6 +626,8 @@ main(int argc, char **argv)
 		rc = cli_tokenize(m, &o);
 	else if (strcmp(o.cmd, "generate") == 0)
 		rc = cli_generate(e, m, &o);
+	else if (o.batch > 0)
+		rc = cli_bench_batch(e, m, &o);
 	else
 		rc = cli_bench(e, m, &o);
 	llm_engine_free(e);

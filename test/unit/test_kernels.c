@@ -968,65 +968,139 @@ run_bench(int have_avx2)
 }
 
 /*
- * Run all checks (or the benchmark with --bench).
+ * One gemm check of table k for weight type t: nr random weight rows
+ * against nc random activation rows of n elements, output rows of ldy
+ * floats. The gemm results must be the bits of vec_dot on every pair (so
+ * batching never changes results), also when the activation rows are
+ * split into two calls at split; padding past nr must stay untouched.
+ * With ref (the scalar table) given, the results must also be close to
+ * the scalar gemm's. Returns false on any failure; worst gets the largest
+ * relative difference from the scalar gemm.
  */
-/*
- * Every vec_dot4 (four activation rows at once) must give exactly the
- * bits of four vec_dot calls, so batching never changes results.
- */
-static void
-test_vec_dot4(const llm_kernels *k)
+static bool
+gemm_case(const llm_kernels *k, const llm_kernels *ref, llm_type t, uint64_t *seed,
+		  int64_t n, int64_t nr, int64_t nc, int64_t split, double *worst)
 {
-	uint64_t	seed = 99;
-	int			t;
-	int			n_checked = 0;
+	const llm_type_ops *op = &k->type[t];
+	llm_type	at = op->vec_dot_type;
+	size_t		wb = llm_row_size(t, n),
+				ab = llm_row_size(at, n);
+	int64_t		ldy = nr + 3;
+	char	   *w = malloc(wb * (size_t) nr);
+	char	   *a = malloc(ab * (size_t) nc);
+	float	   *x = malloc(sizeof(float) * (size_t) n);
+	float	   *wf = malloc(sizeof(float) * (size_t) n);
+	float	   *af = malloc(sizeof(float) * (size_t) n);
+	float	   *y = malloc(sizeof(float) * (size_t) (ldy * nc));
+	float	   *y2 = malloc(sizeof(float) * (size_t) (ldy * nc));
+	float	   *yr = malloc(sizeof(float) * (size_t) (ldy * nc));
+	bool		good = true;
 
-	for (t = 0; t < LLM_TYPE_COUNT; t++)
+	if (!w || !a || !x || !wf || !af || !y || !y2 || !yr)
 	{
-		const llm_type_ops *op = &k->type[t];
-		int64_t		n;
-
-		if (op->vec_dot4 == NULL)
-			continue;
-		for (n = 32; n <= 32 * 37; n += 32 * 9)
+		free(w), free(a), free(x), free(wf), free(af), free(y), free(y2), free(yr);
+		return false;
+	}
+	for (int64_t r = 0; r < nr; r++)
+		rnd_row(seed, t, w + r * wb, n);
+	for (int64_t c = 0; c < nc; c++)
+	{
+		rnd_floats(seed, x, n);
+		if (c == 1)
+			memset(x, 0, sizeof(float) * (size_t) n);	/* an all-zero row */
+		k->type[at].from_float(x, a + c * ab, n);
+	}
+	for (int64_t i = 0; i < ldy * nc; i++)
+		y[i] = y2[i] = yr[i] = -12345.0f;
+	op->gemm(n, nr, nc, w, wb, a, ab, y, ldy);
+	op->gemm(n, nr, split, w, wb, a, ab, y2, ldy);
+	op->gemm(n, nr, nc - split, w, wb, a + split * ab, ab, y2 + split * ldy, ldy);
+	if (ref)
+		ref->type[t].gemm(n, nr, nc, w, wb, a, ab, yr, ldy);
+	for (int64_t c = 0; c < nc; c++)
+	{
+		for (int64_t r = 0; r < ldy; r++)
 		{
-			llm_type	at = op->vec_dot_type;
-			size_t		wb = llm_row_size((llm_type) t, n),
-						ab = llm_row_size(at, n);
-			void	   *w = malloc(wb);
-			char	   *a = malloc(ab * 4);
-			float	   *x = malloc(sizeof(float) * n);
-			float		s4[4],
-						s1[4];
-			int			c,
-						rep;
-			bool		same = true;
+			float		s;
 
-			for (rep = 0; rep < 20; rep++)
+			if (r >= nr)
 			{
-				rnd_row(&seed, (llm_type) t, w, n);
-				for (c = 0; c < 4; c++)
-				{
-					rnd_floats(&seed, x, n);
-					k->type[at].from_float(x, a + c * ab, n);
-					op->vec_dot(n, &s1[c], w, a + c * ab);
-				}
-				op->vec_dot4(n, s4, w, a, ab);
-				if (memcmp(s4, s1, sizeof(s4)) != 0)
-					same = false;
+				good &= y[c * ldy + r] == -12345.0f && y2[c * ldy + r] == -12345.0f;
+				continue;
 			}
-			ok(same, "%s vec_dot4 == 4 x vec_dot bit for bit (%s, n=%lld)", llm_type_name(t),
-			   k->isa, (long long) n);
-			n_checked++;
-			free(w);
-			free(a);
-			free(x);
+			op->vec_dot(n, &s, w + r * wb, a + c * ab);
+			good &= memcmp(&s, &y[c * ldy + r], sizeof(s)) == 0;
+			good &= memcmp(&s, &y2[c * ldy + r], sizeof(s)) == 0;
+			if (ref)
+			{
+				double		mag = 0.0,
+							d = fabs((double) yr[c * ldy + r] - s);
+
+				k->type[t].to_float(w + r * wb, wf, n);
+				k->type[at].to_float(a + c * ab, af, n);
+				for (int64_t j = 0; j < n; j++)
+					mag += fabs((double) wf[j] * af[j]);
+				if (!(d <= 1e-4 * mag + 1e-30))
+					good = false;
+				*worst = fmax(*worst, d / (mag + 1e-30));
+			}
 		}
 	}
-	if (n_checked == 0)
-		skip("no vec_dot4 kernels in the %s table", k->isa);
+	free(w), free(a), free(x), free(wf), free(af), free(y), free(y2), free(yr);
+	return good;
 }
 
+/*
+ * Every gemm kernel (a block of weight rows against a block of activation
+ * rows) must give exactly the bits of vec_dot on each pair, whatever the
+ * numbers of rows (1..17 activation rows, odd block counts, rows longer
+ * than the AVX2 kernel's stack buffers); the AVX2 ones must also be close
+ * to the scalar ones.
+ */
+static void
+test_gemm(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
+{
+	static const int64_t ns[] = {32, 96, 576, 32 * 37, 32 * 300};
+	uint64_t	seed = 99;
+	int			n_checked = 0;
+
+	for (int isa = 0; isa < (have_avx2 ? 2 : 1); isa++)
+	{
+		const llm_kernels *k = isa ? ka : ks;
+
+		for (int t = 0; t < LLM_TYPE_COUNT; t++)
+		{
+			bool		good = true;
+			double		worst = 0.0;
+
+			if (k->type[t].gemm == NULL)
+				continue;
+			for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+				for (int64_t nc = 1; nc <= 17; nc += (ns[i] > 1000 ? 8 : 1))
+				{
+					int64_t		nr = 1 + (int64_t) (rnd_u64(&seed) % 13);
+					int64_t		split = (int64_t) (rnd_u64(&seed) % (uint64_t) (nc + 1));
+
+					good &= gemm_case(k, isa ? ks : NULL, (llm_type) t, &seed, ns[i], nr,
+									  nc, split, &worst);
+				}
+			ok(good, "%s gemm == vec_dot bit for bit for every pair and grouping (%s)%s",
+			   llm_type_name(t), k->isa, isa ? ", close to scalar gemm" : "");
+			if (isa)
+				diag("%s gemm: worst relative difference avx2 vs scalar %.2g",
+					 llm_type_name(t), worst);
+			n_checked++;
+		}
+	}
+	ok(ks->type[LLM_TYPE_Q4_1].gemm != NULL && ks->type[LLM_TYPE_Q8_0].gemm != NULL,
+	   "scalar table has the q4_1 and q8_0 gemm references");
+	if (n_checked == 0)
+		skip("no gemm kernels");
+}
+
+/*
+ * Run all checks (or the benchmark with --bench).
+ */
 int
 main(int argc, char **argv)
 {
@@ -1057,6 +1131,6 @@ main(int argc, char **argv)
 	test_roundtrip(&ks);
 	test_vec_dot(&ks, &ka, have_avx2);
 	test_f32_helpers(&ks, &ka, have_avx2);
-	test_vec_dot4(&ka);
+	test_gemm(&ks, &ka, have_avx2);
 	return tap_done();
 }
