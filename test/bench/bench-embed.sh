@@ -46,11 +46,11 @@ llm_pg_prepare
 cat >"$work/run.sh" <<SH
 #!/bin/bash
 set -euo pipefail
-psql -X -q -v ON_ERROR_STOP=1 <<SQL
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
 CREATE EXTENSION IF NOT EXISTS llm;
 CREATE TABLE t(id serial PRIMARY KEY, body text NOT NULL, e real[]);
 \\\\copy t(body) FROM '$work/corpus.txt'
-SELECT llm_embed('warm-up');
+SELECT array_length(llm_embed('warm-up'), 1) AS warm_up_dim;
 SQL
 t0=\$(date +%s.%N)
 psql -X -q -At -c "SELECT count(*) FROM llm_embed_batch(array(SELECT body FROM t ORDER BY id))" >/dev/null
