@@ -15,6 +15,9 @@
  * _mm256_maddubs_epi16 multiplies unsigned by signed bytes and adds pairs
  * into int16 (no saturation is possible with our value ranges), then
  * _mm256_madd_epi16 against ones (or a scale) widens to int32.
+ *
+ * The batched products (gemm) of the q4_1 and q8_0 hot paths are in
+ * kernels_gemm_avx2.c; helpers both files use are in kernels_avx2_int.h.
  */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -30,110 +33,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels_avx2_int.h"
 #include "llm_util.h"
 #include "quant.h"
-
-/* ----------------------------------------------------------------- helpers */
-
-/*
- * Half to float with F16C.
- */
-static inline float
-h2f(uint16_t h)
-{
-	return _cvtsh_ss(h);
-}
-
-/*
- * Two adjacent halves (unaligned) to floats in lanes 0 and 1.
- */
-static inline __m128
-h2f_pair(const void *p)
-{
-	int32_t		v;
-
-	memcpy(&v, p, sizeof(v));
-	return _mm_cvtph_ps(_mm_cvtsi32_si128(v));
-}
-
-/*
- * Sum of the 8 floats of v.
- */
-static inline float
-hsum_ps(__m256 v)
-{
-	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
-}
-
-/*
- * Sum of the 8 int32 of v.
- */
-static inline int
-hsum_epi32(__m256i v)
-{
-	__m128i		s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-
-	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-	return _mm_cvtsi128_si32(s);
-}
-
-/*
- * 16 bytes of packed nibbles to 32 bytes 0..15: byte j of the input gives
- * element j (low nibble) and element j + 16 (high nibble).
- */
-static inline __m256i
-unpack_nibbles(const uint8_t *qs)
-{
-	__m128i		t = _mm_loadu_si128((const __m128i *) qs);
-	__m256i		v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-
-	return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
-}
-
-/*
- * 32 bits (unaligned, little endian) to 32 bytes: 0xff where bit i is set.
- */
-static inline __m256i
-bits_to_bytes(const uint8_t *p)
-{
-	uint32_t	bits;
-	__m256i		v;
-
-	memcpy(&bits, p, sizeof(bits));
-	v = _mm256_set1_epi32((int) bits);
-	/* byte i takes byte i / 8 of the mask */
-	v = _mm256_shuffle_epi8(v, _mm256_setr_epi64x(0x0000000000000000LL, 0x0101010101010101LL,
-												  0x0202020202020202LL, 0x0303030303030303LL));
-	/* set every bit but bit i % 8, then test for all ones */
-	v = _mm256_or_si256(v, _mm256_set1_epi64x((long long) 0x7fbfdfeff7fbfdfeULL));
-	return _mm256_cmpeq_epi8(v, _mm256_set1_epi64x(-1));
-}
-
-/*
- * Sum of products of unsigned bytes ux and signed bytes sy, in 8 int32
- * lanes (each the sum of 4 neighbouring products).
- */
-static inline __m256i
-dot_us8(__m256i ux, __m256i sy)
-{
-	return _mm256_madd_epi16(_mm256_maddubs_epi16(ux, sy), _mm256_set1_epi16(1));
-}
-
-/*
- * Same for two signed byte vectors: |x| is multiplied by y with the sign of
- * x. Exact unless y holds -128 (our activation quantizers never produce
- * it; a weight x of -128 is fine).
- */
-static inline __m256i
-dot_s8(__m256i x, __m256i y)
-{
-	return dot_us8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
 
 /*
  * Store 32 signed bytes as 32 floats multiplied by d.
@@ -605,8 +507,8 @@ avx2_q8_1_from_float(const float *x, void *vy, int64_t n)
  * converted together and multiplied in one go: lane 0 gives d_w d_a, lane 1
  * m_w s_a.
  */
-static void
-avx2_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *vw, const void *va)
+void
+llm_avx2_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *vw, const void *va)
 {
 	const llm_block_q4_1 *x = vw;
 	const llm_block_q8_1 *y = va;
@@ -639,19 +541,10 @@ avx2_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *vw, const void *va)
 }
 
 /*
- * d_w * d_a for blocks whose scales are single halves.
- */
-static inline __m256
-scale_product(uint16_t dw, uint16_t da)
-{
-	return _mm256_set1_ps(h2f(dw) * h2f(da));
-}
-
-/*
  * q8_0 . q8_0, the hot path of the q8_0 embedding / output matrix.
  */
-static void
-avx2_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vw, const void *va)
+void
+llm_avx2_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vw, const void *va)
 {
 	const llm_block_q8_0 *x = vw;
 	const llm_block_q8_0 *y = va;
@@ -678,290 +571,6 @@ avx2_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vw, const void *va)
 		acc0 = _mm256_fmadd_ps(scale_product(x[i].d, y[i].d), _mm256_cvtepi32_ps(d0), acc0);
 	}
 	*s = hsum_ps(_mm256_add_ps(acc0, acc1));
-}
-
-/* ------------------------------------------------ batched products (gemm) */
-
-/*
- * gemm (see llm_gemm_fn): every (weight row, activation row) pair goes
- * through exactly the floating-point operations of the matching vec_dot
- * above, in the same order, so results never depend on the batch. Shared
- * between pairs is only exact work or work done once per pair anyway:
- * fp16 scale conversion, the products d_w d_a (and q4_1 min terms m_w s_a)
- * of 8 pairs per vector multiply, one weight unpack per row for GEMM_TC
- * activation rows. q4_1 x q8_1 and q8_0 x q8_0 share the code (flag q41).
- */
-
-/* rows longer than this many blocks go pair by pair through vec_dot */
-#define GEMM_NB_MAX 256
-/* activation rows whose scales are prepared together (a multiple of 8) */
-#define GEMM_TC 16
-/* activation rows whose accumulators stay in registers together */
-#define GEMM_TG 4
-
-/*
- * fp16 scales of the first nc (<= GEMM_TC) activation rows at va as
- * floats, block-major: d[i * GEMM_TC + c] (zero for c >= nc); for q8_1 the
- * block sums likewise into s.
- */
-static inline __attribute__((always_inline)) void
-gemm_prep_scales(const bool q41, const char *va, size_t stride, int nc, int64_t nb,
-				 float *d, float *s)
-{
-	for (int c = 0; c < GEMM_TC; c++)
-	{
-		const char *a = va + (size_t) (c < nc ? c : 0) * stride;
-
-		for (int64_t i = 0; i < nb; i++)
-		{
-			d[i * GEMM_TC + c] = c >= nc ? 0.0f : h2f(q41 ? ((const llm_block_q8_1 *) a)[i].d
-													  : ((const llm_block_q8_0 *) a)[i].d);
-			s[i * GEMM_TC + c] = c >= nc || !q41 ? 0.0f : h2f(((const llm_block_q8_1 *) a)[i].s);
-		}
-	}
-}
-
-/*
- * For weight row x and V * 8 activation rows (scales da, sa): the scale
- * products d_w d_a into dd and, for q4_1, the sums of the min terms m_w s_a
- * into mm, summed as avx2_vec_dot_q4_1_q8_1 sums them (the products of two
- * blocks added, then added to the running sum). The row's fp16 scales are
- * gathered into h first and converted eight at a time into wd and wm.
- */
-static inline __attribute__((always_inline)) void
-gemm_row_scales(const bool q41, const int V, int64_t nb, const void *x, const float *da,
-				const float *sa, float *dd, float *mm)
-{
-	const llm_block_q4_1 *x41 = x;
-	const llm_block_q8_0 *x80 = x;
-	uint16_t	h[2][GEMM_NB_MAX] __attribute__((aligned(16)));
-	float		wd[GEMM_NB_MAX] __attribute__((aligned(32)));
-	float		wm[GEMM_NB_MAX] __attribute__((aligned(32)));
-	const int64_t nb8 = (nb + 7) & ~(int64_t) 7;
-	__m256		m[GEMM_TC / 8];
-	int64_t		i;
-
-	for (i = 0; i < nb; i++)
-	{
-		h[0][i] = q41 ? x41[i].d : x80[i].d;
-		if (q41)
-			h[1][i] = x41[i].m;
-	}
-	for (; i < nb8; i++)
-		h[0][i] = h[1][i] = 0;
-	for (i = 0; i < nb8; i += 8)
-	{
-		_mm256_store_ps(&wd[i], _mm256_cvtph_ps(_mm_load_si128((const __m128i *) &h[0][i])));
-		if (q41)
-			_mm256_store_ps(&wm[i], _mm256_cvtph_ps(_mm_load_si128((const __m128i *) &h[1][i])));
-	}
-	for (i = 0; i < nb; i++)
-	{
-		__m256		dw = _mm256_broadcast_ss(&wd[i]);
-
-		#pragma GCC unroll 4
-		for (int v = 0; v < V; v++)
-			_mm256_store_ps(&dd[i * GEMM_TC + 8 * v],
-							_mm256_mul_ps(dw, _mm256_load_ps(&da[i * GEMM_TC + 8 * v])));
-	}
-	if (!q41)
-		return;
-	#pragma GCC unroll 4
-	for (int v = 0; v < V; v++)
-		m[v] = _mm256_setzero_ps();
-	for (i = 0; i + 2 <= nb; i += 2)
-	{
-		__m256		m0 = _mm256_broadcast_ss(&wm[i]);
-		__m256		m1 = _mm256_broadcast_ss(&wm[i + 1]);
-
-		#pragma GCC unroll 4
-		for (int v = 0; v < V; v++)
-		{
-			const int64_t o = i * GEMM_TC + 8 * v;
-
-			m[v] = _mm256_add_ps(m[v], _mm256_add_ps(_mm256_mul_ps(m0, _mm256_load_ps(&sa[o])),
-													 _mm256_mul_ps(m1, _mm256_load_ps(&sa[o + GEMM_TC]))));
-		}
-	}
-	if (i < nb)
-	{
-		__m256		m0 = _mm256_broadcast_ss(&wm[i]);
-
-		#pragma GCC unroll 4
-		for (int v = 0; v < V; v++)
-			m[v] = _mm256_add_ps(m[v], _mm256_mul_ps(m0, _mm256_load_ps(&sa[i * GEMM_TC + 8 * v])));
-	}
-	#pragma GCC unroll 4
-	for (int v = 0; v < V; v++)
-		_mm256_store_ps(&mm[8 * v], m[v]);
-}
-
-/*
- * hsum_ps of four vectors at once, with exactly its additions: u[c] (of 8
- * floats at u) is the sum of vc.
- */
-static inline void
-hsum4_ps(__m256 v0, __m256 v1, __m256 v2, __m256 v3, float *u)
-{
-	/* per vector: lower half + upper half (s), in 128-bit lanes [s0 | s1] */
-	__m256		s01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20),
-									_mm256_permute2f128_ps(v0, v1, 0x31));
-	__m256		s23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20),
-									_mm256_permute2f128_ps(v2, v3, 0x31));
-	/* s[0] + s[2], s[1] + s[3]: lanes [t0 t0' t2 t2' | t1 t1' t3 t3'] */
-	__m256		t = _mm256_add_ps(_mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(1, 0, 1, 0)),
-								  _mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(3, 2, 3, 2)));
-	/* t + t': lanes [u0 u2 u0 u2 | u1 u3 u1 u3] */
-	__m256		w = _mm256_add_ps(_mm256_shuffle_ps(t, t, _MM_SHUFFLE(2, 0, 2, 0)),
-								  _mm256_shuffle_ps(t, t, _MM_SHUFFLE(3, 1, 3, 1)));
-
-	/* to [u0 u1 u2 u3 ...] */
-	_mm256_store_ps(u, _mm256_permutevar8x32_ps(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-}
-
-/*
- * K (1 or 2) blocks from block i of weight row x against C activation
- * rows: block i + k goes into accumulator acc[k][c]. For q4_1, uq holds
- * the row's unpacked nibbles.
- */
-static inline __attribute__((always_inline)) void
-gemm_step(const bool q41, const int C, const int K, int64_t i, const void *x,
-		  const __m256i *uq, const char *va, size_t stride, const float *dd,
-		  __m256 acc[2][GEMM_TG])
-{
-	const llm_block_q8_0 *x80 = x;
-	__m256i		w[2],
-				u[2];
-
-	#pragma GCC unroll 2
-	for (int k = 0; k < K; k++)
-	{
-		w[k] = q41 ? _mm256_load_si256(&uq[i + k]) : _mm256_loadu_si256((const __m256i *) x80[i + k].qs);
-		u[k] = q41 ? w[k] : _mm256_sign_epi8(w[k], w[k]);
-	}
-	#pragma GCC unroll 4
-	for (int c = 0; c < C; c++)
-		#pragma GCC unroll 2
-		for (int k = 0; k < K; k++)
-		{
-			const char *a = va + (size_t) c * stride;
-			__m256i		av = _mm256_loadu_si256((const __m256i *) (q41 ? ((const llm_block_q8_1 *) a)[i + k].qs
-																   : ((const llm_block_q8_0 *) a)[i + k].qs));
-			__m256i		d = dot_us8(u[k], q41 ? av : _mm256_sign_epi8(av, w[k]));
-
-			acc[k][c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[(i + k) * GEMM_TC + c]),
-										_mm256_cvtepi32_ps(d), acc[k][c]);
-		}
-}
-
-/*
- * One weight row x against C (1..GEMM_TG) activation rows: the integer and
- * fused multiply-add part of the vec_dot (even and odd blocks in two
- * accumulators), with the scale products dd[i * GEMM_TC + c] and min terms
- * mm[c] (q4_1 only) already formed.
- */
-static inline __attribute__((always_inline)) void
-gemm_tile(const bool q41, const int C, int64_t nb, const void *x, const __m256i *uq,
-		  const char *va, size_t stride, const float *dd, const float *mm, float *y, int64_t ldy)
-{
-	__m256		acc[2][GEMM_TG];
-	float		u[8] __attribute__((aligned(32)));
-	int64_t		i = 0;
-
-	#pragma GCC unroll 4
-	for (int c = 0; c < C; c++)
-		acc[0][c] = acc[1][c] = _mm256_setzero_ps();
-	for (; i + 2 <= nb; i += 2)
-		gemm_step(q41, C, 2, i, x, uq, va, stride, dd, acc);
-	if (i < nb)
-		gemm_step(q41, C, 1, i, x, uq, va, stride, dd, acc);
-	#pragma GCC unroll 4
-	for (int c = C; c < GEMM_TG; c++)
-		acc[0][c] = acc[1][c] = _mm256_setzero_ps();	/* unused lanes */
-	hsum4_ps(_mm256_add_ps(acc[0][0], acc[1][0]), _mm256_add_ps(acc[0][1], acc[1][1]),
-			 _mm256_add_ps(acc[0][2], acc[1][2]), _mm256_add_ps(acc[0][3], acc[1][3]), u);
-	#pragma GCC unroll 4
-	for (int c = 0; c < C; c++)
-		y[c * ldy] = q41 ? u[c] + mm[c] : u[c];
-}
-
-/*
- * The gemm driver: per GEMM_TC activation rows, their scales once; then per
- * weight row its scale products, and tiles of GEMM_TG activation rows.
- */
-static inline __attribute__((always_inline)) void
-gemm_run(const bool q41, llm_vec_dot_fn dot, int64_t n, int64_t nr, int64_t nc,
-		 const void *vw, size_t w_stride, const void *va, size_t a_stride, float *y, int64_t ldy)
-{
-	const int64_t nb = n / LLM_QK;
-	float		da[GEMM_NB_MAX * GEMM_TC] __attribute__((aligned(32)));
-	float		sa[GEMM_NB_MAX * GEMM_TC] __attribute__((aligned(32)));
-	float		dd[GEMM_NB_MAX * GEMM_TC] __attribute__((aligned(32)));
-	float		mm[GEMM_TC] __attribute__((aligned(32)));
-	__m256i		uq[GEMM_NB_MAX];
-
-	if (nb > GEMM_NB_MAX)
-	{
-		for (int64_t c = 0; c < nc; c++)
-			for (int64_t r = 0; r < nr; r++)
-				dot(n, &y[c * ldy + r], (const char *) vw + r * w_stride,
-					(const char *) va + c * a_stride);
-		return;
-	}
-	for (int64_t c0 = 0; c0 < nc; c0 += GEMM_TC)
-	{
-		const int	cn = nc - c0 < GEMM_TC ? (int) (nc - c0) : GEMM_TC;
-		const char *a0 = (const char *) va + c0 * a_stride;
-
-		gemm_prep_scales(q41, a0, a_stride, cn, nb, da, sa);
-		for (int64_t r = 0; r < nr; r++)
-		{
-			const char *x = (const char *) vw + r * w_stride;
-			float	   *yr = y + c0 * ldy + r;
-
-			if (cn > 8)
-				gemm_row_scales(q41, GEMM_TC / 8, nb, x, da, sa, dd, mm);
-			else
-				gemm_row_scales(q41, 1, nb, x, da, sa, dd, mm);
-			for (int64_t i = 0; q41 && i < nb; i++)
-				uq[i] = unpack_nibbles(((const llm_block_q4_1 *) x)[i].qs);
-			for (int cg = 0; cg < cn; cg += GEMM_TG)
-			{
-				const char *ag = a0 + (size_t) cg * a_stride;
-
-				if (cn - cg >= 4)
-					gemm_tile(q41, 4, nb, x, uq, ag, a_stride, dd + cg, mm + cg, yr + cg * ldy, ldy);
-				else if (cn - cg == 3)
-					gemm_tile(q41, 3, nb, x, uq, ag, a_stride, dd + cg, mm + cg, yr + cg * ldy, ldy);
-				else if (cn - cg == 2)
-					gemm_tile(q41, 2, nb, x, uq, ag, a_stride, dd + cg, mm + cg, yr + cg * ldy, ldy);
-				else
-					gemm_tile(q41, 1, nb, x, uq, ag, a_stride, dd + cg, mm + cg, yr + cg * ldy, ldy);
-			}
-		}
-	}
-}
-
-/*
- * q4_1 weight rows against q8_1 activation rows, bit-identical to
- * avx2_vec_dot_q4_1_q8_1 for every pair.
- */
-static void
-avx2_gemm_q4_1_q8_1(int64_t n, int64_t nr, int64_t nc, const void *w, size_t w_stride,
-					const void *a, size_t a_stride, float *y, int64_t ldy)
-{
-	gemm_run(true, avx2_vec_dot_q4_1_q8_1, n, nr, nc, w, w_stride, a, a_stride, y, ldy);
-}
-
-/*
- * q8_0 weight rows against q8_0 activation rows (the output projection of
- * a batch), bit-identical to avx2_vec_dot_q8_0_q8_0 for every pair.
- */
-static void
-avx2_gemm_q8_0_q8_0(int64_t n, int64_t nr, int64_t nc, const void *w, size_t w_stride,
-					const void *a, size_t a_stride, float *y, int64_t ldy)
-{
-	gemm_run(false, avx2_vec_dot_q8_0_q8_0, n, nr, nc, w, w_stride, a, a_stride, y, ldy);
 }
 
 /*
@@ -1456,16 +1065,16 @@ llm_kernels_overlay_avx2(llm_kernels *k)
 	t[LLM_TYPE_Q4_0].to_float = avx2_q4_0_to_float;
 	t[LLM_TYPE_Q4_0].vec_dot = avx2_vec_dot_q4_0_q8_0;
 	t[LLM_TYPE_Q4_1].to_float = avx2_q4_1_to_float;
-	t[LLM_TYPE_Q4_1].vec_dot = avx2_vec_dot_q4_1_q8_1;
-	t[LLM_TYPE_Q4_1].gemm = avx2_gemm_q4_1_q8_1;
+	t[LLM_TYPE_Q4_1].vec_dot = llm_avx2_vec_dot_q4_1_q8_1;
+	t[LLM_TYPE_Q4_1].gemm = llm_avx2_gemm_q4_1_q8_1;
 	t[LLM_TYPE_Q5_0].to_float = avx2_q5_0_to_float;
 	t[LLM_TYPE_Q5_0].vec_dot = avx2_vec_dot_q5_0_q8_0;
 	t[LLM_TYPE_Q5_1].to_float = avx2_q5_1_to_float;
 	t[LLM_TYPE_Q5_1].vec_dot = avx2_vec_dot_q5_1_q8_1;
 	t[LLM_TYPE_Q8_0].to_float = avx2_q8_0_to_float;
 	t[LLM_TYPE_Q8_0].from_float = avx2_q8_0_from_float;
-	t[LLM_TYPE_Q8_0].vec_dot = avx2_vec_dot_q8_0_q8_0;
-	t[LLM_TYPE_Q8_0].gemm = avx2_gemm_q8_0_q8_0;
+	t[LLM_TYPE_Q8_0].vec_dot = llm_avx2_vec_dot_q8_0_q8_0;
+	t[LLM_TYPE_Q8_0].gemm = llm_avx2_gemm_q8_0_q8_0;
 	t[LLM_TYPE_Q8_1].to_float = avx2_q8_1_to_float;
 	t[LLM_TYPE_Q8_1].from_float = avx2_q8_1_from_float;
 

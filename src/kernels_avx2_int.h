@@ -1,0 +1,142 @@
+/*
+ * kernels_avx2_int.h - helpers shared by the AVX2 kernel files
+ * (kernels_avx2.c, kernels_gemm_avx2.c); internal to the engine.
+ *
+ * Include only from files built with -mavx2 -mfma -mf16c, after the
+ * fp-contract pragma those files start with, and only on x86. The helpers
+ * are static inline so that every file generates the same arithmetic.
+ */
+#ifndef LLM_KERNELS_AVX2_INT_H
+#define LLM_KERNELS_AVX2_INT_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels.h"
+
+/*
+ * The single-row products the gemm kernels must match bit for bit
+ * (kernels_avx2.c); the gemm kernels fall back on them for long rows.
+ */
+void		llm_avx2_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *vw, const void *va);
+void		llm_avx2_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vw, const void *va);
+
+/* batched products (kernels_gemm_avx2.c), see llm_gemm_fn */
+void		llm_avx2_gemm_q4_1_q8_1(int64_t n, int64_t nr, int64_t nc, const void *w, size_t w_stride,
+									const void *a, size_t a_stride, float *y, int64_t ldy);
+void		llm_avx2_gemm_q8_0_q8_0(int64_t n, int64_t nr, int64_t nc, const void *w, size_t w_stride,
+									const void *a, size_t a_stride, float *y, int64_t ldy);
+
+/* ----------------------------------------------------------------- helpers */
+
+/*
+ * Half to float with F16C.
+ */
+static inline float
+h2f(uint16_t h)
+{
+	return _cvtsh_ss(h);
+}
+
+/*
+ * Two adjacent halves (unaligned) to floats in lanes 0 and 1.
+ */
+static inline __m128
+h2f_pair(const void *p)
+{
+	int32_t		v;
+
+	memcpy(&v, p, sizeof(v));
+	return _mm_cvtph_ps(_mm_cvtsi32_si128(v));
+}
+
+/*
+ * Sum of the 8 floats of v.
+ */
+static inline float
+hsum_ps(__m256 v)
+{
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/*
+ * Sum of the 8 int32 of v.
+ */
+static inline int
+hsum_epi32(__m256i v)
+{
+	__m128i		s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+	return _mm_cvtsi128_si32(s);
+}
+
+/*
+ * 16 bytes of packed nibbles to 32 bytes 0..15: byte j of the input gives
+ * element j (low nibble) and element j + 16 (high nibble).
+ */
+static inline __m256i
+unpack_nibbles(const uint8_t *qs)
+{
+	__m128i		t = _mm_loadu_si128((const __m128i *) qs);
+	__m256i		v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+
+	return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+/*
+ * 32 bits (unaligned, little endian) to 32 bytes: 0xff where bit i is set.
+ */
+static inline __m256i
+bits_to_bytes(const uint8_t *p)
+{
+	uint32_t	bits;
+	__m256i		v;
+
+	memcpy(&bits, p, sizeof(bits));
+	v = _mm256_set1_epi32((int) bits);
+	/* byte i takes byte i / 8 of the mask */
+	v = _mm256_shuffle_epi8(v, _mm256_setr_epi64x(0x0000000000000000LL, 0x0101010101010101LL,
+												  0x0202020202020202LL, 0x0303030303030303LL));
+	/* set every bit but bit i % 8, then test for all ones */
+	v = _mm256_or_si256(v, _mm256_set1_epi64x((long long) 0x7fbfdfeff7fbfdfeULL));
+	return _mm256_cmpeq_epi8(v, _mm256_set1_epi64x(-1));
+}
+
+/*
+ * Sum of products of unsigned bytes ux and signed bytes sy, in 8 int32
+ * lanes (each the sum of 4 neighbouring products).
+ */
+static inline __m256i
+dot_us8(__m256i ux, __m256i sy)
+{
+	return _mm256_madd_epi16(_mm256_maddubs_epi16(ux, sy), _mm256_set1_epi16(1));
+}
+
+/*
+ * Same for two signed byte vectors: |x| is multiplied by y with the sign of
+ * x. Exact unless y holds -128 (our activation quantizers never produce
+ * it; a weight x of -128 is fine).
+ */
+static inline __m256i
+dot_s8(__m256i x, __m256i y)
+{
+	return dot_us8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+/*
+ * d_w * d_a for blocks whose scales are single halves.
+ */
+static inline __m256
+scale_product(uint16_t dw, uint16_t da)
+{
+	return _mm256_set1_ps(h2f(dw) * h2f(da));
+}
+
+#endif							/* LLM_KERNELS_AVX2_INT_H */
