@@ -48,7 +48,9 @@ PSQL=(${SUDO:+$SUDO} runuser -u postgres -- psql -X -p "$PORT" -v ON_ERROR_STOP=
 
 echo "== example SQL on the cluster 15/llm, port $PORT"
 "${PSQL[@]}" -e <<'SQL'
-CREATE EXTENSION IF NOT EXISTS llm;
+-- the demo cluster always gets the SQL objects of this build
+DROP EXTENSION IF EXISTS llm;
+CREATE EXTENSION llm;
 SELECT llm_generate('The capital of France is', max_tokens => 8);
 SELECT llm_chat('[{"role": "user", "content": "Name three colours."}]', max_tokens => 32);
 DROP TABLE IF EXISTS llm_demo;
@@ -67,7 +69,7 @@ SELECT array_length(llm_embed('Hello world'), 1) AS dim,
 ALTER TABLE llm_demo ADD COLUMN embedding real[];
 UPDATE llm_demo SET embedding = llm_embed(body);
 SELECT id, body,
-       round((SELECT sum(a * b) FROM unnest(embedding, llm_embed('fast search')) AS t(a, b))::numeric, 3)
+       round((SELECT sum(a * b) FROM unnest(embedding::float8[], llm_embed('fast search')::float8[]) AS t(a, b))::numeric, 3)
          AS similarity_to_fast_search
   FROM llm_demo ORDER BY similarity_to_fast_search DESC;
 SELECT requests, generated_tokens, avg_batch, embedded_texts FROM llm_stats;
