@@ -69,26 +69,6 @@ embed_build(LlmRequest *req, text *t, const char *model)
 }
 
 /*
- * The model argument at position argno: "" for NULL.
- */
-static void
-embed_model_arg(FunctionCallInfo fcinfo, int argno, char *model)
-{
-	char	   *name;
-
-	model[0] = '\0';
-	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-		return;
-	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (strlen(name) >= LLM_NAME_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model \"%s\" is not loaded", name),
-				 errhint("Model names are at most %d bytes long.", LLM_NAME_LEN - 1)));
-	strlcpy(model, name, LLM_NAME_LEN);
-}
-
-/*
  * A real[] from the float4 result bytes of an EMBED request.
  */
 static ArrayType *
@@ -122,13 +102,14 @@ Datum
 llm_embed_sql(PG_FUNCTION_ARGS)
 {
 	LlmRequest	req;
-	char		model[LLM_NAME_LEN];
+	LlmRequest	tmp;
 
 	llm_require_shared();
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	embed_model_arg(fcinfo, 1, model);
-	embed_build(&req, PG_GETARG_TEXT_PP(0), model);
+	llm_request_init(&tmp, LLM_REQ_EMBED);
+	llm_parse_model_arg(fcinfo, 1, &tmp);
+	embed_build(&req, PG_GETARG_TEXT_PP(0), tmp.model);
 	llm_run_requests(&req, 1);
 	PG_RETURN_ARRAYTYPE_P(embed_array(&req));
 }
@@ -148,13 +129,14 @@ llm_embed_batch_sql(PG_FUNCTION_ARGS)
 	bool	   *nulls;
 	int			n;
 	LlmRequest *reqs;
-	char		model[LLM_NAME_LEN];
+	LlmRequest	tmp;
 
 	llm_require_shared();
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	embed_model_arg(fcinfo, 1, model);
+	llm_request_init(&tmp, LLM_REQ_EMBED);
+	llm_parse_model_arg(fcinfo, 1, &tmp);
 	arr = PG_GETARG_ARRAYTYPE_P(0);
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
@@ -174,7 +156,7 @@ llm_embed_batch_sql(PG_FUNCTION_ARGS)
 			reqs[i].skip = true;
 			continue;
 		}
-		embed_build(&reqs[i], DatumGetTextPP(elems[i]), model);
+		embed_build(&reqs[i], DatumGetTextPP(elems[i]), tmp.model);
 	}
 	llm_run_requests(reqs, n);
 

@@ -116,8 +116,8 @@ text_from_utf8(const char *s, size_t len)
 /*
  * Copy the model argument into req->model ("" for NULL = default model).
  */
-static void
-parse_model_arg(FunctionCallInfo fcinfo, int argno, LlmRequest *req)
+void
+llm_parse_model_arg(FunctionCallInfo fcinfo, int argno, LlmRequest *req)
 {
 	char	   *name;
 
@@ -272,7 +272,7 @@ llm_generate(PG_FUNCTION_ARGS)
 	initStringInfo(&stops);
 	parse_gen_options(fcinfo, &opt, &stops);
 	llm_request_init(&tmp, LLM_REQ_GENERATE);
-	parse_model_arg(fcinfo, ARG_MODEL, &tmp);
+	llm_parse_model_arg(fcinfo, ARG_MODEL, &tmp);
 	build_generate(&req, PG_GETARG_TEXT_PP(ARG_INPUT), &opt, &stops, tmp.model);
 
 	llm_run_requests(&req, 1);
@@ -360,7 +360,7 @@ llm_chat(PG_FUNCTION_ARGS)
 	appendBinaryStringInfo(&buf, stops.data, stops.len);
 
 	llm_request_init(&req, LLM_REQ_CHAT);
-	parse_model_arg(fcinfo, ARG_MODEL, &req);
+	llm_parse_model_arg(fcinfo, ARG_MODEL, &req);
 	req.opt = opt;
 	req.opt.n_msgs = n;
 	req.input = buf.data;
@@ -397,7 +397,7 @@ llm_generate_batch(PG_FUNCTION_ARGS)
 	initStringInfo(&stops);
 	parse_gen_options(fcinfo, &opt, &stops);
 	llm_request_init(&tmp, LLM_REQ_GENERATE);
-	parse_model_arg(fcinfo, ARG_MODEL, &tmp);
+	llm_parse_model_arg(fcinfo, ARG_MODEL, &tmp);
 
 	arr = PG_GETARG_ARRAYTYPE_P(ARG_INPUT);
 	deconstruct_array_builtin(arr, TEXTOID, &elems, &nulls, &n);
@@ -458,7 +458,7 @@ llm_tokenize_sql(PG_FUNCTION_ARGS)
 	input = PG_GETARG_TEXT_PP(0);
 
 	llm_request_init(&req, LLM_REQ_TOKENIZE);
-	parse_model_arg(fcinfo, 1, &req);
+	llm_parse_model_arg(fcinfo, 1, &req);
 	initStringInfo(&buf);
 	append_utf8(&buf, VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input));
 	req.input = buf.data;
@@ -510,7 +510,7 @@ llm_detokenize_sql(PG_FUNCTION_ARGS)
 	}
 
 	llm_request_init(&req, LLM_REQ_DETOKENIZE);
-	parse_model_arg(fcinfo, 1, &req);
+	llm_parse_model_arg(fcinfo, 1, &req);
 	req.input = (char *) ids;
 	req.input_len = sizeof(int32) * n;
 	if (n == 0)

@@ -220,6 +220,9 @@ typedef struct LlmRequest
 } LlmRequest;
 
 extern void llm_request_init(LlmRequest *req, LlmReqKind kind);
+
+/* pg_funcs.c: the model argument at argno into req->model ("" for NULL) */
+extern void llm_parse_model_arg(FunctionCallInfo fcinfo, int argno, LlmRequest *req);
 extern void llm_run_requests(LlmRequest *reqs, int n);
 
 /* pg_worker.c */
