@@ -97,6 +97,7 @@ struct llm_embed_ctx
 	llm_pool   *pool;
 	llm_kernels k;
 	llm_vmath	vm;				/* same isa as k */
+	int64_t		n_tokens;		/* tokens embedded so far */
 	struct llm_engine *dec_engine;	/* for decoder models, made on first use */
 };
 
@@ -748,6 +749,16 @@ llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info)
 }
 
 /*
+ * Tokens embedded by this context so far (after truncation, specials
+ * included).
+ */
+int64_t
+llm_embed_ctx_tokens(const llm_embed_ctx *c)
+{
+	return c->n_tokens;
+}
+
+/*
  * Tokenize with the model's tokenizer.
  */
 int
@@ -815,7 +826,6 @@ typedef struct bert_batch
 			   *v,
 			   *ctxv,			/* n_tok x dim */
 			   *ff;				/* n_tok x n_ff */
-	void	   *xq;				/* activations converted for vec_dot */
 	float	   *scores;			/* n_threads x max_seq */
 	/* arguments of the current parallel step */
 	const bert_w *w;
@@ -829,74 +839,24 @@ typedef struct bert_batch
 } bert_batch;
 
 /*
- * Parallel step: convert activation rows to the weight's vec_dot type.
- */
-static void
-bert_convert_task(void *arg, int ith, int nth)
-{
-	bert_batch *b = arg;
-	const llm_type_ops *ops = &b->c->k.type[b->w->type];
-	llm_type	vt = ops->vec_dot_type;
-	size_t		rb = llm_row_size(vt, b->w->cols);
-	int64_t		t0,
-				t1,
-				t;
-
-	llm_split_range(b->n_tok, ith, nth, &t0, &t1);
-	for (t = t0; t < t1; t++)
-		b->c->k.type[vt].from_float(b->in + t * b->w->cols, (char *) b->xq + t * rb, b->w->cols);
-}
-
-/*
- * Parallel step: out[t][r] = dot(W row r, in[t]) + bias[r] (+ GELU when
- * op == 1), output rows split between threads in blocks of 16.
+ * Parallel step: out = in * W^T + bias (+ GELU when op == 1) for this
+ * thread's share of the output columns, over the packed weight (every
+ * layer matrix is packed at load, see fgemm.h).
  */
 static void
 bert_matmul_task(void *arg, int ith, int nth)
 {
 	bert_batch *b = arg;
 	const bert_w *w = b->w;
-	const llm_type_ops *ops = &b->c->k.type[w->type];
-	llm_type	vt = ops->vec_dot_type;
-	size_t		rb = llm_row_size(vt, w->cols);
-	const char *act = vt == LLM_TYPE_F32 ? (const char *) b->in : (const char *) b->xq;
-	int64_t		r0,
-				r1,
-				rs,
-				r,
+	int64_t		c0,
+				c1,
 				t;
 
-	if (w->packed.data)
-	{
-		/* this thread's columns, bias included (see fgemm.h) */
-		llm_fgemm_part(b->c->vm.gemm, b->n_tok, b->in, w->cols, &w->packed, b->bias,
-					  b->out, w->rows, ith, nth, &r0, &r1);
-		if (b->op == 1)
-			for (t = 0; t < b->n_tok; t++)
-				b->c->vm.gelu(b->out + t * w->rows + r0, r1 - r0);
-		return;
-	}
-	llm_split_range(w->rows, ith, nth, &r0, &r1);
-	for (rs = r0; rs < r1; rs += 16)
-	{
-		int64_t		re = rs + 16 < r1 ? rs + 16 : r1;
-
+	llm_fgemm_part(b->c->vm.gemm, b->n_tok, b->in, w->cols, &w->packed, b->bias,
+				   b->out, w->rows, ith, nth, &c0, &c1);
+	if (b->op == 1)
 		for (t = 0; t < b->n_tok; t++)
-		{
-			float	   *o = b->out + t * w->rows;
-
-			for (r = rs; r < re; r++)
-			{
-				float		s;
-
-				ops->vec_dot(w->cols, &s, (const char *) w->data + r * w->row_bytes, act + t * rb);
-				s += b->bias[r];
-				if (b->op == 1)
-					s = 0.5f * s * (1.0f + erff(s * 0.70710678118654752f));
-				o[r] = s;
-			}
-		}
-	}
+			b->c->vm.gelu(b->out + t * w->rows + c0, c1 - c0);
 }
 
 /*
@@ -911,8 +871,6 @@ bert_matmul(bert_batch *b, const bert_w *w, const float *bias, const float *in,
 	b->in = in;
 	b->out = out;
 	b->op = op;
-	if (!w->packed.data && b->c->k.type[w->type].vec_dot_type != LLM_TYPE_F32)
-		llm_pool_run(b->c->pool, bert_convert_task, b);
 	llm_pool_run(b->c->pool, bert_matmul_task, b);
 }
 
@@ -1126,11 +1084,10 @@ llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
 	const int32_t **bids = NULL;
 	float	   *pooled = NULL;
 	int			nth = llm_pool_size(c->pool);
-	size_t		xq_row = 0;
 
 	if (m->dec)
 		return llm_embdec_batch(&c->dec_engine, nth, c->k.isa, m->dec, texts, lens, n, out,
-								mode, err);
+								mode, &c->n_tokens, err);
 	memset(&b, 0, sizeof(b));
 	if (n < 0)
 		return llm_err(err, "negative text count");
@@ -1165,35 +1122,17 @@ llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
 	cap_tok = BERT_BATCH_TOKENS > (size_t) m->max_seq ? BERT_BATCH_TOKENS : (size_t) m->max_seq;
 	b.m = m;
 	b.c = c;
-	{
-		const bert_w *ws[3] = {&m->layers[0].q, &m->layers[0].up, &m->layers[0].down};
-		int			w;
-
-		for (w = 0; w < 3; w++)
-		{
-			size_t		r = llm_row_size(c->k.type[ws[w]->type].vec_dot_type, ws[w]->cols);
-
-			if (!c->k.type[ws[w]->type].vec_dot)
-			{
-				llm_err(err, "no kernel for weight type %s", llm_type_name(ws[w]->type));
-				goto done;
-			}
-			if (r > xq_row)
-				xq_row = r;
-		}
-	}
 	b.x = malloc(cap_tok * (size_t) m->dim * sizeof(float));
 	b.q = malloc(cap_tok * (size_t) m->dim * sizeof(float));
 	b.k = malloc(cap_tok * (size_t) m->dim * sizeof(float));
 	b.v = malloc(cap_tok * (size_t) m->dim * sizeof(float));
 	b.ctxv = malloc(cap_tok * (size_t) m->dim * sizeof(float));
 	b.ff = malloc(cap_tok * (size_t) m->n_ff * sizeof(float));
-	b.xq = malloc(cap_tok * xq_row + 64);
 	b.scores = malloc((size_t) nth * (size_t) m->max_seq * sizeof(float));
 	seq_off = malloc((BERT_BATCH_SEQS + 1) * sizeof(int));
 	bids = malloc(BERT_BATCH_SEQS * sizeof(int32_t *));
 	pooled = malloc((size_t) BERT_BATCH_SEQS * (size_t) m->dim * sizeof(float));
-	if (!b.x || !b.q || !b.k || !b.v || !b.ctxv || !b.ff || !b.xq || !b.scores ||
+	if (!b.x || !b.q || !b.k || !b.v || !b.ctxv || !b.ff || !b.scores ||
 		!seq_off || !bids || !pooled)
 	{
 		llm_err(err, "out of memory for a batch of %zu tokens", cap_tok);
@@ -1221,6 +1160,8 @@ llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
 				   (size_t) m->dim * sizeof(float));
 		start += ns;
 	}
+	for (i = 0; i < n; i++)
+		c->n_tokens += items[i].n;
 	rc = 0;
 done:
 	for (i = 0; i < n; i++)
@@ -1232,7 +1173,6 @@ done:
 	free(b.v);
 	free(b.ctxv);
 	free(b.ff);
-	free(b.xq);
 	free(b.scores);
 	free(seq_off);
 	free(bids);

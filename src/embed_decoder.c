@@ -339,7 +339,7 @@ int
 llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 				 const llm_embdec *d, const char *const *texts,
 				 const size_t *lens, int n, float *out,
-				 llm_embed_truncation mode, char *err)
+				 llm_embed_truncation mode, int64_t *n_tokens, char *err)
 {
 	const llm_model *m = d->model;
 	int			dim = m->info.n_embd;
@@ -469,6 +469,8 @@ llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 			}
 		}
 	}
+	for (i = 0; i < n; i++)
+		*n_tokens += tx[i].n;
 	rc = 0;
 done:
 	if (tx)

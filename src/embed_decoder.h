@@ -41,12 +41,13 @@ int			llm_embdec_tokenize(const llm_embdec *d, const char *text, size_t len,
 /*
  * Embed n texts into out[n * dim] with the engine *eng (created with
  * n_threads threads and kernels isa when *eng is NULL; the caller frees
- * it with llm_embdec_engine_free()).
+ * it with llm_embdec_engine_free()). On success the tokens embedded
+ * (after truncation) are added to *n_tokens.
  */
 int			llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 							 const llm_embdec *d, const char *const *texts,
 							 const size_t *lens, int n, float *out,
-							 llm_embed_truncation mode, char *err);
+							 llm_embed_truncation mode, int64_t *n_tokens, char *err);
 void		llm_embdec_engine_free(struct llm_engine *e);
 
 #endif							/* LLM_EMBED_DECODER_H */

@@ -89,6 +89,9 @@ int			llm_embed_ctx_new(llm_embed_ctx **out, int n_threads, const char *isa,
 							  char *err);
 void		llm_embed_ctx_free(llm_embed_ctx *c);
 
+/* Tokens embedded by the context so far (after truncation). */
+int64_t		llm_embed_ctx_tokens(const llm_embed_ctx *c);
+
 /*
  * Embed n texts (texts[i] of lens[i] bytes, UTF-8) into out[n * dim].
  * Texts are sorted by token count and run in batches; each sequence

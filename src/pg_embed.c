@@ -94,6 +94,13 @@ embed_array(const LlmRequest *req)
 	return construct_array_builtin(d, n, FLOAT4OID);
 }
 
+/* embed_array() as a Datum, for llm_put_batch_rows() */
+static Datum
+embed_datum(const LlmRequest *req)
+{
+	return PointerGetDatum(embed_array(req));
+}
+
 /*
  * llm_embed(input text, model text DEFAULT NULL) -> real[]
  * NULL input gives NULL; model NULL means llm.default_embedding_model.
@@ -160,21 +167,7 @@ llm_embed_batch_sql(PG_FUNCTION_ARGS)
 	}
 	llm_run_requests(reqs, n);
 
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[2];
-		bool		isnull[2] = {false, false};
-
-		values[0] = Int32GetDatum(i + 1);
-		if (reqs[i].skip || reqs[i].output == NULL)
-		{
-			values[1] = (Datum) 0;
-			isnull[1] = true;
-		}
-		else
-			values[1] = PointerGetDatum(embed_array(&reqs[i]));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
-	}
+	llm_put_batch_rows(rsinfo, reqs, n, embed_datum);
 	PG_RETURN_NULL();
 }
 
@@ -352,7 +345,6 @@ llm_we_run(void)
 	int			pick[WE_CHUNK_TEXTS];
 	const char *texts[WE_CHUNK_TEXTS];
 	size_t		lens[WE_CHUNK_TEXTS];
-	int32		ntok[WE_CHUNK_TEXTS];
 	int			n = 0,
 				mi,
 				dim;
@@ -362,6 +354,7 @@ llm_we_run(void)
 	char		err[LLM_ERRLEN];
 	double		t0,
 				t1;
+	int64		tokens0;
 
 	/* drop cancelled requests first */
 	for (int k = we_n - 1; k >= 0; k--)
@@ -384,20 +377,8 @@ llm_we_run(void)
 	dim = info.dim;
 	out = palloc(sizeof(float) * (Size) dim * n);
 
-	/* token counts, for the statistics (cut as the embedding will be) */
-	for (int i = 0; i < n; i++)
-	{
-		int32_t    *ids = NULL;
-		int			cnt = 0;
-
-		err[0] = '\0';
-		if (llm_embed_tokenize(llm_wmodels[mi].em, texts[i], lens[i], info.max_seq_len,
-							   &ids, &cnt, err) != 0)
-			cnt = 0;
-		free(ids);
-		ntok[i] = cnt;
-	}
-
+	/* the context counts the tokens it embeds (created on first use) */
+	tokens0 = we_ctx ? llm_embed_ctx_tokens(we_ctx) : 0;
 	err[0] = '\0';
 	t0 = llm_time_sec();
 	if (we_embed(mi, texts, lens, n, out, we_mode(trunc), err) == 0)
@@ -405,7 +386,7 @@ llm_we_run(void)
 		t1 = llm_time_sec();
 		for (int i = 0; i < n; i++)
 			llm_worker_complete(we_list[pick[i]].slot, we_list[pick[i]].request_id, NULL,
-								out + (Size) i * dim, sizeof(float) * dim, ntok[i], 0, 0);
+								out + (Size) i * dim, sizeof(float) * dim, 0, 0, 0);
 	}
 	else
 	{
@@ -417,7 +398,7 @@ llm_we_run(void)
 			err[0] = '\0';
 			if (we_embed(mi, &texts[i], &lens[i], 1, out, we_mode(trunc), err) == 0)
 				llm_worker_complete(we_list[pick[i]].slot, we_list[pick[i]].request_id, NULL,
-									out, sizeof(float) * dim, ntok[i], 0, 0);
+									out, sizeof(float) * dim, 0, 0, 0);
 			else
 			{
 				we_error(&e, err);
@@ -430,6 +411,8 @@ llm_we_run(void)
 	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 	llm_shared->embed_seconds += t1 - t0;
 	llm_shared->embed_batches++;
+	if (we_ctx)
+		llm_shared->embed_tokens += llm_embed_ctx_tokens(we_ctx) - tokens0;
 	LWLockRelease(llm_shared->lock);
 
 	for (int i = n - 1; i >= 0; i--)

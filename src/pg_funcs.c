@@ -371,6 +371,41 @@ llm_chat(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The text result of a finished generation request.
+ */
+static Datum
+output_text(const LlmRequest *req)
+{
+	return PointerGetDatum(text_from_utf8(req->output, req->output_len));
+}
+
+/*
+ * Fill a (ord int, value) result set from n finished requests: ord is the
+ * 1-based position; skipped (NULL input) or empty requests give NULL,
+ * the others value(req).
+ */
+void
+llm_put_batch_rows(ReturnSetInfo *rsinfo, const LlmRequest *reqs, int n,
+				   Datum (*value) (const LlmRequest *req))
+{
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		isnull[2] = {false, false};
+
+		values[0] = Int32GetDatum(i + 1);
+		if (reqs[i].skip || reqs[i].output == NULL)
+		{
+			values[1] = (Datum) 0;
+			isnull[1] = true;
+		}
+		else
+			values[1] = value(&reqs[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+	}
+}
+
+/*
  * llm_generate_batch(prompts text[], ...same options) ->
  *   TABLE(ord int, output text)
  * Submits every prompt at once so that the worker batches them; row ord
@@ -418,22 +453,7 @@ llm_generate_batch(PG_FUNCTION_ARGS)
 
 	llm_run_requests(reqs, n);
 
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[2];
-		bool		isnull[2] = {false, false};
-
-		values[0] = Int32GetDatum(i + 1);
-		if (reqs[i].skip || reqs[i].output == NULL)
-		{
-			values[1] = (Datum) 0;
-			isnull[1] = true;
-		}
-		else
-			values[1] = PointerGetDatum(text_from_utf8(reqs[i].output,
-													   reqs[i].output_len));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
-	}
+	llm_put_batch_rows(rsinfo, reqs, n, output_text);
 	PG_RETURN_NULL();
 }
 

@@ -30,6 +30,7 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "nodes/execnodes.h"
 #include "storage/lwlock.h"
 #include "utils/dsa.h"
 
@@ -223,6 +224,8 @@ extern void llm_request_init(LlmRequest *req, LlmReqKind kind);
 
 /* pg_funcs.c: the model argument at argno into req->model ("" for NULL) */
 extern void llm_parse_model_arg(FunctionCallInfo fcinfo, int argno, LlmRequest *req);
+extern void llm_put_batch_rows(ReturnSetInfo *rsinfo, const LlmRequest *reqs, int n,
+							   Datum (*value) (const LlmRequest *req));
 extern void llm_run_requests(LlmRequest *reqs, int n);
 
 /* pg_worker.c */

@@ -217,7 +217,6 @@ llm_worker_complete(int slotno, uint64 request_id, const LlmWErr *err,
 			{
 				llm_shared->n_requests++;
 				llm_shared->embed_texts++;
-				llm_shared->embed_tokens += n_prompt;
 			}
 		}
 		slot->state = LLM_SLOT_DONE;

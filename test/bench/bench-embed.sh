@@ -57,23 +57,25 @@ psql -X -q -At -c "SELECT count(*) FROM llm_embed_batch(array(SELECT body FROM t
 t1=\$(date +%s.%N)
 psql -X -q -At -c "UPDATE t SET e = llm_embed(body)" >/dev/null
 t2=\$(date +%s.%N)
-psql -X -q -At -c "SELECT count(*) FROM t WHERE array_length(e, 1) = 384" >"$work/rows"
+psql -X -q -At -c "SELECT count(*) FROM t WHERE array_length(e, 1) > 0" >"$work/rows"
 echo "\$t0 \$t1 \$t2" >"$work/times"
 SH
 chmod 755 "$work/run.sh"
 (cd /tmp && llm_pg_virtualenv -o "llm.threads=$THREADS" -o llm.queue_size=256 "$work/run.sh")
 read -r t0 t1 t2 <"$work/times"
 
-python3 - "$N" "$peak" "$engine" "$peer" "$t0" "$t1" "$t2" "$(cat "$work/rows")" <<'PY'
-import sys
+python3 - "$N" "$peak" "$engine" "$peer" "$t0" "$t1" "$t2" "$(cat "$work/rows")" "$LLM_EMBED_MODEL/config.json" <<'PY'
+import json, sys
 n = int(sys.argv[1]); peak = float(sys.argv[2])
+cfg = json.load(open(sys.argv[9]))
 eng = sys.argv[3].split(); peer = sys.argv[4].split()
 t0, t1, t2 = map(float, sys.argv[5:8]); rows_updated = int(sys.argv[8])
 e = dict(zip(eng[0::2], eng[1::2])); p = dict(zip(peer[0::2], peer[1::2]))
 tokens = int(e["tokens"])
 peer_rs = float(p["rows_per_s"])
-# all-MiniLM-L6-v2: 6 layers x (4 x 384^2 + 2 x 384 x 1536) multiply-adds
-flop_per_token = 2 * 6 * (4 * 384 * 384 + 2 * 384 * 1536)
+# per layer: Q, K, V, output (d x d) and the two FFN matrices (d x ff)
+d, ff, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+flop_per_token = 2 * layers * (4 * d * d + 2 * d * ff)
 rows = [("engine (llm_embed_batch, C)", float(e["seconds"])),
         ("SQL llm_embed_batch", t1 - t0),
         ("SQL UPDATE ... llm_embed(body)", t2 - t1),
