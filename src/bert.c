@@ -929,16 +929,15 @@ bert_attn_task(void *arg, int ith, int nth)
 			float		mx = -INFINITY,
 						sum = 0;
 
+			b->c->k.dot_f32_rows(hd, qi, b->k + (size_t) off * d + h * hd, d, len, scale, sc);
 			for (j = 0; j < len; j++)
-			{
-				sc[j] = b->c->k.dot_f32(hd, qi, b->k + (size_t) (off + j) * d + h * hd) * scale;
 				if (sc[j] > mx)
 					mx = sc[j];
-			}
 			sum = b->c->vm.exp_shift_sum(sc, mx, len);
-			memset(o, 0, (size_t) hd * sizeof(float));
 			for (j = 0; j < len; j++)
-				b->c->k.axpy_f32(hd, sc[j] / sum, b->v + (size_t) (off + j) * d + h * hd, o);
+				sc[j] /= sum;
+			memset(o, 0, (size_t) hd * sizeof(float));
+			b->c->k.axpy_f32_rows(hd, sc, b->v + (size_t) off * d + h * hd, d, len, o);
 		}
 	}
 }

@@ -506,21 +506,22 @@ llm_att_run(void *arg, int ith, int nth)
 					sum = 0.0f;
 		int32_t		p;
 
+		/* sc[0..pos] = q . k_p / sqrt(D) */
+		k->dot_f32_rows(D, q, kc, KV, (int64_t) pos + 1, scale, sc);
 		for (p = 0; p <= pos; p++)
-		{
-			sc[p] = k->dot_f32(D, q, kc + (int64_t) p * KV) * scale;
 			if (sc[p] > mx)
 				mx = sc[p];
-		}
 		for (p = 0; p <= pos; p++)
 		{
 			sc[p] = expf(sc[p] - mx);
 			dsum += sc[p];
 		}
 		sum = (float) (1.0 / dsum);
-		memset(out, 0, (size_t) D * sizeof(float));
 		for (p = 0; p <= pos; p++)
-			k->axpy_f32(D, sc[p] * sum, vc + (int64_t) p * KV, out);
+			sc[p] *= sum;
+		/* out[D] = sum_p sc[p] v_p */
+		memset(out, 0, (size_t) D * sizeof(float));
+		k->axpy_f32_rows(D, sc, vc, KV, (int64_t) pos + 1, out);
 	}
 }
 
@@ -551,6 +552,125 @@ llm_swiglu_run(void *arg, int ith, int nth)
 
 		t->gate[i] = g / (1.0f + expf(-g)) * t->up[i];
 	}
+}
+
+/* ------------------------------------------------------- per-token work */
+
+/* per-token operations of a layer, run over the threads when T >= 4 */
+typedef enum llm_tok_op
+{
+	LLM_TOK_NORM,				/* xb = rmsnorm(x) * w */
+	LLM_TOK_ADD_NORM,			/* x += xb, then xb = rmsnorm(x) * w */
+	LLM_TOK_ADD,				/* x += xb */
+	LLM_TOK_QKV,				/* biases, q/k norms, rope, store k and v */
+} llm_tok_op;
+
+typedef struct llm_tok_task
+{
+	llm_backend *e;
+	const llm_model *m;
+	llm_batch_item *items;
+	int			layer;
+	int64_t		T;
+	llm_tok_op	op;
+	const float *w;				/* norm weight for the NORM ops */
+} llm_tok_task;
+
+/*
+ * After the q, k, v projections of token t of layer l: biases, the qwen3
+ * per-head norms, rope, and k and v stored in the token's sequence cache.
+ */
+static void
+llm_tok_qkv(llm_backend *e, const llm_model *m, llm_batch_item *items, int l, int64_t t)
+{
+	const llm_model_info *in = &m->info;
+	const llm_layer *L = &m->layers[l];
+	int64_t		Q = m->n_embd_q,
+				KV = m->n_embd_kv,
+				j;
+	int			D = m->n_embd_head;
+	float	   *q = e->q + t * Q,
+			   *k = e->kk + t * KV,
+			   *v = e->vv + t * KV;
+	llm_seq    *s = items[e->tok_item[t]].seq;
+
+	if (L->bq)
+		for (j = 0; j < Q; j++)
+			q[j] += L->bq[j];
+	if (L->bk)
+		for (j = 0; j < KV; j++)
+			k[j] += L->bk[j];
+	if (L->bv)
+		for (j = 0; j < KV; j++)
+			v[j] += L->bv[j];
+	if (L->q_norm)
+	{
+		/* qwen3: RMSNorm over each head of q and k, before rope */
+		for (j = 0; j < in->n_head; j++)
+			llm_rmsnorm(q + j * D, q + j * D, L->q_norm, D, in->norm_eps);
+		for (j = 0; j < in->n_head_kv; j++)
+			llm_rmsnorm(k + j * D, k + j * D, L->k_norm, D, in->norm_eps);
+	}
+	llm_rope(q, in->n_head, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
+	llm_rope(k, in->n_head_kv, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
+	memcpy(s->k[l] + (int64_t) e->tok_pos[t] * KV, k, (size_t) KV * sizeof(float));
+	memcpy(s->v[l] + (int64_t) e->tok_pos[t] * KV, v, (size_t) KV * sizeof(float));
+}
+
+/*
+ * This thread's share of the tokens for one per-token operation. Every
+ * token is computed the same way whatever the split.
+ */
+static void
+llm_tok_run(void *arg, int ith, int nth)
+{
+	llm_tok_task *k = arg;
+	llm_backend *e = k->e;
+	int64_t		E = k->m->info.n_embd,
+				b,
+				end,
+				t,
+				i;
+
+	llm_split_range(k->T, ith, nth, &b, &end);
+	for (t = b; t < end; t++)
+	{
+		float	   *x = e->x + t * E,
+				   *xb = e->xb + t * E;
+
+		switch (k->op)
+		{
+			case LLM_TOK_ADD:
+			case LLM_TOK_ADD_NORM:
+				for (i = 0; i < E; i++)
+					x[i] += xb[i];
+				if (k->op == LLM_TOK_ADD)
+					break;
+				/* FALLTHROUGH */
+			case LLM_TOK_NORM:
+				llm_rmsnorm(xb, x, k->w, E, k->m->info.norm_eps);
+				break;
+			case LLM_TOK_QKV:
+				llm_tok_qkv(e, k->m, k->items, k->layer, t);
+				break;
+		}
+	}
+}
+
+/*
+ * Run a per-token operation over all T tokens: on the pool for batches of
+ * four tokens or more, inline for fewer (not worth waking the threads).
+ */
+static void
+llm_tok_apply(llm_backend *e, const llm_model *m, llm_batch_item *items, int l, int64_t T,
+			  llm_tok_op op, const float *w)
+{
+	llm_tok_task k = {e, m, items, l, T, op, w};
+
+	if (T >= 4)
+		llm_pool_run(e->pool, llm_tok_run, &k);
+	else
+		llm_tok_run(&k, 0, 1);
 }
 
 /* ------------------------------------------------------------------- step */
@@ -626,13 +746,10 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 	int64_t		E = in->n_embd,
 				Q = m->n_embd_q,
 				KV = m->n_embd_kv,
-				F = in->n_ff,
-				t;
-	int			D = m->n_embd_head;
+				F = in->n_ff;
 
 	/* attention block */
-	for (t = 0; t < T; t++)
-		llm_rmsnorm(e->xb + t * E, e->x + t * E, L->attn_norm, E, in->norm_eps);
+	llm_tok_apply(e, m, items, l, T, LLM_TOK_NORM, L->attn_norm);
 	{
 		const llm_weight *w[3] = {&L->wq, &L->wk, &L->wv};
 		float	   *y[3] = {e->q, e->kk, e->vv};
@@ -640,36 +757,7 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 
 		llm_matmul(e, e->xb, T, 3, w, y, ld);
 	}
-	for (t = 0; t < T; t++)
-	{
-		float	   *q = e->q + t * Q,
-				   *k = e->kk + t * KV,
-				   *v = e->vv + t * KV;
-		llm_seq    *s = items[e->tok_item[t]].seq;
-		int64_t		j;
-
-		if (L->bq)
-			for (j = 0; j < Q; j++)
-				q[j] += L->bq[j];
-		if (L->bk)
-			for (j = 0; j < KV; j++)
-				k[j] += L->bk[j];
-		if (L->bv)
-			for (j = 0; j < KV; j++)
-				v[j] += L->bv[j];
-		if (L->q_norm)
-		{
-			/* qwen3: RMSNorm over each head of q and k, before rope */
-			for (j = 0; j < in->n_head; j++)
-				llm_rmsnorm(q + j * D, q + j * D, L->q_norm, D, in->norm_eps);
-			for (j = 0; j < in->n_head_kv; j++)
-				llm_rmsnorm(k + j * D, k + j * D, L->k_norm, D, in->norm_eps);
-		}
-		llm_rope(q, in->n_head, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
-		llm_rope(k, in->n_head_kv, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
-		memcpy(s->k[l] + (int64_t) e->tok_pos[t] * KV, k, (size_t) KV * sizeof(float));
-		memcpy(s->v[l] + (int64_t) e->tok_pos[t] * KV, v, (size_t) KV * sizeof(float));
-	}
+	llm_tok_apply(e, m, items, l, T, LLM_TOK_QKV, NULL);
 	{
 		llm_att_task at = {e, m, items, l, T};
 
@@ -682,12 +770,8 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 
 		llm_matmul(e, e->att, T, 1, w, y, ld);
 	}
-	for (t = 0; t < T * E; t++)
-		e->x[t] += e->xb[t];
-
-	/* feed-forward block */
-	for (t = 0; t < T; t++)
-		llm_rmsnorm(e->xb + t * E, e->x + t * E, L->ffn_norm, E, in->norm_eps);
+	/* residual, then the feed-forward block */
+	llm_tok_apply(e, m, items, l, T, LLM_TOK_ADD_NORM, L->ffn_norm);
 	{
 		const llm_weight *w[2] = {&L->w_gate, &L->w_up};
 		float	   *y[2] = {e->gate, e->up};
@@ -710,8 +794,7 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 
 		llm_matmul(e, e->gate, T, 1, w, y, ld);
 	}
-	for (t = 0; t < T * E; t++)
-		e->x[t] += e->xb[t];
+	llm_tok_apply(e, m, items, l, T, LLM_TOK_ADD, NULL);
 }
 
 /*

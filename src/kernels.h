@@ -55,6 +55,16 @@ typedef struct llm_kernels
 	float		(*dot_f32) (int64_t n, const float *x, const float *y);
 	void		(*axpy_f32) (int64_t n, float a, const float *x, float *y);	/* y += a*x */
 	void		(*scale_f32) (int64_t n, float a, float *y);	/* y *= a */
+
+	/*
+	 * Attention helpers, bit-identical to the loops they replace:
+	 * dot_f32_rows: out[r] = dot_f32(n, x, y + r * stride) * scale, r < rows;
+	 * axpy_f32_rows: axpy_f32(n, a[r], x + r * stride, y) for r = 0, 1, ...
+	 */
+	void		(*dot_f32_rows) (int64_t n, const float *x, const float *y, int64_t stride,
+								 int64_t rows, float scale, float *out);
+	void		(*axpy_f32_rows) (int64_t n, const float *a, const float *x, int64_t stride,
+								  int64_t rows, float *y);
 } llm_kernels;
 
 /* Fill k with the scalar reference kernels. */

@@ -242,14 +242,15 @@ avx2_bf16_from_float(const float *x, void *vy, int64_t n)
 }
 
 /*
- * Dot product of two f32 vectors with four independent accumulators.
+ * The vector part of avx2_dot_f32 over the first *end = n & ~7 values:
+ * four accumulators over runs of 32, then runs of 8 into the first, summed
+ * as (a0 + a1) + (a2 + a3).
  */
-static float
-avx2_dot_f32(int64_t n, const float *x, const float *y)
+static inline __attribute__((always_inline)) __m256
+dot_f32_body(int64_t n, const float *x, const float *y, int64_t *end)
 {
 	__m256		acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 	int64_t		i = 0;
-	float		sum;
 
 	for (; i + 32 <= n; i += 32)
 		#pragma GCC unroll 8
@@ -257,10 +258,51 @@ avx2_dot_f32(int64_t n, const float *x, const float *y)
 			acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
 	for (; i + 8 <= n; i += 8)
 		acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc[0]);
-	sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+	*end = i;
+	return _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+}
+
+/*
+ * Dot product of two f32 vectors with four independent accumulators.
+ */
+static float
+avx2_dot_f32(int64_t n, const float *x, const float *y)
+{
+	int64_t		i;
+	float		sum = hsum_ps(dot_f32_body(n, x, y, &i));
+
 	for (; i < n; i++)
 		sum += x[i] * y[i];
 	return sum;
+}
+
+/*
+ * out[r] = avx2_dot_f32(n, x, y + r * stride) * scale, four rows at a time
+ * when n is a multiple of 8 (their horizontal sums done together, with
+ * the same additions), else row by row.
+ */
+static void
+avx2_dot_f32_rows(int64_t n, const float *x, const float *y, int64_t stride, int64_t rows,
+				  float scale, float *out)
+{
+	float		u[8] __attribute__((aligned(32)));
+	int64_t		r = 0,
+				end;
+
+	if ((n & 7) == 0)
+		for (; r + 4 <= rows; r += 4)
+		{
+			const float *y0 = y + r * stride;
+			__m256		v0 = dot_f32_body(n, x, y0, &end);
+			__m256		v1 = dot_f32_body(n, x, y0 + stride, &end);
+			__m256		v2 = dot_f32_body(n, x, y0 + 2 * stride, &end);
+			__m256		v3 = dot_f32_body(n, x, y0 + 3 * stride, &end);
+
+			hsum4_ps(v0, v1, v2, v3, u);
+			_mm_storeu_ps(out + r, _mm_mul_ps(_mm_load_ps(u), _mm_set1_ps(scale)));
+		}
+	for (; r < rows; r++)
+		out[r] = avx2_dot_f32(n, x, y + r * stride) * scale;
 }
 
 /*
@@ -352,6 +394,42 @@ avx2_axpy_f32(int64_t n, float a, const float *x, float *y)
 		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
 	for (; i < n; i++)
 		y[i] = fmaf(a, x[i], y[i]);
+}
+
+/*
+ * For r = 0 .. rows - 1 in order, y += a[r] * (row r of x), with the
+ * fused rounding of avx2_axpy_f32; y is kept in registers 64 values at
+ * a time.
+ */
+static void
+avx2_axpy_f32_rows(int64_t n, const float *a, const float *x, int64_t stride, int64_t rows,
+				   float *y)
+{
+	int64_t		i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		__m256		acc[8];
+
+		#pragma GCC unroll 8
+		for (int k = 0; k < 8; k++)
+			acc[k] = _mm256_loadu_ps(y + i + 8 * k);
+		for (int64_t r = 0; r < rows; r++)
+		{
+			const __m256 va = _mm256_broadcast_ss(&a[r]);
+			const float *xr = x + r * stride + i;
+
+			#pragma GCC unroll 8
+			for (int k = 0; k < 8; k++)
+				acc[k] = _mm256_fmadd_ps(va, _mm256_loadu_ps(xr + 8 * k), acc[k]);
+		}
+		#pragma GCC unroll 8
+		for (int k = 0; k < 8; k++)
+			_mm256_storeu_ps(y + i + 8 * k, acc[k]);
+	}
+	if (i < n)
+		for (int64_t r = 0; r < rows; r++)
+			avx2_axpy_f32(n - i, a[r], x + r * stride + i, y + i);
 }
 
 /*
@@ -1053,6 +1131,8 @@ llm_kernels_overlay_avx2(llm_kernels *k)
 	k->dot_f32 = avx2_dot_f32;
 	k->axpy_f32 = avx2_axpy_f32;
 	k->scale_f32 = avx2_scale_f32;
+	k->dot_f32_rows = avx2_dot_f32_rows;
+	k->axpy_f32_rows = avx2_axpy_f32_rows;
 
 	t[LLM_TYPE_F32].vec_dot = avx2_vec_dot_f32;
 	t[LLM_TYPE_F16].to_float = avx2_f16_to_float;

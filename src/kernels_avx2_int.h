@@ -65,6 +65,29 @@ hsum_ps(__m256 v)
 }
 
 /*
+ * hsum_ps of four vectors at once, with exactly its additions: u[c] (of 8
+ * floats at u) is the sum of vc.
+ */
+static inline void
+hsum4_ps(__m256 v0, __m256 v1, __m256 v2, __m256 v3, float *u)
+{
+	/* per vector: lower half + upper half (s), in 128-bit lanes [s0 | s1] */
+	__m256		s01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20),
+									_mm256_permute2f128_ps(v0, v1, 0x31));
+	__m256		s23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20),
+									_mm256_permute2f128_ps(v2, v3, 0x31));
+	/* s[0] + s[2], s[1] + s[3]: lanes [t0 t0' t2 t2' | t1 t1' t3 t3'] */
+	__m256		t = _mm256_add_ps(_mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(1, 0, 1, 0)),
+								  _mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(3, 2, 3, 2)));
+	/* t + t': lanes [u0 u2 u0 u2 | u1 u3 u1 u3] */
+	__m256		w = _mm256_add_ps(_mm256_shuffle_ps(t, t, _MM_SHUFFLE(2, 0, 2, 0)),
+								  _mm256_shuffle_ps(t, t, _MM_SHUFFLE(3, 1, 3, 1)));
+
+	/* to [u0 u1 u2 u3 ...] */
+	_mm256_store_ps(u, _mm256_permutevar8x32_ps(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+/*
  * Sum of the 8 int32 of v.
  */
 static inline int

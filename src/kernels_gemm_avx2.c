@@ -69,8 +69,9 @@ gemm_prep_scales(const bool q41, const char *va, size_t stride, int nc, int64_t 
  * For weight row x and V * 8 activation rows (scales da, sa): the scale
  * products d_w d_a into dd and, for q4_1, the sums of the min terms m_w s_a
  * into mm, summed as llm_avx2_vec_dot_q4_1_q8_1 sums them (the products
- * of two blocks added, then added to the running sum). The row's fp16 scales are
- * gathered into h first and converted eight at a time into wd and wm.
+ * of two blocks added, then added to the running sum). The row's fp16
+ * scales are converted one at a time straight into registers: staging them
+ * through memory for a vector conversion stalled on store forwarding.
  */
 static inline __attribute__((always_inline)) void
 gemm_row_scales(const bool q41, const int V, int64_t nb, const void *x, const float *da,
@@ -78,30 +79,12 @@ gemm_row_scales(const bool q41, const int V, int64_t nb, const void *x, const fl
 {
 	const llm_block_q4_1 *x41 = x;
 	const llm_block_q8_0 *x80 = x;
-	uint16_t	h[2][GEMM_NB_MAX] __attribute__((aligned(16)));
-	float		wd[GEMM_NB_MAX] __attribute__((aligned(32)));
-	float		wm[GEMM_NB_MAX] __attribute__((aligned(32)));
-	const int64_t nb8 = (nb + 7) & ~(int64_t) 7;
 	__m256		m[GEMM_TC / 8];
 	int64_t		i;
 
 	for (i = 0; i < nb; i++)
 	{
-		h[0][i] = q41 ? x41[i].d : x80[i].d;
-		if (q41)
-			h[1][i] = x41[i].m;
-	}
-	for (; i < nb8; i++)
-		h[0][i] = h[1][i] = 0;
-	for (i = 0; i < nb8; i += 8)
-	{
-		_mm256_store_ps(&wd[i], _mm256_cvtph_ps(_mm_load_si128((const __m128i *) &h[0][i])));
-		if (q41)
-			_mm256_store_ps(&wm[i], _mm256_cvtph_ps(_mm_load_si128((const __m128i *) &h[1][i])));
-	}
-	for (i = 0; i < nb; i++)
-	{
-		__m256		dw = _mm256_broadcast_ss(&wd[i]);
+		__m256		dw = _mm256_set1_ps(h2f(q41 ? x41[i].d : x80[i].d));
 
 		#pragma GCC unroll 4
 		for (int v = 0; v < V; v++)
@@ -115,8 +98,8 @@ gemm_row_scales(const bool q41, const int V, int64_t nb, const void *x, const fl
 		m[v] = _mm256_setzero_ps();
 	for (i = 0; i + 2 <= nb; i += 2)
 	{
-		__m256		m0 = _mm256_broadcast_ss(&wm[i]);
-		__m256		m1 = _mm256_broadcast_ss(&wm[i + 1]);
+		__m256		m0 = _mm256_set1_ps(h2f(x41[i].m));
+		__m256		m1 = _mm256_set1_ps(h2f(x41[i + 1].m));
 
 		#pragma GCC unroll 4
 		for (int v = 0; v < V; v++)
@@ -129,7 +112,7 @@ gemm_row_scales(const bool q41, const int V, int64_t nb, const void *x, const fl
 	}
 	if (i < nb)
 	{
-		__m256		m0 = _mm256_broadcast_ss(&wm[i]);
+		__m256		m0 = _mm256_set1_ps(h2f(x41[i].m));
 
 		#pragma GCC unroll 4
 		for (int v = 0; v < V; v++)
@@ -138,29 +121,6 @@ gemm_row_scales(const bool q41, const int V, int64_t nb, const void *x, const fl
 	#pragma GCC unroll 4
 	for (int v = 0; v < V; v++)
 		_mm256_store_ps(&mm[8 * v], m[v]);
-}
-
-/*
- * hsum_ps of four vectors at once, with exactly its additions: u[c] (of 8
- * floats at u) is the sum of vc.
- */
-static inline void
-hsum4_ps(__m256 v0, __m256 v1, __m256 v2, __m256 v3, float *u)
-{
-	/* per vector: lower half + upper half (s), in 128-bit lanes [s0 | s1] */
-	__m256		s01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20),
-									_mm256_permute2f128_ps(v0, v1, 0x31));
-	__m256		s23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20),
-									_mm256_permute2f128_ps(v2, v3, 0x31));
-	/* s[0] + s[2], s[1] + s[3]: lanes [t0 t0' t2 t2' | t1 t1' t3 t3'] */
-	__m256		t = _mm256_add_ps(_mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(1, 0, 1, 0)),
-								  _mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(3, 2, 3, 2)));
-	/* t + t': lanes [u0 u2 u0 u2 | u1 u3 u1 u3] */
-	__m256		w = _mm256_add_ps(_mm256_shuffle_ps(t, t, _MM_SHUFFLE(2, 0, 2, 0)),
-								  _mm256_shuffle_ps(t, t, _MM_SHUFFLE(3, 1, 3, 1)));
-
-	/* to [u0 u1 u2 u3 ...] */
-	_mm256_store_ps(u, _mm256_permutevar8x32_ps(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
 }
 
 /*

@@ -1109,6 +1109,28 @@ ref_axpy_f32(int64_t n, float a, const float *x, float *y)
 }
 
 /*
+ * out[r] = dot(x, row r of y) * scale for rows rows of y, stride apart.
+ */
+static void
+ref_dot_f32_rows(int64_t n, const float *x, const float *y, int64_t stride, int64_t rows,
+				 float scale, float *out)
+{
+	for (int64_t r = 0; r < rows; r++)
+		out[r] = ref_dot_f32(n, x, y + r * stride) * scale;
+}
+
+/*
+ * y += a[r] * (row r of x) for r = 0 .. rows - 1 in order.
+ */
+static void
+ref_axpy_f32_rows(int64_t n, const float *a, const float *x, int64_t stride, int64_t rows,
+				  float *y)
+{
+	for (int64_t r = 0; r < rows; r++)
+		ref_axpy_f32(n, a[r], x + r * stride, y);
+}
+
+/*
  * y *= a
  */
 static void
@@ -1132,6 +1154,8 @@ llm_kernels_init_scalar(llm_kernels *k)
 	k->dot_f32 = ref_dot_f32;
 	k->axpy_f32 = ref_axpy_f32;
 	k->scale_f32 = ref_scale_f32;
+	k->dot_f32_rows = ref_dot_f32_rows;
+	k->axpy_f32_rows = ref_axpy_f32_rows;
 
 	t[LLM_TYPE_F32] = (llm_type_ops) {ref_f32_to_float, ref_f32_from_float, ref_vec_dot_f32, LLM_TYPE_F32, NULL};
 	t[LLM_TYPE_F16] = (llm_type_ops) {ref_f16_to_float, ref_f16_from_float, ref_vec_dot_f16, LLM_TYPE_F16, NULL};
