@@ -71,6 +71,19 @@ SELECT llm_embed('alpha ' || repeat('word ', 600) || 'end')
 RESET llm.truncation;
 -- a text that is too long fails the statement (the other text is fine)
 SELECT count(*) FROM llm_embed_batch(ARRAY['fine', repeat('word ', 600)]);
+-- a generation model embeds at most its usable context (llm.ctx_size at
+-- load): a copy loaded with 16 tokens refuses or cuts longer texts
+SET llm.ctx_size = 16;
+SELECT llm_load_model('ctx16', current_setting('llm.default_model'));
+RESET llm.ctx_size;
+SET llm.truncation = 'error';
+SELECT llm_embed(repeat('word ', 40), 'ctx16');
+SELECT array_length(llm_embed('short text', 'ctx16'), 1) AS short_fits;
+SET llm.truncation = 'right';
+SELECT llm_embed('alpha ' || repeat('word ', 40) || 'end', 'ctx16')
+     = llm_embed('alpha ' || repeat('word ', 40) || 'fin', 'ctx16') AS cut_to_16;
+RESET llm.truncation;
+SELECT llm_unload_model('ctx16');
 -- malformed model directories are rejected with the reason
 SELECT llm_load_model('bad1', 'bad-config');
 SELECT llm_load_model('bad2', 'bad-safetensors');

@@ -30,6 +30,8 @@ void		llm_embdec_free(llm_embdec *d);
 void		llm_embdec_info(const llm_embdec *d, llm_embed_info *info);
 /* mean, cls or last; -1 with err for the others */
 int			llm_embdec_set_pooling(llm_embdec *d, llm_embed_pooling p, char *err);
+/* see llm_embed_model_cap_seq */
+int			llm_embdec_cap_seq(llm_embdec *d, int max_seq, char *err);
 
 /*
  * Token ids of text as they are embedded: BOS and EOS as the metadata

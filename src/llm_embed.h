@@ -63,6 +63,14 @@ void		llm_embed_model_free(llm_embed_model *m);
 void		llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info);
 
 /*
+ * Lower the longest token sequence the model embeds (max_seq_len) to
+ * max_seq when that is smaller; 0 leaves it. -1 with err below 2. Longer
+ * inputs then follow the truncation mode like any over-long text. Call it
+ * before the model is shared between contexts.
+ */
+int			llm_embed_model_cap_seq(llm_embed_model *m, int max_seq, char *err);
+
+/*
  * Override the pooling mode the model's files name (decoder models take
  * mean, cls or last). -1 with err for a mode the model cannot use. Call
  * it before the model is shared between contexts.

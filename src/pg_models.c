@@ -178,6 +178,12 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 		eerr[0] = '\0';
 		llm_block_signals(&old);
 		rc = llm_embed_model_load(&em, path, eerr);
+		if (rc == 0 && em != NULL && llm_embed_model_cap_seq(em, ctx_size, eerr) != 0)
+		{
+			llm_embed_model_free(em);
+			em = NULL;
+			rc = -1;
+		}
 		llm_restore_signals(&old);
 		if (rc != 0 || em == NULL)
 		{
@@ -482,6 +488,15 @@ llm_wm_request_embed_model(const char *name, LlmWErr *e)
 	err[0] = '\0';
 	llm_block_signals(&old);
 	rc = llm_embed_model_load(&llm_wmodels[mi].em, llm_wmodels[mi].path, err);
+	if (rc == 0 && llm_wmodels[mi].em != NULL)
+	{
+		/* texts get no more positions than generation has (llm.ctx_size) */
+		if (llm_embed_model_cap_seq(llm_wmodels[mi].em, llm_wmodels[mi].n_ctx, err) != 0)
+		{
+			llm_embed_model_free(llm_wmodels[mi].em);
+			rc = -1;
+		}
+	}
 	llm_restore_signals(&old);
 	if (rc != 0 || llm_wmodels[mi].em == NULL)
 	{

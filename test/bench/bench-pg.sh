@@ -10,7 +10,12 @@
 # the SQL-path overhead at 1 session. One throw-away cluster (pg_virtualenv),
 # llm.threads = THREADS.
 #
-# Environment: THREADS (2), DURATION (30), MAX_TOKENS (64), CLIENTS ("1 4 16").
+# The levels run ROUNDS times, interleaved (1 4 16 1 4 16 ...), and each
+# level's figure is the mean over its rounds, so a slow spell of this
+# shared machine does not land on one level only.
+#
+# Environment: THREADS (2), DURATION (30), MAX_TOKENS (64), CLIENTS ("1 4 16"),
+# ROUNDS (2).
 set -euo pipefail
 . "$(dirname "$0")/../pg/common.sh"
 LLM_PG_THREADS=${THREADS:-2}
@@ -19,6 +24,7 @@ llm_pg_prepare
 DURATION=${DURATION:-30}
 MAX_TOKENS=${MAX_TOKENS:-64}
 CLIENTS=${CLIENTS:-1 4 16}
+ROUNDS=${ROUNDS:-2}
 work=$(mktemp -d /tmp/llm-benchpg.XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
@@ -34,7 +40,7 @@ cat >"$work/run.sh" <<SH
 set -euo pipefail
 psql -X -q -c "CREATE EXTENSION IF NOT EXISTS llm" >/dev/null
 psql -X -q -At -c "SELECT llm_generate(E'$PROMPT', max_tokens => 4)" >/dev/null   # warm-up
-for c in $CLIENTS; do
+for round in \$(seq $ROUNDS); do for c in $CLIENTS; do
   g0=\$(psql -X -At -c "SELECT generated_tokens FROM llm_stats")
   s0=\$(psql -X -At -c "SELECT steps, avg_batch * steps FROM llm_stats")
   t0=\$(date +%s.%N)
@@ -43,7 +49,7 @@ for c in $CLIENTS; do
   g1=\$(psql -X -At -c "SELECT generated_tokens FROM llm_stats")
   s1=\$(psql -X -At -c "SELECT steps, avg_batch * steps FROM llm_stats")
   echo "\$c \$g0 \$g1 \$t0 \$t1 \$s0 \$s1" >>"$work/results"
-done
+done; done
 # one request timed in SQL at 1 and at MAX_TOKENS tokens (best of 3 each):
 # the difference is the time of MAX_TOKENS-1 decode steps through SQL
 for n in 1 $MAX_TOKENS; do
@@ -75,18 +81,25 @@ import sys
 rows = [l.split() for l in open(sys.argv[1])]
 mt = sys.argv[2]
 timing = {r[0]: float(r[1]) for r in rows if r[0].startswith(('sql', 'cli'))}
-print(f"| sessions | generated tok/s | vs 1 session | mean seqs/step |")
-print(f"|---:|---:|---:|---:|")
-base = None
+levels = {}
 for r in rows:
     if r[0].startswith(('sql', 'cli')):
         continue
     c, g0, g1, t0, t1 = int(r[0]), int(r[1]), int(r[2]), float(r[3]), float(r[4])
     s0 = r[5].split('|'); s1 = r[6].split('|')
     steps = int(s1[0]) - int(s0[0]); seqs = float(s1[1]) - float(s0[1])
-    tps = (g1 - g0) / (t1 - t0)
+    lv = levels.setdefault(c, {'tps': [], 'steps': 0, 'seqs': 0.0})
+    lv['tps'].append((g1 - g0) / (t1 - t0))
+    lv['steps'] += steps
+    lv['seqs'] += seqs
+print(f"| sessions | generated tok/s (mean of rounds) | rounds | vs 1 session | mean seqs/step |")
+print(f"|---:|---:|---|---:|---:|")
+base = None
+for c, lv in levels.items():
+    tps = sum(lv['tps']) / len(lv['tps'])
     base = base or tps
-    print(f"| {c} | {tps:.1f} | {tps/base:.2f}x | {seqs/steps if steps else 0:.2f} |")
+    each = ", ".join(f"{v:.1f}" for v in lv['tps'])
+    print(f"| {c} | {tps:.1f} | {each} | {tps/base:.2f}x | {lv['seqs']/lv['steps'] if lv['steps'] else 0:.2f} |")
 print()
 sql = timing['sql' + mt] - timing['sql1']
 cli = timing['cli' + mt] - timing['cli1']

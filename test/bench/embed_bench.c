@@ -2,10 +2,12 @@
  * embed_bench.c - time llm_embed_batch over a file of texts (one per
  * line), the engine-level half of test/bench/bench-embed.sh.
  *
- *   embed_bench MODEL FILE THREADS [REPEATS]
+ *   embed_bench MODEL FILE THREADS [REPEATS [PER_CALL]]
  *
  * Prints one line: "rows N tokens N seconds S rows_per_s R tokens_per_s T"
- * for the fastest of REPEATS runs (default 1).
+ * for the fastest of REPEATS runs (default 1). With PER_CALL, the texts go
+ * PER_CALL at a time into llm_embed_batch (1: what a per-row UPDATE costs
+ * the engine); by default all in one call.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +78,7 @@ main(int argc, char **argv)
 	int			n,
 				threads,
 				reps,
+				per_call,
 				r;
 	long long	tokens = 0;
 	double		best = 1e30;
@@ -83,11 +86,12 @@ main(int argc, char **argv)
 
 	if (argc < 4)
 	{
-		fprintf(stderr, "usage: embed_bench MODEL FILE THREADS [REPEATS]\n");
+		fprintf(stderr, "usage: embed_bench MODEL FILE THREADS [REPEATS [PER_CALL]]\n");
 		return 2;
 	}
 	threads = atoi(argv[3]);
 	reps = argc > 4 ? atoi(argv[4]) : 1;
+	per_call = argc > 5 ? atoi(argv[5]) : 0;
 	n = bench_read_lines(argv[2], &buf, &texts, &lens);
 	if (n <= 0)
 	{
@@ -122,10 +126,16 @@ main(int argc, char **argv)
 		double		t0 = llm_time_sec(),
 					dt;
 
-		if (llm_embed_batch(c, m, texts, lens, n, out, LLM_TRUNCATE_END, err) != 0)
+		for (int i = 0; i < n; i += per_call > 0 ? per_call : n)
 		{
-			fprintf(stderr, "%s\n", err);
-			return 1;
+			int			k = per_call > 0 && n - i > per_call ? per_call : n - i;
+
+			if (llm_embed_batch(c, m, texts + i, lens + i, k, out + (size_t) i * info.dim,
+								LLM_TRUNCATE_END, err) != 0)
+			{
+				fprintf(stderr, "%s\n", err);
+				return 1;
+			}
 		}
 		dt = llm_time_sec() - t0;
 		if (dt < best)
