@@ -27,6 +27,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,8 +35,10 @@
  * every token's activation row streams past them */
 #define LLM_MM_ROW_TILE 16
 /* rows per call of a type's gemm kernel (which tiles further itself and
- * converts the activations' scales once per call) */
-#define LLM_MM_GEMM_TILE 128
+ * converts the activations' scales once per call); threads take such
+ * chunks from a shared counter, so a thread slowed by anything else on
+ * its core does not hold the other back at the end of the product */
+#define LLM_MM_GEMM_TILE 64
 /* fewest tokens for which the gemm kernel beats vec_dot (its per-row set-up
  * is shared by fewer pairs below that); results are the same either way */
 #define LLM_MM_GEMM_MIN_T 4
@@ -264,6 +267,7 @@ typedef struct llm_mm_task
 	int64_t		T;
 	int64_t		total_rows;
 	int64_t		ldy[LLM_MM_MAX];	/* floats per output row */
+	_Atomic int64_t next_chunk;	/* gemm path: next chunk of rows to take */
 	/* input conversion */
 	const float *x;
 	int64_t		n_in;
@@ -298,6 +302,44 @@ llm_mm_convert(void *arg, int ith, int nth)
 }
 
 /*
+ * Rows [r0, r1) of matrix m of the task against all its tokens: the type's
+ * gemm kernel when it has one and there are enough tokens, else vec_dot
+ * over row tiles.
+ */
+static void
+llm_mm_rows(llm_mm_task *t, int m, int64_t r0, int64_t r1)
+{
+	const llm_kernels *k = &t->e->k;
+	const llm_weight *w = t->w[m];
+	llm_vec_dot_fn dot = k->type[w->type].vec_dot;
+	llm_gemm_fn gemm = k->type[w->type].gemm;
+	int64_t		r,
+				tt,
+				rr;
+
+	if (gemm != NULL && t->T >= LLM_MM_GEMM_MIN_T)
+	{
+		/* bit-identical to vec_dot for every (row, token) pair */
+		gemm(w->ne0, r1 - r0, t->T, (const char *) w->data + r0 * w->row_bytes,
+			 w->row_bytes, t->xq[m], t->xq_stride[m], t->y[m] + r0, t->ldy[m]);
+		return;
+	}
+	for (r = r0; r < r1; r += LLM_MM_ROW_TILE)
+	{
+		int64_t		rend = r + LLM_MM_ROW_TILE < r1 ? r + LLM_MM_ROW_TILE : r1;
+
+		for (tt = 0; tt < t->T; tt++)
+		{
+			const char *xr = (const char *) t->xq[m] + tt * t->xq_stride[m];
+			float	   *yr = t->y[m] + tt * t->ldy[m];
+
+			for (rr = r; rr < rend; rr++)
+				dot(w->ne0, &yr[rr], (const char *) w->data + rr * w->row_bytes, xr);
+		}
+	}
+}
+
+/*
  * Compute this thread's share of the output rows of every product: tiles
  * of weight rows against all tokens, through the type's gemm kernel when
  * it has one and there are enough tokens, else pair by pair (vec_dot).
@@ -307,52 +349,50 @@ static void
 llm_mm_run(void *arg, int ith, int nth)
 {
 	llm_mm_task *t = arg;
-	const llm_kernels *k = &t->e->k;
 	int64_t		b,
 				end,
 				base = 0;
 	int			m;
 
+	if (t->T >= LLM_MM_GEMM_MIN_T)
+	{
+		/*
+		 * Chunks of LLM_MM_GEMM_TILE rows of each matrix in turn, taken
+		 * dynamically; a row's result does not depend on who computes it
+		 */
+		for (;;)
+		{
+			int64_t		c = atomic_fetch_add(&t->next_chunk, 1),
+						r0 = -1,
+						r1;
+
+			for (m = 0; m < t->n; m++)
+			{
+				int64_t		nc = (t->w[m]->ne1 + LLM_MM_GEMM_TILE - 1) / LLM_MM_GEMM_TILE;
+
+				if (c < nc)
+				{
+					r0 = c * LLM_MM_GEMM_TILE;
+					break;
+				}
+				c -= nc;
+			}
+			if (r0 < 0)
+				break;
+			r1 = r0 + LLM_MM_GEMM_TILE < t->w[m]->ne1 ? r0 + LLM_MM_GEMM_TILE : t->w[m]->ne1;
+			llm_mm_rows(t, m, r0, r1);
+		}
+		return;
+	}
 	llm_split_range(t->total_rows, ith, nth, &b, &end);
 	for (m = 0; m < t->n; m++)
 	{
-		const llm_weight *w = t->w[m];
-		llm_vec_dot_fn dot = k->type[w->type].vec_dot;
-		llm_gemm_fn gemm = k->type[w->type].gemm;
 		int64_t		r0 = b > base ? b - base : 0;
-		int64_t		r1 = end - base < w->ne1 ? end - base : w->ne1;
-		int64_t		r,
-					tt,
-					rr;
+		int64_t		r1 = end - base < t->w[m]->ne1 ? end - base : t->w[m]->ne1;
 
-		if (gemm != NULL && t->T >= LLM_MM_GEMM_MIN_T)
-		{
-			/* row tiles against all tokens, bit-identical to vec_dot */
-			for (r = r0; r < r1; r += LLM_MM_GEMM_TILE)
-			{
-				int64_t		rend = r + LLM_MM_GEMM_TILE < r1 ? r + LLM_MM_GEMM_TILE : r1;
-
-				gemm(w->ne0, rend - r, t->T, (const char *) w->data + r * w->row_bytes,
-					 w->row_bytes, t->xq[m], t->xq_stride[m], t->y[m] + r, t->ldy[m]);
-			}
-		}
-		else
-		{
-			for (r = r0; r < r1; r += LLM_MM_ROW_TILE)
-			{
-				int64_t		rend = r + LLM_MM_ROW_TILE < r1 ? r + LLM_MM_ROW_TILE : r1;
-
-				for (tt = 0; tt < t->T; tt++)
-				{
-					const char *xr = (const char *) t->xq[m] + tt * t->xq_stride[m];
-					float	   *yr = t->y[m] + tt * t->ldy[m];
-
-					for (rr = r; rr < rend; rr++)
-						dot(w->ne0, &yr[rr], (const char *) w->data + rr * w->row_bytes, xr);
-				}
-			}
-		}
-		base += w->ne1;
+		if (r0 < r1)
+			llm_mm_rows(t, m, r0, r1);
+		base += t->w[m]->ne1;
 	}
 }
 
@@ -369,6 +409,7 @@ llm_matmul(llm_backend *e, const float *x, int64_t T, int n,
 				c;
 
 	memset(&t, 0, sizeof(t));
+	atomic_init(&t.next_chunk, 0);
 	t.e = e;
 	t.n = n;
 	t.T = T;
