@@ -127,7 +127,8 @@ CREATE FUNCTION llm_stats(
     OUT embedded_texts bigint,
     OUT embedded_tokens bigint,
     OUT embed_batches bigint,
-    OUT embed_seconds double precision)
+    OUT embed_seconds double precision,
+    OUT cached_prompt_tokens bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'llm_stats'
 LANGUAGE C VOLATILE PARALLEL SAFE;

@@ -77,3 +77,11 @@ RESET llm.truncation;
 SELECT cardinality(llm_tokenize('One, two, three,')) AS prompt_tokens;
 SELECT length(llm_generate('One, two, three,', max_tokens => 58, model => 'ctx64')) > 0 AS fits;
 SELECT llm_unload_model('ctx64');
+--
+-- the prefix cache: a prompt that starts like the previous one reuses its
+-- computed positions (counted in llm_stats) and generates the same text
+--
+SELECT llm_generate('Tell me one fact about the sea, then', max_tokens => 8) AS first_run \gset
+SELECT cached_prompt_tokens AS before FROM llm_stats \gset
+SELECT llm_generate('Tell me one fact about the sea, then', max_tokens => 8) = :'first_run' AS same_text;
+SELECT cached_prompt_tokens - :before AS reused_positions FROM llm_stats;

@@ -509,61 +509,78 @@ typedef struct llm_att_task
 	const llm_batch_item *items;
 	int			layer;
 	int64_t		T;
+	_Atomic int64_t next_tok;	/* next token whose heads are free to take */
 } llm_att_task;
 
 /*
- * Attention for (token, head) pairs, interleaved over the threads: each
- * token attends to positions 0..pos of its own sequence.
+ * Attention of head h of token tok (scores in sc): the token attends to
+ * positions 0..pos of its own sequence.
+ */
+static void
+llm_att_head(const llm_att_task *t, int64_t tok, int h, float *sc)
+{
+	llm_backend *e = t->e;
+	const llm_model *m = t->m;
+	const llm_kernels *k = &e->k;
+	int			D = m->n_embd_head,
+				KV = m->n_embd_kv;
+	int			kvh = h / (m->info.n_head / m->info.n_head_kv);
+	float		scale = 1.0f / sqrtf((float) D);
+	const llm_seq *s = t->items[e->tok_item[tok]].seq;
+	int32_t		pos = e->tok_pos[tok];
+	const float *q = e->q + tok * m->n_embd_q + (int64_t) h * D;
+	const float *kc = s->k[t->layer] + (int64_t) kvh * D;
+	const float *vc = s->v[t->layer] + (int64_t) kvh * D;
+	float	   *out = e->att + tok * m->n_embd_q + (int64_t) h * D;
+	double		dsum = 0.0;
+	float		mx = -INFINITY,
+				sum;
+	int32_t		p;
+
+	/* sc[0..pos] = q . k_p / sqrt(D) */
+	k->dot_f32_rows(D, q, kc, KV, (int64_t) pos + 1, scale, sc);
+	for (p = 0; p <= pos; p++)
+		if (sc[p] > mx)
+			mx = sc[p];
+	for (p = 0; p <= pos; p++)
+	{
+		sc[p] = expf(sc[p] - mx);
+		dsum += sc[p];
+	}
+	sum = (float) (1.0 / dsum);
+	for (p = 0; p <= pos; p++)
+		sc[p] *= sum;
+	/* out[D] = sum_p sc[p] v_p */
+	memset(out, 0, (size_t) D * sizeof(float));
+	k->axpy_f32_rows(D, sc, vc, KV, (int64_t) pos + 1, out);
+}
+
+/*
+ * Attention of all tokens and heads. For batches of four tokens or more,
+ * the threads take whole tokens from a shared counter: the heads of a
+ * token share its K and V rows (grouped-query attention), which then stay
+ * in one core's cache, and sequences of different lengths balance out.
+ * For fewer tokens the (token, head) pairs are interleaved over the
+ * threads. Every head is computed the same way either way.
  */
 static void
 llm_att_run(void *arg, int ith, int nth)
 {
 	llm_att_task *t = arg;
-	llm_backend *e = t->e;
-	const llm_model *m = t->m;
-	const llm_kernels *k = &e->k;
-	int			H = m->info.n_head,
-				D = m->n_embd_head,
-				KV = m->n_embd_kv;
-	int			group = H / m->info.n_head_kv;
-	float		scale = 1.0f / sqrtf((float) D);
-	float	   *sc = e->scores + (int64_t) ith * e->cap_scores;
+	int			H = t->m->info.n_head;
+	float	   *sc = t->e->scores + (int64_t) ith * t->e->cap_scores;
 	int64_t		job,
-				n_jobs = t->T * H;
+				tok;
 
-	for (job = ith; job < n_jobs; job += nth)
+	if (t->T >= 4)
 	{
-		int64_t		tok = job / H;
-		int			h = (int) (job % H);
-		int			kvh = h / group;
-		const llm_seq *s = t->items[e->tok_item[tok]].seq;
-		int32_t		pos = e->tok_pos[tok];
-		const float *q = e->q + tok * m->n_embd_q + (int64_t) h * D;
-		double		dsum = 0.0;
-		const float *kc = s->k[t->layer] + (int64_t) kvh * D;
-		const float *vc = s->v[t->layer] + (int64_t) kvh * D;
-		float	   *out = e->att + tok * m->n_embd_q + (int64_t) h * D;
-		float		mx = -INFINITY,
-					sum = 0.0f;
-		int32_t		p;
-
-		/* sc[0..pos] = q . k_p / sqrt(D) */
-		k->dot_f32_rows(D, q, kc, KV, (int64_t) pos + 1, scale, sc);
-		for (p = 0; p <= pos; p++)
-			if (sc[p] > mx)
-				mx = sc[p];
-		for (p = 0; p <= pos; p++)
-		{
-			sc[p] = expf(sc[p] - mx);
-			dsum += sc[p];
-		}
-		sum = (float) (1.0 / dsum);
-		for (p = 0; p <= pos; p++)
-			sc[p] *= sum;
-		/* out[D] = sum_p sc[p] v_p */
-		memset(out, 0, (size_t) D * sizeof(float));
-		k->axpy_f32_rows(D, sc, vc, KV, (int64_t) pos + 1, out);
+		while ((tok = atomic_fetch_add(&t->next_tok, 1)) < t->T)
+			for (int h = 0; h < H; h++)
+				llm_att_head(t, tok, h, sc);
+		return;
 	}
+	for (job = ith; job < t->T * H; job += nth)
+		llm_att_head(t, job / H, (int) (job % H), sc);
 }
 
 /* ------------------------------------------------------------ FFN helpers */
@@ -800,7 +817,7 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 	}
 	llm_tok_apply(e, m, items, l, T, LLM_TOK_QKV, NULL);
 	{
-		llm_att_task at = {e, m, items, l, T};
+		llm_att_task at = {e, m, items, l, T, 0};
 
 		llm_pool_run(e->pool, llm_att_run, &at);
 	}

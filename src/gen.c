@@ -8,6 +8,7 @@
  * token and samples the next one.
  */
 #include "model_int.h"
+#include "prefix_cache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,41 @@ llm_finish_name(llm_finish f)
 			return "stop";
 	}
 	return "unknown";
+}
+
+/*
+ * Start g's prefill after the longest cached prefix of its prompt (see
+ * llm_engine.h). At least the last prompt token is always run, since its
+ * logits are needed.
+ */
+int32_t
+llm_gen_reuse_prefix(llm_gen *g, const llm_prefix_cache *c, char *err)
+{
+	int32_t		n;
+
+	if (c == NULL || g->n_fed != 0 || g->seq->pos != 0 || g->finish != LLM_FINISH_NONE)
+		return 0;
+	n = llm_prefix_cache_match(c, g->prompt, g->n_prompt - 1);
+	if (n <= 0)
+		return 0;
+	if (llm_prefix_cache_load(c, g->seq, n, err) < 0)
+		return -1;
+	g->n_fed = n;
+	return n;
+}
+
+/*
+ * Cache g's prompt right after it has been run (see llm_engine.h).
+ */
+int
+llm_gen_store_prefix(const llm_gen *g, llm_prefix_cache *c, char *err)
+{
+	if (c == NULL || g->n_fed != g->n_prompt || g->seq->pos != g->n_prompt ||
+		llm_prefix_cache_holds(c, g->prompt, g->n_prompt))
+		return 0;
+	if (llm_prefix_cache_store(c, g->seq, g->prompt, g->n_prompt, err) < 0)
+		return -1;
+	return 1;
 }
 
 /*

@@ -186,6 +186,37 @@ int32_t		llm_gen_n_prompt(const llm_gen *g);
 int32_t		llm_gen_n_generated(const llm_gen *g);
 const char *llm_finish_name(llm_finish f);
 
+/* --------------------------------------------------------- prefix cache */
+
+/*
+ * The KV rows of one recent prompt of a model (at most max_pos positions
+ * of it), so that a later prompt starting with the same tokens skips
+ * computing them. A token's K and V depend only on the tokens before it
+ * and our kernels give the same bits in any batch, so a reused prefix is
+ * exactly what prefill would have computed. Not thread-safe: one owner.
+ */
+typedef struct llm_prefix_cache llm_prefix_cache;
+
+llm_prefix_cache *llm_prefix_cache_new(const llm_model *m, int32_t max_pos, char *err);
+void		llm_prefix_cache_free(llm_prefix_cache *c);
+int32_t		llm_prefix_cache_len(const llm_prefix_cache *c);	/* tokens held */
+
+/*
+ * Before g has run anything: copy the cached rows of the longest common
+ * prefix of g's prompt (all but its last token at most) into g's
+ * sequence, so that prefill starts after them. Returns the positions
+ * reused (0 when nothing matches), -1 with err when out of memory.
+ */
+int32_t		llm_gen_reuse_prefix(llm_gen *g, const llm_prefix_cache *c, char *err);
+
+/*
+ * Right after the step that ran the last prompt token of g (its sequence
+ * holds exactly the prompt): make g's prompt the cached one, unless it is
+ * already. Returns 1 when stored, 0 when not the moment or nothing new,
+ * -1 with err.
+ */
+int			llm_gen_store_prefix(const llm_gen *g, llm_prefix_cache *c, char *err);
+
 /* Run one generation to the end on engine e (the CLI's path). */
 int			llm_generate_simple(llm_engine *e, const llm_model *m, const char *prompt,
 								const llm_gen_params *p, char **out, char *err);

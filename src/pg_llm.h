@@ -40,6 +40,8 @@
 /* limits of the shared structures */
 #define LLM_NAME_LEN		64	/* model names, NUL included */
 #define LLM_MAX_MODELS		16	/* models loaded at once */
+/* prompt positions a model's prefix cache holds (the start of its latest prompt) */
+#define LLM_PREFIX_CACHE_TOKENS 512
 #define LLM_MAX_STOP		16	/* stop strings per request */
 #define LLM_MSG_LEN			256 /* error message / hint / detail */
 #define LLM_WAIT_EVENT		PG_WAIT_EXTENSION
@@ -172,6 +174,7 @@ typedef struct LlmShared
 	/* statistics since the worker started */
 	uint64		n_requests;
 	uint64		prompt_tokens;
+	uint64		cached_prompt_tokens;	/* of those, taken from the prefix cache */
 	uint64		generated_tokens;
 	uint64		embed_texts;	/* texts embedded */
 	uint64		embed_tokens;	/* their tokens */
@@ -260,6 +263,7 @@ typedef struct LlmWModel
 	size_t		kv_per_pos;
 	int32		n_ctx;
 	int64		kv_reserved;	/* KV bytes reserved by its running requests */
+	llm_prefix_cache *prefix;	/* KV rows of its latest prompt, or NULL */
 } LlmWModel;
 
 extern void llm_werr_set(LlmWErr *e, int code, const char *msg,

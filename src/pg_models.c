@@ -275,6 +275,7 @@ llm_wm_unload(int mi)
 	LWLockRelease(llm_shared->lock);
 
 	ereport(LOG, (errmsg("llm worker unloaded model \"%s\"", llm_wmodels[mi].name)));
+	llm_prefix_cache_free(llm_wmodels[mi].prefix);
 	if (llm_wmodels[mi].m)
 		llm_model_free(llm_wmodels[mi].m);
 	if (llm_wmodels[mi].em)

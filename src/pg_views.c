@@ -23,7 +23,7 @@ PG_FUNCTION_INFO_V1(llm_models);
 PG_FUNCTION_INFO_V1(llm_stats);
 
 #define LLM_MODELS_COLS	13
-#define LLM_STATS_COLS	17
+#define LLM_STATS_COLS	18
 
 /*
  * Index of the loaded model called name in the shared model table, or -1
@@ -219,6 +219,7 @@ llm_stats(PG_FUNCTION_ARGS)
 	values[14] = Int64GetDatum((int64) s.embed_tokens);
 	values[15] = Int64GetDatum((int64) s.embed_batches);
 	values[16] = Float8GetDatum(s.embed_seconds);
+	values[17] = Int64GetDatum((int64) s.cached_prompt_tokens);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

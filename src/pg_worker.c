@@ -572,6 +572,39 @@ worker_n_active(void)
 }
 
 /*
+ * Start a newly activated request's prefill after the part of its prompt
+ * that its model's prefix cache already holds (created on first use). The
+ * cache is an optimisation only: when it cannot be made or copied, the
+ * request simply runs its whole prompt.
+ */
+static void
+worker_reuse_prefix(WReq *r)
+{
+	LlmWModel  *wm = &llm_wmodels[r->model];
+	char		err[LLM_ERRLEN];
+	int32		n;
+
+	if (wm->m == NULL)
+		return;
+	if (wm->prefix == NULL)
+	{
+		wm->prefix = llm_prefix_cache_new(wm->m, LLM_PREFIX_CACHE_TOKENS, err);
+		if (wm->prefix == NULL)
+		{
+			ereport(LOG, (errmsg("llm worker could not create a prefix cache: %s", err)));
+			return;
+		}
+	}
+	n = llm_gen_reuse_prefix(r->gen, wm->prefix, err);
+	if (n > 0)
+	{
+		LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+		llm_shared->cached_prompt_tokens += n;
+		LWLockRelease(llm_shared->lock);
+	}
+}
+
+/*
  * Try to give waiting requests their KV reservation, oldest first. A
  * request that alone needs more than the whole budget fails.
  */
@@ -607,6 +640,7 @@ worker_activate(void)
 		W.kv_used += r->kv_bytes;
 		llm_wmodels[r->model].kv_reserved += r->kv_bytes;
 		n_active++;
+		worker_reuse_prefix(r);
 	}
 }
 
@@ -776,7 +810,13 @@ worker_step(void)
 			continue;
 		}
 		for (int i = 0; i < n; i++)
+		{
 			(void) llm_gen_advance(W.reqs[which[i]].gen);
+			/* a prompt just completed becomes the model's cached prefix */
+			if (llm_wmodels[mi].prefix &&
+				llm_gen_store_prefix(W.reqs[which[i]].gen, llm_wmodels[mi].prefix, err) < 0)
+				ereport(LOG, (errmsg("llm worker could not cache a prompt prefix: %s", err)));
+		}
 	}
 
 	/* publish everything that has finished (back to front: removal) */

@@ -80,7 +80,8 @@ psql -X -v steps0=\$steps0 -v seqs0=\$seqs0 -f "$work/check.sql" | tee "$work/ch
 read results mismatches < <(psql -X -At -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE r.output IS DISTINCT FROM e.output) FROM results r JOIN expected e USING (id)")
 batched=\$(psql -X -At -c "SELECT (avg_batch * steps - \$seqs0) / nullif(steps - \$steps0, 0) > 1 FROM llm_stats")
 drained=\$(psql -X -At -c "SELECT queue_depth = 0 AND slots_in_use = 0 FROM llm_stats")
-echo "results=\$results mismatches=\$mismatches batched=\$batched drained=\$drained"
+cached=\$(psql -X -At -c "SELECT cached_prompt_tokens FROM llm_stats")
+echo "results=\$results mismatches=\$mismatches batched=\$batched drained=\$drained prompt_positions_from_prefix_cache=\$cached"
 read texts0 batches0 < <(psql -X -At -F ' ' -c 'SELECT embedded_texts, embed_batches FROM llm_stats')
 pgbench -n -c $CLIENTS -j 4 -t $((TRANSACTIONS * 4)) -f "$work/embed.sql"
 read eresults emismatches < <(psql -X -At -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE r.e IS DISTINCT FROM x.e) FROM emb_results r JOIN expected_emb x USING (id)")

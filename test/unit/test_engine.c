@@ -471,6 +471,104 @@ test_gen(llm_engine *e, const llm_model *m)
 }
 
 /*
+ * Run prompt to the end greedily (max_tokens n) through the step API,
+ * optionally reusing and then feeding prefix cache c; prefill in chunks
+ * of chunk tokens. The text goes to out (malloc'd), positions reused to
+ * *reused. 0 or -1.
+ */
+static int
+gen_with_cache(llm_engine *e, const llm_model *m, const char *prompt, int n, int chunk,
+			   llm_prefix_cache *c, char **out, int32_t *reused)
+{
+	char		err[LLM_ERRLEN];
+	llm_gen_params p;
+	llm_gen    *g;
+	llm_batch_item item;
+	const char *txt;
+	size_t		len;
+	int			rc = 0;
+
+	llm_gen_defaults(&p);
+	p.max_tokens = n;
+	*out = NULL;
+	*reused = 0;
+	if (llm_gen_new(&g, m, prompt, strlen(prompt), &p, err) < 0)
+		return -1;
+	if (c && (*reused = llm_gen_reuse_prefix(g, c, err)) < 0)
+		rc = -1;
+	while (rc == 0 && llm_gen_prepare(g, &item, chunk) > 0)
+	{
+		if (llm_engine_step(e, m, &item, 1, err) < 0)
+			rc = -1;
+		else
+		{
+			llm_gen_advance(g);
+			if (c && llm_gen_store_prefix(g, c, err) < 0)
+				rc = -1;
+		}
+	}
+	txt = llm_gen_text(g, &len);
+	if (rc == 0 && (*out = strndup(txt, len)) == NULL)
+		rc = -1;
+	llm_gen_free(g);
+	return rc;
+}
+
+/*
+ * Prefix cache: a prompt run after the same or a longer/shorter prompt
+ * sharing its start reuses the cached rows and generates exactly what it
+ * generates without the cache; a different prompt reuses nothing.
+ */
+static void
+test_prefix_cache(llm_engine *e, const llm_model *m)
+{
+	static const char *const base = "Here is a long numbered list of fruits:\n1.";
+	static const char *const longer = "Here is a long numbered list of fruits:\n1. Apple\n2.";
+	char		err[LLM_ERRLEN];
+	llm_prefix_cache *c = llm_prefix_cache_new(m, 256, err);
+	char	   *ref1 = NULL,
+			   *ref2 = NULL,
+			   *a = NULL,
+			   *b = NULL,
+			   *d = NULL;
+	int32_t		r0 = -1,
+				r1 = -1,
+				r2 = -1,
+				r3 = -1,
+				rx = -1;
+	int			rc;
+
+	ok(c != NULL, "prefix cache created (%s)", c ? "ok" : err);
+	if (c == NULL)
+		return;
+	rc = gen_with_cache(e, m, base, 16, 512, NULL, &ref1, &rx) |
+		gen_with_cache(e, m, longer, 16, 512, NULL, &ref2, &rx) |
+		gen_with_cache(e, m, base, 16, 5, c, &a, &r0) |
+		gen_with_cache(e, m, base, 16, 512, c, &b, &r1);
+	ok(rc == 0 && r0 == 0 && llm_prefix_cache_len(c) > 0,
+	   "prefix cache: first prompt reuses nothing and is stored (%d tokens)", llm_prefix_cache_len(c));
+	ok(rc == 0 && r1 == llm_prefix_cache_len(c) - 1 && strcmp(a, ref1) == 0 && strcmp(b, ref1) == 0,
+	   "prefix cache: the same prompt reuses all but its last token (%d) and generates the same text", r1);
+	free(a);
+	free(b);
+	a = b = NULL;
+	rc = gen_with_cache(e, m, longer, 16, 3, c, &a, &r2) |
+		gen_with_cache(e, m, base, 16, 512, c, &b, &r3);
+	ok(rc == 0 && r2 > 5 && strcmp(a, ref2) == 0,
+	   "prefix cache: a longer prompt reuses the shared start (%d) and generates the same text", r2);
+	ok(rc == 0 && r3 > 5 && strcmp(b, ref1) == 0,
+	   "prefix cache: a shorter prompt reuses its start from the longer one (%d), same text", r3);
+	rc = gen_with_cache(e, m, "Completely different words", 8, 512, c, &d, &rx);
+	ok(rc == 0 && rx == 0, "prefix cache: an unrelated prompt reuses nothing (%d)", rx);
+	free(ref1);
+	free(ref2);
+	free(a);
+	free(b);
+	free(d);
+	llm_prefix_cache_free(c);
+}
+
+/*
  * Truncation on a small context cap.
  */
 static void
@@ -616,6 +714,7 @@ main(void)
 	if (getenv("LLM_SKIP_GOLDEN") == NULL)
 		test_golden(e, m);
 	test_gen(e, m);
+	test_prefix_cache(e, m);
 	test_truncation();
 	llm_model_free(m);
 	llm_engine_free(e);
