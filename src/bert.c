@@ -716,13 +716,7 @@ llm_embed_model_cap_seq(llm_embed_model *m, int max_seq, char *err)
 {
 	if (m->dec)
 		return llm_embdec_cap_seq(m->dec, max_seq, err);
-	if (max_seq == 0)
-		return 0;
-	if (max_seq < 2)
-		return llm_err(err, "sequence cap %d is too small to embed text (at least 2)", max_seq);
-	if (max_seq < m->max_seq)
-		m->max_seq = max_seq;
-	return 0;
+	return llm_embed_cap_len(&m->max_seq, max_seq, err);
 }
 
 /*

@@ -180,19 +180,28 @@ llm_embdec_info(const llm_embdec *d, llm_embed_info *info)
 }
 
 /*
- * Lower the longest embedded sequence to max_seq tokens (see
- * llm_embed_model_cap_seq).
+ * Lower *max_seq_len to max_seq when that is smaller (0: leave it), for
+ * both kinds of embedding model (see llm_embed_model_cap_seq).
  */
 int
-llm_embdec_cap_seq(llm_embdec *d, int max_seq, char *err)
+llm_embed_cap_len(int *max_seq_len, int max_seq, char *err)
 {
 	if (max_seq == 0)
 		return 0;
 	if (max_seq < 2)
 		return llm_err(err, "sequence cap %d is too small to embed text (at least 2)", max_seq);
-	if (max_seq < d->max_seq)
-		d->max_seq = max_seq;
+	if (max_seq < *max_seq_len)
+		*max_seq_len = max_seq;
 	return 0;
+}
+
+/*
+ * Lower the longest embedded sequence to max_seq tokens.
+ */
+int
+llm_embdec_cap_seq(llm_embdec *d, int max_seq, char *err)
+{
+	return llm_embed_cap_len(&d->max_seq, max_seq, err);
 }
 
 /*

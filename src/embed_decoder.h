@@ -32,6 +32,7 @@ void		llm_embdec_info(const llm_embdec *d, llm_embed_info *info);
 int			llm_embdec_set_pooling(llm_embdec *d, llm_embed_pooling p, char *err);
 /* see llm_embed_model_cap_seq */
 int			llm_embdec_cap_seq(llm_embdec *d, int max_seq, char *err);
+int			llm_embed_cap_len(int *max_seq_len, int max_seq, char *err);
 
 /*
  * Token ids of text as they are embedded: BOS and EOS as the metadata
