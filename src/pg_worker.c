@@ -596,7 +596,9 @@ worker_reuse_prefix(WReq *r)
 		}
 	}
 	n = llm_gen_reuse_prefix(r->gen, wm->prefix, err);
-	if (n > 0)
+	if (n < 0)
+		ereport(LOG, (errmsg("llm worker could not reuse a prompt prefix: %s", err)));
+	else if (n > 0)
 	{
 		LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 		llm_shared->cached_prompt_tokens += n;
