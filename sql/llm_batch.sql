@@ -21,3 +21,5 @@ SELECT count(*) FROM llm_generate_batch(NULL);
 -- bad options are reported before anything runs
 SELECT * FROM llm_generate_batch(ARRAY['a', 'b'], temperature => -1);
 SELECT * FROM llm_generate_batch(ARRAY['a', 'b'], model => 'no_such_model');
+-- a multi-dimensional array is refused, not flattened
+SELECT * FROM llm_generate_batch(ARRAY[ARRAY['a', 'b'], ARRAY['c', 'd']], max_tokens => 2);

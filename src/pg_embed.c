@@ -131,7 +131,6 @@ Datum
 llm_embed_batch_sql(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ArrayType  *arr;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
@@ -144,13 +143,7 @@ llm_embed_batch_sql(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	llm_request_init(&tmp, LLM_REQ_EMBED);
 	llm_parse_model_arg(fcinfo, 1, &tmp);
-	arr = PG_GETARG_ARRAYTYPE_P(0);
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("inputs must be a one-dimensional array"),
-				 errhint("Pass an array such as ARRAY['first text', 'second text'].")));
-	deconstruct_array_builtin(arr, TEXTOID, &elems, &nulls, &n);
+	n = llm_text_array_arg(fcinfo, 0, "inputs", &elems, &nulls);
 	if (n == 0)
 		PG_RETURN_NULL();
 

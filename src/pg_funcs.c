@@ -114,6 +114,28 @@ text_from_utf8(const char *s, size_t len)
 }
 
 /*
+ * The text[] argument argno (not NULL) of a batch function, named name in
+ * errors: its elements and NULL flags; returns their count. A
+ * multi-dimensional array is an error (its elements would be taken
+ * flattened, without their positions).
+ */
+int
+llm_text_array_arg(FunctionCallInfo fcinfo, int argno, const char *name, Datum **elems,
+				   bool **nulls)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(argno);
+	int			n;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", name),
+				 errhint("Pass an array such as ARRAY['first text', 'second text'].")));
+	deconstruct_array_builtin(arr, TEXTOID, elems, nulls, &n);
+	return n;
+}
+
+/*
  * Copy the model argument into req->model ("" for NULL = default model).
  */
 void
@@ -415,7 +437,6 @@ Datum
 llm_generate_batch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ArrayType  *arr;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
@@ -434,8 +455,7 @@ llm_generate_batch(PG_FUNCTION_ARGS)
 	llm_request_init(&tmp, LLM_REQ_GENERATE);
 	llm_parse_model_arg(fcinfo, ARG_MODEL, &tmp);
 
-	arr = PG_GETARG_ARRAYTYPE_P(ARG_INPUT);
-	deconstruct_array_builtin(arr, TEXTOID, &elems, &nulls, &n);
+	n = llm_text_array_arg(fcinfo, ARG_INPUT, "prompts", &elems, &nulls);
 	if (n == 0)
 		PG_RETURN_NULL();
 

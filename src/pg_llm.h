@@ -227,6 +227,8 @@ extern void llm_request_init(LlmRequest *req, LlmReqKind kind);
 
 /* pg_funcs.c: the model argument at argno into req->model ("" for NULL) */
 extern void llm_parse_model_arg(FunctionCallInfo fcinfo, int argno, LlmRequest *req);
+extern int	llm_text_array_arg(FunctionCallInfo fcinfo, int argno, const char *name,
+							   Datum **elems, bool **nulls);
 extern void llm_put_batch_rows(ReturnSetInfo *rsinfo, const LlmRequest *reqs, int n,
 							   Datum (*value) (const LlmRequest *req));
 extern void llm_run_requests(LlmRequest *reqs, int n);
