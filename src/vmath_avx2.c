@@ -15,6 +15,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "kernels_avx2_int.h"
+
 /*
  * e^x for 8 lanes; inputs below -87.3 give 0 (as expf underflows), and
  * inputs are clamped at 88.
@@ -47,19 +49,6 @@ vm_exp8(__m256 x)
 	e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
 	p = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 	return _mm256_andnot_ps(under, p);
-}
-
-/*
- * Horizontal sum of 8 lanes.
- */
-static inline float
-vm_hsum8(__m256 v)
-{
-	__m128		s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-
-	s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-	s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-	return _mm_cvtss_f32(s4);
 }
 
 /*
@@ -132,7 +121,7 @@ llm_vmath_exp_shift_sum_avx2(float *y, float mx, int64_t n)
 		_mm256_storeu_ps(y + i, e);
 		acc = _mm256_add_ps(acc, e);
 	}
-	sum = vm_hsum8(acc);
+	sum = hsum_ps(acc);
 	if (i < n)
 	{
 		float		tmp[8];
@@ -173,7 +162,7 @@ llm_vmath_add_layernorm_avx2(float *x, const float *res, const float *w, const f
 		x[i] += res[i];
 	for (i = 0; i + 8 <= n; i += 8)
 		acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + i));
-	mean = vm_hsum8(acc);
+	mean = hsum_ps(acc);
 	for (; i < n; i++)
 		mean += x[i];
 	mean /= (float) n;
@@ -185,7 +174,7 @@ llm_vmath_add_layernorm_avx2(float *x, const float *res, const float *w, const f
 
 		acc = _mm256_fmadd_ps(d, d, acc);
 	}
-	var = vm_hsum8(acc);
+	var = hsum_ps(acc);
 	for (; i < n; i++)
 		var += (x[i] - mean) * (x[i] - mean);
 	var /= (float) n;
