@@ -317,6 +317,13 @@ llm_mm_rows(llm_mm_task *t, int m, int64_t r0, int64_t r1)
 				tt,
 				rr;
 
+	if (w->packed != NULL)
+	{
+		/* 8-row packed layout: one kernel for every batch size */
+		k->type[w->type].gemm8(w->ne0, (r1 - r0) / 8, t->T, (const char *) w->packed + r0 * w->row_bytes,
+							   t->xq[m], t->xq_stride[m], t->y[m] + r0, t->ldy[m]);
+		return;
+	}
 	if (gemm != NULL && t->T >= LLM_MM_GEMM_MIN_T)
 	{
 		/* bit-identical to vec_dot for every (row, token) pair */
@@ -390,6 +397,15 @@ llm_mm_run(void *arg, int ith, int nth)
 		int64_t		r0 = b > base ? b - base : 0;
 		int64_t		r1 = end - base < t->w[m]->ne1 ? end - base : t->w[m]->ne1;
 
+		/*
+		 * whole groups of 8 for a packed matrix (its rows are a multiple of
+		 * 8): the neighbouring thread rounds the shared boundary the same way
+		 */
+		if (t->w[m]->packed != NULL)
+		{
+			r0 = (r0 + 7) / 8 * 8;
+			r1 = (r1 + 7) / 8 * 8;
+		}
 		if (r0 < r1)
 			llm_mm_rows(t, m, r0, r1);
 		base += t->w[m]->ne1;

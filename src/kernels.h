@@ -31,6 +31,19 @@ typedef void (*llm_gemm_fn) (int64_t n, int64_t nr, int64_t nc,
 							 const void *w, size_t w_stride,
 							 const void *a, size_t a_stride,
 							 float *y, int64_t ldy);
+/*
+ * Weights packed eight rows at a time (see llm_pack8_fn): for ng groups of
+ * 8 rows at w8 (group g at w8 + g * 8 * row size) and nc activation rows
+ * a_c = a + c * a_stride bytes, y[c * ldy + 8 * g + r] = dot(row 8g + r,
+ * a_c). Every pair's result is the same bits whatever ng, nc and the ISA
+ * (the scalar reference and the SIMD kernels do the same float
+ * operations), so results do not depend on batching. They may differ in
+ * the last bits from vec_dot on the unpacked row.
+ */
+typedef void (*llm_gemm8_fn) (int64_t n, int64_t ng, int64_t nc, const void *w8,
+							  const void *a, size_t a_stride, float *y, int64_t ldy);
+/* pack 8 rows of n elements, row_bytes apart at w, into one group at dst */
+typedef void (*llm_pack8_fn) (int64_t n, const void *w, size_t row_bytes, void *dst);
 /* convert n f32 values into a row of this type (n multiple of block) */
 typedef void (*llm_from_float_fn) (const float *x, void *y, int64_t n);
 /* convert a row of this type into n f32 values */
@@ -44,6 +57,8 @@ typedef struct llm_type_ops
 	llm_vec_dot_fn vec_dot;		/* weight types */
 	llm_type	vec_dot_type;	/* activation format vec_dot expects */
 	llm_gemm_fn gemm;			/* optional, see llm_gemm_fn */
+	llm_pack8_fn pack8;			/* optional: weight types with an 8-row layout */
+	llm_gemm8_fn gemm8;			/* present with pack8, see llm_gemm8_fn */
 } llm_type_ops;
 
 typedef struct llm_kernels

@@ -1147,6 +1147,7 @@ llm_kernels_overlay_avx2(llm_kernels *k)
 	t[LLM_TYPE_Q4_1].to_float = avx2_q4_1_to_float;
 	t[LLM_TYPE_Q4_1].vec_dot = llm_avx2_vec_dot_q4_1_q8_1;
 	t[LLM_TYPE_Q4_1].gemm = llm_avx2_gemm_q4_1_q8_1;
+	t[LLM_TYPE_Q4_1].gemm8 = llm_avx2_gemm8_q4_1_q8_1;
 	t[LLM_TYPE_Q5_0].to_float = avx2_q5_0_to_float;
 	t[LLM_TYPE_Q5_0].vec_dot = avx2_vec_dot_q5_0_q8_0;
 	t[LLM_TYPE_Q5_1].to_float = avx2_q5_1_to_float;

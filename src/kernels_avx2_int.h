@@ -1,6 +1,7 @@
 /*
  * kernels_avx2_int.h - helpers shared by the AVX2 kernel files
- * (kernels_avx2.c, kernels_gemm_avx2.c); internal to the engine.
+ * (kernels_avx2.c, kernels_gemm_avx2.c, kernels_gemm8_avx2.c); internal
+ * to the engine.
  *
  * Include only from files built with -mavx2 -mfma -mf16c, after the
  * fp-contract pragma those files start with, and only on x86. The helpers
@@ -27,6 +28,10 @@ void		llm_avx2_gemm_q4_1_q8_1(int64_t n, int64_t nr, int64_t nc, const void *w, 
 									const void *a, size_t a_stride, float *y, int64_t ldy);
 void		llm_avx2_gemm_q8_0_q8_0(int64_t n, int64_t nr, int64_t nc, const void *w, size_t w_stride,
 									const void *a, size_t a_stride, float *y, int64_t ldy);
+
+/* packed 8-row products (kernels_gemm8_avx2.c), see llm_gemm8_fn */
+void		llm_avx2_gemm8_q4_1_q8_1(int64_t n, int64_t ng, int64_t nc, const void *w8,
+									 const void *a, size_t a_stride, float *y, int64_t ldy);
 
 /* ----------------------------------------------------------------- helpers */
 

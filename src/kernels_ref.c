@@ -636,6 +636,74 @@ ref_gemm_q4_1_q8_1(int64_t n, int64_t nr, int64_t nc, const void *w, size_t w_st
 }
 
 /*
+ * Pack 8 q4_1 rows (row_bytes apart) into the llm_block_q4_1x8 layout of
+ * quant.h: block i of the group holds block i of every row.
+ */
+static void
+ref_pack8_q4_1(int64_t n, const void *w, size_t row_bytes, void *dst)
+{
+	llm_block_q4_1x8 *y = dst;
+
+	for (int64_t i = 0; i < n / LLM_QK; i++)
+		for (int r = 0; r < 8; r++)
+		{
+			const llm_block_q4_1 *x = (const llm_block_q4_1 *) ((const char *) w + r * row_bytes) + i;
+
+			y[i].d[r] = x->d;
+			y[i].m[r] = x->m;
+			for (int p = 0; p < 4; p++)
+				memcpy(&y[i].qs[32 * p + 4 * r], &x->qs[4 * p], 4);
+		}
+}
+
+/*
+ * Packed q4_1 groups against q8_1 activation rows (llm_gemm8_fn). This
+ * defines the result of every (row, activation) pair, which the AVX2
+ * kernel reproduces bit for bit: per block the exact integer sum times
+ * d_w d_a added by a fused multiply-add, in block order; the min terms
+ * m_w s_a likewise in a second sum; then the two sums added.
+ */
+static void
+ref_gemm8_q4_1_q8_1(int64_t n, int64_t ng, int64_t nc, const void *w8,
+					const void *a, size_t a_stride, float *y, int64_t ldy)
+{
+	const int64_t nb = n / LLM_QK;
+
+	for (int64_t g = 0; g < ng; g++)
+	{
+		const llm_block_q4_1x8 *x = (const llm_block_q4_1x8 *) w8 + g * nb;
+
+		for (int64_t c = 0; c < nc; c++)
+		{
+			const llm_block_q8_1 *q = (const llm_block_q8_1 *) ((const char *) a + c * a_stride);
+
+			for (int r = 0; r < 8; r++)
+			{
+				float		acc = 0.0f,
+							macc = 0.0f;
+
+				for (int64_t i = 0; i < nb; i++)
+				{
+					int			sumi = 0;
+
+					for (int p = 0; p < 4; p++)
+						for (int e = 0; e < 4; e++)
+						{
+							int			b = x[i].qs[32 * p + 4 * r + e];
+
+							sumi += (b & 0x0f) * q[i].qs[4 * p + e] + (b >> 4) * q[i].qs[16 + 4 * p + e];
+						}
+					acc = fmaf(H2F(x[i].d[r]) * H2F(q[i].d), (float) sumi, acc);
+				}
+				for (int64_t i = 0; i < nb; i++)
+					macc = fmaf(H2F(x[i].m[r]), H2F(q[i].s), macc);
+				y[c * ldy + 8 * g + r] = acc + macc;
+			}
+		}
+	}
+}
+
+/*
  * q8_0 weight rows against q8_0 activation rows.
  */
 static void
@@ -1157,20 +1225,22 @@ llm_kernels_init_scalar(llm_kernels *k)
 	k->dot_f32_rows = ref_dot_f32_rows;
 	k->axpy_f32_rows = ref_axpy_f32_rows;
 
-	t[LLM_TYPE_F32] = (llm_type_ops) {ref_f32_to_float, ref_f32_from_float, ref_vec_dot_f32, LLM_TYPE_F32, NULL};
-	t[LLM_TYPE_F16] = (llm_type_ops) {ref_f16_to_float, ref_f16_from_float, ref_vec_dot_f16, LLM_TYPE_F16, NULL};
-	t[LLM_TYPE_BF16] = (llm_type_ops) {ref_bf16_to_float, ref_bf16_from_float, ref_vec_dot_bf16, LLM_TYPE_BF16, NULL};
-	t[LLM_TYPE_Q4_0] = (llm_type_ops) {ref_q4_0_to_float, ref_q4_0_from_float, ref_vec_dot_q4_0_q8_0, LLM_TYPE_Q8_0, NULL};
-	t[LLM_TYPE_Q4_1] = (llm_type_ops) {ref_q4_1_to_float, ref_q4_1_from_float, ref_vec_dot_q4_1_q8_1, LLM_TYPE_Q8_1, NULL};
-	t[LLM_TYPE_Q5_0] = (llm_type_ops) {ref_q5_0_to_float, ref_q5_0_from_float, ref_vec_dot_q5_0_q8_0, LLM_TYPE_Q8_0, NULL};
-	t[LLM_TYPE_Q5_1] = (llm_type_ops) {ref_q5_1_to_float, ref_q5_1_from_float, ref_vec_dot_q5_1_q8_1, LLM_TYPE_Q8_1, NULL};
-	t[LLM_TYPE_Q8_0] = (llm_type_ops) {ref_q8_0_to_float, ref_q8_0_from_float, ref_vec_dot_q8_0_q8_0, LLM_TYPE_Q8_0, NULL};
-	t[LLM_TYPE_Q8_1] = (llm_type_ops) {ref_q8_1_to_float, ref_q8_1_from_float, NULL, LLM_TYPE_Q8_1, NULL};
-	t[LLM_TYPE_Q4_K] = (llm_type_ops) {ref_q4_K_to_float, ref_q4_K_from_float, ref_vec_dot_q4_K_q8_K, LLM_TYPE_Q8_K, NULL};
-	t[LLM_TYPE_Q5_K] = (llm_type_ops) {ref_q5_K_to_float, ref_q5_K_from_float, ref_vec_dot_q5_K_q8_K, LLM_TYPE_Q8_K, NULL};
-	t[LLM_TYPE_Q6_K] = (llm_type_ops) {ref_q6_K_to_float, ref_q6_K_from_float, ref_vec_dot_q6_K_q8_K, LLM_TYPE_Q8_K, NULL};
-	t[LLM_TYPE_Q8_K] = (llm_type_ops) {ref_q8_K_to_float, ref_q8_K_from_float, NULL, LLM_TYPE_Q8_K, NULL};
+	t[LLM_TYPE_F32] = (llm_type_ops) {ref_f32_to_float, ref_f32_from_float, ref_vec_dot_f32, LLM_TYPE_F32, NULL, NULL, NULL};
+	t[LLM_TYPE_F16] = (llm_type_ops) {ref_f16_to_float, ref_f16_from_float, ref_vec_dot_f16, LLM_TYPE_F16, NULL, NULL, NULL};
+	t[LLM_TYPE_BF16] = (llm_type_ops) {ref_bf16_to_float, ref_bf16_from_float, ref_vec_dot_bf16, LLM_TYPE_BF16, NULL, NULL, NULL};
+	t[LLM_TYPE_Q4_0] = (llm_type_ops) {ref_q4_0_to_float, ref_q4_0_from_float, ref_vec_dot_q4_0_q8_0, LLM_TYPE_Q8_0, NULL, NULL, NULL};
+	t[LLM_TYPE_Q4_1] = (llm_type_ops) {ref_q4_1_to_float, ref_q4_1_from_float, ref_vec_dot_q4_1_q8_1, LLM_TYPE_Q8_1, NULL, NULL, NULL};
+	t[LLM_TYPE_Q5_0] = (llm_type_ops) {ref_q5_0_to_float, ref_q5_0_from_float, ref_vec_dot_q5_0_q8_0, LLM_TYPE_Q8_0, NULL, NULL, NULL};
+	t[LLM_TYPE_Q5_1] = (llm_type_ops) {ref_q5_1_to_float, ref_q5_1_from_float, ref_vec_dot_q5_1_q8_1, LLM_TYPE_Q8_1, NULL, NULL, NULL};
+	t[LLM_TYPE_Q8_0] = (llm_type_ops) {ref_q8_0_to_float, ref_q8_0_from_float, ref_vec_dot_q8_0_q8_0, LLM_TYPE_Q8_0, NULL, NULL, NULL};
+	t[LLM_TYPE_Q8_1] = (llm_type_ops) {ref_q8_1_to_float, ref_q8_1_from_float, NULL, LLM_TYPE_Q8_1, NULL, NULL, NULL};
+	t[LLM_TYPE_Q4_K] = (llm_type_ops) {ref_q4_K_to_float, ref_q4_K_from_float, ref_vec_dot_q4_K_q8_K, LLM_TYPE_Q8_K, NULL, NULL, NULL};
+	t[LLM_TYPE_Q5_K] = (llm_type_ops) {ref_q5_K_to_float, ref_q5_K_from_float, ref_vec_dot_q5_K_q8_K, LLM_TYPE_Q8_K, NULL, NULL, NULL};
+	t[LLM_TYPE_Q6_K] = (llm_type_ops) {ref_q6_K_to_float, ref_q6_K_from_float, ref_vec_dot_q6_K_q8_K, LLM_TYPE_Q8_K, NULL, NULL, NULL};
+	t[LLM_TYPE_Q8_K] = (llm_type_ops) {ref_q8_K_to_float, ref_q8_K_from_float, NULL, LLM_TYPE_Q8_K, NULL, NULL, NULL};
 	/* a table that replaces one of these vec_dot must replace its gemm */
 	t[LLM_TYPE_Q4_1].gemm = ref_gemm_q4_1_q8_1;
 	t[LLM_TYPE_Q8_0].gemm = ref_gemm_q8_0_q8_0;
+	t[LLM_TYPE_Q4_1].pack8 = ref_pack8_q4_1;
+	t[LLM_TYPE_Q4_1].gemm8 = ref_gemm8_q4_1_q8_1;
 }

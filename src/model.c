@@ -293,6 +293,53 @@ llm_load_hparams(llm_model *m, char *err)
 }
 
 /*
+ * Give w an 8-row packed copy when its type has one (llm_type_ops.pack8)
+ * and its rows come in whole groups of 8; otherwise leave it as it is.
+ */
+static int
+llm_pack_weight(llm_weight *w, const llm_kernels *k, char *err)
+{
+	llm_pack8_fn pack = k->type[w->type].pack8;
+	size_t		bytes,
+				group = 8 * w->row_bytes;
+	char	   *dst;
+
+	if (pack == NULL || w->data == NULL || w->ne1 % 8 != 0 || k->type[w->type].gemm8 == NULL)
+		return 0;
+	if (__builtin_mul_overflow((size_t) w->ne1, w->row_bytes, &bytes))
+		return llm_err(err, "weight of %lld rows is too large", (long long) w->ne1);
+	/* aligned_alloc wants a multiple of the alignment */
+	dst = aligned_alloc(64, (bytes + 63) & ~(size_t) 63);
+	if (dst == NULL)
+		return llm_err(err, "out of memory packing a weight of %zu bytes", bytes);
+	for (int64_t g = 0; g < w->ne1 / 8; g++)
+		pack(w->ne0, (const char *) w->data + g * group, w->row_bytes, dst + g * group);
+	w->packed = dst;
+	return 0;
+}
+
+/*
+ * Pack every matrix of the graph that has a packed layout (the token
+ * embedding itself stays as it is: only its rows are read).
+ */
+static int
+llm_pack_weights(llm_model *m, const llm_kernels *k, char *err)
+{
+	if (llm_pack_weight(&m->output, k, err) < 0)
+		return -1;
+	for (int l = 0; l < m->info.n_layer; l++)
+	{
+		llm_layer  *L = &m->layers[l];
+		llm_weight *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+
+		for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+			if (llm_pack_weight(w[i], k, err) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+/*
  * Find and check every tensor of the llama/qwen2/qwen3 graph.
  */
 static int
@@ -353,7 +400,7 @@ llm_load_tensors(llm_model *m, const llm_kernels *k, char *err)
 							 "blk.%d.attn_k_norm.weight", l) < 0))
 			return -1;
 	}
-	return 0;
+	return llm_pack_weights(m, k, err);
 }
 
 /*
@@ -503,10 +550,18 @@ llm_model_free(llm_model *m)
 			free(L->bv);
 			free(L->q_norm);
 			free(L->k_norm);
+			free(L->wq.packed);
+			free(L->wk.packed);
+			free(L->wv.packed);
+			free(L->wo.packed);
+			free(L->w_gate.packed);
+			free(L->w_up.packed);
+			free(L->w_down.packed);
 		}
 		free(m->layers);
 	}
 	free(m->output_norm);
+	free(m->output.packed);
 	free(m->rope_freqs);
 	if (m->has_chat)
 		llm_chat_template_free(&m->chat);

@@ -23,7 +23,12 @@ typedef enum llm_rope_type
 	LLM_ROPE_NEOX				/* rotate halves (x[i], x[i + n_rot/2]) */
 } llm_rope_type;
 
-/* A weight matrix in the mapping: ne1 rows of ne0 elements. */
+/*
+ * A weight matrix in the mapping: ne1 rows of ne0 elements. packed, when
+ * not NULL, is an owned copy of the same rows in the type's 8-row layout
+ * (llm_type_ops.pack8); the forward pass then uses it and its gemm8
+ * kernel for every product with this matrix.
+ */
 typedef struct llm_weight
 {
 	const void *data;
@@ -31,6 +36,7 @@ typedef struct llm_weight
 	int64_t		ne0;
 	int64_t		ne1;
 	size_t		row_bytes;
+	void	   *packed;
 } llm_weight;
 
 typedef struct llm_layer

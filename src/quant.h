@@ -58,6 +58,21 @@ typedef struct llm_block_q8_0
 	int8_t		qs[LLM_QK];
 } llm_block_q8_0;
 
+/*
+ * Eight q4_1 rows packed together (LLM_TYPE_Q4_1 weights after
+ * llm_type_ops.pack8): the same block of rows 8g .. 8g + 7. Row r's scale
+ * and min are d[r], m[r]; qs holds four 32-byte vectors p = 0..3 whose
+ * bytes 4r .. 4r + 3 are bytes 4p .. 4p + 3 of row r's q4_1 block, so the
+ * low nibbles of vector p are elements 4p .. 4p + 3 of each row and the
+ * high nibbles elements 16 + 4p .. 16 + 4p + 3.
+ */
+typedef struct llm_block_q4_1x8
+{
+	uint16_t	d[8];
+	uint16_t	m[8];
+	uint8_t		qs[8 * LLM_QK / 2];
+} llm_block_q4_1x8;
+
 /* 8-bit activations for q4_1 / q5_1: s = d * sum(qs) */
 typedef struct llm_block_q8_1
 {
@@ -109,6 +124,7 @@ typedef struct llm_block_q8_K
 
 _Static_assert(sizeof(llm_block_q4_0) == 18, "q4_0 block size");
 _Static_assert(sizeof(llm_block_q4_1) == 20, "q4_1 block size");
+_Static_assert(sizeof(llm_block_q4_1x8) == 8 * sizeof(llm_block_q4_1), "q4_1x8 block size");
 _Static_assert(sizeof(llm_block_q5_0) == 22, "q5_0 block size");
 _Static_assert(sizeof(llm_block_q5_1) == 24, "q5_1 block size");
 _Static_assert(sizeof(llm_block_q8_0) == 34, "q8_0 block size");

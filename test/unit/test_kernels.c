@@ -1145,6 +1145,132 @@ test_gemm(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
 }
 
 /*
+ * One check of the packed 8-row products of table k for weight type t:
+ * ng groups of random rows (with extreme blocks: every nibble 15 against
+ * activations of +-127, the int16 worst case of the AVX2 kernel) packed
+ * with pack8, against nc activation rows of n elements. Results must be
+ * the same bits when the activation rows or the groups are split over two
+ * calls, the bits of ref's gemm8 when ref is given, and close to vec_dot
+ * of the unpacked rows; padding past the rows must stay untouched.
+ */
+static bool
+gemm8_case(const llm_kernels *k, const llm_kernels *ref, llm_type t, uint64_t *seed,
+		   int64_t n, int64_t ng, int64_t nc, int64_t split, int64_t gsplit)
+{
+	const llm_type_ops *op = &k->type[t];
+	llm_type	at = op->vec_dot_type;
+	int64_t		nr = 8 * ng,
+				ldy = nr + 5;
+	size_t		wb = llm_row_size(t, n),
+				ab = llm_row_size(at, n);
+	char	   *w = malloc(wb * (size_t) nr);
+	char	   *w8 = malloc(wb * (size_t) nr);
+	char	   *a = malloc(ab * (size_t) nc);
+	float	   *x = malloc(sizeof(float) * (size_t) n);
+	float	   *y = malloc(sizeof(float) * (size_t) (ldy * nc));
+	float	   *y2 = malloc(sizeof(float) * (size_t) (ldy * nc));
+	float	   *y3 = malloc(sizeof(float) * (size_t) (ldy * nc));
+	float	   *yr = malloc(sizeof(float) * (size_t) (ldy * nc));
+	bool		good = true;
+
+	if (!w || !w8 || !a || !x || !y || !y2 || !y3 || !yr)
+	{
+		free(w), free(w8), free(a), free(x), free(y), free(y2), free(y3), free(yr);
+		return false;
+	}
+	for (int64_t r = 0; r < nr; r++)
+	{
+		rnd_row(seed, t, w + r * wb, n);
+		if (t == LLM_TYPE_Q4_1 && r % 3 == 0)
+			memset(((llm_block_q4_1 *) (w + r * wb))->qs, 0xff, LLM_QK / 2);
+	}
+	for (int64_t g = 0; g < ng; g++)
+		op->pack8(n, w + g * 8 * wb, wb, w8 + g * 8 * wb);
+	for (int64_t c = 0; c < nc; c++)
+	{
+		rnd_floats(seed, x, n);
+		if (c == 1)
+			memset(x, 0, sizeof(float) * (size_t) n);	/* an all-zero row */
+		if (c == 2 || c == 3)	/* block 0 all +127, or all -127 */
+			for (int64_t j = 0; j < LLM_QK; j++)
+				x[j] = c == 2 ? 1.0f : -1.0f;
+		k->type[at].from_float(x, a + c * ab, n);
+	}
+	for (int64_t i = 0; i < ldy * nc; i++)
+		y[i] = y2[i] = y3[i] = yr[i] = -12345.0f;
+	op->gemm8(n, ng, nc, w8, a, ab, y, ldy);
+	op->gemm8(n, ng, split, w8, a, ab, y2, ldy);
+	op->gemm8(n, ng, nc - split, w8, a + split * ab, ab, y2 + split * ldy, ldy);
+	op->gemm8(n, gsplit, nc, w8, a, ab, y3, ldy);
+	op->gemm8(n, ng - gsplit, nc, w8 + gsplit * 8 * wb, a, ab, y3 + 8 * gsplit, ldy);
+	if (ref)
+		ref->type[t].gemm8(n, ng, nc, w8, a, ab, yr, ldy);
+	for (int64_t c = 0; c < nc; c++)
+		for (int64_t r = 0; r < ldy; r++)
+		{
+			float		v = y[c * ldy + r],
+						s;
+
+			if (r >= nr)
+			{
+				good &= v == -12345.0f && y2[c * ldy + r] == -12345.0f &&
+					y3[c * ldy + r] == -12345.0f;
+				continue;
+			}
+			good &= memcmp(&v, &y2[c * ldy + r], sizeof(v)) == 0;
+			good &= memcmp(&v, &y3[c * ldy + r], sizeof(v)) == 0;
+			if (ref)
+				good &= memcmp(&v, &yr[c * ldy + r], sizeof(v)) == 0;
+			op->vec_dot(n, &s, w + r * wb, a + c * ab);
+			good &= fabs((double) v - s) <= 1e-5 * (fabs((double) s) + 1.0) * sqrt((double) n);
+		}
+	free(w), free(w8), free(a), free(x), free(y), free(y2), free(y3), free(yr);
+	return good;
+}
+
+/*
+ * Every packed 8-row product (gemm8) must give the same bits for any split
+ * of its groups and activation rows, the AVX2 kernels the bits of the
+ * scalar reference (so the packed layout makes results independent of the
+ * batch and of the ISA), on rows short and long enough for every path of
+ * the AVX2 kernel (in-register unpacking, scratch copy, scales converted on
+ * the fly); and close to vec_dot of the unpacked rows.
+ */
+static void
+test_gemm8(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
+{
+	static const int64_t ns[] = {32, 96, 576, 32 * 37, 32 * 200, 32 * 600};
+	uint64_t	seed = 4242;
+
+	ok(ks->type[LLM_TYPE_Q4_1].pack8 != NULL && ks->type[LLM_TYPE_Q4_1].gemm8 != NULL,
+	   "scalar table has the q4_1 8-row pack and product");
+	for (int isa = 0; isa < (have_avx2 ? 2 : 1); isa++)
+	{
+		const llm_kernels *k = isa ? ka : ks;
+
+		for (int t = 0; t < LLM_TYPE_COUNT; t++)
+		{
+			bool		good = true;
+
+			if (k->type[t].gemm8 == NULL)
+				continue;
+			for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+				for (int64_t nc = 1; nc <= 19; nc += (ns[i] > 1000 ? 6 : 1))
+				{
+					int64_t		ng = 1 + (int64_t) (rnd_u64(&seed) % 3);
+					int64_t		split = (int64_t) (rnd_u64(&seed) % (uint64_t) (nc + 1));
+					int64_t		gsplit = (int64_t) (rnd_u64(&seed) % (uint64_t) (ng + 1));
+
+					good &= gemm8_case(k, isa ? ks : NULL, (llm_type) t, &seed, ns[i], ng, nc,
+									   split, gsplit);
+				}
+			ok(good, "%s gemm8 (%s): same bits for every split%s, close to vec_dot",
+			   llm_type_name(t), k->isa, isa ? " and as the scalar gemm8" : "");
+		}
+	}
+}
+
+/*
  * Run all checks (or the benchmark with --bench).
  */
 int
@@ -1181,5 +1307,6 @@ main(int argc, char **argv)
 	if (have_avx2)
 		test_f32_rows(&ka, "avx2");
 	test_gemm(&ks, &ka, have_avx2);
+	test_gemm8(&ks, &ka, have_avx2);
 	return tap_done();
 }
