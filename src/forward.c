@@ -24,6 +24,7 @@
  *   hidden[n,E] = rmsnorm(x) * output_norm of every token, for items asking
  */
 #include "model_int.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@
 struct llm_backend
 {
 	llm_kernels k;
+	llm_vmath	vm;				/* element-wise functions of the same isa */
 	llm_pool   *pool;
 	int32_t		n_threads;
 
@@ -101,6 +103,7 @@ cpu_create(llm_backend **out, const llm_engine_params *p, char *err)
 	if (e == NULL)
 		return llm_err(err, "out of memory");
 	llm_kernels_init(&e->k, p ? p->isa : NULL);
+	llm_vmath_init(&e->vm, e->k.isa);
 	e->pool = llm_pool_new(n, err);
 	if (e->pool == NULL)
 	{
@@ -603,6 +606,7 @@ llm_att_run(void *arg, int ith, int nth)
 
 typedef struct llm_ew_task
 {
+	void		(*swiglu) (float *g, const float *u, int64_t n);
 	float	   *gate;
 	const float *up;
 	int64_t		n;
@@ -616,16 +620,11 @@ llm_swiglu_run(void *arg, int ith, int nth)
 {
 	llm_ew_task *t = arg;
 	int64_t		b,
-				end,
-				i;
+				end;
 
 	llm_split_range(t->n, ith, nth, &b, &end);
-	for (i = b; i < end; i++)
-	{
-		float		g = t->gate[i];
-
-		t->gate[i] = g / (1.0f + expf(-g)) * t->up[i];
-	}
+	if (b < end)
+		t->swiglu(t->gate + b, t->up + b, end - b);
 }
 
 /* ------------------------------------------------------- per-token work */
@@ -854,7 +853,7 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 		llm_matmul(e, e->xb, T, 2, w, y, ld);
 	}
 	{
-		llm_ew_task st = {e->gate, e->up, T * F};
+		llm_ew_task st = {e->vm.swiglu, e->gate, e->up, T * F};
 
 		if (T * F >= 8192)
 			llm_pool_run(e->pool, llm_swiglu_run, &st);

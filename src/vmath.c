@@ -34,6 +34,16 @@ llm_vmath_exp_shift_sum_ref(float *y, float mx, int64_t n)
 }
 
 /*
+ * g = silu(g) * u with libm's expf.
+ */
+void
+llm_vmath_swiglu_ref(float *g, const float *u, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/*
  * x = (x + res - mean) / sqrt(var + eps) * w + b, statistics in double.
  */
 void
@@ -74,6 +84,7 @@ llm_vmath_init(llm_vmath *v, const char *isa)
 	{
 		v->isa = "avx2";
 		v->gelu = llm_vmath_gelu_avx2;
+		v->swiglu = llm_vmath_swiglu_avx2;
 		v->exp_shift_sum = llm_vmath_exp_shift_sum_avx2;
 		v->add_layernorm = llm_vmath_add_layernorm_avx2;
 		v->gemm = llm_fgemm_avx2;
@@ -82,6 +93,7 @@ llm_vmath_init(llm_vmath *v, const char *isa)
 #endif
 	v->isa = "scalar";
 	v->gelu = llm_vmath_gelu_ref;
+	v->swiglu = llm_vmath_swiglu_ref;
 	v->exp_shift_sum = llm_vmath_exp_shift_sum_ref;
 	v->add_layernorm = llm_vmath_add_layernorm_ref;
 	v->gemm = llm_fgemm_ref;

@@ -1,5 +1,5 @@
 /*
- * vmath.h - element-wise float functions over arrays (exp, GELU), with a
+ * vmath.h - element-wise float functions over arrays (exp, GELU, SwiGLU), with a
  * scalar reference and an AVX2 version chosen at run time.
  */
 #ifndef LLM_VMATH_H
@@ -15,6 +15,8 @@ typedef struct llm_vmath
 
 	/* y[i] = gelu(y[i]) with the erf form of GELU */
 	void		(*gelu) (float *y, int64_t n);
+	/* g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] (SwiGLU) */
+	void		(*swiglu) (float *g, const float *u, int64_t n);
 	/* y[i] = exp(y[i] - mx); returns the sum of the new y[i] */
 	float		(*exp_shift_sum) (float *y, float mx, int64_t n);
 	/* x = LayerNorm(x + res) * w + b over n elements (res may be NULL) */
@@ -32,10 +34,12 @@ void		llm_vmath_init(llm_vmath *v, const char *isa);
 
 /* the scalar reference (vmath.c) and AVX2 versions (vmath_avx2.c) */
 void		llm_vmath_gelu_ref(float *y, int64_t n);
+void		llm_vmath_swiglu_ref(float *g, const float *u, int64_t n);
 float		llm_vmath_exp_shift_sum_ref(float *y, float mx, int64_t n);
 void		llm_vmath_add_layernorm_ref(float *x, const float *res, const float *w,
 										const float *b, int64_t n, float eps);
 void		llm_vmath_gelu_avx2(float *y, int64_t n);
+void		llm_vmath_swiglu_avx2(float *g, const float *u, int64_t n);
 float		llm_vmath_exp_shift_sum_avx2(float *y, float mx, int64_t n);
 void		llm_vmath_add_layernorm_avx2(float *x, const float *res, const float *w,
 										 const float *b, int64_t n, float eps);

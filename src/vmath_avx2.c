@@ -104,6 +104,40 @@ llm_vmath_gelu_avx2(float *y, int64_t n)
 }
 
 /*
+ * g = silu(g) * u = g / (1 + e^-g) * u; the tail goes through the same
+ * vector code on a zero-padded copy, so every element gets the same
+ * operations wherever it sits.
+ */
+void
+llm_vmath_swiglu_avx2(float *g, const float *u, int64_t n)
+{
+	const __m256 one = _mm256_set1_ps(1.0f);
+	const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+	int64_t		i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256		x = _mm256_loadu_ps(g + i);
+		__m256		e = vm_exp8(_mm256_xor_ps(x, sign_mask));
+
+		_mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)),
+											  _mm256_loadu_ps(u + i)));
+	}
+	if (i < n)
+	{
+		float		tg[8] = {0},
+					tu[8] = {0};
+		int64_t		k;
+
+		for (k = 0; k < n - i; k++)
+			tg[k] = g[i + k], tu[k] = u[i + k];
+		llm_vmath_swiglu_avx2(tg, tu, 8);
+		for (k = 0; k < n - i; k++)
+			g[i + k] = tg[k];
+	}
+}
+
+/*
  * y = exp(y - mx); returns the sum of the results.
  */
 float

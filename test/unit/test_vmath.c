@@ -41,7 +41,7 @@ test_elementwise(void)
 	ok(strcmp(ref.isa, "scalar") == 0, "scalar vmath selected");
 	if (!llm_cpu_has_avx2())
 	{
-		skip("no AVX2 on this CPU (3 checks)");
+		skip("no AVX2 on this CPU (6 checks)");
 		return;
 	}
 	llm_vmath_init(&vec, "avx2");
@@ -70,6 +70,46 @@ test_elementwise(void)
 		}
 		ok(worst < 2e-6, "gelu: avx2 within 2e-6 (relative+absolute) of erff-based reference (worst %.3g)",
 		   worst);
+	}
+	{
+		double		worst = 0;
+		bool		same = true;
+
+		for (n = 1; n <= 70; n++)
+		{
+			float		a[70],
+						b[70],
+						c[70],
+						u[70];
+
+			for (int i = 0; i < n; i++)
+			{
+				a[i] = b[i] = c[i] = rnd(&seed, -20.0f, 20.0f);
+				u[i] = rnd(&seed, -3.0f, 3.0f);
+			}
+			if (n == 70)		/* saturating arguments */
+				a[0] = b[0] = c[0] = -100.0f, a[1] = b[1] = c[1] = 100.0f;
+			ref.swiglu(a, u, n);
+			vec.swiglu(b, u, n);
+			for (int i = 0; i < n; i++)
+			{
+				double		e = fabs((double) a[i] - b[i]) / (1.0 + fabs(a[i]));
+
+				if (e > worst)
+					worst = e;
+			}
+			/* an element's result does not depend on where it sits */
+			for (int i = 0; i < n; i++)
+			{
+				float		one = c[i];
+
+				vec.swiglu(&one, &u[i], 1);
+				same &= memcmp(&one, &b[i], sizeof(one)) == 0;
+			}
+		}
+		ok(worst < 2e-6, "swiglu: avx2 within 2e-6 (relative+absolute) of expf-based reference (worst %.3g)",
+		   worst);
+		ok(same, "swiglu: avx2 gives an element the same bits alone as in an array");
 	}
 	{
 		double		worst = 0,
