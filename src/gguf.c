@@ -869,6 +869,26 @@ gguf_file_size(const gguf_file *f)
 }
 
 /*
+ * See gguf.h. The mapping is private and read-only, so dropping its pages
+ * loses nothing.
+ */
+void
+gguf_release(const gguf_file *f, const void *p, size_t n)
+{
+	long		page = sysconf(_SC_PAGESIZE);
+	uintptr_t	lo = (uintptr_t) p,
+				hi;
+
+	if (f == NULL || !f->mapped || page <= 0 || n == 0 ||
+		lo < (uintptr_t) f->base || n > f->size - (lo - (uintptr_t) f->base))
+		return;
+	hi = (lo + n) & ~((uintptr_t) page - 1);
+	lo = (lo + (uintptr_t) page - 1) & ~((uintptr_t) page - 1);
+	if (lo < hi)
+		(void) madvise((void *) lo, hi - lo, MADV_DONTNEED);
+}
+
+/*
  * Number of metadata pairs.
  */
 uint64_t

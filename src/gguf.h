@@ -101,6 +101,14 @@ uint32_t	gguf_version(const gguf_file *f);
 uint32_t	gguf_alignment(const gguf_file *f);
 size_t		gguf_file_size(const gguf_file *f);
 
+/*
+ * Hint that the n bytes at p (inside f's tensor data) will not be read
+ * again for a while: the whole pages among them leave the process's
+ * resident memory (a later read maps them in again from the file). Does
+ * nothing for an image opened with gguf_open_memory().
+ */
+void		gguf_release(const gguf_file *f, const void *p, size_t n);
+
 /* metadata */
 uint64_t	gguf_n_kv(const gguf_file *f);
 const gguf_kv *gguf_kv_at(const gguf_file *f, uint64_t i);

@@ -1156,6 +1156,7 @@ llm_kernels_overlay_avx2(llm_kernels *k)
 	t[LLM_TYPE_Q8_0].from_float = avx2_q8_0_from_float;
 	t[LLM_TYPE_Q8_0].vec_dot = llm_avx2_vec_dot_q8_0_q8_0;
 	t[LLM_TYPE_Q8_0].gemm = llm_avx2_gemm_q8_0_q8_0;
+	t[LLM_TYPE_Q8_0].gemm8 = llm_avx2_gemm8_q8_0_q8_0;
 	t[LLM_TYPE_Q8_1].to_float = avx2_q8_1_to_float;
 	t[LLM_TYPE_Q8_1].from_float = avx2_q8_1_from_float;
 

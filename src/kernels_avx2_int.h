@@ -32,6 +32,8 @@ void		llm_avx2_gemm_q8_0_q8_0(int64_t n, int64_t nr, int64_t nc, const void *w, 
 /* packed 8-row products (kernels_gemm8_avx2.c), see llm_gemm8_fn */
 void		llm_avx2_gemm8_q4_1_q8_1(int64_t n, int64_t ng, int64_t nc, const void *w8,
 									 const void *a, size_t a_stride, float *y, int64_t ldy);
+void		llm_avx2_gemm8_q8_0_q8_0(int64_t n, int64_t ng, int64_t nc, const void *w8,
+									 const void *a, size_t a_stride, float *y, int64_t ldy);
 
 /* ----------------------------------------------------------------- helpers */
 

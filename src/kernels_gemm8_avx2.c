@@ -1,14 +1,16 @@
 /*
- * kernels_gemm8_avx2.c - AVX2 products of q4_1 weights packed eight rows at
- * a time (llm_block_q4_1x8) with q8_1 activation rows (llm_gemm8_fn).
+ * kernels_gemm8_avx2.c - AVX2 products of weights packed eight rows at a
+ * time (llm_gemm8_fn): q4_1 (llm_block_q4_1x8) with q8_1 activation rows,
+ * q8_0 (llm_block_q8_0x8) with q8_0 activation rows.
  *
  * The eight rows of a group sit in the eight 32-bit lanes of a vector: one
  * vpmaddubsw multiplies four weights of each row by the same four
  * activation bytes (broadcast), so a token's results for eight rows come
  * out in one vector and need no horizontal sum. The same code runs for one
  * token (decode) and for many (batches, prompts): every lane does the
- * float operations of ref_gemm8_q4_1_q8_1 in kernels_ref.c, in its order,
- * so results are the same bits for any batch and either ISA.
+ * float operations of ref_gemm8_q4_1_q8_1 / ref_gemm8_q8_0_q8_0 in
+ * kernels_ref.c, in their order, so results are the same bits for any
+ * batch and either ISA.
  *
  * Built with -mavx2 -mfma -mf16c; no implicit fused multiply-add (pragma
  * below), FMA only where written.
@@ -40,29 +42,60 @@
 
 /*
  * Weight vector j (0..7) of block i of a group: the 4-element slice j of
- * every row as bytes 0..15 (j < 4: low nibbles of qs vector j, else high
- * nibbles of qs vector j - 4), from the scratch copy when scr.
+ * every row. q4_1: bytes 0..15 (j < 4: low nibbles of qs vector j, else
+ * high nibbles of qs vector j - 4), from the scratch copy when scr. q8_0:
+ * signed bytes, vector j of the block.
  */
 static inline __attribute__((always_inline)) __m256i
-g8_weights(const bool scr, const llm_block_q4_1x8 *x, const __m256i *uq, int64_t i, int j)
+g8_weights(const bool q41, const bool scr, const void *x, const __m256i *uq, int64_t i, int j)
 {
 	__m256i		p;
 
+	if (!q41)
+		return _mm256_loadu_si256((const __m256i *) (((const llm_block_q8_0x8 *) x)[i].qs + 32 * j));
 	if (scr)
 		return _mm256_load_si256(&uq[8 * i + j]);
-	p = _mm256_loadu_si256((const __m256i *) (x[i].qs + 32 * (j & 3)));
+	p = _mm256_loadu_si256((const __m256i *) (((const llm_block_q4_1x8 *) x)[i].qs + 32 * (j & 3)));
 	if (j >= 4)
 		p = _mm256_srli_epi16(p, 4);
 	return _mm256_and_si256(p, _mm256_set1_epi8(0x0f));
 }
 
+/* the fp16 scales d[8] of block i of a group, as floats */
+static inline __attribute__((always_inline)) __m256
+g8_dw(const bool q41, const void *x, int64_t i)
+{
+	const uint16_t *d = q41 ? ((const llm_block_q4_1x8 *) x)[i].d : ((const llm_block_q8_0x8 *) x)[i].d;
+
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) d));
+}
+
+/* activation row c's quantized values of block i (q8_1 or q8_0) */
+static inline __attribute__((always_inline)) const int8_t *
+g8_aqs(const bool q41, const char *a, size_t a_stride, int c, int64_t i)
+{
+	const char *row = a + (size_t) c * a_stride;
+
+	return q41 ? ((const llm_block_q8_1 *) row)[i].qs : ((const llm_block_q8_0 *) row)[i].qs;
+}
+
+/* activation row c's scale of block i as a float */
+static inline __attribute__((always_inline)) float
+g8_ad(const bool q41, const char *a, size_t a_stride, int c, int64_t i)
+{
+	const char *row = a + (size_t) c * a_stride;
+
+	return h2f(q41 ? ((const llm_block_q8_1 *) row)[i].d : ((const llm_block_q8_0 *) row)[i].d);
+}
+
 /*
  * One group x of 8 rows against C (1..G8_TG) activation rows at a
- * (a_stride apart): y[c * ldy + r] for r < 8. The activation scales come
- * from da / sa ([c * nb + i]) when pre, else straight from the blocks.
+ * (a_stride apart): y[c * ldy + r] for r < 8. The activation scales (and
+ * q8_1 sums) come from da / sa ([c * nb + i]) when pre, else straight from
+ * the blocks.
  */
 static inline __attribute__((always_inline)) void
-g8_tile(const int C, const bool scr, const bool pre, int64_t nb, const llm_block_q4_1x8 *x,
+g8_tile(const bool q41, const int C, const bool scr, const bool pre, int64_t nb, const void *x,
 		const __m256i *uq, const char *a, size_t a_stride, const float *da, const float *sa,
 		float *y, int64_t ldy)
 {
@@ -77,25 +110,34 @@ g8_tile(const int C, const bool scr, const bool pre, int64_t nb, const llm_block
 		acc[c] = macc[c] = _mm256_setzero_ps();
 	for (i = 0; i < nb; i++)
 	{
-		__m256		dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) x[i].d));
+		__m256		dw = g8_dw(q41, x, i);
 
-		/* exact integer sums: at most 8 * 2 * 15 * 128 in an int16 lane */
+		/*
+		 * Exact integer sums. q4_1: at most 8 * 2 * 15 * 128 in an int16
+		 * lane; q8_0: a pair of products can reach 2 * 127 * 127, so
+		 * every pair goes to int32 at once.
+		 */
 		#pragma GCC unroll 4
 		for (int c = 0; c < C; c++)
 			s[c] = _mm256_setzero_si256();
 		#pragma GCC unroll 8
 		for (int j = 0; j < 8; j++)
 		{
-			__m256i		w = g8_weights(scr, x, uq, i, j);
+			__m256i		w = g8_weights(q41, scr, x, uq, i, j);
+			__m256i		aw = q41 ? w : _mm256_sign_epi8(w, w);
 
 			#pragma GCC unroll 4
 			for (int c = 0; c < C; c++)
 			{
-				const llm_block_q8_1 *q = (const llm_block_q8_1 *) (a + (size_t) c * a_stride) + i;
 				/* four activation bytes in every lane (a float load: one uop) */
-				__m256i		v = _mm256_castps_si256(_mm256_broadcast_ss((const float *) (q->qs + 4 * j)));
+				__m256i		v = _mm256_castps_si256(_mm256_broadcast_ss((const float *)
+																	   (g8_aqs(q41, a, a_stride, c, i) + 4 * j)));
 
-				s[c] = _mm256_add_epi16(s[c], _mm256_maddubs_epi16(w, v));
+				if (q41)
+					s[c] = _mm256_add_epi16(s[c], _mm256_maddubs_epi16(w, v));
+				else
+					s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(v, w)),
+																	ones));
 				/* keep the sum a chain: reassociated, its terms spill */
 				__asm__("" : "+x"(s[c]));
 			}
@@ -103,16 +145,16 @@ g8_tile(const int C, const bool scr, const bool pre, int64_t nb, const llm_block
 		#pragma GCC unroll 4
 		for (int c = 0; c < C; c++)
 		{
-			const llm_block_q8_1 *q = (const llm_block_q8_1 *) (a + (size_t) c * a_stride) + i;
-			__m256		f = _mm256_cvtepi32_ps(_mm256_madd_epi16(s[c], ones));
-			__m256		d = pre ? _mm256_broadcast_ss(&da[c * nb + i]) : _mm256_set1_ps(h2f(q->d));
+			__m256		f = _mm256_cvtepi32_ps(q41 ? _mm256_madd_epi16(s[c], ones) : s[c]);
+			__m256		d = pre ? _mm256_broadcast_ss(&da[c * nb + i])
+				: _mm256_set1_ps(g8_ad(q41, a, a_stride, c, i));
 
 			acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, d), f, acc[c]);
 		}
 	}
-	for (i = 0; i < nb; i++)
+	for (i = 0; q41 && i < nb; i++)
 	{
-		__m256		mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) x[i].m));
+		__m256		mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) ((const llm_block_q4_1x8 *) x)[i].m));
 
 		#pragma GCC unroll 4
 		for (int c = 0; c < C; c++)
@@ -125,14 +167,14 @@ g8_tile(const int C, const bool scr, const bool pre, int64_t nb, const llm_block
 	}
 	#pragma GCC unroll 4
 	for (int c = 0; c < C; c++)
-		_mm256_storeu_ps(y + c * ldy, _mm256_add_ps(acc[c], macc[c]));
+		_mm256_storeu_ps(y + c * ldy, q41 ? _mm256_add_ps(acc[c], macc[c]) : acc[c]);
 }
 
 /*
  * Tiles of up to G8_TG activation rows over cn rows for one group.
  */
 static inline __attribute__((always_inline)) void
-g8_group(const bool scr, const bool pre, int64_t nb, const llm_block_q4_1x8 *x,
+g8_group(const bool q41, const bool scr, const bool pre, int64_t nb, const void *x,
 		 const __m256i *uq, const char *a, size_t a_stride, int cn, const float *da,
 		 const float *sa, float *y, int64_t ldy)
 {
@@ -146,32 +188,33 @@ g8_group(const bool scr, const bool pre, int64_t nb, const llm_block_q4_1x8 *x,
 		switch (cn - c >= G8_TG ? G8_TG : cn - c)
 		{
 			case 4:
-				g8_tile(4, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
+				g8_tile(q41, 4, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
 				break;
 			case 3:
-				g8_tile(3, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
+				g8_tile(q41, 3, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
 				break;
 			case 2:
-				g8_tile(2, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
+				g8_tile(q41, 2, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
 				break;
 			default:
-				g8_tile(1, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
+				g8_tile(q41, 1, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
 				break;
 		}
 	}
 }
 
 /*
- * Packed q4_1 groups against q8_1 activation rows; see llm_gemm8_fn. Per
- * G8_TC activation rows: their scales as floats once, then per group of 8
- * weight rows its nibbles unpacked once (when more than one tile shares
- * them), then tiles of G8_TG activation rows.
+ * The driver (see llm_gemm8_fn). Per G8_TC activation rows: their scales
+ * as floats once; then per group of 8 weight rows, for q4_1 its nibbles
+ * unpacked once when more than one tile shares them, then tiles of G8_TG
+ * activation rows.
  */
-void
-llm_avx2_gemm8_q4_1_q8_1(int64_t n, int64_t ng, int64_t nc, const void *w8,
-						 const void *a, size_t a_stride, float *y, int64_t ldy)
+static inline __attribute__((always_inline)) void
+g8_run(const bool q41, int64_t n, int64_t ng, int64_t nc, const void *w8,
+	   const void *a, size_t a_stride, float *y, int64_t ldy)
 {
 	const int64_t nb = n / LLM_QK;
+	const size_t gbytes = (size_t) nb * (q41 ? sizeof(llm_block_q4_1x8) : sizeof(llm_block_q8_0x8));
 	const bool	pre = nb <= G8_NB_MAX;
 	float		da[G8_TC * G8_NB_MAX] __attribute__((aligned(32)));
 	float		sa[G8_TC * G8_NB_MAX] __attribute__((aligned(32)));
@@ -181,21 +224,18 @@ llm_avx2_gemm8_q4_1_q8_1(int64_t n, int64_t ng, int64_t nc, const void *w8,
 	{
 		const int	cn = nc - c0 < G8_TC ? (int) (nc - c0) : G8_TC;
 		const char *a0 = (const char *) a + (size_t) c0 * a_stride;
-		const bool	scr = cn > G8_TG && nb <= G8_SCR_NB;
+		const bool	scr = q41 && cn > G8_TG && nb <= G8_SCR_NB;
 
 		for (int c = 0; pre && c < cn; c++)
-		{
-			const llm_block_q8_1 *q = (const llm_block_q8_1 *) (a0 + (size_t) c * a_stride);
-
 			for (int64_t i = 0; i < nb; i++)
 			{
-				da[c * nb + i] = h2f(q[i].d);
-				sa[c * nb + i] = h2f(q[i].s);
+				da[c * nb + i] = g8_ad(q41, a0, a_stride, c, i);
+				if (q41)
+					sa[c * nb + i] = h2f(((const llm_block_q8_1 *) (a0 + (size_t) c * a_stride))[i].s);
 			}
-		}
 		for (int64_t g = 0; g < ng; g++)
 		{
-			const llm_block_q4_1x8 *x = (const llm_block_q4_1x8 *) w8 + g * nb;
+			const char *x = (const char *) w8 + (size_t) g * gbytes;
 			float	   *yg = y + c0 * ldy + 8 * g;
 
 			if (scr)
@@ -203,18 +243,39 @@ llm_avx2_gemm8_q4_1_q8_1(int64_t n, int64_t ng, int64_t nc, const void *w8,
 				for (int64_t i = 0; i < nb; i++)
 					#pragma GCC unroll 8
 					for (int j = 0; j < 8; j++)
-						uq[8 * i + j] = g8_weights(false, x, NULL, i, j);
+						uq[8 * i + j] = g8_weights(true, false, x, NULL, i, j);
 				if (pre)
-					g8_group(true, true, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
+					g8_group(true, true, true, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
 				else
-					g8_group(true, false, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
+					g8_group(true, true, false, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
 			}
 			else if (pre)
-				g8_group(false, true, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
+				g8_group(q41, false, true, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
 			else
-				g8_group(false, false, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
+				g8_group(q41, false, false, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
 		}
 	}
+}
+
+/*
+ * Packed q4_1 groups against q8_1 activation rows; see llm_gemm8_fn.
+ */
+void
+llm_avx2_gemm8_q4_1_q8_1(int64_t n, int64_t ng, int64_t nc, const void *w8,
+						 const void *a, size_t a_stride, float *y, int64_t ldy)
+{
+	g8_run(true, n, ng, nc, w8, a, a_stride, y, ldy);
+}
+
+/*
+ * Packed q8_0 groups against q8_0 activation rows (the output projection);
+ * see llm_gemm8_fn.
+ */
+void
+llm_avx2_gemm8_q8_0_q8_0(int64_t n, int64_t ng, int64_t nc, const void *w8,
+						 const void *a, size_t a_stride, float *y, int64_t ldy)
+{
+	g8_run(false, n, ng, nc, w8, a, a_stride, y, ldy);
 }
 
 #endif							/* x86 */

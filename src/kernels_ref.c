@@ -704,6 +704,63 @@ ref_gemm8_q4_1_q8_1(int64_t n, int64_t ng, int64_t nc, const void *w8,
 }
 
 /*
+ * Pack 8 q8_0 rows (row_bytes apart) into the llm_block_q8_0x8 layout.
+ */
+static void
+ref_pack8_q8_0(int64_t n, const void *w, size_t row_bytes, void *dst)
+{
+	llm_block_q8_0x8 *y = dst;
+
+	for (int64_t i = 0; i < n / LLM_QK; i++)
+		for (int r = 0; r < 8; r++)
+		{
+			const llm_block_q8_0 *x = (const llm_block_q8_0 *) ((const char *) w + r * row_bytes) + i;
+
+			y[i].d[r] = x->d;
+			for (int j = 0; j < 8; j++)
+				memcpy(&y[i].qs[32 * j + 4 * r], &x->qs[4 * j], 4);
+		}
+}
+
+/*
+ * Packed q8_0 groups against q8_0 activation rows (llm_gemm8_fn): per
+ * block the exact integer sum times d_w d_a added by a fused multiply-add,
+ * in block order.
+ */
+static void
+ref_gemm8_q8_0_q8_0(int64_t n, int64_t ng, int64_t nc, const void *w8,
+					const void *a, size_t a_stride, float *y, int64_t ldy)
+{
+	const int64_t nb = n / LLM_QK;
+
+	for (int64_t g = 0; g < ng; g++)
+	{
+		const llm_block_q8_0x8 *x = (const llm_block_q8_0x8 *) w8 + g * nb;
+
+		for (int64_t c = 0; c < nc; c++)
+		{
+			const llm_block_q8_0 *q = (const llm_block_q8_0 *) ((const char *) a + c * a_stride);
+
+			for (int r = 0; r < 8; r++)
+			{
+				float		acc = 0.0f;
+
+				for (int64_t i = 0; i < nb; i++)
+				{
+					int			sumi = 0;
+
+					for (int j = 0; j < 8; j++)
+						for (int e = 0; e < 4; e++)
+							sumi += x[i].qs[32 * j + 4 * r + e] * q[i].qs[4 * j + e];
+					acc = fmaf(H2F(x[i].d[r]) * H2F(q[i].d), (float) sumi, acc);
+				}
+				y[c * ldy + 8 * g + r] = acc;
+			}
+		}
+	}
+}
+
+/*
  * q8_0 weight rows against q8_0 activation rows.
  */
 static void
@@ -1243,4 +1300,6 @@ llm_kernels_init_scalar(llm_kernels *k)
 	t[LLM_TYPE_Q8_0].gemm = ref_gemm_q8_0_q8_0;
 	t[LLM_TYPE_Q4_1].pack8 = ref_pack8_q4_1;
 	t[LLM_TYPE_Q4_1].gemm8 = ref_gemm8_q4_1_q8_1;
+	t[LLM_TYPE_Q8_0].pack8 = ref_pack8_q8_0;
+	t[LLM_TYPE_Q8_0].gemm8 = ref_gemm8_q8_0_q8_0;
 }

@@ -241,11 +241,12 @@ cli_info(const llm_model *m, const cli_opts *o)
 		cli_json_str(stdout, in->quant);
 		printf(",\"n_layer\":%d,\"n_embd\":%d,\"n_head\":%d,\"n_head_kv\":%d,"
 			   "\"n_ff\":%d,\"n_vocab\":%d,\"n_rot\":%d,\"n_ctx_train\":%d,\"n_ctx\":%d,"
-			   "\"rope_theta\":%g,\"norm_eps\":%g,\"n_params\":%llu,\"weight_bytes\":%llu,"
+			   "\"rope_theta\":%g,\"norm_eps\":%g,\"n_params\":%llu,\"weight_bytes\":%llu,\"packed_bytes\":%llu,"
 			   "\"file_bytes\":%llu,\"bos\":%d,\"eos\":%d,\"eot\":%d,\"chat_template\":",
 			   in->n_layer, in->n_embd, in->n_head, in->n_head_kv, in->n_ff, in->n_vocab,
 			   in->n_rot, in->n_ctx_train, in->n_ctx, in->rope_theta, in->norm_eps,
 			   (unsigned long long) in->n_params, (unsigned long long) in->weight_bytes,
+			   (unsigned long long) in->packed_bytes,
 			   (unsigned long long) in->file_bytes, llm_tokenizer_bos(tok),
 			   llm_tokenizer_eos(tok), llm_tokenizer_eot(tok));
 		if (in->chat_format)
@@ -258,8 +259,8 @@ cli_info(const llm_model *m, const cli_opts *o)
 	printf("architecture:  %s\n", in->arch);
 	printf("name:          %s\n", in->name);
 	printf("quantization:  %s\n", in->quant);
-	printf("parameters:    %llu (%.1f MB of weights)\n", (unsigned long long) in->n_params,
-		   in->weight_bytes / 1e6);
+	printf("parameters:    %llu (%.1f MB of weights, %.1f MB repacked in memory)\n",
+		   (unsigned long long) in->n_params, in->weight_bytes / 1e6, in->packed_bytes / 1e6);
 	printf("layers:        %d\n", in->n_layer);
 	printf("embedding:     %d (heads %d, kv heads %d, rotary dims %d)\n", in->n_embd,
 		   in->n_head, in->n_head_kv, in->n_rot);

@@ -54,6 +54,7 @@ typedef struct llm_model_info
 	uint64_t	n_params;		/* elements in all weight tensors */
 	uint64_t	weight_bytes;	/* bytes of all weight tensors */
 	uint64_t	file_bytes;
+	uint64_t	packed_bytes;	/* weights copied to the 8-row layout, in memory */
 	const char *chat_format;	/* name of the recognised template, or NULL */
 } llm_model_info;
 

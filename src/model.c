@@ -297,7 +297,7 @@ llm_load_hparams(llm_model *m, char *err)
  * and its rows come in whole groups of 8; otherwise leave it as it is.
  */
 static int
-llm_pack_weight(llm_weight *w, const llm_kernels *k, char *err)
+llm_pack_weight(llm_model *m, llm_weight *w, const llm_kernels *k, char *err)
 {
 	llm_pack8_fn pack = k->type[w->type].pack8;
 	size_t		bytes,
@@ -315,6 +315,10 @@ llm_pack_weight(llm_weight *w, const llm_kernels *k, char *err)
 	for (int64_t g = 0; g < w->ne1 / 8; g++)
 		pack(w->ne0, (const char *) w->data + g * group, w->row_bytes, dst + g * group);
 	w->packed = dst;
+	m->info.packed_bytes += bytes;
+	/* the mapped rows are not read again (but the tied embedding's are) */
+	if (w->data != m->tok_embd.data)
+		gguf_release(m->gf, w->data, bytes);
 	return 0;
 }
 
@@ -325,7 +329,7 @@ llm_pack_weight(llm_weight *w, const llm_kernels *k, char *err)
 static int
 llm_pack_weights(llm_model *m, const llm_kernels *k, char *err)
 {
-	if (llm_pack_weight(&m->output, k, err) < 0)
+	if (llm_pack_weight(m, &m->output, k, err) < 0)
 		return -1;
 	for (int l = 0; l < m->info.n_layer; l++)
 	{
@@ -333,7 +337,7 @@ llm_pack_weights(llm_model *m, const llm_kernels *k, char *err)
 		llm_weight *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
 
 		for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
-			if (llm_pack_weight(w[i], k, err) < 0)
+			if (llm_pack_weight(m, w[i], k, err) < 0)
 				return -1;
 	}
 	return 0;

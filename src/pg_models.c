@@ -242,7 +242,7 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 			sizeof(ent->chat_format));
 	ent->n_params = (int64) info->n_params;
 	ent->n_ctx = info->n_ctx;
-	ent->file_bytes = (int64) info->file_bytes;
+	ent->file_bytes = (int64) (info->file_bytes + info->packed_bytes);
 	ent->kv_bytes = 0;
 	ent->in_use = true;
 	LWLockRelease(llm_shared->lock);

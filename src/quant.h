@@ -73,6 +73,17 @@ typedef struct llm_block_q4_1x8
 	uint8_t		qs[8 * LLM_QK / 2];
 } llm_block_q4_1x8;
 
+/*
+ * Eight q8_0 rows packed together (LLM_TYPE_Q8_0 weights after pack8):
+ * row r's scale is d[r]; qs holds eight 32-byte vectors j = 0..7 whose
+ * bytes 4r .. 4r + 3 are elements 4j .. 4j + 3 of row r.
+ */
+typedef struct llm_block_q8_0x8
+{
+	uint16_t	d[8];
+	int8_t		qs[8 * LLM_QK];
+} llm_block_q8_0x8;
+
 /* 8-bit activations for q4_1 / q5_1: s = d * sum(qs) */
 typedef struct llm_block_q8_1
 {
@@ -125,6 +136,7 @@ typedef struct llm_block_q8_K
 _Static_assert(sizeof(llm_block_q4_0) == 18, "q4_0 block size");
 _Static_assert(sizeof(llm_block_q4_1) == 20, "q4_1 block size");
 _Static_assert(sizeof(llm_block_q4_1x8) == 8 * sizeof(llm_block_q4_1), "q4_1x8 block size");
+_Static_assert(sizeof(llm_block_q8_0x8) == 8 * sizeof(llm_block_q8_0), "q8_0x8 block size");
 _Static_assert(sizeof(llm_block_q5_0) == 22, "q5_0 block size");
 _Static_assert(sizeof(llm_block_q5_1) == 24, "q5_1 block size");
 _Static_assert(sizeof(llm_block_q8_0) == 34, "q8_0 block size");

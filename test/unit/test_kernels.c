@@ -1146,8 +1146,9 @@ test_gemm(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
 
 /*
  * One check of the packed 8-row products of table k for weight type t:
- * ng groups of random rows (with extreme blocks: every nibble 15 against
- * activations of +-127, the int16 worst case of the AVX2 kernel) packed
+ * ng groups of random rows (with extreme blocks: every q4_1 nibble 15, or
+ * every q8_0 value 127 or -128, against activations of +-127, the int16
+ * worst cases of the AVX2 kernel) packed
  * with pack8, against nc activation rows of n elements. Results must be
  * the same bits when the activation rows or the groups are split over two
  * calls, the bits of ref's gemm8 when ref is given, and close to vec_dot
@@ -1183,6 +1184,8 @@ gemm8_case(const llm_kernels *k, const llm_kernels *ref, llm_type t, uint64_t *s
 		rnd_row(seed, t, w + r * wb, n);
 		if (t == LLM_TYPE_Q4_1 && r % 3 == 0)
 			memset(((llm_block_q4_1 *) (w + r * wb))->qs, 0xff, LLM_QK / 2);
+		if (t == LLM_TYPE_Q8_0 && r % 3 == 0)
+			memset(((llm_block_q8_0 *) (w + r * wb))->qs, r % 2 ? 0x7f : 0x80, LLM_QK);
 	}
 	for (int64_t g = 0; g < ng; g++)
 		op->pack8(n, w + g * 8 * wb, wb, w8 + g * 8 * wb);
