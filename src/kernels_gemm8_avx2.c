@@ -35,6 +35,8 @@
 #define G8_TC 16
 /* activation rows whose accumulators stay in registers together */
 #define G8_TG 4
+/* activation rows whose q4_1 min-term chains run together */
+#define G8_TM 8
 /* rows of up to this many blocks get their scales converted up front */
 #define G8_NB_MAX 512
 /* rows of up to this many blocks are unpacked once per group (scratch) */
@@ -90,24 +92,22 @@ g8_ad(const bool q41, const char *a, size_t a_stride, int c, int64_t i)
 
 /*
  * One group x of 8 rows against C (1..G8_TG) activation rows at a
- * (a_stride apart): y[c * ldy + r] for r < 8. The activation scales (and
- * q8_1 sums) come from da / sa ([c * nb + i]) when pre, else straight from
- * the blocks.
+ * (a_stride apart): y[c * ldy + r] for r < 8, without q4_1's min terms
+ * (g8_min adds them). The activation scales come from da ([c * nb + i])
+ * when pre, else straight from the blocks.
  */
 static inline __attribute__((always_inline)) void
 g8_tile(const bool q41, const int C, const bool scr, const bool pre, int64_t nb, const void *x,
-		const __m256i *uq, const char *a, size_t a_stride, const float *da, const float *sa,
-		float *y, int64_t ldy)
+		const __m256i *uq, const char *a, size_t a_stride, const float *da, float *y, int64_t ldy)
 {
 	const __m256i ones = _mm256_set1_epi16(1);
-	__m256		acc[G8_TG],
-				macc[G8_TG];
+	__m256		acc[G8_TG];
 	__m256i		s[G8_TG];
 	int64_t		i;
 
 	#pragma GCC unroll 4
 	for (int c = 0; c < C; c++)
-		acc[c] = macc[c] = _mm256_setzero_ps();
+		acc[c] = _mm256_setzero_ps();
 	for (i = 0; i < nb; i++)
 	{
 		__m256		dw = g8_dw(q41, x, i);
@@ -152,11 +152,30 @@ g8_tile(const bool q41, const int C, const bool scr, const bool pre, int64_t nb,
 			acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, d), f, acc[c]);
 		}
 	}
-	for (i = 0; q41 && i < nb; i++)
+	#pragma GCC unroll 4
+	for (int c = 0; c < C; c++)
+		_mm256_storeu_ps(y + c * ldy, acc[c]);
+}
+
+/*
+ * q4_1 only: the min terms of group x for C (1..G8_TM) activation rows,
+ * one chain per (row, activation row) over the blocks, added to the sums
+ * already in y. Apart from the tiles so that G8_TM chains run side by side.
+ */
+static inline __attribute__((always_inline)) void
+g8_min(const int C, const bool pre, int64_t nb, const void *x, const char *a, size_t a_stride,
+	   const float *sa, float *y, int64_t ldy)
+{
+	__m256		macc[G8_TM];
+
+	#pragma GCC unroll 8
+	for (int c = 0; c < C; c++)
+		macc[c] = _mm256_setzero_ps();
+	for (int64_t i = 0; i < nb; i++)
 	{
 		__m256		mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) ((const llm_block_q4_1x8 *) x)[i].m));
 
-		#pragma GCC unroll 4
+		#pragma GCC unroll 8
 		for (int c = 0; c < C; c++)
 		{
 			const llm_block_q8_1 *q = (const llm_block_q8_1 *) (a + (size_t) c * a_stride) + i;
@@ -165,13 +184,14 @@ g8_tile(const bool q41, const int C, const bool scr, const bool pre, int64_t nb,
 			macc[c] = _mm256_fmadd_ps(mw, sv, macc[c]);
 		}
 	}
-	#pragma GCC unroll 4
+	#pragma GCC unroll 8
 	for (int c = 0; c < C; c++)
-		_mm256_storeu_ps(y + c * ldy, q41 ? _mm256_add_ps(acc[c], macc[c]) : acc[c]);
+		_mm256_storeu_ps(y + c * ldy, _mm256_add_ps(_mm256_loadu_ps(y + c * ldy), macc[c]));
 }
 
 /*
- * Tiles of up to G8_TG activation rows over cn rows for one group.
+ * Tiles of up to G8_TG activation rows over cn rows for one group, then
+ * (q4_1) the min terms G8_TM activation rows at a time.
  */
 static inline __attribute__((always_inline)) void
 g8_group(const bool q41, const bool scr, const bool pre, int64_t nb, const void *x,
@@ -181,23 +201,56 @@ g8_group(const bool q41, const bool scr, const bool pre, int64_t nb, const void 
 	for (int c = 0; c < cn; c += G8_TG)
 	{
 		const char *ac = a + (size_t) c * a_stride;
-		const float *dc = pre ? da + c * nb : da,
-				   *sc = pre ? sa + c * nb : sa;
+		const float *dc = pre ? da + c * nb : da;
 		float	   *yc = y + c * ldy;
 
 		switch (cn - c >= G8_TG ? G8_TG : cn - c)
 		{
 			case 4:
-				g8_tile(q41, 4, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
+				g8_tile(q41, 4, scr, pre, nb, x, uq, ac, a_stride, dc, yc, ldy);
 				break;
 			case 3:
-				g8_tile(q41, 3, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
+				g8_tile(q41, 3, scr, pre, nb, x, uq, ac, a_stride, dc, yc, ldy);
 				break;
 			case 2:
-				g8_tile(q41, 2, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
+				g8_tile(q41, 2, scr, pre, nb, x, uq, ac, a_stride, dc, yc, ldy);
 				break;
 			default:
-				g8_tile(q41, 1, scr, pre, nb, x, uq, ac, a_stride, dc, sc, yc, ldy);
+				g8_tile(q41, 1, scr, pre, nb, x, uq, ac, a_stride, dc, yc, ldy);
+				break;
+		}
+	}
+	for (int c = 0; q41 && c < cn; c += G8_TM)
+	{
+		const char *ac = a + (size_t) c * a_stride;
+		const float *sc = pre ? sa + c * nb : sa;
+		float	   *yc = y + c * ldy;
+
+		switch (cn - c >= G8_TM ? G8_TM : cn - c)
+		{
+			case 8:
+				g8_min(8, pre, nb, x, ac, a_stride, sc, yc, ldy);
+				break;
+			case 7:
+				g8_min(7, pre, nb, x, ac, a_stride, sc, yc, ldy);
+				break;
+			case 6:
+				g8_min(6, pre, nb, x, ac, a_stride, sc, yc, ldy);
+				break;
+			case 5:
+				g8_min(5, pre, nb, x, ac, a_stride, sc, yc, ldy);
+				break;
+			case 4:
+				g8_min(4, pre, nb, x, ac, a_stride, sc, yc, ldy);
+				break;
+			case 3:
+				g8_min(3, pre, nb, x, ac, a_stride, sc, yc, ldy);
+				break;
+			case 2:
+				g8_min(2, pre, nb, x, ac, a_stride, sc, yc, ldy);
+				break;
+			default:
+				g8_min(1, pre, nb, x, ac, a_stride, sc, yc, ldy);
 				break;
 		}
 	}
