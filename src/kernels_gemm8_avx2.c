@@ -198,61 +198,35 @@ g8_group(const bool q41, const bool scr, const bool pre, int64_t nb, const void 
 		 const __m256i *uq, const char *a, size_t a_stride, int cn, const float *da,
 		 const float *sa, float *y, int64_t ldy)
 {
-	for (int c = 0; c < cn; c += G8_TG)
+	/* tiles of 4, then 2 and 1 (a chain's bits do not depend on its tile) */
+	for (int c = 0, C; c < cn; c += C)
 	{
 		const char *ac = a + (size_t) c * a_stride;
 		const float *dc = pre ? da + c * nb : da;
-		float	   *yc = y + c * ldy;
 
-		switch (cn - c >= G8_TG ? G8_TG : cn - c)
-		{
-			case 4:
-				g8_tile(q41, 4, scr, pre, nb, x, uq, ac, a_stride, dc, yc, ldy);
-				break;
-			case 3:
-				g8_tile(q41, 3, scr, pre, nb, x, uq, ac, a_stride, dc, yc, ldy);
-				break;
-			case 2:
-				g8_tile(q41, 2, scr, pre, nb, x, uq, ac, a_stride, dc, yc, ldy);
-				break;
-			default:
-				g8_tile(q41, 1, scr, pre, nb, x, uq, ac, a_stride, dc, yc, ldy);
-				break;
-		}
+		C = cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
+		if (C == 4)
+			g8_tile(q41, 4, scr, pre, nb, x, uq, ac, a_stride, dc, y + c * ldy, ldy);
+		else if (C == 2)
+			g8_tile(q41, 2, scr, pre, nb, x, uq, ac, a_stride, dc, y + c * ldy, ldy);
+		else
+			g8_tile(q41, 1, scr, pre, nb, x, uq, ac, a_stride, dc, y + c * ldy, ldy);
 	}
-	for (int c = 0; q41 && c < cn; c += G8_TM)
+	/* q4_1 min terms: 8 chains side by side, then 4, 2, 1 */
+	for (int c = 0, C; q41 && c < cn; c += C)
 	{
 		const char *ac = a + (size_t) c * a_stride;
 		const float *sc = pre ? sa + c * nb : sa;
-		float	   *yc = y + c * ldy;
 
-		switch (cn - c >= G8_TM ? G8_TM : cn - c)
-		{
-			case 8:
-				g8_min(8, pre, nb, x, ac, a_stride, sc, yc, ldy);
-				break;
-			case 7:
-				g8_min(7, pre, nb, x, ac, a_stride, sc, yc, ldy);
-				break;
-			case 6:
-				g8_min(6, pre, nb, x, ac, a_stride, sc, yc, ldy);
-				break;
-			case 5:
-				g8_min(5, pre, nb, x, ac, a_stride, sc, yc, ldy);
-				break;
-			case 4:
-				g8_min(4, pre, nb, x, ac, a_stride, sc, yc, ldy);
-				break;
-			case 3:
-				g8_min(3, pre, nb, x, ac, a_stride, sc, yc, ldy);
-				break;
-			case 2:
-				g8_min(2, pre, nb, x, ac, a_stride, sc, yc, ldy);
-				break;
-			default:
-				g8_min(1, pre, nb, x, ac, a_stride, sc, yc, ldy);
-				break;
-		}
+		C = cn - c >= 8 ? 8 : cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
+		if (C == 8)
+			g8_min(8, pre, nb, x, ac, a_stride, sc, y + c * ldy, ldy);
+		else if (C == 4)
+			g8_min(4, pre, nb, x, ac, a_stride, sc, y + c * ldy, ldy);
+		else if (C == 2)
+			g8_min(2, pre, nb, x, ac, a_stride, sc, y + c * ldy, ldy);
+		else
+			g8_min(1, pre, nb, x, ac, a_stride, sc, y + c * ldy, ldy);
 	}
 }
 

@@ -657,53 +657,6 @@ ref_pack8_q4_1(int64_t n, const void *w, size_t row_bytes, void *dst)
 }
 
 /*
- * Packed q4_1 groups against q8_1 activation rows (llm_gemm8_fn). This
- * defines the result of every (row, activation) pair, which the AVX2
- * kernel reproduces bit for bit: per block the exact integer sum times
- * d_w d_a added by a fused multiply-add, in block order; the min terms
- * m_w s_a likewise in a second sum; then the two sums added.
- */
-static void
-ref_gemm8_q4_1_q8_1(int64_t n, int64_t ng, int64_t nc, const void *w8,
-					const void *a, size_t a_stride, float *y, int64_t ldy)
-{
-	const int64_t nb = n / LLM_QK;
-
-	for (int64_t g = 0; g < ng; g++)
-	{
-		const llm_block_q4_1x8 *x = (const llm_block_q4_1x8 *) w8 + g * nb;
-
-		for (int64_t c = 0; c < nc; c++)
-		{
-			const llm_block_q8_1 *q = (const llm_block_q8_1 *) ((const char *) a + c * a_stride);
-
-			for (int r = 0; r < 8; r++)
-			{
-				float		acc = 0.0f,
-							macc = 0.0f;
-
-				for (int64_t i = 0; i < nb; i++)
-				{
-					int			sumi = 0;
-
-					for (int p = 0; p < 4; p++)
-						for (int e = 0; e < 4; e++)
-						{
-							int			b = x[i].qs[32 * p + 4 * r + e];
-
-							sumi += (b & 0x0f) * q[i].qs[4 * p + e] + (b >> 4) * q[i].qs[16 + 4 * p + e];
-						}
-					acc = fmaf(H2F(x[i].d[r]) * H2F(q[i].d), (float) sumi, acc);
-				}
-				for (int64_t i = 0; i < nb; i++)
-					macc = fmaf(H2F(x[i].m[r]), H2F(q[i].s), macc);
-				y[c * ldy + 8 * g + r] = acc + macc;
-			}
-		}
-	}
-}
-
-/*
  * Pack 8 q8_0 rows (row_bytes apart) into the llm_block_q8_0x8 layout.
  */
 static void
@@ -723,41 +676,85 @@ ref_pack8_q8_0(int64_t n, const void *w, size_t row_bytes, void *dst)
 }
 
 /*
- * Packed q8_0 groups against q8_0 activation rows (llm_gemm8_fn): per
+ * Packed groups (q4_1 against q8_1 activation rows when q41, else q8_0
+ * against q8_0) as llm_gemm8_fn. This defines the result of every (row,
+ * activation) pair, which the AVX2 kernels reproduce bit for bit: per
  * block the exact integer sum times d_w d_a added by a fused multiply-add,
- * in block order.
+ * in block order; for q4_1 the min terms m_w s_a likewise in a second sum,
+ * then the two sums added.
  */
 static void
-ref_gemm8_q8_0_q8_0(int64_t n, int64_t ng, int64_t nc, const void *w8,
-					const void *a, size_t a_stride, float *y, int64_t ldy)
+ref_gemm8(bool q41, int64_t n, int64_t ng, int64_t nc, const void *w8,
+		  const void *a, size_t a_stride, float *y, int64_t ldy)
 {
 	const int64_t nb = n / LLM_QK;
 
 	for (int64_t g = 0; g < ng; g++)
-	{
-		const llm_block_q8_0x8 *x = (const llm_block_q8_0x8 *) w8 + g * nb;
-
 		for (int64_t c = 0; c < nc; c++)
 		{
-			const llm_block_q8_0 *q = (const llm_block_q8_0 *) ((const char *) a + c * a_stride);
+			const char *row = (const char *) a + c * a_stride;
 
 			for (int r = 0; r < 8; r++)
 			{
-				float		acc = 0.0f;
+				float		acc = 0.0f,
+							macc = 0.0f;
 
 				for (int64_t i = 0; i < nb; i++)
 				{
 					int			sumi = 0;
+					uint16_t	dw,
+								da;
 
-					for (int j = 0; j < 8; j++)
-						for (int e = 0; e < 4; e++)
-							sumi += x[i].qs[32 * j + 4 * r + e] * q[i].qs[4 * j + e];
-					acc = fmaf(H2F(x[i].d[r]) * H2F(q[i].d), (float) sumi, acc);
+					if (q41)
+					{
+						const llm_block_q4_1x8 *x = (const llm_block_q4_1x8 *) w8 + g * nb + i;
+						const llm_block_q8_1 *q = (const llm_block_q8_1 *) row + i;
+
+						for (int p = 0; p < 4; p++)
+							for (int e = 0; e < 4; e++)
+							{
+								int			b = x->qs[32 * p + 4 * r + e];
+
+								sumi += (b & 0x0f) * q->qs[4 * p + e] + (b >> 4) * q->qs[16 + 4 * p + e];
+							}
+						dw = x->d[r];
+						da = q->d;
+					}
+					else
+					{
+						const llm_block_q8_0x8 *x = (const llm_block_q8_0x8 *) w8 + g * nb + i;
+						const llm_block_q8_0 *q = (const llm_block_q8_0 *) row + i;
+
+						for (int j = 0; j < 8; j++)
+							for (int e = 0; e < 4; e++)
+								sumi += x->qs[32 * j + 4 * r + e] * q->qs[4 * j + e];
+						dw = x->d[r];
+						da = q->d;
+					}
+					acc = fmaf(H2F(dw) * H2F(da), (float) sumi, acc);
 				}
-				y[c * ldy + 8 * g + r] = acc;
+				for (int64_t i = 0; q41 && i < nb; i++)
+					macc = fmaf(H2F(((const llm_block_q4_1x8 *) w8)[g * nb + i].m[r]),
+								H2F(((const llm_block_q8_1 *) row)[i].s), macc);
+				y[c * ldy + 8 * g + r] = q41 ? acc + macc : acc;
 			}
 		}
-	}
+}
+
+/* ref_gemm8 for q4_1 x q8_1 */
+static void
+ref_gemm8_q4_1_q8_1(int64_t n, int64_t ng, int64_t nc, const void *w8,
+					const void *a, size_t a_stride, float *y, int64_t ldy)
+{
+	ref_gemm8(true, n, ng, nc, w8, a, a_stride, y, ldy);
+}
+
+/* ref_gemm8 for q8_0 x q8_0 */
+static void
+ref_gemm8_q8_0_q8_0(int64_t n, int64_t ng, int64_t nc, const void *w8,
+					const void *a, size_t a_stride, float *y, int64_t ldy)
+{
+	ref_gemm8(false, n, ng, nc, w8, a, a_stride, y, ldy);
 }
 
 /*
