@@ -15,7 +15,8 @@
 # shared machine does not land on one level only.
 #
 # Environment: THREADS (2), DURATION (30), MAX_TOKENS (64), CLIENTS ("1 4 16"),
-# ROUNDS (2).
+# ROUNDS (2), REPS (7: single requests timed for the SQL-path overhead, best
+# of REPS each).
 set -euo pipefail
 . "$(dirname "$0")/../pg/common.sh"
 LLM_PG_THREADS=${THREADS:-2}
@@ -25,6 +26,7 @@ DURATION=${DURATION:-30}
 MAX_TOKENS=${MAX_TOKENS:-64}
 CLIENTS=${CLIENTS:-1 4 16}
 ROUNDS=${ROUNDS:-2}
+REPS=${REPS:-7}
 work=$(mktemp -d /tmp/llm-benchpg.XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
@@ -50,11 +52,11 @@ for round in \$(seq $ROUNDS); do for c in $CLIENTS; do
   s1=\$(psql -X -At -c "SELECT steps, avg_batch * steps FROM llm_stats")
   echo "\$c \$g0 \$g1 \$t0 \$t1 \$s0 \$s1" >>"$work/results"
 done; done
-# one request timed in SQL at 1 and at MAX_TOKENS tokens (best of 3 each):
+# one request timed in SQL at 1 and at MAX_TOKENS tokens (best of REPS each):
 # the difference is the time of MAX_TOKENS-1 decode steps through SQL
 for n in 1 $MAX_TOKENS; do
   best=
-  for r in 1 2 3; do
+  for r in \$(seq $REPS); do
     t0=\$(date +%s.%N); psql -X -q -At -c "SELECT llm_generate(E'$PROMPT', max_tokens => \$n)" >/dev/null; t1=\$(date +%s.%N)
     d=\$(echo "\$t1 - \$t0" | bc -l); if [ -z "\$best" ] || [ \$(echo "\$d < \$best" | bc -l) = 1 ]; then best=\$d; fi
   done
@@ -67,7 +69,7 @@ llm_pg_virtualenv "$work/run.sh"
 # the same with llm-cli (same threads; the difference cancels model loading)
 for n in 1 $MAX_TOKENS; do
   best=
-  for r in 1 2 3; do
+  for r in $(seq "$REPS"); do
     t0=$(date +%s.%N)
     "$LLM_REPO/build/llm-cli" generate -m "$LLM_MODEL" -t "$LLM_PG_THREADS" -n "$n" -p "$(printf "$PROMPT")" >/dev/null
     t1=$(date +%s.%N)
@@ -76,7 +78,7 @@ for n in 1 $MAX_TOKENS; do
   echo "cli$n $best" >>"$work/results"
 done
 
-python3 - "$work/results" "$MAX_TOKENS" "$LLM_PG_THREADS" <<'PY'
+python3 - "$work/results" "$MAX_TOKENS" "$LLM_PG_THREADS" "$REPS" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1])]
 mt = sys.argv[2]
@@ -104,5 +106,5 @@ print()
 sql = timing['sql' + mt] - timing['sql1']
 cli = timing['cli' + mt] - timing['cli1']
 print(f"1 session, {sys.argv[3]} threads, time of {int(mt) - 1} decode steps (request of {mt} tokens minus "
-      f"request of 1, best of 3): SQL {sql:.3f} s, llm-cli {cli:.3f} s, SQL overhead {100 * (sql / cli - 1):+.1f}%")
+      f"request of 1, best of {sys.argv[4]}): SQL {sql:.3f} s, llm-cli {cli:.3f} s, SQL overhead {100 * (sql / cli - 1):+.1f}%")
 PY

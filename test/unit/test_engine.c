@@ -569,6 +569,49 @@ test_prefix_cache(llm_engine *e, const llm_model *m)
 }
 
 /*
+ * The number of threads never changes a result: logits after prompts fed
+ * one token at a time (the T = 1 path, rows split over the threads at
+ * multiples of 8 for packed weights) and in chunks of 3 and 6 tokens
+ * (chunks of rows taken from a shared counter) are the same bits with 1,
+ * 2 and 7 threads (7 puts split points off multiples of 8).
+ */
+static void
+test_threads(const llm_model *m)
+{
+	static const int threads[] = {1, 2, 7};
+	static const int chunks[] = {1, 3, 6};
+	int32_t		toks[6] = {1, 504, 3458, 282, 4649, 314};
+	int			V = llm_model_get_info(m)->n_vocab;
+	float	   *ref = malloc(sizeof(float) * V),
+			   *out = malloc(sizeof(float) * V);
+	bool		same = ref != NULL && out != NULL;
+	char		err[LLM_ERRLEN];
+
+	for (size_t t = 0; same && t < sizeof(threads) / sizeof(threads[0]); t++)
+	{
+		llm_engine_params ep = {.n_threads = threads[t]};
+		llm_engine *e;
+
+		if (llm_engine_new(&e, &ep, err) < 0)
+		{
+			diag("%s", err);
+			same = false;
+			break;
+		}
+		for (size_t c = 0; same && c < sizeof(chunks) / sizeof(chunks[0]); c++)
+		{
+			same &= run_prompt(e, m, toks, 6, chunks[c], t == 0 && c == 0 ? ref : out) == 0;
+			if (same && !(t == 0 && c == 0))
+				same &= memcmp(ref, out, sizeof(float) * V) == 0;
+		}
+		llm_engine_free(e);
+	}
+	ok(same, "threads: 1, 2 and 7 threads, chunks of 1, 3 and 6 tokens give the same logits bit for bit");
+	free(ref);
+	free(out);
+}
+
+/*
  * Truncation on a small context cap.
  */
 static void
@@ -715,6 +758,7 @@ main(void)
 		test_golden(e, m);
 	test_gen(e, m);
 	test_prefix_cache(e, m);
+	test_threads(m);
 	test_truncation();
 	llm_model_free(m);
 	llm_engine_free(e);
