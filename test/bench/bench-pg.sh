@@ -15,8 +15,9 @@
 # shared machine does not land on one level only.
 #
 # Environment: THREADS (2), DURATION (30), MAX_TOKENS (64), CLIENTS ("1 4 16"),
-# ROUNDS (2), REPS (7: single requests timed for the SQL-path overhead, best
-# of REPS each).
+# ROUNDS (2), REPS (7: alternating repetitions of the single requests timed
+# for the SQL-path overhead), OV_TOKENS (256: their length at most; long
+# enough that the noise of starting psql or llm-cli stays small against it).
 set -euo pipefail
 . "$(dirname "$0")/../pg/common.sh"
 LLM_PG_THREADS=${THREADS:-2}
@@ -27,6 +28,7 @@ MAX_TOKENS=${MAX_TOKENS:-64}
 CLIENTS=${CLIENTS:-1 4 16}
 ROUNDS=${ROUNDS:-2}
 REPS=${REPS:-7}
+OV_TOKENS=${OV_TOKENS:-256}
 work=$(mktemp -d /tmp/llm-benchpg.XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
@@ -52,40 +54,45 @@ for round in \$(seq $ROUNDS); do for c in $CLIENTS; do
   s1=\$(psql -X -At -c "SELECT steps, avg_batch * steps FROM llm_stats")
   echo "\$c \$g0 \$g1 \$t0 \$t1 \$s0 \$s1" >>"$work/results"
 done; done
-# one request timed in SQL at 1 and at MAX_TOKENS tokens (best of REPS each):
-# the difference is the time of MAX_TOKENS-1 decode steps through SQL
-for n in 1 $MAX_TOKENS; do
-  best=
-  for r in \$(seq $REPS); do
+# one request at 1 and at OV_TOKENS tokens, through SQL and with llm-cli
+# (same threads), alternating so that both see the same machine, REPS
+# times. The difference of the two lengths is the time of their decode
+# steps and cancels connection, model loading and prompt processing. For
+# the SQL requests the worker's engine time (llm_stats.engine_seconds) is
+# recorded too, which separates the worker's own per-step cost from the
+# speed of the (identical) engine code at that moment.
+for r in \$(seq $REPS); do
+  for n in 1 $OV_TOKENS; do
+    e0=\$(psql -X -At -c "SELECT engine_seconds FROM llm_stats")
     t0=\$(date +%s.%N); psql -X -q -At -c "SELECT llm_generate(E'$PROMPT', max_tokens => \$n)" >/dev/null; t1=\$(date +%s.%N)
-    d=\$(echo "\$t1 - \$t0" | bc -l); if [ -z "\$best" ] || [ \$(echo "\$d < \$best" | bc -l) = 1 ]; then best=\$d; fi
+    e1=\$(psql -X -At -c "SELECT engine_seconds FROM llm_stats")
+    t2=\$(date +%s.%N); "$LLM_REPO/build/llm-cli" generate -m "$LLM_MODEL" -t "$LLM_PG_THREADS" -n "\$n" -p "\$(printf "$PROMPT")" >/dev/null; t3=\$(date +%s.%N)
+    echo "ov \$r \$n \$t0 \$t1 \$e0 \$e1 \$t2 \$t3" >>"$work/results"
   done
-  echo "sql\$n \$best" >>"$work/results"
 done
+# how many tokens the long request really generates (greedy: the same with
+# llm-cli; it may stop early at the end-of-text token)
+g0=\$(psql -X -At -c "SELECT generated_tokens FROM llm_stats")
+psql -X -q -At -c "SELECT llm_generate(E'$PROMPT', max_tokens => $OV_TOKENS)" >/dev/null
+g1=\$(psql -X -At -c "SELECT generated_tokens FROM llm_stats")
+echo "ovtokens \$((g1 - g0))" >>"$work/results"
 SH
 chmod 755 "$work/run.sh"
 llm_pg_virtualenv "$work/run.sh"
 
-# the same with llm-cli (same threads; the difference cancels model loading)
-for n in 1 $MAX_TOKENS; do
-  best=
-  for r in $(seq "$REPS"); do
-    t0=$(date +%s.%N)
-    "$LLM_REPO/build/llm-cli" generate -m "$LLM_MODEL" -t "$LLM_PG_THREADS" -n "$n" -p "$(printf "$PROMPT")" >/dev/null
-    t1=$(date +%s.%N)
-    d=$(echo "$t1 - $t0" | bc -l); if [ -z "$best" ] || [ $(echo "$d < $best" | bc -l) = 1 ]; then best=$d; fi
-  done
-  echo "cli$n $best" >>"$work/results"
-done
-
-python3 - "$work/results" "$MAX_TOKENS" "$LLM_PG_THREADS" "$REPS" <<'PY'
+python3 - "$work/results" "$OV_TOKENS" "$LLM_PG_THREADS" "$REPS" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1])]
 mt = sys.argv[2]
-timing = {r[0]: float(r[1]) for r in rows if r[0].startswith(('sql', 'cli'))}
+ovtokens = int(next(r[1] for r in rows if r[0] == 'ovtokens'))
+ov = {}
+for r in rows:
+    if r[0] == 'ov':
+        t0, t1, e0, e1, t2, t3 = map(float, r[3:9])
+        ov.setdefault(int(r[1]), {})[r[2]] = (t1 - t0, e1 - e0, t3 - t2)
 levels = {}
 for r in rows:
-    if r[0].startswith(('sql', 'cli')):
+    if r[0] in ('ov', 'ovtokens'):
         continue
     c, g0, g1, t0, t1 = int(r[0]), int(r[1]), int(r[2]), float(r[3]), float(r[4])
     s0 = r[5].split('|'); s1 = r[6].split('|')
@@ -103,8 +110,18 @@ for c, lv in levels.items():
     each = ", ".join(f"{v:.1f}" for v in lv['tps'])
     print(f"| {c} | {tps:.1f} | {each} | {tps/base:.2f}x | {lv['seqs']/lv['steps'] if lv['steps'] else 0:.2f} |")
 print()
-sql = timing['sql' + mt] - timing['sql1']
-cli = timing['cli' + mt] - timing['cli1']
-print(f"1 session, {sys.argv[3]} threads, time of {int(mt) - 1} decode steps (request of {mt} tokens minus "
-      f"request of 1, best of {sys.argv[4]}): SQL {sql:.3f} s, llm-cli {cli:.3f} s, SQL overhead {100 * (sql / cli - 1):+.1f}%")
+def med(v):
+    v = sorted(v)
+    return (v[len(v) // 2] + v[(len(v) - 1) // 2]) / 2
+reps = [x for x in ov.values() if '1' in x and mt in x]
+sql = [x[mt][0] - x['1'][0] for x in reps]
+cli = [x[mt][2] - x['1'][2] for x in reps]
+# the worker's time outside the engine, long request minus short request
+own = [(x[mt][0] - x[mt][1]) - (x['1'][0] - x['1'][1]) for x in reps]
+print(f"1 session, {sys.argv[3]} threads, {ovtokens - 1} decode steps (request of {mt} tokens, {ovtokens} "
+      f"generated, minus request of 1), {len(reps)} alternating repetitions:")
+print(f"- best: SQL {min(sql):.3f} s, llm-cli {min(cli):.3f} s, SQL overhead {100 * (min(sql) / min(cli) - 1):+.1f}%")
+print(f"- median: SQL {med(sql):.3f} s, llm-cli {med(cli):.3f} s, SQL overhead {100 * (med(sql) / med(cli) - 1):+.1f}%")
+print(f"- the worker's own time outside the engine (median): {med(own):+.3f} s = "
+      f"{100 * med(own) / med(cli):+.1f}% of llm-cli's decode time")
 PY
