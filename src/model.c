@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* hyper-parameter bounds: generous, but they keep every size computation small */
 #define LLM_MAX_LAYERS	1024
@@ -292,53 +293,92 @@ llm_load_hparams(llm_model *m, char *err)
 	return 0;
 }
 
+/* alignment of the packed weights' arena: one x86-64 huge page */
+#define LLM_HUGE_PAGE ((size_t) 2 << 20)
+
 /*
- * Give w an 8-row packed copy when its type has one (llm_type_ops.pack8)
- * and its rows come in whole groups of 8; otherwise leave it as it is.
+ * Whether w gets an 8-row packed copy: its type has the layout
+ * (llm_type_ops.pack8) and its rows come in whole groups of 8.
+ */
+static bool
+llm_packable(const llm_weight *w, const llm_kernels *k)
+{
+	return k->type[w->type].pack8 != NULL && k->type[w->type].gemm8 != NULL &&
+		w->data != NULL && w->ne1 % 8 == 0;
+}
+
+/*
+ * Pack w at arena + *off (or, with arena NULL, only count its bytes) and
+ * advance *off to the next 64-byte boundary.
  */
 static int
-llm_pack_weight(llm_model *m, llm_weight *w, const llm_kernels *k, char *err)
+llm_pack_weight(llm_model *m, llm_weight *w, const llm_kernels *k, char *arena,
+				size_t *off, char *err)
 {
-	llm_pack8_fn pack = k->type[w->type].pack8;
 	size_t		bytes,
 				group = 8 * w->row_bytes;
-	char	   *dst;
 
-	if (pack == NULL || w->data == NULL || w->ne1 % 8 != 0 || k->type[w->type].gemm8 == NULL)
+	if (!llm_packable(w, k))
 		return 0;
-	if (__builtin_mul_overflow((size_t) w->ne1, w->row_bytes, &bytes))
+	if (__builtin_mul_overflow((size_t) w->ne1, w->row_bytes, &bytes) ||
+		*off > SIZE_MAX - bytes - 63)
 		return llm_err(err, "weight of %lld rows is too large", (long long) w->ne1);
-	/* aligned_alloc wants a multiple of the alignment */
-	dst = aligned_alloc(64, (bytes + 63) & ~(size_t) 63);
-	if (dst == NULL)
-		return llm_err(err, "out of memory packing a weight of %zu bytes", bytes);
-	for (int64_t g = 0; g < w->ne1 / 8; g++)
-		pack(w->ne0, (const char *) w->data + g * group, w->row_bytes, dst + g * group);
-	w->packed = dst;
-	m->info.packed_bytes += bytes;
-	/* the mapped rows are not read again (but the tied embedding's are) */
-	if (w->data != m->tok_embd.data)
-		gguf_release(m->gf, w->data, bytes);
+	if (arena != NULL)
+	{
+		char	   *dst = arena + *off;
+
+		for (int64_t g = 0; g < w->ne1 / 8; g++)
+			k->type[w->type].pack8(w->ne0, (const char *) w->data + g * group, w->row_bytes,
+								   dst + g * group);
+		w->packed = dst;
+		m->info.packed_bytes += bytes;
+		/* the mapped rows are not read again (but the tied embedding's are) */
+		if (w->data != m->tok_embd.data)
+			gguf_release(m->gf, w->data, bytes);
+	}
+	*off = (*off + bytes + 63) & ~(size_t) 63;
 	return 0;
 }
 
 /*
- * Pack every matrix of the graph that has a packed layout (the token
- * embedding itself stays as it is: only its rows are read).
+ * Pack every matrix of the graph that has a packed layout into one arena
+ * (the token embedding itself stays as it is: only its rows are read).
+ * The arena is 2 MiB aligned with transparent huge pages asked for: every
+ * step streams these bytes, and 4 KiB pages would cost a TLB miss each.
  */
 static int
 llm_pack_weights(llm_model *m, const llm_kernels *k, char *err)
 {
-	if (llm_pack_weight(m, &m->output, k, err) < 0)
-		return -1;
-	for (int l = 0; l < m->info.n_layer; l++)
+	for (int pass = 0; pass < 2; pass++)
 	{
-		llm_layer  *L = &m->layers[l];
-		llm_weight *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+		size_t		off = 0;
 
-		for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
-			if (llm_pack_weight(m, w[i], k, err) < 0)
-				return -1;
+		if (pass == 1)
+		{
+			size_t		size;
+
+			if (m->packed_size == 0)
+				return 0;
+			size = (m->packed_size + LLM_HUGE_PAGE - 1) & ~(LLM_HUGE_PAGE - 1);
+			m->packed_arena = aligned_alloc(LLM_HUGE_PAGE, size);
+			if (m->packed_arena == NULL)
+				return llm_err(err, "out of memory packing %zu bytes of weights", m->packed_size);
+#ifdef MADV_HUGEPAGE
+			(void) madvise(m->packed_arena, size, MADV_HUGEPAGE);
+#endif
+		}
+		if (llm_pack_weight(m, &m->output, k, m->packed_arena, &off, err) < 0)
+			return -1;
+		for (int l = 0; l < m->info.n_layer; l++)
+		{
+			llm_layer  *L = &m->layers[l];
+			llm_weight *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+
+			for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+				if (llm_pack_weight(m, w[i], k, m->packed_arena, &off, err) < 0)
+					return -1;
+		}
+		m->packed_size = off;
 	}
 	return 0;
 }
@@ -554,18 +594,11 @@ llm_model_free(llm_model *m)
 			free(L->bv);
 			free(L->q_norm);
 			free(L->k_norm);
-			free(L->wq.packed);
-			free(L->wk.packed);
-			free(L->wv.packed);
-			free(L->wo.packed);
-			free(L->w_gate.packed);
-			free(L->w_up.packed);
-			free(L->w_down.packed);
 		}
 		free(m->layers);
 	}
 	free(m->output_norm);
-	free(m->output.packed);
+	free(m->packed_arena);
 	free(m->rope_freqs);
 	if (m->has_chat)
 		llm_chat_template_free(&m->chat);
