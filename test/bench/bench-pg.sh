@@ -114,8 +114,6 @@ def med(v):
     v = sorted(v)
     return (v[len(v) // 2] + v[(len(v) - 1) // 2]) / 2
 reps = [x for x in ov.values() if '1' in x and mt in x]
-sql = [x[mt][0] - x['1'][0] for x in reps]
-cli = [x[mt][2] - x['1'][2] for x in reps]
 # the worker's time outside the engine, long request minus short request
 own = [(x[mt][0] - x[mt][1]) - (x['1'][0] - x['1'][1]) for x in reps]
 print(f"1 session, {sys.argv[3]} threads, {ovtokens - 1} decode steps (request of {mt} tokens, {ovtokens} "
@@ -124,7 +122,11 @@ print(f"1 session, {sys.argv[3]} threads, {ovtokens - 1} decode steps (request o
 bsql = min(x[mt][0] for x in reps) - min(x['1'][0] for x in reps)
 bcli = min(x[mt][2] for x in reps) - min(x['1'][2] for x in reps)
 print(f"- best of each: SQL {bsql:.3f} s, llm-cli {bcli:.3f} s, SQL overhead {100 * (bsql / bcli - 1):+.1f}%")
-print(f"- median of the differences: SQL {med(sql):.3f} s, llm-cli {med(cli):.3f} s, SQL overhead {100 * (med(sql) / med(cli) - 1):+.1f}%")
+# median: of each length separately (llm-cli's short request carries its
+# model loading, whose time varies, so differences of pairs are noisier)
+msql = med([x[mt][0] for x in reps]) - med([x['1'][0] for x in reps])
+mcli = med([x[mt][2] for x in reps]) - med([x['1'][2] for x in reps])
+print(f"- median of each: SQL {msql:.3f} s, llm-cli {mcli:.3f} s, SQL overhead {100 * (msql / mcli - 1):+.1f}%")
 print(f"- the worker's own time outside the engine (median): {med(own):+.3f} s = "
-      f"{100 * med(own) / med(cli):+.1f}% of llm-cli's decode time")
+      f"{100 * med(own) / bcli:+.1f}% of llm-cli's decode time")
 PY
