@@ -25,6 +25,10 @@ for my $f ('first.gguf', 'second.gguf')
 my $node = LlmNode::new_node('reload',
 	"llm.model_dir = '$dir'\nllm.default_model = 'first.gguf'\n");
 
+# the worker loads its models after the server has started
+ok( $node->poll_query_until(
+		'postgres', "SELECT count(*) = 1 FROM llm_models WHERE is_default AND loaded"),
+	'the worker loads the default model');
 is($node->safe_psql('postgres', 'SELECT name FROM llm_models WHERE is_default'),
 	'first', 'first.gguf is the default model');
 is($node->safe_psql('postgres', 'SELECT name FROM llm_models WHERE NOT loaded'),
