@@ -341,46 +341,50 @@ llm_pack_weight(llm_model *m, llm_weight *w, const llm_kernels *k, char *arena,
 }
 
 /*
- * Pack every matrix of the graph that has a packed layout into one arena
- * (the token embedding itself stays as it is: only its rows are read).
- * The arena is 2 MiB aligned with transparent huge pages asked for: every
- * step streams these bytes, and 4 KiB pages would cost a TLB miss each.
+ * llm_pack_weight over every matrix of the graph, in a fixed order (the
+ * token embedding itself stays as it is: only its rows are read).
+ */
+static int
+llm_pack_all(llm_model *m, const llm_kernels *k, char *arena, size_t *off, char *err)
+{
+	if (llm_pack_weight(m, &m->output, k, arena, off, err) < 0)
+		return -1;
+	for (int l = 0; l < m->info.n_layer; l++)
+	{
+		llm_layer  *L = &m->layers[l];
+		llm_weight *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+
+		for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+			if (llm_pack_weight(m, w[i], k, arena, off, err) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+/*
+ * Pack every matrix that has a packed layout into one arena: a first pass
+ * counts the bytes, a second packs. The arena is 2 MiB aligned with
+ * transparent huge pages asked for: every step streams these bytes, and
+ * 4 KiB pages would cost a TLB miss each.
  */
 static int
 llm_pack_weights(llm_model *m, const llm_kernels *k, char *err)
 {
-	for (int pass = 0; pass < 2; pass++)
-	{
-		size_t		off = 0;
+	size_t		size = 0,
+				off = 0;
 
-		if (pass == 1)
-		{
-			size_t		size;
-
-			if (m->packed_size == 0)
-				return 0;
-			size = (m->packed_size + LLM_HUGE_PAGE - 1) & ~(LLM_HUGE_PAGE - 1);
-			m->packed_arena = aligned_alloc(LLM_HUGE_PAGE, size);
-			if (m->packed_arena == NULL)
-				return llm_err(err, "out of memory packing %zu bytes of weights", m->packed_size);
+	if (llm_pack_all(m, k, NULL, &size, err) < 0)
+		return -1;
+	if (size == 0)
+		return 0;
+	size = (size + LLM_HUGE_PAGE - 1) & ~(LLM_HUGE_PAGE - 1);
+	m->packed_arena = aligned_alloc(LLM_HUGE_PAGE, size);
+	if (m->packed_arena == NULL)
+		return llm_err(err, "out of memory packing %zu bytes of weights", size);
 #ifdef MADV_HUGEPAGE
-			(void) madvise(m->packed_arena, size, MADV_HUGEPAGE);
+	(void) madvise(m->packed_arena, size, MADV_HUGEPAGE);
 #endif
-		}
-		if (llm_pack_weight(m, &m->output, k, m->packed_arena, &off, err) < 0)
-			return -1;
-		for (int l = 0; l < m->info.n_layer; l++)
-		{
-			llm_layer  *L = &m->layers[l];
-			llm_weight *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-
-			for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
-				if (llm_pack_weight(m, w[i], k, m->packed_arena, &off, err) < 0)
-					return -1;
-		}
-		m->packed_size = off;
-	}
-	return 0;
+	return llm_pack_all(m, k, m->packed_arena, &off, err);
 }
 
 /*

@@ -25,10 +25,9 @@ typedef enum llm_rope_type
 
 /*
  * A weight matrix in the mapping: ne1 rows of ne0 elements. packed, when
- * not NULL, is a copy of the same rows (in llm_model.packed_arena) in the
- * type's 8-row layout
- * (llm_type_ops.pack8); the forward pass then uses it and its gemm8
- * kernel for every product with this matrix.
+ * not NULL, is a copy of the same rows in the type's 8-row layout
+ * (llm_type_ops.pack8), inside llm_model.packed_arena; the forward pass
+ * then uses it and its gemm8 kernel for every product with this matrix.
  */
 typedef struct llm_weight
 {
@@ -81,7 +80,6 @@ struct llm_model
 	llm_layer  *layers;
 
 	void	   *packed_arena;	/* every llm_weight.packed points into it */
-	size_t		packed_size;	/* bytes used in it */
 };
 
 /* The KV cache of one sequence: per layer, positions x n_embd_kv floats. */
