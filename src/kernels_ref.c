@@ -636,6 +636,17 @@ ref_gemm_q4_1_q8_1(int64_t n, int64_t nr, int64_t nc, const void *w, size_t w_st
 }
 
 /*
+ * The interleave of both 8-row layouts: the bytes qs[0..nbytes) of row r
+ * go in 4-byte slices to dst[32 p + 4 r], p = 0, 1, ...
+ */
+static void
+ref_pack8_slices(uint8_t *dst, int r, const void *qs, int nbytes)
+{
+	for (int p = 0; p < nbytes / 4; p++)
+		memcpy(&dst[32 * p + 4 * r], (const uint8_t *) qs + 4 * p, 4);
+}
+
+/*
  * Pack 8 q4_1 rows (row_bytes apart) into the llm_block_q4_1x8 layout of
  * quant.h: block i of the group holds block i of every row.
  */
@@ -651,8 +662,7 @@ ref_pack8_q4_1(int64_t n, const void *w, size_t row_bytes, void *dst)
 
 			y[i].d[r] = x->d;
 			y[i].m[r] = x->m;
-			for (int p = 0; p < 4; p++)
-				memcpy(&y[i].qs[32 * p + 4 * r], &x->qs[4 * p], 4);
+			ref_pack8_slices(y[i].qs, r, x->qs, sizeof(x->qs));
 		}
 }
 
@@ -670,8 +680,7 @@ ref_pack8_q8_0(int64_t n, const void *w, size_t row_bytes, void *dst)
 			const llm_block_q8_0 *x = (const llm_block_q8_0 *) ((const char *) w + r * row_bytes) + i;
 
 			y[i].d[r] = x->d;
-			for (int j = 0; j < 8; j++)
-				memcpy(&y[i].qs[32 * j + 4 * r], &x->qs[4 * j], 4);
+			ref_pack8_slices((uint8_t *) y[i].qs, r, x->qs, sizeof(x->qs));
 		}
 }
 
