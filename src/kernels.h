@@ -38,8 +38,10 @@ typedef void (*llm_gemm_fn) (int64_t n, int64_t nr, int64_t nc,
  * a_c). Every pair's result is the same bits whatever ng, nc and the ISA
  * (the scalar reference and the SIMD kernels do the same float
  * operations), so results do not depend on batching. They may differ in
- * the last bits from vec_dot on the unpacked row.
+ * the last bits from vec_dot on the unpacked row. Rows have at most
+ * LLM_GEMM8_MAX_N elements (the loader packs no longer ones).
  */
+#define LLM_GEMM8_MAX_N (32 * 8192)
 typedef void (*llm_gemm8_fn) (int64_t n, int64_t ng, int64_t nc, const void *w8,
 							  const void *a, size_t a_stride, float *y, int64_t ldy);
 /* pack 8 rows of n elements, row_bytes apart at w, into one group at dst */

@@ -31,14 +31,15 @@
 #include "kernels_avx2_int.h"
 #include "quant.h"
 
-/* activation rows whose scales are converted together */
+/* activation rows whose scales are converted together, at most */
 #define G8_TC 16
 /* activation rows whose accumulators stay in registers together */
 #define G8_TG 4
 /* activation rows whose q4_1 min-term chains run together */
 #define G8_TM 8
-/* rows of up to this many blocks get their scales converted up front */
-#define G8_NB_MAX 512
+/* floats of activation scales converted per call (fewer rows when long) */
+#define G8_SCALES (G8_TC * 512)
+_Static_assert(G8_SCALES >= LLM_GEMM8_MAX_N / LLM_QK, "one activation row's scales fit");
 /* rows of up to this many blocks are unpacked once per group (scratch) */
 #define G8_SCR_NB 128
 
@@ -81,23 +82,13 @@ g8_aqs(const bool q41, const char *a, size_t a_stride, int c, int64_t i)
 	return q41 ? ((const llm_block_q8_1 *) row)[i].qs : ((const llm_block_q8_0 *) row)[i].qs;
 }
 
-/* activation row c's scale of block i as a float */
-static inline __attribute__((always_inline)) float
-g8_ad(const bool q41, const char *a, size_t a_stride, int c, int64_t i)
-{
-	const char *row = a + (size_t) c * a_stride;
-
-	return h2f(q41 ? ((const llm_block_q8_1 *) row)[i].d : ((const llm_block_q8_0 *) row)[i].d);
-}
-
 /*
  * One group x of 8 rows against C (1..G8_TG) activation rows at a
  * (a_stride apart): y[c * ldy + r] for r < 8, without q4_1's min terms
- * (g8_min adds them). The activation scales come from da ([c * nb + i])
- * when pre, else straight from the blocks.
+ * (g8_min adds them). The activation scales are da[c * nb + i].
  */
 static inline __attribute__((always_inline)) void
-g8_tile(const bool q41, const int C, const bool scr, const bool pre, int64_t nb, const void *x,
+g8_tile(const bool q41, const int C, const bool scr, int64_t nb, const void *x,
 		const __m256i *uq, const char *a, size_t a_stride, const float *da, float *y, int64_t ldy)
 {
 	const __m256i ones = _mm256_set1_epi16(1);
@@ -146,10 +137,8 @@ g8_tile(const bool q41, const int C, const bool scr, const bool pre, int64_t nb,
 		for (int c = 0; c < C; c++)
 		{
 			__m256		f = _mm256_cvtepi32_ps(q41 ? _mm256_madd_epi16(s[c], ones) : s[c]);
-			__m256		d = pre ? _mm256_broadcast_ss(&da[c * nb + i])
-				: _mm256_set1_ps(g8_ad(q41, a, a_stride, c, i));
 
-			acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, d), f, acc[c]);
+			acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(&da[c * nb + i])), f, acc[c]);
 		}
 	}
 	#pragma GCC unroll 4
@@ -158,13 +147,13 @@ g8_tile(const bool q41, const int C, const bool scr, const bool pre, int64_t nb,
 }
 
 /*
- * q4_1 only: the min terms of group x for C (1..G8_TM) activation rows,
- * one chain per (row, activation row) over the blocks, added to the sums
- * already in y. Apart from the tiles so that G8_TM chains run side by side.
+ * q4_1 only: the min terms of group x for C (1..G8_TM) activation rows
+ * (their q8_1 block sums sa[c * nb + i]), one chain per (row, activation
+ * row) over the blocks, added to the sums already in y. Apart from the
+ * tiles so that G8_TM chains run side by side.
  */
 static inline __attribute__((always_inline)) void
-g8_min(const int C, const bool pre, int64_t nb, const void *x, const char *a, size_t a_stride,
-	   const float *sa, float *y, int64_t ldy)
+g8_min(const int C, int64_t nb, const void *x, const float *sa, float *y, int64_t ldy)
 {
 	__m256		macc[G8_TM];
 
@@ -177,12 +166,7 @@ g8_min(const int C, const bool pre, int64_t nb, const void *x, const char *a, si
 
 		#pragma GCC unroll 8
 		for (int c = 0; c < C; c++)
-		{
-			const llm_block_q8_1 *q = (const llm_block_q8_1 *) (a + (size_t) c * a_stride) + i;
-			__m256		sv = pre ? _mm256_broadcast_ss(&sa[c * nb + i]) : _mm256_set1_ps(h2f(q->s));
-
-			macc[c] = _mm256_fmadd_ps(mw, sv, macc[c]);
-		}
+			macc[c] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(&sa[c * nb + i]), macc[c]);
 	}
 	#pragma GCC unroll 8
 	for (int c = 0; c < C; c++)
@@ -194,47 +178,44 @@ g8_min(const int C, const bool pre, int64_t nb, const void *x, const char *a, si
  * (q4_1) the min terms G8_TM activation rows at a time.
  */
 static inline __attribute__((always_inline)) void
-g8_group(const bool q41, const bool scr, const bool pre, int64_t nb, const void *x,
-		 const __m256i *uq, const char *a, size_t a_stride, int cn, const float *da,
-		 const float *sa, float *y, int64_t ldy)
+g8_group(const bool q41, const bool scr, int64_t nb, const void *x, const __m256i *uq,
+		 const char *a, size_t a_stride, int cn, const float *da, const float *sa,
+		 float *y, int64_t ldy)
 {
 	/* tiles of 4, then 2 and 1 (a chain's bits do not depend on its tile) */
 	for (int c = 0, C; c < cn; c += C)
 	{
 		const char *ac = a + (size_t) c * a_stride;
-		const float *dc = pre ? da + c * nb : da;
 
 		C = cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
 		if (C == 4)
-			g8_tile(q41, 4, scr, pre, nb, x, uq, ac, a_stride, dc, y + c * ldy, ldy);
+			g8_tile(q41, 4, scr, nb, x, uq, ac, a_stride, da + c * nb, y + c * ldy, ldy);
 		else if (C == 2)
-			g8_tile(q41, 2, scr, pre, nb, x, uq, ac, a_stride, dc, y + c * ldy, ldy);
+			g8_tile(q41, 2, scr, nb, x, uq, ac, a_stride, da + c * nb, y + c * ldy, ldy);
 		else
-			g8_tile(q41, 1, scr, pre, nb, x, uq, ac, a_stride, dc, y + c * ldy, ldy);
+			g8_tile(q41, 1, scr, nb, x, uq, ac, a_stride, da + c * nb, y + c * ldy, ldy);
 	}
 	/* q4_1 min terms: 8 chains side by side, then 4, 2, 1 */
 	for (int c = 0, C; q41 && c < cn; c += C)
 	{
-		const char *ac = a + (size_t) c * a_stride;
-		const float *sc = pre ? sa + c * nb : sa;
-
 		C = cn - c >= 8 ? 8 : cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
 		if (C == 8)
-			g8_min(8, pre, nb, x, ac, a_stride, sc, y + c * ldy, ldy);
+			g8_min(8, nb, x, sa + c * nb, y + c * ldy, ldy);
 		else if (C == 4)
-			g8_min(4, pre, nb, x, ac, a_stride, sc, y + c * ldy, ldy);
+			g8_min(4, nb, x, sa + c * nb, y + c * ldy, ldy);
 		else if (C == 2)
-			g8_min(2, pre, nb, x, ac, a_stride, sc, y + c * ldy, ldy);
+			g8_min(2, nb, x, sa + c * nb, y + c * ldy, ldy);
 		else
-			g8_min(1, pre, nb, x, ac, a_stride, sc, y + c * ldy, ldy);
+			g8_min(1, nb, x, sa + c * nb, y + c * ldy, ldy);
 	}
 }
 
 /*
- * The driver (see llm_gemm8_fn). Per G8_TC activation rows: their scales
- * as floats once; then per group of 8 weight rows, for q4_1 its nibbles
- * unpacked once when more than one tile shares them, then tiles of G8_TG
- * activation rows.
+ * The driver (see llm_gemm8_fn). Per chunk of up to G8_TC activation rows
+ * (fewer when rows are long: their scales must fit G8_SCALES): their
+ * scales as floats once; then per group of 8 weight rows, for q4_1 its
+ * nibbles unpacked once when more than one tile shares them, then tiles
+ * of G8_TG activation rows.
  */
 static inline __attribute__((always_inline)) void
 g8_run(const bool q41, int64_t n, int64_t ng, int64_t nc, const void *w8,
@@ -242,23 +223,25 @@ g8_run(const bool q41, int64_t n, int64_t ng, int64_t nc, const void *w8,
 {
 	const int64_t nb = n / LLM_QK;
 	const size_t gbytes = (size_t) nb * (q41 ? sizeof(llm_block_q4_1x8) : sizeof(llm_block_q8_0x8));
-	const bool	pre = nb <= G8_NB_MAX;
-	float		da[G8_TC * G8_NB_MAX] __attribute__((aligned(32)));
-	float		sa[G8_TC * G8_NB_MAX] __attribute__((aligned(32)));
+	const int64_t tc = G8_SCALES / nb < G8_TC ? G8_SCALES / nb : G8_TC;
+	float		da[G8_SCALES] __attribute__((aligned(32)));
+	float		sa[G8_SCALES] __attribute__((aligned(32)));
 	__m256i		uq[8 * G8_SCR_NB];
 
-	for (int64_t c0 = 0; c0 < nc; c0 += G8_TC)
+	for (int64_t c0 = 0; c0 < nc; c0 += tc)
 	{
-		const int	cn = nc - c0 < G8_TC ? (int) (nc - c0) : G8_TC;
+		const int	cn = (int) (nc - c0 < tc ? nc - c0 : tc);
 		const char *a0 = (const char *) a + (size_t) c0 * a_stride;
 		const bool	scr = q41 && cn > G8_TG && nb <= G8_SCR_NB;
 
-		for (int c = 0; pre && c < cn; c++)
+		for (int c = 0; c < cn; c++)
 			for (int64_t i = 0; i < nb; i++)
 			{
-				da[c * nb + i] = g8_ad(q41, a0, a_stride, c, i);
+				const char *row = a0 + (size_t) c * a_stride;
+
+				da[c * nb + i] = h2f(q41 ? ((const llm_block_q8_1 *) row)[i].d : ((const llm_block_q8_0 *) row)[i].d);
 				if (q41)
-					sa[c * nb + i] = h2f(((const llm_block_q8_1 *) (a0 + (size_t) c * a_stride))[i].s);
+					sa[c * nb + i] = h2f(((const llm_block_q8_1 *) row)[i].s);
 			}
 		for (int64_t g = 0; g < ng; g++)
 		{
@@ -271,15 +254,10 @@ g8_run(const bool q41, int64_t n, int64_t ng, int64_t nc, const void *w8,
 					#pragma GCC unroll 8
 					for (int j = 0; j < 8; j++)
 						uq[8 * i + j] = g8_weights(true, false, x, NULL, i, j);
-				if (pre)
-					g8_group(true, true, true, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
-				else
-					g8_group(true, true, false, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
+				g8_group(true, true, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
 			}
-			else if (pre)
-				g8_group(q41, false, true, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
 			else
-				g8_group(q41, false, false, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
+				g8_group(q41, false, nb, x, uq, a0, a_stride, cn, da, sa, yg, ldy);
 		}
 	}
 }

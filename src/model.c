@@ -298,13 +298,14 @@ llm_load_hparams(llm_model *m, char *err)
 
 /*
  * Whether w gets an 8-row packed copy: its type has the layout
- * (llm_type_ops.pack8) and its rows come in whole groups of 8.
+ * (llm_type_ops.pack8), its rows come in whole groups of 8 and are no
+ * longer than gemm8 takes.
  */
 static bool
 llm_packable(const llm_weight *w, const llm_kernels *k)
 {
 	return k->type[w->type].pack8 != NULL && k->type[w->type].gemm8 != NULL &&
-		w->data != NULL && w->ne1 % 8 == 0;
+		w->data != NULL && w->ne1 % 8 == 0 && w->ne0 <= LLM_GEMM8_MAX_N;
 }
 
 /*

@@ -1236,13 +1236,14 @@ gemm8_case(const llm_kernels *k, const llm_kernels *ref, llm_type t, uint64_t *s
  * of its groups and activation rows, the AVX2 kernels the bits of the
  * scalar reference (so the packed layout makes results independent of the
  * batch and of the ISA), on rows short and long enough for every path of
- * the AVX2 kernel (in-register unpacking, scratch copy, scales converted on
- * the fly); and close to vec_dot of the unpacked rows.
+ * the AVX2 kernel (in-register unpacking, scratch copy, fewer activation
+ * rows per call as rows get long, up to LLM_GEMM8_MAX_N); and close to
+ * vec_dot of the unpacked rows.
  */
 static void
 test_gemm8(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
 {
-	static const int64_t ns[] = {32, 96, 576, 32 * 37, 32 * 200, 32 * 600};
+	static const int64_t ns[] = {32, 96, 576, 32 * 37, 32 * 200, 32 * 600, LLM_GEMM8_MAX_N};
 	uint64_t	seed = 4242;
 
 	ok(ks->type[LLM_TYPE_Q4_1].pack8 != NULL && ks->type[LLM_TYPE_Q4_1].gemm8 != NULL,
@@ -1258,7 +1259,7 @@ test_gemm8(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
 			if (k->type[t].gemm8 == NULL)
 				continue;
 			for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
-				for (int64_t nc = 1; nc <= 19; nc += (ns[i] > 1000 ? 6 : 1))
+				for (int64_t nc = 1; nc <= 19; nc += (ns[i] > 100000 ? 9 : ns[i] > 1000 ? 6 : 1))
 				{
 					int64_t		ng = 1 + (int64_t) (rnd_u64(&seed) % 3);
 					int64_t		split = (int64_t) (rnd_u64(&seed) % (uint64_t) (nc + 1));
