@@ -149,7 +149,7 @@ typedef struct LlmModelEntry
 	char		pooling[16];	/* embedding pooling, "" when embed_dim 0 */
 	int64		n_params;
 	int32		n_ctx;
-	int64		file_bytes;
+	int64		model_bytes;	/* the mapped file plus in-memory packed weights */
 	int64		kv_bytes;		/* KV cache currently held by its sequences */
 } LlmModelEntry;
 

@@ -216,7 +216,7 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 		strlcpy(ent->arch, "bert", sizeof(ent->arch));
 		ent->n_params = einfo.n_params;
 		ent->n_ctx = einfo.max_seq_len;
-		ent->file_bytes = wm_path_bytes(path);
+		ent->model_bytes = wm_path_bytes(path);
 		ent->embed_dim = einfo.dim;
 		strlcpy(ent->pooling, llm_embed_pooling_name(einfo.pooling), sizeof(ent->pooling));
 		ent->in_use = true;
@@ -242,7 +242,7 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 			sizeof(ent->chat_format));
 	ent->n_params = (int64) info->n_params;
 	ent->n_ctx = info->n_ctx;
-	ent->file_bytes = (int64) (info->file_bytes + info->packed_bytes);
+	ent->model_bytes = (int64) (info->file_bytes + info->packed_bytes);
 	ent->kv_bytes = 0;
 	ent->in_use = true;
 	LWLockRelease(llm_shared->lock);

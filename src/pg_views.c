@@ -137,7 +137,7 @@ llm_models(PG_FUNCTION_ARGS)
 			nulls[4] = true;
 		values[5] = Int32GetDatum(m->n_ctx);
 		values[6] = BoolGetDatum(true);
-		values[7] = Int64GetDatum(m->file_bytes + m->kv_bytes);
+		values[7] = Int64GetDatum(m->model_bytes + m->kv_bytes);
 		values[8] = BoolGetDatum(m->is_default);
 		if (m->chat_format[0])
 			values[9] = CStringGetTextDatum(m->chat_format);
