@@ -9,7 +9,7 @@
 #                   into PostgreSQL's directories
 #   make pg-check   the extension's tests (pg_regress, TAP, concurrency)
 #
-# No -march=native: AVX2 code lives in *_avx2.c files compiled with
+# No -march=native: AVX2 code lives in src/engine/*_avx2.c files compiled with
 # -mavx2 -mfma -mf16c and is chosen at run time after a cpuid check.
 
 CC      ?= cc
@@ -27,16 +27,19 @@ LDSAN   :=
 endif
 
 CFLAGS_COMMON := -std=gnu11 $(OPT) -fPIC -Wall -Wextra -Wno-unused-parameter \
-                 -Wshadow=local -Wstrict-prototypes -pthread -Isrc
+                 -Wshadow=local -Wstrict-prototypes -pthread -Isrc/engine
 CFLAGS  ?=
 ALL_CFLAGS := $(CFLAGS_COMMON) $(CFLAGS)
 AVX2_FLAGS := -mavx2 -mfma -mf16c
 LDLIBS  := -lpcre2-8 -lutf8proc -lm -lpthread
 
-# Engine sources: everything in src/ except the PostgreSQL layer (pg_*.c)
-# and the command-line tool.
-ENGINE_SRC := $(filter-out src/pg_%.c src/llm_cli.c,$(wildcard src/*.c))
-ENGINE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(ENGINE_SRC))
+# The three layers: src/engine (the engine library, no PostgreSQL
+# headers), src/cli (llm-cli, on the engine's public headers) and src/pg
+# (the extension, built by pg.mk).
+ENGINE_SRC := $(wildcard src/engine/*.c)
+ENGINE_HDR := $(wildcard src/engine/*.h)
+ENGINE_OBJ := $(patsubst src/engine/%.c,$(BUILD)/obj/%.o,$(ENGINE_SRC))
+CLI_SRC    := $(wildcard src/cli/*.c)
 LIB        := $(BUILD)/libllmengine.a
 CLI        := $(BUILD)/llm-cli
 
@@ -56,18 +59,18 @@ endif
 engine: $(LIB)
 cli: $(CLI)
 
-$(BUILD)/obj/%_avx2.o: src/%_avx2.c $(wildcard src/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%_avx2.o: src/engine/%_avx2.c $(ENGINE_HDR) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) $(AVX2_FLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/engine/%.c $(ENGINE_HDR) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIB): $(ENGINE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(CLI): src/llm_cli.c $(LIB)
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(LIB) $(LDSAN) $(LDLIBS)
+$(CLI): $(CLI_SRC) $(ENGINE_HDR) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(CLI_SRC) -o $@ $(LIB) $(LDSAN) $(LDLIBS)
 
 $(BUILD)/test/%: test/unit/%.c test/unit/tap.h $(LIB) | $(BUILD)/test
 	$(CC) $(ALL_CFLAGS) -Itest/unit $< -o $@ $(LIB) $(LDSAN) $(LDLIBS)

@@ -14,7 +14,7 @@
 # (they create the cluster with pg_virtualenv and run "installcheck").
 
 MODULE_big  = llm
-OBJS        = src/pg_llm.o src/pg_queue.o src/pg_worker.o src/pg_models.o src/pg_funcs.o src/pg_views.o src/pg_embed.o
+OBJS        = $(patsubst %.c,%.o,$(wildcard src/pg/*.c))
 PGFILEDESC  = "llm - LLM inference inside PostgreSQL"
 
 EXTENSION   = llm
@@ -24,9 +24,9 @@ REGRESS     = llm_setup llm_generate llm_chat llm_batch llm_tokenize llm_models 
 REGRESS_OPTS = --load-extension=llm
 
 LLM_ENGINE_LIB ?= build/libllmengine.a
-PG_CPPFLAGS  = -Isrc
+PG_CPPFLAGS  = -Isrc/pg -Isrc/engine
 SHLIB_LINK   = $(LLM_ENGINE_LIB) -lpcre2-8 -lutf8proc -lm -lpthread
-EXTRA_CLEAN  = src/pg_*.bc
+EXTRA_CLEAN  = src/pg/*.bc
 
 # No LLVM bitcode for the JIT: nothing in these files is worth inlining.
 override with_llvm = no
@@ -49,4 +49,4 @@ pg-concurrency: all
 pg-check: pg-regress pg-tap pg-concurrency
 
 # rebuild the objects when any header changes (the engine's API included)
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/pg/*.h src/engine/*.h)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole test suite: engine unit tests (normal build and under
+# Run the whole test suite: the layout checks (layers kept apart, no
+# call cycles, no file over 1,500 lines), engine unit tests (normal build and under
 # AddressSanitizer + UBSan), golden comparisons against llama.cpp's data,
 # the malformed-file checks of llm-cli, and the PostgreSQL extension's
 # pg_regress, TAP and concurrency suites (throw-away clusters run as the
@@ -26,6 +27,7 @@ run_suite() {
 
 make -j2 all unit fixtures || exit 1
 export LLM_FIXTURE_DIR=$PWD/build/fixtures
+run_suite layout       test/layout/check.sh
 run_suite unit         make --no-print-directory check
 run_suite cli-fixtures test/test-fixtures.sh build/llm-cli build/fixtures
 # pg_suite NAME SCRIPT: run a PostgreSQL suite and turn its own summary

@@ -15,6 +15,15 @@
 # llm_pg_virtualenv run a command inside a throw-away cluster (Debian's
 #                   pg_virtualenv) configured for the extension
 
+# The suites install llm.so into PostgreSQL's own directories, so two of
+# them (say from two checkouts) must not run at once: each holds a lock on
+# /tmp/llm-pg-suite.lock while it runs (nested scripts share it).
+if [ -z "${LLM_PG_LOCKED:-}" ] && command -v flock >/dev/null 2>&1; then
+	exec 9>/tmp/llm-pg-suite.lock
+	flock 9
+	export LLM_PG_LOCKED=1
+fi
+
 LLM_MODEL=${LLM_MODEL:-/root/.cache/llm/SmolLM2-135M-Instruct.Q4_1.gguf}
 LLM_PG_MODEL_DIR=${LLM_PG_MODEL_DIR:-/tmp/llm-pg-models}
 LLM_PG_THREADS=${LLM_PG_THREADS:-1}

@@ -1,6 +1,6 @@
 /*
  * test_chat.c - unit tests for chat template recognition and rendering
- * (src/chat.c), including the jinja2 goldens in test/golden/chat.tsv
+ * (src/engine/chat.c), including the jinja2 goldens in test/golden/chat.tsv
  * (made by test/golden/make_chat_golden.py).
  */
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 /*
- * test_sample.c - unit tests for the token sampler (src/sample.c).
+ * test_sample.c - unit tests for the token sampler (src/engine/sample.c).
  */
 #include <math.h>
 #include <stdint.h>

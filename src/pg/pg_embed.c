@@ -35,7 +35,6 @@
 #include "utils/tuplestore.h"
 
 #include "llm_embed.h"
-#include "llm_util.h"
 #include "pg_llm.h"
 
 PG_FUNCTION_INFO_V1(llm_embed_sql);
@@ -194,7 +193,7 @@ llm_we_take(const LlmSlot *s, int slotno, char *input)
 
 	if (mi < 0)
 	{
-		llm_worker_complete(slotno, s->request_id, &e, NULL, 0, 0, 0, 0);
+		llm_reply_complete(slotno, s->request_id, &e, NULL, 0, 0, 0, 0);
 		pfree(input);
 		return;
 	}
@@ -242,7 +241,7 @@ llm_we_fail_model(int mi, const char *why)
 	for (int k = we_n - 1; k >= 0; k--)
 		if (we_list[k].model == mi)
 		{
-			llm_worker_fail(we_list[k].slot, we_list[k].request_id,
+			llm_reply_fail(we_list[k].slot, we_list[k].request_id,
 							ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, why, NULL,
 							"Load the model again with llm_load_model() and repeat the call.");
 			we_remove(k);
@@ -264,7 +263,7 @@ we_cancelled(int k)
 		slot->state == LLM_SLOT_CANCELLED;
 	LWLockRelease(llm_shared->lock);
 	if (cancelled)
-		llm_worker_complete(we_list[k].slot, we_list[k].request_id, NULL, NULL, 0, 0, 0, 0);
+		llm_reply_complete(we_list[k].slot, we_list[k].request_id, NULL, NULL, 0, 0, 0, 0);
 	return cancelled;
 }
 
@@ -378,7 +377,7 @@ llm_we_run(void)
 	{
 		t1 = llm_time_sec();
 		for (int i = 0; i < n; i++)
-			llm_worker_complete(we_list[pick[i]].slot, we_list[pick[i]].request_id, NULL,
+			llm_reply_complete(we_list[pick[i]].slot, we_list[pick[i]].request_id, NULL,
 								out + (Size) i * dim, sizeof(float) * dim, 0, 0, 0);
 	}
 	else
@@ -390,12 +389,12 @@ llm_we_run(void)
 
 			err[0] = '\0';
 			if (we_embed(mi, &texts[i], &lens[i], 1, out, we_mode(trunc), err) == 0)
-				llm_worker_complete(we_list[pick[i]].slot, we_list[pick[i]].request_id, NULL,
+				llm_reply_complete(we_list[pick[i]].slot, we_list[pick[i]].request_id, NULL,
 									out, sizeof(float) * dim, 0, 0, 0);
 			else
 			{
 				we_error(&e, err);
-				llm_worker_complete(we_list[pick[i]].slot, we_list[pick[i]].request_id, &e,
+				llm_reply_complete(we_list[pick[i]].slot, we_list[pick[i]].request_id, &e,
 									NULL, 0, 0, 0, 0);
 			}
 		}

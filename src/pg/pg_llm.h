@@ -55,6 +55,8 @@ typedef enum LlmDevice
 	LLM_DEVICE_CUDA
 } LlmDevice;
 
+/* pg_guc.c: the llm.* settings */
+extern void llm_define_gucs(void);
 extern char *llm_guc_model_dir;
 extern char *llm_guc_default_model;
 extern char *llm_guc_default_embedding_model;
@@ -225,7 +227,8 @@ typedef struct LlmRequest
 
 extern void llm_request_init(LlmRequest *req, LlmReqKind kind);
 
-/* pg_funcs.c: the model argument at argno into req->model ("" for NULL) */
+/* pg_funcs.c: argument helpers of the SQL functions; llm_run_requests()
+ * (pg_queue.c) submits requests and waits for their results */
 extern void llm_parse_model_arg(FunctionCallInfo fcinfo, int argno, LlmRequest *req);
 extern int	llm_text_array_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 							   Datum **elems, bool **nulls);
@@ -238,7 +241,8 @@ extern void llm_register_worker(void);
 extern PGDLLEXPORT void llm_worker_main(Datum arg);
 
 /*
- * Inside the worker process only (pg_worker.c, pg_models.c).
+ * Inside the worker process only (pg_worker.c, pg_models.c, pg_embed.c,
+ * pg_reply.c).
  */
 
 /* a request's failure, as the worker reports it to the backend */
@@ -270,12 +274,12 @@ typedef struct LlmWModel
 
 extern void llm_werr_set(LlmWErr *e, int code, const char *msg,
 						 const char *detail, const char *hint);
-extern void llm_worker_complete(int slotno, uint64 request_id, const LlmWErr *err,
+/* pg_reply.c: publish a request's outcome; the worker's signal mask */
+extern void llm_reply_complete(int slotno, uint64 request_id, const LlmWErr *err,
 								const void *data, Size len,
 								int32 n_prompt, int32 n_generated, int32 finish);
-extern void llm_worker_fail(int slotno, uint64 request_id, int code,
+extern void llm_reply_fail(int slotno, uint64 request_id, int code,
 							const char *msg, const char *detail, const char *hint);
-extern void llm_worker_fail_model_requests(int mi, const char *why);
 extern void llm_block_signals(sigset_t *old);
 extern void llm_restore_signals(const sigset_t *old);
 
@@ -293,8 +297,8 @@ extern int	llm_wm_request_embed_model(const char *name, LlmWErr *e);
 extern bool llm_wm_in_use(int mi);
 extern void llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input,
 							 LlmWErr *e);
-extern void llm_wm_do_admin(const LlmSlot *s, int slotno, const char *input,
-							LlmWErr *e);
+extern void llm_wm_do_load(const LlmSlot *s, int slotno, const char *input,
+						   LlmWErr *e);
 
 /* pg_embed.c (worker side) */
 extern void llm_we_take(const LlmSlot *s, int slotno, char *input);

@@ -253,17 +253,13 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 }
 
 /*
- * Unload model mi: its running requests fail, then the file is unmapped.
+ * Unload model mi: its shared entry is cleared, then the file is unmapped.
+ * The caller (the worker loop) has already failed the model's running
+ * generation and embedding requests.
  */
 void
 llm_wm_unload(int mi)
 {
-	char		why[LLM_MSG_LEN];
-
-	snprintf(why, sizeof(why), "model \"%s\" was unloaded", llm_wmodels[mi].name);
-	llm_worker_fail_model_requests(mi, why);
-	llm_we_fail_model(mi, why);
-
 	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 	if (llm_shared->models[mi].is_default)
 		snprintf(llm_shared->default_error, LLM_MSG_LEN,
@@ -525,7 +521,7 @@ llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 
 	if (mi < 0)
 	{
-		llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+		llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
 		return;
 	}
 	if (llm_wmodels[mi].m == NULL && s->kind == LLM_REQ_TOKENIZE)
@@ -539,10 +535,10 @@ llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 		{
 			llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "could not tokenize the text",
 						 err, "Check that the text is valid UTF-8.");
-			llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+			llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
 			return;
 		}
-		llm_worker_complete(slotno, s->request_id, NULL, ids, (Size) n * sizeof(int32_t),
+		llm_reply_complete(slotno, s->request_id, NULL, ids, (Size) n * sizeof(int32_t),
 							(int32) n, 0, 0);
 		free(ids);
 		return;
@@ -550,7 +546,7 @@ llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 	mi = llm_wm_request_gen_model(s->model, e);
 	if (mi < 0)
 	{
-		llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+		llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
 		return;
 	}
 	tok = llm_model_tokenizer(llm_wmodels[mi].m);
@@ -564,10 +560,10 @@ llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 		{
 			llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "could not tokenize the text",
 					 err, "Check that the text is valid UTF-8.");
-			llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+			llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
 			return;
 		}
-		llm_worker_complete(slotno, s->request_id, NULL, ids, n * sizeof(int32_t),
+		llm_reply_complete(slotno, s->request_id, NULL, ids, n * sizeof(int32_t),
 						(int32) n, 0, 0);
 		free(ids);
 	}
@@ -586,51 +582,31 @@ llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 						 "Token ids of model \"%s\" are between 0 and %d.",
 						 llm_wmodels[mi].name, (int) n_vocab - 1);
 				llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, msg, NULL, err);
-				llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+				llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
 				return;
 			}
 		text = llm_detokenize(tok, ids, n, true, err);
 		if (text == NULL)
 		{
 			llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "could not detokenize", err, NULL);
-			llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+			llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
 			return;
 		}
-		llm_worker_complete(slotno, s->request_id, NULL, text, strlen(text), 0, 0, 0);
+		llm_reply_complete(slotno, s->request_id, NULL, text, strlen(text), 0, 0, 0);
 		free(text);
 	}
 }
 
 /*
- * Answer a LOAD or UNLOAD request on the spot.
+ * Answer a LOAD request on the spot. (UNLOAD is the worker loop's: the
+ * model's running requests must fail first, see pg_worker.c.)
  */
 void
-llm_wm_do_admin(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
+llm_wm_do_load(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 {
-	char		msg[LLM_MSG_LEN];
-
-	if (s->kind == LLM_REQ_LOAD)
-	{
-		if (llm_wm_load(s->model, input, s->opt.ctx_size, e) < 0)
-			llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
-		else
-			llm_worker_complete(slotno, s->request_id, NULL, NULL, 0, 0, 0, 0);
-		return;
-	}
-
-	{
-		int			mi = llm_wm_find(s->model);
-
-		if (mi < 0)
-		{
-			snprintf(msg, sizeof(msg), "model \"%s\" is not loaded", s->model);
-			llm_werr_set(e, ERRCODE_UNDEFINED_OBJECT, msg, NULL,
-					 "The llm_models view lists the loaded models.");
-			llm_worker_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
-			return;
-		}
-		llm_wm_unload(mi);
-		llm_worker_complete(slotno, s->request_id, NULL, NULL, 0, 0, 0, 0);
-	}
+	if (llm_wm_load(s->model, input, s->opt.ctx_size, e) < 0)
+		llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+	else
+		llm_reply_complete(slotno, s->request_id, NULL, NULL, 0, 0, 0, 0);
 }
 

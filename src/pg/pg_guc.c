@@ -1,12 +1,8 @@
 /*
- * pg_llm.c - module initialisation and configuration of the llm extension.
+ * pg_guc.c - the llm.* settings (GUCs) of the extension.
  *
- * The library must be listed in shared_preload_libraries: _PG_init then
- * defines the llm.* settings, asks for shared memory (pg_queue.c) and
- * registers the background worker that owns the models (pg_worker.c).
- * When the library is loaded any other way (CREATE EXTENSION without the
- * preload), _PG_init does nothing and every SQL function raises an error
- * explaining how to preload it.
+ * The variables live here and every other file of the PostgreSQL layer
+ * reads them; llm_define_gucs() is called once, from _PG_init (pg_llm.c).
  *
  * Who may change what: settings that protect the server (paths, memory,
  * threads, device, caps) are PGC_POSTMASTER, PGC_SIGHUP or PGC_SUSET, so
@@ -22,10 +18,6 @@
 
 #include "llm_engine.h"
 #include "pg_llm.h"
-
-PG_MODULE_MAGIC;
-
-void		_PG_init(void);
 
 char	   *llm_guc_model_dir = NULL;
 char	   *llm_guc_default_model = NULL;
@@ -82,7 +74,7 @@ llm_check_device(int *newval, void **extra, GucSource source)
  * Define every llm.* setting. Called only while shared_preload_libraries
  * is being processed, so PGC_POSTMASTER settings are allowed.
  */
-static void
+void
 llm_define_gucs(void)
 {
 	DefineCustomStringVariable("llm.model_dir",
@@ -160,22 +152,4 @@ llm_define_gucs(void)
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("llm");
-}
-
-/*
- * Module load callback.
- */
-void
-_PG_init(void)
-{
-	/*
-	 * Without the preload there is no shared memory and no worker: define
-	 * nothing, the SQL functions report the problem when called.
-	 */
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-
-	llm_define_gucs();
-	llm_shmem_init_hooks();
-	llm_register_worker();
 }

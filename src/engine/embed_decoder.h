@@ -1,13 +1,13 @@
 /*
- * embed_decoder.h - internal interface between bert.c (the public
- * llm_embed API) and embed_decoder.c (sentence embeddings from decoder
- * GGUF models of architecture llama, qwen2 or qwen3).
+ * embed_decoder.h - the decoder path of sentence embeddings (decoder GGUF
+ * models of architecture llama, qwen2 or qwen3), behind the public
+ * llm_embed API of embed.c.
  *
- * llm_embed_model_load() hands a GGUF whose architecture
+ * llm_embed_model_load() (embed.c) hands a GGUF whose architecture
  * llm_embdec_arch_supported() accepts to llm_embdec_load(); the other
  * llm_embed_* functions forward to the functions below when the model is
  * a decoder. The engine used to run it lives in the llm_embed_ctx and is
- * created on first use.
+ * created on first use. This path never calls the encoder path (bert.c).
  */
 #ifndef LLM_EMBED_DECODER_H
 #define LLM_EMBED_DECODER_H
@@ -32,7 +32,6 @@ void		llm_embdec_info(const llm_embdec *d, llm_embed_info *info);
 int			llm_embdec_set_pooling(llm_embdec *d, llm_embed_pooling p, char *err);
 /* see llm_embed_model_cap_seq */
 int			llm_embdec_cap_seq(llm_embdec *d, int max_seq, char *err);
-int			llm_embed_cap_len(int *max_seq_len, int max_seq, char *err);
 
 /*
  * Token ids of text as they are embedded: BOS and EOS as the metadata

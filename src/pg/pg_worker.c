@@ -18,8 +18,10 @@
  *      llm_engine_step() once; then llm_gen_advance() each request and
  *      publish the finished ones.
  * With nothing to run it sleeps on its latch, which backends set when they
- * submit or cancel. The models and the short requests live in
- * pg_models.c.
+ * submit or cancel. The model registry and the tokenize and load requests
+ * live in pg_models.c, embedding requests in pg_embed.c; how a result is
+ * published into its slot is pg_reply.c's. This loop calls those files,
+ * none of them calls back into it.
  *
  * Errors of a request (bad prompt, unknown model, engine failure) go back
  * to its backend as an ERROR; the worker carries on. Anything PostgreSQL
@@ -107,136 +109,6 @@ llm_register_worker(void)
 	RegisterBackgroundWorker(&worker);
 }
 
-/* Block every signal in this thread (and threads it starts). */
-void
-llm_block_signals(sigset_t *old)
-{
-	sigset_t	all;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, old);
-}
-
-/* Restore the signal mask saved by llm_block_signals. */
-void
-llm_restore_signals(const sigset_t *old)
-{
-	pthread_sigmask(SIG_SETMASK, old, NULL);
-}
-
-/* Fill a LlmWErr. */
-void
-llm_werr_set(LlmWErr *e, int code, const char *msg, const char *detail,
-		 const char *hint)
-{
-	e->code = code;
-	strlcpy(e->msg, msg ? msg : "", LLM_MSG_LEN);
-	strlcpy(e->detail, detail ? detail : "", LLM_MSG_LEN);
-	strlcpy(e->hint, hint ? hint : "", LLM_MSG_LEN);
-}
-
-/*
- * Publish the outcome of a request: copy data into the DSA area, mark the
- * slot DONE and wake its owner. If the owner cancelled meanwhile, the slot
- * is freed instead.
- */
-void
-llm_worker_complete(int slotno, uint64 request_id, const LlmWErr *err,
-				const void *data, Size len,
-				int32 n_prompt, int32 n_generated, int32 finish)
-{
-	dsa_area   *area = llm_dsa();
-	dsa_pointer out = InvalidDsaPointer;
-	LlmWErr		oom;
-	int			owner = -1;
-	LlmSlot    *slot = &llm_shared->slots[slotno];
-
-	if (err == NULL && len > 0)
-	{
-		out = dsa_allocate_extended(area, len, DSA_ALLOC_HUGE | DSA_ALLOC_NO_OOM);
-		if (!DsaPointerIsValid(out))
-		{
-			llm_werr_set(&oom, ERRCODE_OUT_OF_MEMORY,
-					 "out of shared memory for the llm result", NULL,
-					 "Ask for fewer tokens or fewer results at once.");
-			err = &oom;
-		}
-		else
-			memcpy(dsa_get_address(area, out), data, len);
-	}
-
-	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
-	if (slot->request_id != request_id)
-	{
-		/* cannot happen: only this worker frees a RUNNING slot */
-		LWLockRelease(llm_shared->lock);
-		if (DsaPointerIsValid(out))
-			dsa_free(area, out);
-		elog(LOG, "llm worker: slot %d no longer holds request " UINT64_FORMAT,
-			 slotno, request_id);
-		return;
-	}
-	if (slot->state == LLM_SLOT_CANCELLED)
-	{
-		dsa_pointer chunks[2];
-		int			n = 0;
-
-		llm_free_slot_chunks(slot, chunks, &n);
-		for (int i = 0; i < n; i++)
-			dsa_free(area, chunks[i]);
-		if (DsaPointerIsValid(out))
-			dsa_free(area, out);
-		slot->state = LLM_SLOT_FREE;
-		slot->request_id = 0;
-		slot->owner_pid = 0;
-	}
-	else
-	{
-		if (err)
-		{
-			slot->sqlerrcode = err->code;
-			strlcpy(slot->errmsg, err->msg, LLM_MSG_LEN);
-			strlcpy(slot->errdetail, err->detail, LLM_MSG_LEN);
-			strlcpy(slot->errhint, err->hint, LLM_MSG_LEN);
-		}
-		else
-		{
-			slot->sqlerrcode = 0;
-			slot->output = out;
-			slot->output_len = DsaPointerIsValid(out) ? len : 0;
-			slot->n_prompt = n_prompt;
-			slot->n_generated = n_generated;
-			slot->finish = finish;
-			if (slot->kind == LLM_REQ_GENERATE || slot->kind == LLM_REQ_CHAT)
-			{
-				llm_shared->n_requests++;
-				llm_shared->prompt_tokens += n_prompt;
-				llm_shared->generated_tokens += n_generated;
-			}
-			else if (slot->kind == LLM_REQ_EMBED)
-			{
-				llm_shared->n_requests++;
-				llm_shared->embed_texts++;
-			}
-		}
-		slot->state = LLM_SLOT_DONE;
-		owner = slot->owner_procno;
-	}
-	LWLockRelease(llm_shared->lock);
-	llm_set_proc_latch(owner);
-}
-
-/* Shorthand: complete a request with an error. */
-void
-llm_worker_fail(int slotno, uint64 request_id, int code, const char *msg,
-			const char *detail, const char *hint)
-{
-	LlmWErr		e;
-
-	llm_werr_set(&e, code, msg, detail, hint);
-	llm_worker_complete(slotno, request_id, &e, NULL, 0, 0, 0, 0);
-}
-
 /* ---------------------------------------------------------- requests */
 
 /* Release a request's local resources and its KV reservation. */
@@ -269,19 +141,44 @@ worker_req_remove(int k)
 	W.n_reqs--;
 }
 
-/* Fail every request of model mi (it is being unloaded). */
-void
-llm_worker_fail_model_requests(int mi, const char *why)
+/* Fail every generation request of model mi (it is being unloaded). */
+static void
+worker_fail_model_requests(int mi, const char *why)
 {
 	for (int k = W.n_reqs - 1; k >= 0; k--)
 	{
 		if (W.reqs[k].model != mi)
 			continue;
-		llm_worker_fail(W.reqs[k].slot, W.reqs[k].request_id,
+		llm_reply_fail(W.reqs[k].slot, W.reqs[k].request_id,
 					ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, why, NULL,
 					"Load the model again with llm_load_model() and repeat the call.");
 		worker_req_remove(k);
 	}
+}
+
+/*
+ * Answer an UNLOAD request on the spot: the model's running generation
+ * and embedding requests fail, then the registry unmaps it.
+ */
+static void
+worker_unload(const LlmSlot *s, int slotno, LlmWErr *e)
+{
+	char		msg[LLM_MSG_LEN];
+	int			mi = llm_wm_find(s->model);
+
+	if (mi < 0)
+	{
+		snprintf(msg, sizeof(msg), "model \"%s\" is not loaded", s->model);
+		llm_werr_set(e, ERRCODE_UNDEFINED_OBJECT, msg, NULL,
+					 "The llm_models view lists the loaded models.");
+		llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "model \"%s\" was unloaded", llm_wmodels[mi].name);
+	worker_fail_model_requests(mi, msg);
+	llm_we_fail_model(mi, msg);
+	llm_wm_unload(mi);
+	llm_reply_complete(slotno, s->request_id, NULL, NULL, 0, 0, 0, 0);
 }
 
 /*
@@ -629,7 +526,7 @@ worker_activate(void)
 			snprintf(detail, sizeof(detail),
 					 "The request needs %lld kB of KV cache; llm.kv_cache_mb allows %lld kB.",
 					 (long long) (r->kv_bytes / 1024), (long long) (budget / 1024));
-			llm_worker_fail(r->slot, r->request_id, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+			llm_reply_fail(r->slot, r->request_id, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
 						"request does not fit in llm.kv_cache_mb", detail,
 						"Lower max_tokens, shorten the prompt, or raise llm.kv_cache_mb.");
 			worker_req_remove(k);
@@ -678,8 +575,11 @@ worker_admit(void)
 				pfree(input);
 				break;
 			case LLM_REQ_LOAD:
+				llm_wm_do_load(&s, slotno, input, &e);
+				pfree(input);
+				break;
 			case LLM_REQ_UNLOAD:
-				llm_wm_do_admin(&s, slotno, input, &e);
+				worker_unload(&s, slotno, &e);
 				pfree(input);
 				break;
 			case LLM_REQ_EMBED:
@@ -690,7 +590,7 @@ worker_admit(void)
 			case LLM_REQ_CHAT:
 				if (!worker_new_gen(&s, slotno, input, &e))
 				{
-					llm_worker_complete(slotno, s.request_id, &e, NULL, 0, 0, 0, 0);
+					llm_reply_complete(slotno, s.request_id, &e, NULL, 0, 0, 0, 0);
 					pfree(input);
 				}
 				else
@@ -698,7 +598,7 @@ worker_admit(void)
 				break;
 			default:
 				pfree(input);
-				llm_worker_fail(slotno, s.request_id, ERRCODE_INTERNAL_ERROR,
+				llm_reply_fail(slotno, s.request_id, ERRCODE_INTERNAL_ERROR,
 							"unknown llm request kind", NULL, NULL);
 				break;
 		}
@@ -719,7 +619,7 @@ worker_fail_all_queued(void)
 	while (worker_take_queued(&s, &slotno, &input))
 	{
 		pfree(input);
-		llm_worker_fail(slotno, s.request_id, ERRCODE_FEATURE_NOT_SUPPORTED,
+		llm_reply_fail(slotno, s.request_id, ERRCODE_FEATURE_NOT_SUPPORTED,
 					W.broken, NULL, W.broken_hint);
 	}
 }
@@ -734,7 +634,7 @@ worker_finish(int k)
 	size_t		len = 0;
 	const char *text = llm_gen_text(r->gen, &len);
 
-	llm_worker_complete(r->slot, r->request_id, NULL, text, len,
+	llm_reply_complete(r->slot, r->request_id, NULL, text, len,
 					llm_gen_n_prompt(r->gen), llm_gen_n_generated(r->gen),
 					(int32) llm_gen_finish(r->gen));
 	worker_req_remove(k);
@@ -772,7 +672,7 @@ worker_step(void)
 				/* finished ones are published below; anything else is stuck */
 				if (llm_gen_finish(r->gen) == LLM_FINISH_NONE)
 				{
-					llm_worker_fail(r->slot, r->request_id, ERRCODE_INTERNAL_ERROR,
+					llm_reply_fail(r->slot, r->request_id, ERRCODE_INTERNAL_ERROR,
 								"llm generation has nothing to process", NULL, NULL);
 					r->failed = true;
 				}
@@ -805,7 +705,7 @@ worker_step(void)
 			{
 				WReq	   *r = &W.reqs[which[i]];
 
-				llm_worker_fail(r->slot, r->request_id, ERRCODE_INTERNAL_ERROR,
+				llm_reply_fail(r->slot, r->request_id, ERRCODE_INTERNAL_ERROR,
 							"llm engine step failed", err, NULL);
 				r->failed = true;
 			}

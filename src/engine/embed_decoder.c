@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embed_int.h"
 #include "model_int.h"
 
 /* tokens and items per engine step */
@@ -177,22 +178,6 @@ llm_embdec_info(const llm_embdec *d, llm_embed_info *info)
 	info->normalize = d->normalize;
 	info->format = "gguf";
 	info->n_params = (int64_t) in->n_params;
-}
-
-/*
- * Lower *max_seq_len to max_seq when that is smaller (0: leave it), for
- * both kinds of embedding model (see llm_embed_model_cap_seq).
- */
-int
-llm_embed_cap_len(int *max_seq_len, int max_seq, char *err)
-{
-	if (max_seq == 0)
-		return 0;
-	if (max_seq < 2)
-		return llm_err(err, "sequence cap %d is too small to embed text (at least 2)", max_seq);
-	if (max_seq < *max_seq_len)
-		*max_seq_len = max_seq;
-	return 0;
 }
 
 /*

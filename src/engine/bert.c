@@ -1,5 +1,6 @@
 /*
- * bert.c - BERT encoder for sentence embeddings (see llm_embed.h).
+ * bert.c - the BERT encoder path of sentence embeddings (embed_bert.h);
+ * the public llm_embed API in embed.c chooses it or the decoder path.
  *
  * Loading: weights stay in the mmap'd safetensors/GGUF file; only the
  * small vectors (biases, LayerNorm) are converted to f32 copies. Every
@@ -12,7 +13,7 @@
  *   per layer: x = LN(x + Wo * attn(Wq x, Wk x, Wv x)); x = LN(x + Wd gelu(Wu x))
  * then pooling and optional L2 normalisation.
  */
-#include "llm_embed.h"
+#include "embed_bert.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@
 #include <sys/stat.h>
 
 #include "fgemm.h"
-#include "embed_decoder.h"
+#include "embed_int.h"
 #include "gguf.h"
 #include "json.h"
 #include "kernels.h"
@@ -62,7 +63,7 @@ typedef struct bert_layer
 			   *ln2b;
 } bert_layer;
 
-struct llm_embed_model
+struct llm_bert
 {
 	int			n_vocab,
 				dim,
@@ -88,46 +89,20 @@ struct llm_embed_model
 	/* f32 vectors owned by the model */
 	float	  **owned;
 	int			n_owned;
-	/* set for decoder GGUFs (llama/qwen2/qwen3): everything runs there */
-	llm_embdec *dec;
 };
 
-struct llm_embed_ctx
+struct llm_bert_ctx
 {
 	llm_pool   *pool;
 	llm_kernels k;
 	llm_vmath	vm;				/* same isa as k */
-	int64_t		n_tokens;		/* tokens embedded so far */
-	struct llm_engine *dec_engine;	/* for decoder models, made on first use */
 };
-
-/*
- * Pooling mode names.
- */
-const char *
-llm_embed_pooling_name(llm_embed_pooling p)
-{
-	switch (p)
-	{
-		case LLM_EMBED_POOL_MEAN:
-			return "mean";
-		case LLM_EMBED_POOL_CLS:
-			return "cls";
-		case LLM_EMBED_POOL_LAST:
-			return "last";
-		case LLM_EMBED_POOL_MAX:
-			return "max";
-		case LLM_EMBED_POOL_MEAN_SQRT:
-			return "mean_sqrt_len";
-	}
-	return "?";
-}
 
 /*
  * Free a model.
  */
 void
-llm_embed_model_free(llm_embed_model *m)
+llm_bert_free(llm_bert *m)
 {
 	int			i;
 
@@ -149,7 +124,6 @@ llm_embed_model_free(llm_embed_model *m)
 	llm_wp_free(m->wp);
 	llm_st_close(m->st);
 	gguf_close(m->gg);
-	llm_embdec_free(m->dec);
 	free(m);
 }
 
@@ -158,7 +132,7 @@ llm_embed_model_free(llm_embed_model *m)
  * check that it is rows x cols (rows 0 means a vector of cols).
  */
 static int
-bert_tensor(llm_embed_model *m, const char *hf, const char *gg, int64_t rows,
+bert_tensor(llm_bert *m, const char *hf, const char *gg, int64_t rows,
 			int64_t cols, bert_w *w, char *err)
 {
 	const char *name = m->st ? hf : gg;
@@ -215,7 +189,7 @@ bert_tensor(llm_embed_model *m, const char *hf, const char *gg, int64_t rows,
  * Load a vector tensor converted to a model-owned f32 array.
  */
 static int
-bert_vec(llm_embed_model *m, const llm_kernels *k, const char *hf, const char *gg,
+bert_vec(llm_bert *m, const llm_kernels *k, const char *hf, const char *gg,
 		 int64_t n, float **out, char *err)
 {
 	bert_w		w;
@@ -244,7 +218,7 @@ bert_vec(llm_embed_model *m, const llm_kernels *k, const char *hf, const char *g
  * Load every tensor of the encoder.
  */
 static int
-bert_load_tensors(llm_embed_model *m, char *err)
+bert_load_tensors(llm_bert *m, char *err)
 {
 	llm_kernels k;
 	int			L;
@@ -329,7 +303,7 @@ bert_load_tensors(llm_embed_model *m, char *err)
  * Check the hyper-parameters read from a config.
  */
 static int
-bert_check_hparams(llm_embed_model *m, char *err)
+bert_check_hparams(llm_bert *m, char *err)
 {
 	if (m->dim <= 0 || m->dim > 65536 || m->n_heads <= 0 || m->dim % m->n_heads != 0 ||
 		m->n_layers <= 0 || m->n_layers > 1024 || m->n_ff <= 0 || m->n_ff > 1 << 20 ||
@@ -356,7 +330,7 @@ path_join(char *buf, size_t size, const char *dir, const char *name)
  * Read modules.json and the pooling config of a sentence-transformers dir.
  */
 static int
-bert_load_st_modules(llm_embed_model *m, const char *dir, char *err)
+bert_load_st_modules(llm_bert *m, const char *dir, char *err)
 {
 	char		p[4096];
 	struct stat st;
@@ -426,7 +400,7 @@ bert_load_st_modules(llm_embed_model *m, const char *dir, char *err)
  * Load a Hugging Face (sentence-transformers) directory.
  */
 static int
-bert_load_dir(llm_embed_model *m, const char *dir, char *err)
+bert_load_dir(llm_bert *m, const char *dir, char *err)
 {
 	char		p[4096];
 	struct stat st;
@@ -533,7 +507,7 @@ gg_u32(const gguf_file *f, const char *key, int *out, char *err)
  * they are; turn that back into vocab.txt form.
  */
 static int
-bert_gguf_vocab(llm_embed_model *m, char *err)
+bert_gguf_vocab(llm_bert *m, char *err)
 {
 	const gguf_kv *toks,
 			   *types = NULL;
@@ -615,35 +589,16 @@ done:
 }
 
 /*
- * Load a GGUF file of architecture bert.
+ * Read the model of an opened GGUF file of architecture bert (the front,
+ * embed.c, has checked the architecture); m->gg is set.
  */
 static int
-bert_load_gguf(llm_embed_model *m, const char *path, char *err)
+bert_load_gguf(llm_bert *m, char *err)
 {
-	char	   *arch = NULL;
 	uint32_t	pool = 1;
 	const gguf_tensor *te;
 	int			r;
 
-	if (gguf_open(&m->gg, path, err) < 0)
-		return -1;
-	if (gguf_get_str(m->gg, "general.architecture", &arch, err) > 0 &&
-		llm_embdec_arch_supported(arch))
-	{
-		/* a decoder (generation or decoder-embedding) model */
-		free(arch);
-		gguf_close(m->gg);
-		m->gg = NULL;
-		return llm_embdec_load(&m->dec, path, err);
-	}
-	if (arch == NULL || strcmp(arch, "bert") != 0)
-	{
-		llm_err(err, "GGUF architecture %s is not bert (nor llama, qwen2, qwen3)",
-				arch ? arch : "missing");
-		free(arch);
-		return -1;
-	}
-	free(arch);
 	if (gg_u32(m->gg, "bert.embedding_length", &m->dim, err) < 0 ||
 		gg_u32(m->gg, "bert.block_count", &m->n_layers, err) < 0 ||
 		gg_u32(m->gg, "bert.attention.head_count", &m->n_heads, err) < 0 ||
@@ -680,28 +635,19 @@ bert_load_gguf(llm_embed_model *m, const char *path, char *err)
 }
 
 /*
- * Load a model from a directory or a .gguf file.
+ * Load a sentence-transformers directory (see embed_bert.h).
  */
 int
-llm_embed_model_load(llm_embed_model **out, const char *path, char *err)
+llm_bert_load_dir(llm_bert **out, const char *dir, char *err)
 {
-	llm_embed_model *m;
-	struct stat st;
-	int			rc;
+	llm_bert   *m = calloc(1, sizeof(*m));
 
 	*out = NULL;
-	if (stat(path, &st) < 0)
-		return llm_err(err, "cannot access %s", path);
-	m = calloc(1, sizeof(*m));
 	if (!m)
 		return llm_err(err, "out of memory");
-	if (S_ISDIR(st.st_mode))
-		rc = bert_load_dir(m, path, err);
-	else
-		rc = bert_load_gguf(m, path, err);
-	if (rc < 0)
+	if (bert_load_dir(m, dir, err) < 0)
 	{
-		llm_embed_model_free(m);
+		llm_bert_free(m);
 		return -1;
 	}
 	*out = m;
@@ -709,24 +655,45 @@ llm_embed_model_load(llm_embed_model **out, const char *path, char *err)
 }
 
 /*
- * Lower the longest embedded sequence (see llm_embed.h).
+ * Load a bert GGUF that the caller opened (see embed_bert.h); gg is owned
+ * by the model from here on, also on failure.
  */
 int
-llm_embed_model_cap_seq(llm_embed_model *m, int max_seq, char *err)
+llm_bert_load_gguf(llm_bert **out, gguf_file *gg, char *err)
 {
-	if (m->dec)
-		return llm_embdec_cap_seq(m->dec, max_seq, err);
+	llm_bert   *m = calloc(1, sizeof(*m));
+
+	*out = NULL;
+	if (!m)
+	{
+		gguf_close(gg);
+		return llm_err(err, "out of memory");
+	}
+	m->gg = gg;
+	if (bert_load_gguf(m, err) < 0)
+	{
+		llm_bert_free(m);
+		return -1;
+	}
+	*out = m;
+	return 0;
+}
+
+/*
+ * Lower the longest embedded sequence (see embed_bert.h).
+ */
+int
+llm_bert_cap_seq(llm_bert *m, int max_seq, char *err)
+{
 	return llm_embed_cap_len(&m->max_seq, max_seq, err);
 }
 
 /*
- * Override the pooling mode (see llm_embed.h).
+ * Override the pooling mode (see embed_bert.h).
  */
 int
-llm_embed_model_set_pooling(llm_embed_model *m, llm_embed_pooling p, char *err)
+llm_bert_set_pooling(llm_bert *m, llm_embed_pooling p, char *err)
 {
-	if (m->dec)
-		return llm_embdec_set_pooling(m->dec, p, err);
 	if (p < LLM_EMBED_POOL_MEAN || p > LLM_EMBED_POOL_MEAN_SQRT)
 		return llm_err(err, "unknown pooling mode %d", (int) p);
 	m->pooling = p;
@@ -737,13 +704,8 @@ llm_embed_model_set_pooling(llm_embed_model *m, llm_embed_pooling p, char *err)
  * Describe a loaded model.
  */
 void
-llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info)
+llm_bert_info(const llm_bert *m, llm_embed_info *info)
 {
-	if (m->dec)
-	{
-		llm_embdec_info(m->dec, info);
-		return;
-	}
 	info->dim = m->dim;
 	info->max_positions = m->n_pos;
 	info->max_seq_len = m->max_seq;
@@ -760,24 +722,30 @@ llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info)
 }
 
 /*
- * Tokens embedded by this context so far (after truncation, specials
- * included).
+ * The context's thread count (see embed_bert.h).
  */
-int64_t
-llm_embed_ctx_tokens(const llm_embed_ctx *c)
+int
+llm_bert_ctx_threads(const llm_bert_ctx *c)
 {
-	return c->n_tokens;
+	return llm_pool_size(c->pool);
+}
+
+/*
+ * The context's kernel set name (see embed_bert.h).
+ */
+const char *
+llm_bert_ctx_isa(const llm_bert_ctx *c)
+{
+	return c->k.isa;
 }
 
 /*
  * Tokenize with the model's tokenizer.
  */
 int
-llm_embed_tokenize(const llm_embed_model *m, const char *text, size_t len,
+llm_bert_tokenize(const llm_bert *m, const char *text, size_t len,
 				   int max_len, int32_t **ids, int *n_ids, char *err)
 {
-	if (m->dec)
-		return llm_embdec_tokenize(m->dec, text, len, max_len, ids, n_ids, err);
 	return llm_wp_encode(m->wp, text, len, true, max_len, ids, n_ids, err);
 }
 
@@ -785,9 +753,9 @@ llm_embed_tokenize(const llm_embed_model *m, const char *text, size_t len,
  * Create a compute context.
  */
 int
-llm_embed_ctx_new(llm_embed_ctx **out, int n_threads, const char *isa, char *err)
+llm_bert_ctx_new(llm_bert_ctx **out, int n_threads, const char *isa, char *err)
 {
-	llm_embed_ctx *c = calloc(1, sizeof(*c));
+	llm_bert_ctx *c = calloc(1, sizeof(*c));
 
 	*out = NULL;
 	if (!c)
@@ -810,11 +778,10 @@ llm_embed_ctx_new(llm_embed_ctx **out, int n_threads, const char *isa, char *err
  * Free a compute context.
  */
 void
-llm_embed_ctx_free(llm_embed_ctx *c)
+llm_bert_ctx_free(llm_bert_ctx *c)
 {
 	if (!c)
 		return;
-	llm_embdec_engine_free(c->dec_engine);
 	llm_pool_free(c->pool);
 	free(c);
 }
@@ -826,8 +793,8 @@ llm_embed_ctx_free(llm_embed_ctx *c)
 /* one batch of sequences packed back to back */
 typedef struct bert_batch
 {
-	const llm_embed_model *m;
-	llm_embed_ctx *c;
+	const llm_bert *m;
+	llm_bert_ctx *c;
 	int			n_seq;
 	int			n_tok;
 	const int  *seq_off;		/* n_seq + 1 token offsets */
@@ -914,7 +881,7 @@ static void
 bert_attn_task(void *arg, int ith, int nth)
 {
 	bert_batch *b = arg;
-	const llm_embed_model *m = b->m;
+	const llm_bert *m = b->m;
 	int			d = m->dim,
 				hd = d / m->n_heads;
 	float		scale = 1.0f / sqrtf((float) hd);
@@ -959,7 +926,7 @@ bert_attn_task(void *arg, int ith, int nth)
 static void
 bert_forward(bert_batch *b, const int32_t *const *ids, float *out)
 {
-	const llm_embed_model *m = b->m;
+	const llm_bert *m = b->m;
 	const llm_kernels *k = &b->c->k;
 	int			d = m->dim;
 	int			s,
@@ -1077,12 +1044,12 @@ bert_item_cmp(const void *a, const void *b)
 #define BERT_BATCH_SEQS 64
 
 /*
- * Embed n texts (see llm_embed.h).
+ * Embed n texts (see embed_bert.h).
  */
 int
-llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
-				const char *const *texts, const size_t *lens, int n,
-				float *out, llm_embed_truncation mode, char *err)
+llm_bert_batch(llm_bert_ctx *c, const llm_bert *m,
+			   const char *const *texts, const size_t *lens, int n,
+			   float *out, llm_embed_truncation mode, int64_t *n_tokens, char *err)
 {
 	bert_item  *items;
 	bert_batch	b;
@@ -1095,9 +1062,6 @@ llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
 	float	   *pooled = NULL;
 	int			nth = llm_pool_size(c->pool);
 
-	if (m->dec)
-		return llm_embdec_batch(&c->dec_engine, nth, c->k.isa, m->dec, texts, lens, n, out,
-								mode, &c->n_tokens, err);
 	memset(&b, 0, sizeof(b));
 	if (n < 0)
 		return llm_err(err, "negative text count");
@@ -1171,7 +1135,7 @@ llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
 		start += ns;
 	}
 	for (i = 0; i < n; i++)
-		c->n_tokens += items[i].n;
+		*n_tokens += items[i].n;
 	rc = 0;
 done:
 	for (i = 0; i < n; i++)

@@ -1,0 +1,211 @@
+/*
+ * embed.c - the public sentence-embedding API (llm_embed.h): one small
+ * front that chooses, per model, the encoder path (bert.c: a
+ * sentence-transformers directory or a bert GGUF) or the decoder path
+ * (embed_decoder.c: a llama, qwen2 or qwen3 GGUF) and forwards every call
+ * to it. The two paths do not call each other; what both need is in
+ * embed_common.c.
+ */
+#include "llm_embed.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "embed_bert.h"
+#include "embed_decoder.h"
+#include "gguf.h"
+#include "llm_util.h"
+
+/* exactly one of the two is set */
+struct llm_embed_model
+{
+	llm_bert   *enc;			/* encoder path */
+	llm_embdec *dec;			/* decoder path */
+};
+
+struct llm_embed_ctx
+{
+	llm_bert_ctx *enc;			/* thread pool and kernels of the encoder */
+	struct llm_engine *dec_engine;	/* for decoder models, made on first use */
+	int64_t		n_tokens;		/* tokens embedded so far */
+};
+
+/*
+ * Load a GGUF: its architecture picks the path. A decoder architecture
+ * goes to embed_decoder.c (which maps the file itself), bert to bert.c
+ * with the opened file.
+ */
+static int
+embed_load_gguf(llm_embed_model *m, const char *path, char *err)
+{
+	gguf_file  *gg = NULL;
+	char	   *arch = NULL;
+
+	if (gguf_open(&gg, path, err) < 0)
+		return -1;
+	if (gguf_get_str(gg, "general.architecture", &arch, err) > 0 &&
+		llm_embdec_arch_supported(arch))
+	{
+		free(arch);
+		gguf_close(gg);
+		return llm_embdec_load(&m->dec, path, err);
+	}
+	if (arch == NULL || strcmp(arch, "bert") != 0)
+	{
+		llm_err(err, "GGUF architecture %s is not bert (nor llama, qwen2, qwen3)",
+				arch ? arch : "missing");
+		free(arch);
+		gguf_close(gg);
+		return -1;
+	}
+	free(arch);
+	return llm_bert_load_gguf(&m->enc, gg, err);
+}
+
+/*
+ * Load a model from a directory or a .gguf file.
+ */
+int
+llm_embed_model_load(llm_embed_model **out, const char *path, char *err)
+{
+	llm_embed_model *m;
+	struct stat st;
+	int			rc;
+
+	*out = NULL;
+	if (stat(path, &st) < 0)
+		return llm_err(err, "cannot access %s", path);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return llm_err(err, "out of memory");
+	if (S_ISDIR(st.st_mode))
+		rc = llm_bert_load_dir(&m->enc, path, err);
+	else
+		rc = embed_load_gguf(m, path, err);
+	if (rc < 0)
+	{
+		llm_embed_model_free(m);
+		return -1;
+	}
+	*out = m;
+	return 0;
+}
+
+/*
+ * Free a model.
+ */
+void
+llm_embed_model_free(llm_embed_model *m)
+{
+	if (!m)
+		return;
+	llm_bert_free(m->enc);
+	llm_embdec_free(m->dec);
+	free(m);
+}
+
+/*
+ * Describe a loaded model.
+ */
+void
+llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info)
+{
+	if (m->dec)
+		llm_embdec_info(m->dec, info);
+	else
+		llm_bert_info(m->enc, info);
+}
+
+/*
+ * Lower the longest embedded sequence (see llm_embed.h).
+ */
+int
+llm_embed_model_cap_seq(llm_embed_model *m, int max_seq, char *err)
+{
+	if (m->dec)
+		return llm_embdec_cap_seq(m->dec, max_seq, err);
+	return llm_bert_cap_seq(m->enc, max_seq, err);
+}
+
+/*
+ * Override the pooling mode (see llm_embed.h).
+ */
+int
+llm_embed_model_set_pooling(llm_embed_model *m, llm_embed_pooling p, char *err)
+{
+	if (m->dec)
+		return llm_embdec_set_pooling(m->dec, p, err);
+	return llm_bert_set_pooling(m->enc, p, err);
+}
+
+/*
+ * Tokenize with the model's tokenizer.
+ */
+int
+llm_embed_tokenize(const llm_embed_model *m, const char *text, size_t len,
+				   int max_len, int32_t **ids, int *n_ids, char *err)
+{
+	if (m->dec)
+		return llm_embdec_tokenize(m->dec, text, len, max_len, ids, n_ids, err);
+	return llm_bert_tokenize(m->enc, text, len, max_len, ids, n_ids, err);
+}
+
+/*
+ * Create a compute context.
+ */
+int
+llm_embed_ctx_new(llm_embed_ctx **out, int n_threads, const char *isa, char *err)
+{
+	llm_embed_ctx *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c)
+		return llm_err(err, "out of memory");
+	if (llm_bert_ctx_new(&c->enc, n_threads, isa, err) < 0)
+	{
+		free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+/*
+ * Free a compute context.
+ */
+void
+llm_embed_ctx_free(llm_embed_ctx *c)
+{
+	if (!c)
+		return;
+	llm_embdec_engine_free(c->dec_engine);
+	llm_bert_ctx_free(c->enc);
+	free(c);
+}
+
+/*
+ * Tokens embedded by this context so far (after truncation, specials
+ * included).
+ */
+int64_t
+llm_embed_ctx_tokens(const llm_embed_ctx *c)
+{
+	return c->n_tokens;
+}
+
+/*
+ * Embed n texts (see llm_embed.h). A decoder model runs on an engine
+ * with the context's thread count and kernel set, made on first use.
+ */
+int
+llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
+				const char *const *texts, const size_t *lens, int n,
+				float *out, llm_embed_truncation mode, char *err)
+{
+	if (m->dec)
+		return llm_embdec_batch(&c->dec_engine, llm_bert_ctx_threads(c->enc),
+								llm_bert_ctx_isa(c->enc), m->dec, texts, lens, n, out,
+								mode, &c->n_tokens, err);
+	return llm_bert_batch(c->enc, m->enc, texts, lens, n, out, mode, &c->n_tokens, err);
+}

@@ -1,0 +1,52 @@
+/*
+ * embed_bert.h - the BERT encoder path of sentence embeddings (bert.c),
+ * behind the public llm_embed API of embed.c: sentence-transformers
+ * directories and bert GGUF files. It never calls the decoder path
+ * (embed_decoder.c).
+ */
+#ifndef LLM_EMBED_BERT_H
+#define LLM_EMBED_BERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gguf.h"
+#include "llm_embed.h"
+
+typedef struct llm_bert llm_bert;
+typedef struct llm_bert_ctx llm_bert_ctx;
+
+/* Load a sentence-transformers directory; -1 with err on failure. */
+int			llm_bert_load_dir(llm_bert **out, const char *dir, char *err);
+
+/*
+ * Load an opened GGUF file of architecture bert. The model owns gg from
+ * the call on (it is closed on failure too).
+ */
+int			llm_bert_load_gguf(llm_bert **out, gguf_file *gg, char *err);
+void		llm_bert_free(llm_bert *m);
+void		llm_bert_info(const llm_bert *m, llm_embed_info *info);
+/* see llm_embed_model_cap_seq and llm_embed_model_set_pooling */
+int			llm_bert_cap_seq(llm_bert *m, int max_seq, char *err);
+int			llm_bert_set_pooling(llm_bert *m, llm_embed_pooling p, char *err);
+/* see llm_embed_tokenize */
+int			llm_bert_tokenize(const llm_bert *m, const char *text, size_t len,
+							  int max_len, int32_t **ids, int *n_ids, char *err);
+
+/* A thread pool and kernel table for the encoder (see llm_embed_ctx_new). */
+int			llm_bert_ctx_new(llm_bert_ctx **out, int n_threads, const char *isa,
+							 char *err);
+void		llm_bert_ctx_free(llm_bert_ctx *c);
+int			llm_bert_ctx_threads(const llm_bert_ctx *c);
+const char *llm_bert_ctx_isa(const llm_bert_ctx *c);
+
+/*
+ * Embed n texts into out[n * dim] (see llm_embed_batch); the tokens
+ * embedded (after truncation) are added to *n_tokens.
+ */
+int			llm_bert_batch(llm_bert_ctx *c, const llm_bert *m,
+						   const char *const *texts, const size_t *lens, int n,
+						   float *out, llm_embed_truncation mode, int64_t *n_tokens,
+						   char *err);
+
+#endif							/* LLM_EMBED_BERT_H */

@@ -1,0 +1,150 @@
+/*
+ * pg_reply.c - worker-side helpers shared by the worker loop
+ * (pg_worker.c), the model registry (pg_models.c) and the embedding path
+ * (pg_embed.c): how a request's outcome is published into its queue slot,
+ * and the signal mask kept around engine calls that start threads.
+ *
+ * These sit next to the queue (pg_queue.c) and call nothing but it, so the
+ * three worker-side files can use them without calling one another back:
+ * the worker loop calls the registry and the embedding path, the
+ * embedding path calls the registry, and none calls the loop.
+ */
+#include "postgres.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "storage/lwlock.h"
+#include "utils/dsa.h"
+
+#include "pg_llm.h"
+
+/* Block every signal in this thread (and threads it starts). */
+void
+llm_block_signals(sigset_t *old)
+{
+	sigset_t	all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+/* Restore the signal mask saved by llm_block_signals. */
+void
+llm_restore_signals(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* Fill a LlmWErr. */
+void
+llm_werr_set(LlmWErr *e, int code, const char *msg, const char *detail,
+		 const char *hint)
+{
+	e->code = code;
+	strlcpy(e->msg, msg ? msg : "", LLM_MSG_LEN);
+	strlcpy(e->detail, detail ? detail : "", LLM_MSG_LEN);
+	strlcpy(e->hint, hint ? hint : "", LLM_MSG_LEN);
+}
+
+/*
+ * Publish the outcome of a request: copy data into the DSA area, mark the
+ * slot DONE and wake its owner. If the owner cancelled meanwhile, the slot
+ * is freed instead.
+ */
+void
+llm_reply_complete(int slotno, uint64 request_id, const LlmWErr *err,
+				const void *data, Size len,
+				int32 n_prompt, int32 n_generated, int32 finish)
+{
+	dsa_area   *area = llm_dsa();
+	dsa_pointer out = InvalidDsaPointer;
+	LlmWErr		oom;
+	int			owner = -1;
+	LlmSlot    *slot = &llm_shared->slots[slotno];
+
+	if (err == NULL && len > 0)
+	{
+		out = dsa_allocate_extended(area, len, DSA_ALLOC_HUGE | DSA_ALLOC_NO_OOM);
+		if (!DsaPointerIsValid(out))
+		{
+			llm_werr_set(&oom, ERRCODE_OUT_OF_MEMORY,
+					 "out of shared memory for the llm result", NULL,
+					 "Ask for fewer tokens or fewer results at once.");
+			err = &oom;
+		}
+		else
+			memcpy(dsa_get_address(area, out), data, len);
+	}
+
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	if (slot->request_id != request_id)
+	{
+		/* cannot happen: only this worker frees a RUNNING slot */
+		LWLockRelease(llm_shared->lock);
+		if (DsaPointerIsValid(out))
+			dsa_free(area, out);
+		elog(LOG, "llm worker: slot %d no longer holds request " UINT64_FORMAT,
+			 slotno, request_id);
+		return;
+	}
+	if (slot->state == LLM_SLOT_CANCELLED)
+	{
+		dsa_pointer chunks[2];
+		int			n = 0;
+
+		llm_free_slot_chunks(slot, chunks, &n);
+		for (int i = 0; i < n; i++)
+			dsa_free(area, chunks[i]);
+		if (DsaPointerIsValid(out))
+			dsa_free(area, out);
+		slot->state = LLM_SLOT_FREE;
+		slot->request_id = 0;
+		slot->owner_pid = 0;
+	}
+	else
+	{
+		if (err)
+		{
+			slot->sqlerrcode = err->code;
+			strlcpy(slot->errmsg, err->msg, LLM_MSG_LEN);
+			strlcpy(slot->errdetail, err->detail, LLM_MSG_LEN);
+			strlcpy(slot->errhint, err->hint, LLM_MSG_LEN);
+		}
+		else
+		{
+			slot->sqlerrcode = 0;
+			slot->output = out;
+			slot->output_len = DsaPointerIsValid(out) ? len : 0;
+			slot->n_prompt = n_prompt;
+			slot->n_generated = n_generated;
+			slot->finish = finish;
+			if (slot->kind == LLM_REQ_GENERATE || slot->kind == LLM_REQ_CHAT)
+			{
+				llm_shared->n_requests++;
+				llm_shared->prompt_tokens += n_prompt;
+				llm_shared->generated_tokens += n_generated;
+			}
+			else if (slot->kind == LLM_REQ_EMBED)
+			{
+				llm_shared->n_requests++;
+				llm_shared->embed_texts++;
+			}
+		}
+		slot->state = LLM_SLOT_DONE;
+		owner = slot->owner_procno;
+	}
+	LWLockRelease(llm_shared->lock);
+	llm_set_proc_latch(owner);
+}
+
+/* Shorthand: complete a request with an error. */
+void
+llm_reply_fail(int slotno, uint64 request_id, int code, const char *msg,
+			const char *detail, const char *hint)
+{
+	LlmWErr		e;
+
+	llm_werr_set(&e, code, msg, detail, hint);
+	llm_reply_complete(slotno, request_id, &e, NULL, 0, 0, 0, 0);
+}
