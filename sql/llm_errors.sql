@@ -11,6 +11,22 @@ SELECT llm_generate('x', top_p => 1.5);
 SELECT llm_generate('x', top_k => -1);
 SELECT llm_generate('x', min_p => 2);
 SELECT llm_generate('x', repetition_penalty => 0);
+-- options are checked in the backend as the 4-byte floats the engine uses
+SELECT llm_generate('x', temperature => 1e308);
+SELECT llm_generate('x', temperature => 1e-300);
+SELECT llm_generate('x', repetition_penalty => 1e308);
+SELECT llm_generate('x', repetition_penalty => 5e-324);
+SELECT llm_generate('x', top_p => 1e-300);
+SELECT llm_generate('x', min_p => 1e-300);
+SELECT llm_chat('[{"role": "user", "content": "x"}]', temperature => 1e308);
+SELECT * FROM llm_generate_batch(ARRAY['x'], repetition_penalty => 5e-324);
+\set VERBOSITY sqlstate
+SELECT llm_generate('x', temperature => 1e308);
+SELECT llm_generate('x', repetition_penalty => 5e-324);
+\set VERBOSITY default
+-- the largest and smallest floats are accepted
+SELECT length(llm_generate('x', max_tokens => 1, repetition_penalty => 3.4e38)) >= 0 AS ok;
+SELECT length(llm_generate('x', max_tokens => 1, repetition_penalty => 1.2e-38)) >= 0 AS ok;
 SELECT llm_generate('x', stop => ARRAY['a', NULL]);
 SELECT llm_generate('x', stop => ARRAY['']);
 SELECT llm_generate('x', stop => array_fill('x'::text, ARRAY[17]));

@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 
@@ -166,6 +168,35 @@ bad_option(const char *msg, const char *hint)
 }
 
 /*
+ * The float8 option argno, named name in errors, as the 4-byte float the
+ * engine samples with (dflt when NULL). A finite non-zero value whose
+ * magnitude a float cannot hold (above FLT_MAX, or below FLT_MIN, where
+ * it would turn into infinity, zero or a denormal) is an error here, so
+ * that the caller's range checks see exactly the value the worker will
+ * use. NaN and infinity are returned as such for those checks to refuse.
+ */
+static float
+float_option(FunctionCallInfo fcinfo, int argno, const char *name, float dflt)
+{
+	double		d;
+
+	if (PG_ARGISNULL(argno))
+		return dflt;
+	d = PG_GETARG_FLOAT8(argno);
+	if (isnan(d))
+		return NAN;
+	if (isinf(d))
+		return d > 0 ? INFINITY : -INFINITY;
+	if (d != 0.0 && (fabs(d) < FLT_MIN || fabs(d) > FLT_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %s is out of range", name, float8out_internal(d)),
+				 errhint("Sampling options are 4-byte floats: give 0 or a value "
+						 "of magnitude between 1.2e-38 and 3.4e38.")));
+	return (float) d;
+}
+
+/*
  * Read and validate the generation options of llm_generate / llm_chat /
  * llm_generate_batch into opt; the stop strings are appended to stops
  * (each NUL-terminated) and counted in opt->n_stop.
@@ -194,13 +225,13 @@ parse_gen_options(FunctionCallInfo fcinfo, LlmGenOptions *opt, StringInfo stops)
 				 errhint("Ask for at most %d tokens; a superuser can raise llm.max_tokens.",
 						 llm_guc_max_tokens)));
 
-	opt->temperature = PG_ARGISNULL(ARG_TEMPERATURE) ? 0.0 : PG_GETARG_FLOAT8(ARG_TEMPERATURE);
-	if (isnan(opt->temperature) || opt->temperature < 0.0 || isinf(opt->temperature))
+	opt->temperature = float_option(fcinfo, ARG_TEMPERATURE, "temperature", 0.0f);
+	if (!(opt->temperature >= 0.0f) || isinf(opt->temperature))
 		bad_option("temperature must be a finite number >= 0",
 				   "Use 0 for greedy decoding, or a value such as 0.7 for sampling.");
 
-	opt->top_p = PG_ARGISNULL(ARG_TOP_P) ? 1.0 : PG_GETARG_FLOAT8(ARG_TOP_P);
-	if (isnan(opt->top_p) || opt->top_p <= 0.0 || opt->top_p > 1.0)
+	opt->top_p = float_option(fcinfo, ARG_TOP_P, "top_p", 1.0f);
+	if (!(opt->top_p > 0.0f && opt->top_p <= 1.0f))
 		bad_option("top_p must be in (0, 1]",
 				   "Use 1 to turn top-p sampling off.");
 
@@ -209,15 +240,14 @@ parse_gen_options(FunctionCallInfo fcinfo, LlmGenOptions *opt, StringInfo stops)
 		bad_option("top_k must not be negative",
 				   "Use 0 to turn top-k sampling off.");
 
-	opt->min_p = PG_ARGISNULL(ARG_MIN_P) ? 0.0 : PG_GETARG_FLOAT8(ARG_MIN_P);
-	if (isnan(opt->min_p) || opt->min_p < 0.0 || opt->min_p > 1.0)
+	opt->min_p = float_option(fcinfo, ARG_MIN_P, "min_p", 0.0f);
+	if (!(opt->min_p >= 0.0f && opt->min_p <= 1.0f))
 		bad_option("min_p must be in [0, 1]",
 				   "Use 0 to turn min-p sampling off.");
 
-	opt->repeat_penalty = PG_ARGISNULL(ARG_REPETITION_PENALTY) ? 1.0
-		: PG_GETARG_FLOAT8(ARG_REPETITION_PENALTY);
-	if (isnan(opt->repeat_penalty) || opt->repeat_penalty <= 0.0 ||
-		isinf(opt->repeat_penalty))
+	opt->repeat_penalty = float_option(fcinfo, ARG_REPETITION_PENALTY,
+									   "repetition_penalty", 1.0f);
+	if (!(opt->repeat_penalty > 0.0f) || isinf(opt->repeat_penalty))
 		bad_option("repetition_penalty must be a finite number > 0",
 				   "Use 1 to turn the repetition penalty off.");
 

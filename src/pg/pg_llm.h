@@ -93,15 +93,19 @@ typedef enum LlmReqKind
 	LLM_REQ_EMBED				/* input: text; output: float4[dim] */
 } LlmReqKind;
 
-/* generation options as validated by the backend */
+/*
+ * generation options as validated by the backend; the sampling values are
+ * floats, the type the engine samples with, so that the backend checks
+ * exactly the values the worker passes on
+ */
 typedef struct LlmGenOptions
 {
 	int32		max_tokens;
-	double		temperature;
-	double		top_p;
+	float		temperature;
+	float		top_p;
 	int32		top_k;
-	double		min_p;
-	double		repeat_penalty;
+	float		min_p;
+	float		repeat_penalty;
 	uint64		seed;
 	int32		truncation;		/* llm_truncation */
 	int32		n_stop;			/* stop strings after the prompt */

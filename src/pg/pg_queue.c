@@ -281,8 +281,8 @@ llm_request_init(LlmRequest *req, LlmReqKind kind)
 	req->kind = kind;
 	req->slot = -1;
 	req->opt.max_tokens = 1;
-	req->opt.top_p = 1.0;
-	req->opt.repeat_penalty = 1.0;
+	req->opt.top_p = 1.0f;
+	req->opt.repeat_penalty = 1.0f;
 }
 
 /*

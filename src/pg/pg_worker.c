@@ -408,11 +408,11 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	}
 
 	llm_gen_defaults(&p);
-	p.sampling.temperature = (float) s->opt.temperature;
+	p.sampling.temperature = s->opt.temperature;
 	p.sampling.top_k = s->opt.top_k;
-	p.sampling.top_p = (float) s->opt.top_p;
-	p.sampling.min_p = (float) s->opt.min_p;
-	p.sampling.repeat_penalty = (float) s->opt.repeat_penalty;
+	p.sampling.top_p = s->opt.top_p;
+	p.sampling.min_p = s->opt.min_p;
+	p.sampling.repeat_penalty = s->opt.repeat_penalty;
 	p.sampling.seed = s->opt.seed;
 	p.max_tokens = s->opt.max_tokens;
 	p.stop = stops;
