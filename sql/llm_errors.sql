@@ -32,9 +32,24 @@ SELECT llm_generate('x', stop => ARRAY['']);
 SELECT llm_generate('x', stop => array_fill('x'::text, ARRAY[17]));
 SELECT llm_generate('x', model => 'no_such_model');
 SELECT llm_generate('x', model => repeat('m', 100));
+-- an empty model name is an error, a huge one is not echoed whole
+SELECT llm_generate('x', model => '');
+SELECT llm_tokenize('x', '');
+SELECT llm_generate('x', model => repeat('m', 10000));
+SELECT llm_load_model(repeat('n', 10000), 'x.gguf');
+-- multi-dimensional arrays are refused, not flattened
+SELECT llm_generate('x', stop => ARRAY[['a', 'b'], ['c', 'd']]);
+SELECT llm_detokenize(ARRAY[[1, 2], [3, 4]]);
 -- llm.default_max_tokens may not exceed llm.max_tokens
 SET llm.default_max_tokens = 5000;
+SHOW llm.default_max_tokens;
+SELECT length(llm_generate('x', max_tokens => 1)) >= 0 AS ok;
+SET llm.default_max_tokens = 4096;
+SHOW llm.default_max_tokens;
+-- lowering llm.max_tokens below the default still fails at call time
+SET llm.max_tokens = 100;
 SELECT llm_generate('x');
+RESET llm.max_tokens;
 RESET llm.default_max_tokens;
 -- enum settings
 SET llm.truncation = 'middle';

@@ -138,6 +138,23 @@ llm_text_array_arg(FunctionCallInfo fcinfo, int argno, const char *name, Datum *
 }
 
 /*
+ * A model name as errors show it: names longer than a model name can be
+ * are cut to LLM_NAME_LEN bytes (at a character boundary) followed by
+ * "...", so that a huge argument is not echoed whole.
+ */
+static const char *
+shown_name(const char *name)
+{
+	int			len = strlen(name);
+	int			cut;
+
+	if (len <= LLM_NAME_LEN)
+		return name;
+	cut = pg_mbcliplen(name, len, LLM_NAME_LEN);
+	return psprintf("%.*s...", cut, name);
+}
+
+/*
  * Copy the model argument into req->model ("" for NULL = default model).
  */
 void
@@ -149,10 +166,15 @@ llm_parse_model_arg(FunctionCallInfo fcinfo, int argno, LlmRequest *req)
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
 		return;
 	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must not be empty"),
+				 errhint("Pass the name of a loaded model, or NULL for the default model.")));
 	if (strlen(name) >= LLM_NAME_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model \"%s\" is not loaded", name),
+				 errmsg("model \"%s\" is not loaded", shown_name(name)),
 				 errhint("Model names are at most %d bytes long.", LLM_NAME_LEN - 1)));
 	strlcpy(req->model, name, LLM_NAME_LEN);
 }
@@ -257,12 +279,10 @@ parse_gen_options(FunctionCallInfo fcinfo, LlmGenOptions *opt, StringInfo stops)
 	opt->n_stop = 0;
 	if (!PG_ARGISNULL(ARG_STOP))
 	{
-		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(ARG_STOP);
 		Datum	   *elems;
 		bool	   *nulls;
-		int			n;
+		int			n = llm_text_array_arg(fcinfo, ARG_STOP, "stop", &elems, &nulls);
 
-		deconstruct_array_builtin(arr, TEXTOID, &elems, &nulls, &n);
 		if (n > LLM_MAX_STOP)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -567,6 +587,11 @@ llm_detokenize_sql(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	arr = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("tokens must be a one-dimensional array"),
+				 errhint("Pass an array such as ARRAY[1, 2, 3].")));
 	deconstruct_array_builtin(arr, INT4OID, &elems, &nulls, &n);
 	ids = palloc(sizeof(int32) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -686,7 +711,7 @@ model_name_arg(FunctionCallInfo fcinfo, int argno)
 	if (name[0] == '\0' || strlen(name) >= LLM_NAME_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid model name \"%s\"", name),
+				 errmsg("invalid model name \"%s\"", shown_name(name)),
 				 errhint("Model names are 1 to %d bytes long.", LLM_NAME_LEN - 1)));
 	return name;
 }

@@ -71,6 +71,28 @@ llm_check_device(int *newval, void **extra, GucSource source)
 }
 
 /*
+ * Check hook of llm.default_max_tokens: a SET (or ALTER ... SET) above
+ * llm.max_tokens is refused at once instead of making every later call
+ * fail. Values from the configuration file, the command line or a
+ * role/database setting are accepted, because llm.max_tokens may be read
+ * after them; parse_gen_options still refuses a default above the cap.
+ */
+static bool
+llm_check_default_max_tokens(int *newval, void **extra, GucSource source)
+{
+	if (source >= PGC_S_INTERACTIVE && *newval > llm_guc_max_tokens)
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		GUC_check_errmsg("llm.default_max_tokens (%d) exceeds llm.max_tokens (%d)",
+						 *newval, llm_guc_max_tokens);
+		GUC_check_errhint("Set llm.default_max_tokens to at most %d; a superuser can raise llm.max_tokens.",
+						  llm_guc_max_tokens);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Define every llm.* setting. Called only while shared_preload_libraries
  * is being processed, so PGC_POSTMASTER settings are allowed.
  */
@@ -131,7 +153,7 @@ llm_define_gucs(void)
 							"max_tokens used when a call passes NULL.",
 							"Must not exceed llm.max_tokens.",
 							&llm_guc_default_max_tokens, 256, 1, 1048576,
-							PGC_USERSET, 0, NULL, NULL, NULL);
+							PGC_USERSET, 0, llm_check_default_max_tokens, NULL, NULL);
 	DefineCustomEnumVariable("llm.truncation",
 							 "What to do with a prompt longer than the context.",
 							 "error raises an error, left keeps the end of the "
