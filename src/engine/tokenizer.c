@@ -359,6 +359,18 @@ parse_byte_token(const char *s, size_t len)
 }
 
 /*
+ * Whether a token's text has the shape of a byte token, "<0x" ... ">",
+ * whatever its type: such a text must then be exactly <0xHH>, so that a
+ * malformed one such as "<0x-1>" is not taken as a literal token. Texts
+ * that merely start with "<0x" (a plausible BPE piece) are left alone.
+ */
+static bool
+looks_like_byte_token(const char *s, size_t len)
+{
+	return len >= 4 && memcmp(s, "<0x", 3) == 0 && s[len - 1] == '>';
+}
+
+/*
  * Read token types and scores (both optional; when present they must be
  * INT32 / FLOAT32 arrays with one entry per token) and validate byte
  * tokens.
@@ -408,6 +420,10 @@ load_types_scores(llm_tokenizer *t, const gguf_file *f, char *err)
 				a = 0;			/* undefined: never rendered */
 				break;
 		}
+		if (a != TOK_ATTR_BYTE && looks_like_byte_token(t->arena + t->off[i], t->len[i]) &&
+			parse_byte_token(t->arena + t->off[i], t->len[i]) < 0)
+			return llm_err(err, "tokenizer.ggml.tokens[%d] looks like a byte token but has malformed text \"%.16s\" (expected <0xHH>)",
+						   (int) i, t->arena + t->off[i]);
 		t->attr[i] = a;
 	}
 

@@ -573,6 +573,14 @@ test_validation(void)
 	expect_load_error(&s, "byte token", "byte token \"<0x>\"");
 	bad_tokens[3] = "<0x0A";
 	expect_load_error(&s, "byte token", "byte token \"<0x0A\"");
+	/* ... and so is a token of another type whose text looks like one */
+	memcpy(bad_tokens, k_spm_tokens, sizeof(bad_tokens));
+	bad_tokens[6] = "<0x-1>";
+	s = spm_spec();
+	s.tokens = bad_tokens;
+	expect_load_error(&s, "looks like a byte token", "normal token \"<0x-1>\"");
+	bad_tokens[6] = "<0x0A0>";
+	expect_load_error(&s, "looks like a byte token", "normal token \"<0x0A0>\"");
 
 	/* token types of any value are accepted (unknown values: never rendered) */
 	memcpy(bad_types, k_spm_types, sizeof(bad_types));
