@@ -13,7 +13,7 @@ CREATE FUNCTION llm_generate(
     top_k integer DEFAULT 0,
     min_p double precision DEFAULT 0,
     repetition_penalty double precision DEFAULT 1,
-    seed bigint DEFAULT 0,
+    seed bigint DEFAULT NULL,
     stop text[] DEFAULT NULL,
     model text DEFAULT NULL)
 RETURNS text
@@ -30,7 +30,7 @@ CREATE FUNCTION llm_chat(
     top_k integer DEFAULT 0,
     min_p double precision DEFAULT 0,
     repetition_penalty double precision DEFAULT 1,
-    seed bigint DEFAULT 0,
+    seed bigint DEFAULT NULL,
     stop text[] DEFAULT NULL,
     model text DEFAULT NULL)
 RETURNS text
@@ -46,7 +46,7 @@ CREATE FUNCTION llm_generate_batch(
     top_k integer DEFAULT 0,
     min_p double precision DEFAULT 0,
     repetition_penalty double precision DEFAULT 1,
-    seed bigint DEFAULT 0,
+    seed bigint DEFAULT NULL,
     stop text[] DEFAULT NULL,
     model text DEFAULT NULL)
 RETURNS TABLE(ord integer, output text)

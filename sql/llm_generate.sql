@@ -29,6 +29,20 @@ RESET llm.default_max_tokens;
 SELECT llm_generate('Once upon a time', max_tokens => 12, temperature => 0.8, seed => 42)
      = llm_generate('Once upon a time', max_tokens => 12, temperature => 0.8, seed => 42)
        AS same_seed;
+-- seed NULL (the default) while sampling: a fresh seed per request, so two
+-- calls differ (32 tokens at temperature 1: equal by chance is negligible)
+SELECT llm_generate('Once upon a time', max_tokens => 32, temperature => 1)
+    <> llm_generate('Once upon a time', max_tokens => 32, temperature => 1)
+       AS fresh_seed_differs;
+SELECT count(DISTINCT output) AS distinct_outputs
+  FROM llm_generate_batch(ARRAY['Once upon a time', 'Once upon a time'],
+                          max_tokens => 32, temperature => 1);
+-- an explicit seed, 0 included, stays reproducible; greedy stays deterministic
+SELECT llm_generate('Once upon a time', max_tokens => 32, temperature => 1, seed => 0)
+     = llm_generate('Once upon a time', max_tokens => 32, temperature => 1, seed => 0)
+       AS seed_0_reproducible;
+SELECT llm_generate('Once upon a time', max_tokens => 32)
+     = llm_generate('Once upon a time', max_tokens => 32) AS greedy_deterministic;
 -- top_k = 1 is greedy at any temperature
 SELECT llm_generate('Once upon a time', max_tokens => 12, temperature => 1.5,
                     top_k => 1, seed => 7)

@@ -274,6 +274,7 @@ parse_gen_options(FunctionCallInfo fcinfo, LlmGenOptions *opt, StringInfo stops)
 				   "Use 1 to turn the repetition penalty off.");
 
 	opt->seed = PG_ARGISNULL(ARG_SEED) ? 0 : (uint64) PG_GETARG_INT64(ARG_SEED);
+	opt->seed_random = PG_ARGISNULL(ARG_SEED) && opt->temperature > 0.0f;
 	opt->truncation = llm_guc_truncation;
 
 	opt->n_stop = 0;
@@ -306,6 +307,22 @@ parse_gen_options(FunctionCallInfo fcinfo, LlmGenOptions *opt, StringInfo stops)
 }
 
 /*
+ * Give req its seed: the one the caller passed, or, when the seed was NULL
+ * and the request samples, a fresh random one, so that repeated calls (and
+ * the prompts of one batch) do not all draw the same text.
+ */
+static void
+set_request_seed(LlmRequest *req)
+{
+	if (req->opt.seed_random &&
+		!pg_strong_random(&req->opt.seed, sizeof(req->opt.seed)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random seed"),
+				 errhint("Pass a seed explicitly.")));
+}
+
+/*
  * Build the input of a GENERATE request: prompt then stop strings.
  */
 static void
@@ -316,6 +333,7 @@ build_generate(LlmRequest *req, text *prompt, const LlmGenOptions *opt,
 
 	llm_request_init(req, LLM_REQ_GENERATE);
 	req->opt = *opt;
+	set_request_seed(req);
 	strlcpy(req->model, model, LLM_NAME_LEN);
 	initStringInfo(&buf);
 	append_utf8(&buf, VARDATA_ANY(prompt), VARSIZE_ANY_EXHDR(prompt));
@@ -434,6 +452,7 @@ llm_chat(PG_FUNCTION_ARGS)
 	llm_request_init(&req, LLM_REQ_CHAT);
 	llm_parse_model_arg(fcinfo, ARG_MODEL, &req);
 	req.opt = opt;
+	set_request_seed(&req);
 	req.opt.n_msgs = n;
 	req.input = buf.data;
 	req.input_len = buf.len;

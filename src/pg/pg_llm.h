@@ -107,6 +107,7 @@ typedef struct LlmGenOptions
 	float		min_p;
 	float		repeat_penalty;
 	uint64		seed;
+	bool		seed_random;	/* seed NULL while sampling: each request draws one */
 	int32		truncation;		/* llm_truncation */
 	int32		n_stop;			/* stop strings after the prompt */
 	int32		n_msgs;			/* LLM_REQ_CHAT: messages in the input */
