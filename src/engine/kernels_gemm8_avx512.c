@@ -4,11 +4,12 @@
  * activation rows, q8_0 (llm_block_q8_0x8) with q8_0 activation rows.
  *
  * Same layout and same float operations as kernels_gemm8_avx2.c: the eight
- * rows of a group sit in the eight 32-bit lanes of a 256-bit vector, and
- * one vpdpbusd (AVX512-VNNI on 256-bit registers, AVX512VL) adds the four
- * products of four weights of each row with the same four activation bytes
- * (broadcast) to that row's int32 lane, without the int16 intermediate of
- * vpmaddubsw. The per-block integer sums are therefore exact for any
+ * rows of a group sit in the eight 32-bit lanes of a 256-bit vector (two
+ * adjacent groups in the two halves of a 512-bit vector, a last odd group
+ * alone on 256 bits with AVX512VL), and one vpdpbusd (AVX512-VNNI) adds
+ * the four products of four weights of each row with the same four
+ * activation bytes (broadcast) to that row's int32 lane, without the int16
+ * intermediate of vpmaddubsw. The per-block integer sums are therefore exact for any
  * input; per (row, activation row) the float operations are those of
  * ref_gemm8 in kernels_ref.c, in its order (per block one fused
  * multiply-add of d_w * d_a times the sum, then for q4_1 a second chain of
@@ -35,6 +36,7 @@
 
 #include <immintrin.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "kernels_avx2_int.h"
 #include "quant.h"
@@ -160,6 +162,97 @@ g5_tile(const bool q41, const int C, const bool scr, int64_t nb, const void *x,
 }
 
 /*
+ * Weight vector j of block i of two adjacent groups x and x + gbytes, as
+ * g5_weights gives it for each: group x in the low 256 bits, the next
+ * group in the high 256 bits (16 rows x 4 bytes). From the 16-row scratch
+ * copy when scr.
+ */
+static inline __attribute__((always_inline)) __m512i
+g5_weights16(const bool q41, const bool scr, const char *x, size_t gbytes, const __m512i *uq,
+			 int64_t i, int j)
+{
+	__m512i		p;
+	const int	off = q41 ? 32 * (j & 3) : 32 * j;
+	const char *q0 = q41 ? (const char *) ((const llm_block_q4_1x8 *) x)[i].qs :
+		(const char *) ((const llm_block_q8_0x8 *) x)[i].qs;
+
+	if (scr)
+		return _mm512_load_si512(&uq[8 * i + j]);
+	p = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) (q0 + off))),
+						   _mm256_loadu_si256((const __m256i *) (q0 + gbytes + off)), 1);
+	if (!q41)
+		return _mm512_xor_si512(p, _mm512_set1_epi8((char) 0x80));
+	if (j >= 4)
+		p = _mm512_srli_epi16(p, 4);
+	return _mm512_and_si512(p, _mm512_set1_epi8(0x0f));
+}
+
+/*
+ * g5_tile for two adjacent groups at once (rows 0..15 of y, group x then
+ * group x + gbytes) in 512-bit vectors: every lane does exactly the
+ * operations of the 8-row tile (same int32 sum, same float chain), with
+ * half the activation broadcasts per multiply-add.
+ */
+static inline __attribute__((always_inline)) void
+g5_tile16(const bool q41, const int C, const bool scr, int64_t nb, const char *x, size_t gbytes,
+		  const __m512i *uq, const char *a, size_t a_stride, const float *da, const int32_t *ca,
+		  float *y, int64_t ldy)
+{
+	const int	P = C >= 8 ? 1 : C >= 4 ? 2 : 4;
+	__m512		acc[G5_TG];
+	__m512i		s[G5_TG][4];
+	int64_t		i;
+
+	#pragma GCC unroll 8
+	for (int c = 0; c < C; c++)
+		acc[c] = _mm512_setzero_ps();
+	for (i = 0; i < nb; i++)
+	{
+		const uint16_t *d0 = q41 ? ((const llm_block_q4_1x8 *) x)[i].d : ((const llm_block_q8_0x8 *) x)[i].d;
+		__m512		dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
+					_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *) d0)),
+					_mm_loadu_si128((const __m128i *) ((const char *) d0 + gbytes)), 1));
+
+		#pragma GCC unroll 8
+		for (int c = 0; c < C; c++)
+			#pragma GCC unroll 4
+			for (int p = 0; p < P; p++)
+				s[c][p] = _mm512_setzero_si512();
+		#pragma GCC unroll 8
+		for (int j = 0; j < 8; j++)
+		{
+			__m512i		w = g5_weights16(q41, scr, x, gbytes, uq, i, j);
+
+			#pragma GCC unroll 8
+			for (int c = 0; c < C; c++)
+			{
+				int32_t		v4;
+
+				memcpy(&v4, g5_aqs(q41, a, a_stride, c, i) + 4 * j, sizeof(v4));
+				s[c][j % P] = _mm512_dpbusd_epi32(s[c][j % P], w, _mm512_set1_epi32(v4));
+			}
+		}
+		#pragma GCC unroll 8
+		for (int c = 0; c < C; c++)
+		{
+			__m512i		t = s[c][0];
+			__m512		f;
+
+			#pragma GCC unroll 4
+			for (int p = 1; p < P; p++)
+				t = _mm512_add_epi32(t, s[c][p]);
+			if (!q41)
+				t = _mm512_sub_epi32(t, _mm512_set1_epi32(ca[c * nb + i]));
+			f = _mm512_cvtepi32_ps(t);
+			acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(da[c * nb + i])), f, acc[c]);
+		}
+	}
+	#pragma GCC unroll 8
+	for (int c = 0; c < C; c++)
+		_mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
+/*
  * q4_1 only: the min terms of group x for C (1..G5_TM) activation rows
  * (their q8_1 block sums sa[c * nb + i]), one chain per (row, activation
  * row) over the blocks, added to the sums already in y: as in
@@ -226,6 +319,47 @@ g5_group(const bool q41, const bool scr, int64_t nb, const void *x, const __m256
 }
 
 /*
+ * g5_group for two adjacent groups (16 rows): the tiles 16 rows wide, the
+ * q4_1 min terms per group.
+ */
+static inline __attribute__((always_inline)) void
+g5_group16(const bool q41, const bool scr, int64_t nb, const char *x, size_t gbytes,
+		   const __m512i *uq, const char *a, size_t a_stride, int cn, const float *da,
+		   const float *sa, const int32_t *ca, float *y, int64_t ldy)
+{
+	for (int c = 0, C; c < cn; c += C)
+	{
+		const char *ac = a + (size_t) c * a_stride;
+
+		C = cn - c >= 8 ? 8 : cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
+		if (C == 8)
+			g5_tile16(q41, 8, scr, nb, x, gbytes, uq, ac, a_stride, da + c * nb, ca + c * nb, y + c * ldy, ldy);
+		else if (C == 4)
+			g5_tile16(q41, 4, scr, nb, x, gbytes, uq, ac, a_stride, da + c * nb, ca + c * nb, y + c * ldy, ldy);
+		else if (C == 2)
+			g5_tile16(q41, 2, scr, nb, x, gbytes, uq, ac, a_stride, da + c * nb, ca + c * nb, y + c * ldy, ldy);
+		else
+			g5_tile16(q41, 1, scr, nb, x, gbytes, uq, ac, a_stride, da + c * nb, ca + c * nb, y + c * ldy, ldy);
+	}
+	for (int h = 0; q41 && h < 2; h++)
+		for (int c = 0, C; c < cn; c += C)
+		{
+			const char *xh = x + h * gbytes;
+			float	   *yh = y + 8 * h + c * ldy;
+
+			C = cn - c >= 8 ? 8 : cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
+			if (C == 8)
+				g5_min(8, nb, xh, sa + c * nb, yh, ldy);
+			else if (C == 4)
+				g5_min(4, nb, xh, sa + c * nb, yh, ldy);
+			else if (C == 2)
+				g5_min(2, nb, xh, sa + c * nb, yh, ldy);
+			else
+				g5_min(1, nb, xh, sa + c * nb, yh, ldy);
+		}
+}
+
+/*
  * 128 times the sum of the 32 signed bytes at q (q8_0 only): the term
  * that turns sum (w + 128) a into sum w a. sad_epu8 sums a + 128.
  */
@@ -257,7 +391,9 @@ g5_run(const bool q41, int64_t n, int64_t ng, int64_t nc, const void *w8,
 	float		da[G5_SCALES] __attribute__((aligned(32)));
 	float		sa[G5_SCALES] __attribute__((aligned(32)));
 	int32_t		ca[G5_SCALES] __attribute__((aligned(32)));
-	__m256i		uq[8 * G5_SCR_NB];
+	/* scratch of a pair of groups, or (first half) of the odd last group */
+	__m512i		uq16[8 * G5_SCR_NB];
+	__m256i    *uq = (__m256i *) uq16;
 
 	for (int64_t c0 = 0; c0 < nc; c0 += tc)
 	{
@@ -281,7 +417,24 @@ g5_run(const bool q41, int64_t n, int64_t ng, int64_t nc, const void *w8,
 					ca[c * nb + i] = g5_asum128(((const llm_block_q8_0 *) row)[i].qs);
 				}
 			}
-		for (int64_t g = 0; g < ng; g++)
+		/* pairs of groups in 512-bit vectors, a last odd group in 256 */
+		for (int64_t g = 0; g + 1 < ng; g += 2)
+		{
+			const char *x = (const char *) w8 + (size_t) g * gbytes;
+			float	   *yg = y + c0 * ldy + 8 * g;
+
+			if (scr)
+			{
+				for (int64_t i = 0; i < nb; i++)
+					#pragma GCC unroll 8
+					for (int j = 0; j < 8; j++)
+						uq16[8 * i + j] = g5_weights16(true, false, x, gbytes, NULL, i, j);
+				g5_group16(true, true, nb, x, gbytes, uq16, a0, a_stride, cn, da, sa, ca, yg, ldy);
+			}
+			else
+				g5_group16(q41, false, nb, x, gbytes, uq16, a0, a_stride, cn, da, sa, ca, yg, ldy);
+		}
+		for (int64_t g = ng & ~(int64_t) 1; g < ng; g++)
 		{
 			const char *x = (const char *) w8 + (size_t) g * gbytes;
 			float	   *yg = y + c0 * ldy + 8 * g;
