@@ -50,6 +50,13 @@
 /* floats of activation scales converted per call (fewer rows when long) */
 #define G5_SCALES (G5_TC * 512)
 _Static_assert(G5_SCALES >= LLM_GEMM8_MAX_N / LLM_QK, "one activation row's scales fit");
+/*
+ * activation rows from which pairs of groups go in 512-bit vectors
+ * (measured on Zen 4: below it the 256-bit path is as fast or faster,
+ * notably for one token, where the weights stream from memory)
+ */
+#define G5_W16_Q4_1 2
+#define G5_W16_Q8_0 8
 /* rows of up to this many blocks are unpacked once per group (scratch) */
 #define G5_SCR_NB 128
 
@@ -400,6 +407,7 @@ g5_run(const bool q41, int64_t n, int64_t ng, int64_t nc, const void *w8,
 		const int	cn = (int) (nc - c0 < tc ? nc - c0 : tc);
 		const char *a0 = (const char *) a + (size_t) c0 * a_stride;
 		const bool	scr = q41 && cn > G5_TG && nb <= G5_SCR_NB;
+		int64_t		g;
 
 		for (int c = 0; c < cn; c++)
 			for (int64_t i = 0; i < nb; i++)
@@ -417,8 +425,11 @@ g5_run(const bool q41, int64_t n, int64_t ng, int64_t nc, const void *w8,
 					ca[c * nb + i] = g5_asum128(((const llm_block_q8_0 *) row)[i].qs);
 				}
 			}
-		/* pairs of groups in 512-bit vectors, a last odd group in 256 */
-		for (int64_t g = 0; g + 1 < ng; g += 2)
+		/*
+		 * pairs of groups in 512-bit vectors from G5_W16_* activation rows,
+		 * then (a last odd group, or all when fewer rows) in 256
+		 */
+		for (g = 0; cn >= (q41 ? G5_W16_Q4_1 : G5_W16_Q8_0) && g + 1 < ng; g += 2)
 		{
 			const char *x = (const char *) w8 + (size_t) g * gbytes;
 			float	   *yg = y + c0 * ldy + 8 * g;
@@ -434,7 +445,7 @@ g5_run(const bool q41, int64_t n, int64_t ng, int64_t nc, const void *w8,
 			else
 				g5_group16(q41, false, nb, x, gbytes, uq16, a0, a_stride, cn, da, sa, ca, yg, ldy);
 		}
-		for (int64_t g = ng & ~(int64_t) 1; g < ng; g++)
+		for (; g < ng; g++)
 		{
 			const char *x = (const char *) w8 + (size_t) g * gbytes;
 			float	   *yg = y + c0 * ldy + 8 * g;
