@@ -10,7 +10,9 @@
 #   make pg-check   the extension's tests (pg_regress, TAP, concurrency)
 #
 # No -march=native: AVX2 code lives in src/engine/*_avx2.c files compiled with
-# -mavx2 -mfma -mf16c and is chosen at run time after a cpuid check.
+# -mavx2 -mfma -mf16c, AVX-512 code in src/engine/*_avx512.c files compiled
+# with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mfma -mf16c; both are
+# chosen at run time after a cpuid check.
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -31,6 +33,7 @@ CFLAGS_COMMON := -std=gnu11 $(OPT) -fPIC -Wall -Wextra -Wno-unused-parameter \
 CFLAGS  ?=
 ALL_CFLAGS := $(CFLAGS_COMMON) $(CFLAGS)
 AVX2_FLAGS := -mavx2 -mfma -mf16c
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mfma -mf16c
 LDLIBS  := -lpcre2-8 -lutf8proc -lm -lpthread
 
 # The three layers: src/engine (the engine library, no PostgreSQL
@@ -61,6 +64,9 @@ cli: $(CLI)
 
 $(BUILD)/obj/%_avx2.o: src/engine/%_avx2.c $(ENGINE_HDR) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+
+$(BUILD)/obj/%_avx512.o: src/engine/%_avx512.c $(ENGINE_HDR) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) $(AVX512_FLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: src/engine/%.c $(ENGINE_HDR) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c $< -o $@

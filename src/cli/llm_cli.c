@@ -8,7 +8,7 @@
  *                    [--stop STR]... [--chat] [--system TEXT] [-t THREADS]
  *   llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [-b B] [--json]
  *
- * Common options: --isa auto|scalar|avx2, --device auto|cpu|cuda,
+ * Common options: --isa auto|scalar|avx2|avx512, --device auto|cpu|cuda,
  * -c CTX (context cap).
  * Exit status: 0 success, 1 error (message on stderr), 2 usage error.
  */
@@ -62,7 +62,7 @@ cli_usage(void)
 			"                   [--chat] [--system TEXT] [-t THREADS]\n"
 			"  llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [-b B] [--json]\n"
 			"  llm-cli embed    -m MODEL-DIR|FILE.gguf [--json] [--tokens] [-t THREADS] -- TEXT...\n"
-			"common options: --isa auto|scalar|avx2, --device auto|cpu|cuda, -c CTX\n");
+			"common options: --isa auto|scalar|avx2|avx512, --device auto|cpu|cuda, -c CTX\n");
 	return 2;
 }
 

@@ -97,8 +97,8 @@ cpu_create(llm_backend **out, const llm_engine_params *p, char *err)
 		n = c > 0 ? (int32_t) c : 1;
 	}
 	if (p && p->isa && strcmp(p->isa, "auto") != 0 && strcmp(p->isa, "scalar") != 0 &&
-		strcmp(p->isa, "avx2") != 0)
-		return llm_err(err, "unknown instruction set \"%s\" (use auto, scalar or avx2)", p->isa);
+		strcmp(p->isa, "avx2") != 0 && strcmp(p->isa, "avx512") != 0)
+		return llm_err(err, "unknown instruction set \"%s\" (use auto, scalar, avx2 or avx512)", p->isa);
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return llm_err(err, "out of memory");

@@ -2,7 +2,8 @@
  * kernels.h - CPU compute kernels behind a function table.
  *
  * Every kernel has a portable scalar reference (kernels_ref.c); faster
- * versions (kernels_avx2.c, built with -mavx2 -mfma -mf16c) are chosen at
+ * versions (kernels_avx2.c, built with -mavx2 -mfma -mf16c; the packed
+ * products also in AVX-512 VNNI, kernels_gemm8_avx512.c) are chosen at
  * start-up after a cpuid check. The table is filled once and then only
  * read, so it may be shared between threads.
  *
@@ -65,7 +66,7 @@ typedef struct llm_type_ops
 
 typedef struct llm_kernels
 {
-	const char *isa;			/* "scalar" or "avx2" */
+	const char *isa;			/* "scalar", "avx2" or "avx512" */
 	llm_type_ops type[LLM_TYPE_COUNT];
 
 	/* f32 helpers used by the forward pass */
@@ -89,13 +90,21 @@ void		llm_kernels_init_scalar(llm_kernels *k);
 
 /*
  * Fill k with the best kernels this CPU supports. want may be NULL or
- * "auto" (cpuid), "scalar", or "avx2" (falls back to scalar when the CPU
- * lacks AVX2/FMA/F16C). Returns the chosen isa name.
+ * "auto" (cpuid), "scalar", "avx2" (falls back to scalar when the CPU
+ * lacks AVX2/FMA/F16C) or "avx512" (the AVX2 table with the packed
+ * products in AVX-512 VNNI; falls back to "avx2", then scalar). Returns
+ * the chosen isa name.
  */
 const char *llm_kernels_init(llm_kernels *k, const char *want);
 
 /* true when the CPU has AVX2, FMA and F16C (and the OS saves YMM state) */
 int			llm_cpu_has_avx2(void);
+
+/*
+ * true when llm_cpu_has_avx2() and the CPU has AVX-512 F, BW, VL and VNNI
+ * and the OS saves the opmask and ZMM state (XCR0 bits 5, 6, 7)
+ */
+int			llm_cpu_has_avx512(void);
 
 /*
  * Internal (kernels.c, kernels_avx2.c): replace entries of k, already
@@ -104,5 +113,13 @@ int			llm_cpu_has_avx2(void);
  * (not an x86 target), leaving k unchanged.
  */
 bool		llm_kernels_overlay_avx2(llm_kernels *k);
+
+/*
+ * Internal (kernels_gemm8_avx512.c): replace the packed 8-row products
+ * (gemm8) of k, already filled by llm_kernels_overlay_avx2(), with their
+ * AVX-512 VNNI versions (same bits). Call only when llm_cpu_has_avx512().
+ * Returns false when this build has no AVX-512 code.
+ */
+bool		llm_kernels_overlay_avx512(llm_kernels *k);
 
 #endif							/* LLM_KERNELS_H */

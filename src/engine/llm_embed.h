@@ -91,7 +91,7 @@ int			llm_embed_tokenize(const llm_embed_model *m, const char *text, size_t len,
 
 /*
  * A compute context: n_threads threads (>= 1), kernels chosen by isa
- * (NULL/"auto", "scalar", "avx2").
+ * (NULL/"auto", "scalar", "avx2", "avx512").
  */
 int			llm_embed_ctx_new(llm_embed_ctx **out, int n_threads, const char *isa,
 							  char *err);

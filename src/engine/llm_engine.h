@@ -78,7 +78,7 @@ size_t		llm_model_kv_bytes_per_pos(const llm_model *m);
 typedef struct llm_engine_params
 {
 	int32_t		n_threads;		/* <= 0: one per online CPU */
-	const char *isa;			/* NULL/"auto", "scalar" or "avx2" */
+	const char *isa;			/* NULL/"auto", "scalar", "avx2", "avx512" */
 	const char *device;			/* NULL/"auto" or "cpu"; "cuda" when built */
 } llm_engine_params;
 

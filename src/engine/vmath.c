@@ -80,7 +80,7 @@ void
 llm_vmath_init(llm_vmath *v, const char *isa)
 {
 #if defined(__x86_64__)
-	if (isa != NULL && strcmp(isa, "avx2") == 0)
+	if (isa != NULL && (strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0))
 	{
 		v->isa = "avx2";
 		v->gelu = llm_vmath_gelu_avx2;

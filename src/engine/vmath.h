@@ -27,7 +27,8 @@ typedef struct llm_vmath
 } llm_vmath;
 
 /*
- * Fill v for the isa the kernels were chosen for ("avx2" or anything
+ * Fill v for the isa the kernels were chosen for ("avx2" or "avx512",
+ * which share the AVX2 element-wise functions, or anything
  * else for the scalar reference).
  */
 void		llm_vmath_init(llm_vmath *v, const char *isa);

@@ -232,6 +232,7 @@ test_tables(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
 	llm_kernels tmp;
 	int			good = 1;
 	int			cpu_avx2 = llm_cpu_has_avx2();
+	const char *best = llm_cpu_has_avx512() ? "avx512" : cpu_avx2 ? "avx2" : "scalar";
 	static const struct
 	{
 		llm_type	t;
@@ -245,10 +246,11 @@ test_tables(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
 	};
 
 	ok(strcmp(llm_kernels_init(&tmp, "scalar"), "scalar") == 0, "init \"scalar\" gives scalar");
-	ok(strcmp(llm_kernels_init(&tmp, NULL), cpu_avx2 ? "avx2" : "scalar") == 0,
-	   "init NULL gives %s", cpu_avx2 ? "avx2" : "scalar");
+	ok(strcmp(llm_kernels_init(&tmp, NULL), best) == 0, "init NULL gives %s", best);
 	ok(strcmp(llm_kernels_init(&tmp, "avx2"), cpu_avx2 ? "avx2" : "scalar") == 0,
 	   "init \"avx2\" gives %s", cpu_avx2 ? "avx2" : "scalar");
+	ok(strcmp(llm_kernels_init(&tmp, "avx512"), best) == 0, "init \"avx512\" gives %s", best);
+	ok(strcmp(llm_kernels_init(&tmp, "auto"), best) == 0, "init \"auto\" gives %s", best);
 	ok(strcmp(llm_kernels_init(&tmp, "auto"), tmp.isa) == 0 && strcmp(ks->isa, "scalar") == 0,
 	   "isa names");
 
@@ -1232,6 +1234,85 @@ gemm8_case(const llm_kernels *k, const llm_kernels *ref, llm_type t, uint64_t *s
 }
 
 /*
+ * All-extreme blocks for the packed products of table k against ref, bit
+ * for bit: 16 rows (2 groups) of 4 blocks of one constant weight (q4_1:
+ * nibbles 15 or 0 with random scales; q8_0: 127, -128, -127 or 0) against
+ * 8 activation rows whose blocks are one constant byte (+127, -127, or,
+ * q8_0 only, -128, which from_float never makes but the layout allows),
+ * so that every block sum is at its extreme.
+ */
+static bool
+gemm8_extreme(const llm_kernels *k, const llm_kernels *ref, llm_type t)
+{
+	enum
+	{
+	NB = 4, NG = 2, NR = 8 * NG, NC = 8};
+	static const int8_t wq8[] = {127, -128, -127, 0};
+	static const int8_t aq[] = {127, -127, -128, 127, -128, -127, 0, 127};
+	const llm_type_ops *op = &k->type[t];
+	const bool	q41 = t == LLM_TYPE_Q4_1;
+	size_t		wb = llm_row_size(t, NB * LLM_QK),
+				ab = llm_row_size(op->vec_dot_type, NB * LLM_QK);
+	char		w[NR * NB * sizeof(llm_block_q4_1x8)],
+				w8[NR * NB * sizeof(llm_block_q4_1x8)],
+				a[NC * NB * sizeof(llm_block_q8_1)];
+	float		y[NC * NR],
+				yr[NC * NR];
+	uint64_t	seed = 99;
+
+	for (int r = 0; r < NR; r++)
+		for (int i = 0; i < NB; i++)
+		{
+			uint16_t	d = llm_fp32_to_fp16(0.001f + 0.01f * (float) (rnd_u64(&seed) % 100));
+
+			if (q41)
+			{
+				llm_block_q4_1 *b = (llm_block_q4_1 *) (w + r * wb) + i;
+
+				b->d = d;
+				b->m = llm_fp32_to_fp16(-0.5f + 0.01f * (float) (rnd_u64(&seed) % 100));
+				memset(b->qs, (r + i) % 4 == 3 ? 0x00 : 0xff, sizeof(b->qs));
+			}
+			else
+			{
+				llm_block_q8_0 *b = (llm_block_q8_0 *) (w + r * wb) + i;
+
+				b->d = d;
+				memset(b->qs, (uint8_t) wq8[(r + i) % 4], sizeof(b->qs));
+			}
+		}
+	for (int g = 0; g < NG; g++)
+		op->pack8(NB * LLM_QK, w + g * 8 * wb, wb, w8 + g * 8 * wb);
+	for (int c = 0; c < NC; c++)
+		for (int i = 0; i < NB; i++)
+		{
+			int8_t		q = aq[(c + i) % 8];
+			uint16_t	d = llm_fp32_to_fp16(0.002f + 0.001f * (float) (rnd_u64(&seed) % 100));
+
+			if (q41 && q == -128)
+				q = -127;
+			if (q41)
+			{
+				llm_block_q8_1 *b = (llm_block_q8_1 *) (a + c * ab) + i;
+
+				b->d = d;
+				b->s = llm_fp32_to_fp16(llm_fp16_to_fp32(d) * 32.0f * q);
+				memset(b->qs, (uint8_t) q, sizeof(b->qs));
+			}
+			else
+			{
+				llm_block_q8_0 *b = (llm_block_q8_0 *) (a + c * ab) + i;
+
+				b->d = d;
+				memset(b->qs, (uint8_t) q, sizeof(b->qs));
+			}
+		}
+	op->gemm8(NB * LLM_QK, NG, NC, w8, a, ab, y, NR);
+	ref->type[t].gemm8(NB * LLM_QK, NG, NC, w8, a, ab, yr, NR);
+	return memcmp(y, yr, sizeof(y)) == 0;
+}
+
+/*
  * Every packed 8-row product (gemm8) must give the same bits for any split
  * of its groups and activation rows, the AVX2 kernels the bits of the
  * scalar reference (so the packed layout makes results independent of the
@@ -1275,6 +1356,60 @@ test_gemm8(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
 }
 
 /*
+ * The AVX-512 VNNI packed products (table kx) against the scalar
+ * reference, bit for bit: the cases of test_gemm8 (every row length path,
+ * activation-row counts 1..19 so that every tile size 8, 4, 2, 1 occurs,
+ * random splits of rows and groups, the extreme blocks of gemm8_case),
+ * then every split of a 19-row batch and of 3 groups on short rows, and
+ * blocks of all-extreme weights against all-extreme activations (q4_1
+ * nibbles 15 against +-127; q8_0 +127 and -128 against +-127 and -128,
+ * which the xor-128 form must get right too). Prints a SKIP line when
+ * the CPU lacks AVX-512 VNNI.
+ */
+static void
+test_gemm8_avx512(const llm_kernels *ks, const llm_kernels *kx, int have_avx512)
+{
+	static const int64_t ns[] = {32, 96, 576, 32 * 37, 32 * 200, 32 * 600, LLM_GEMM8_MAX_N};
+	static const llm_type ts[] = {LLM_TYPE_Q4_1, LLM_TYPE_Q8_0};
+	uint64_t	seed = 777;
+
+	if (!have_avx512)
+	{
+		skip("no AVX-512 VNNI: avx512 gemm8 comparison");
+		return;
+	}
+	ok(strcmp(kx->isa, "avx512") == 0 &&
+	   kx->type[LLM_TYPE_Q4_1].gemm8 != ks->type[LLM_TYPE_Q4_1].gemm8 &&
+	   kx->type[LLM_TYPE_Q8_0].gemm8 != ks->type[LLM_TYPE_Q8_0].gemm8,
+	   "avx512 table has its own q4_1 and q8_0 gemm8");
+	for (size_t ti = 0; ti < sizeof(ts) / sizeof(ts[0]); ti++)
+	{
+		llm_type	t = ts[ti];
+		bool		good = true;
+
+		for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+			for (int64_t nc = 1; nc <= 19; nc += (ns[i] > 100000 ? 9 : ns[i] > 1000 ? 6 : 1))
+			{
+				int64_t		ng = 1 + (int64_t) (rnd_u64(&seed) % 3);
+				int64_t		split = (int64_t) (rnd_u64(&seed) % (uint64_t) (nc + 1));
+				int64_t		gsplit = (int64_t) (rnd_u64(&seed) % (uint64_t) (ng + 1));
+
+				good &= gemm8_case(kx, ks, t, &seed, ns[i], ng, nc, split, gsplit);
+			}
+		ok(good, "%s gemm8 (avx512): same bits as the scalar gemm8 for every length path", llm_type_name(t));
+
+		good = true;
+		for (int64_t split = 0; split <= 19; split++)
+			for (int64_t gsplit = 0; gsplit <= 3; gsplit++)
+				good &= gemm8_case(kx, ks, t, &seed, 96, 3, 19, split, gsplit);
+		ok(good, "%s gemm8 (avx512): same bits as the scalar gemm8 for every row and group split",
+		   llm_type_name(t));
+		good = gemm8_extreme(kx, ks, t);
+		ok(good, "%s gemm8 (avx512): same bits as the scalar gemm8 on all-extreme blocks", llm_type_name(t));
+	}
+}
+
+/*
  * Run all checks (or the benchmark with --bench).
  */
 int
@@ -1282,12 +1417,21 @@ main(int argc, char **argv)
 {
 	llm_kernels ks;
 	llm_kernels ka;
+	llm_kernels kx;
 	int			have_avx2 = llm_cpu_has_avx2();
+	int			have_avx512 = llm_cpu_has_avx512();
 
 	/* LLM_TEST_NO_AVX2=1 runs the checks as on a CPU without AVX2 */
 	if (getenv("LLM_TEST_NO_AVX2") && *getenv("LLM_TEST_NO_AVX2"))
-		have_avx2 = 0;
+		have_avx2 = have_avx512 = 0;
+	/* LLM_TEST_NO_AVX512=1 as on a CPU without AVX-512 VNNI */
+	if (getenv("LLM_TEST_NO_AVX512") && *getenv("LLM_TEST_NO_AVX512"))
+		have_avx512 = 0;
 	llm_kernels_init_scalar(&ks);
+	if (have_avx512)
+		llm_kernels_init(&kx, "avx512");
+	else
+		llm_kernels_init_scalar(&kx);
 	if (have_avx2)
 		llm_kernels_init(&ka, "avx2");
 	else
@@ -1295,7 +1439,7 @@ main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "--bench") == 0)
 		return run_bench(have_avx2);
 
-	diag("cpu has avx2: %s", have_avx2 ? "yes" : "no");
+	diag("cpu has avx2: %s, avx512 vnni: %s", have_avx2 ? "yes" : "no", have_avx512 ? "yes" : "no");
 	test_tables(&ks, &ka, have_avx2);
 	test_half(&ks, &ka, have_avx2);
 	test_fixtures(&ks, &ka, have_avx2);
@@ -1312,5 +1456,6 @@ main(int argc, char **argv)
 		test_f32_rows(&ka, "avx2");
 	test_gemm(&ks, &ka, have_avx2);
 	test_gemm8(&ks, &ka, have_avx2);
+	test_gemm8_avx512(&ks, &kx, have_avx512);
 	return tap_done();
 }
