@@ -6,11 +6,19 @@
 # pg_regress, TAP and concurrency suites (throw-away clusters run as the
 # postgres user by pg_virtualenv). Ends with one line
 # "total: N passed, N failed"; exits non-zero if anything failed.
+# Stops at once (non-zero) if the dependencies or the models cannot be
+# installed: the suites would otherwise skip the work they cannot do.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
-scripts/fetch-models.sh
+if ! scripts/install-deps.sh; then
+  echo "FAIL: scripts/install-deps.sh failed; nothing was tested" >&2
+  exit 1
+fi
+if ! scripts/fetch-models.sh; then
+  echo "FAIL: scripts/fetch-models.sh failed (models missing); nothing was tested" >&2
+  exit 1
+fi
 export LLM_MODEL_DIR=${LLM_CACHE:-$HOME/.cache/llm}
 export LLM_MODEL=$LLM_MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf
 
