@@ -5,7 +5,9 @@
 # the malformed-file checks of llm-cli, and the PostgreSQL extension's
 # pg_regress, TAP and concurrency suites (throw-away clusters run as the
 # postgres user by pg_virtualenv). Ends with one line
-# "total: N passed, N failed"; exits non-zero if anything failed.
+# "total: N passed, N failed, N skipped" (a skip is not a pass; see
+# test/summary.sh for how each suite's own summary line is read); exits
+# non-zero if anything failed, or if a suite ran no test.
 # Stops at once (non-zero) if the dependencies or the models cannot be
 # installed: the suites would otherwise skip the work they cannot do.
 set -uo pipefail
@@ -22,55 +24,36 @@ fi
 export LLM_MODEL_DIR=${LLM_CACHE:-$HOME/.cache/llm}
 export LLM_MODEL=$LLM_MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf
 
+. test/summary.sh
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+out=$(mktemp)
+trap 'rm -f "$log" "$out"' EXIT
 status=0
 
-# run_suite NAME COMMAND...: run, show output, keep its summary line
+# run_suite NAME KIND COMMAND...: run and show its output, then keep the
+# one line test/summary.sh reads from the runner's own summary (KIND)
 run_suite() {
-  local name=$1; shift
+  local name=$1 kind=$2 rc; shift 2
   echo "##### $name"
-  if ! "$@" 2>&1 | tee -a "$log"; then status=1; fi
+  "$@" 2>&1 | tee "$out"; rc=${PIPESTATUS[0]}
+  [ $rc -eq 0 ] || status=1
+  suite_summary "$name" "$kind" $rc <"$out" | tee -a "$log"
 }
 
 make -j2 all unit fixtures || exit 1
 export LLM_FIXTURE_DIR=$PWD/build/fixtures
-run_suite layout       test/layout/check.sh
-run_suite unit         make --no-print-directory check
-run_suite cli-fixtures test/test-fixtures.sh build/llm-cli build/fixtures
-# pg_suite NAME SCRIPT: run a PostgreSQL suite and turn its own summary
-# (pg_regress "... ok"/"... FAILED" lines, prove's Tests=N, or one
-# PASS/FAIL verdict) into "NAME: N passed, N failed"
-pg_suite() {
-  local name=$1 script=$2 out rc p f
-  echo "##### $name"
-  out=$("$script" 2>&1); rc=$?
-  printf '%s\n' "$out"
-  case $name in
-    pg-regress)
-      p=$(printf '%s\n' "$out" | grep -cE '\.\.\. +ok')
-      f=$(printf '%s\n' "$out" | grep -cE '\.\.\. +FAILED') ;;
-    pg-tap)
-      p=$(printf '%s\n' "$out" | sed -nE 's/^Files=[0-9]+, Tests=([0-9]+).*/\1/p' | tail -n 1)
-      p=${p:-0}
-      f=$(printf '%s\n' "$out" | sed -nE 's/.*Failed ([0-9]+)\/[0-9]+ subtests.*/\1/p' | awk '{s+=$1} END {print s+0}')
-      p=$((p - f)) ;;
-    *)
-      p=0; f=0; [ $rc -eq 0 ] && p=1 ;;
-  esac
-  [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
-  [ $rc -ne 0 ] && status=1
-  echo "$name: $p passed, $f failed" | tee -a "$log"
-}
-pg_suite pg-regress     test/pg/run-regress.sh
-pg_suite pg-tap         test/pg/run-tap.sh
-pg_suite pg-concurrency test/pg/run-concurrency.sh
+run_suite layout         tap        test/layout/check.sh
+run_suite unit           tap        make --no-print-directory check
+run_suite cli-fixtures   tap        test/test-fixtures.sh build/llm-cli build/fixtures
+run_suite pg-regress     pg_regress test/pg/run-regress.sh
+run_suite pg-tap         prove      test/pg/run-tap.sh
+run_suite pg-concurrency verdict    test/pg/run-concurrency.sh
 
 make -j2 SAN=1 unit fixtures BUILD=build-san || exit 1
-run_suite unit-asan    make --no-print-directory SAN=1 check
+run_suite unit-asan      tap        make --no-print-directory SAN=1 check
 
-pass=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" | awk '{s+=$2} END {print s+0}')
-fail=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" | awk '{s+=$4} END {print s+0}')
+# totals only from the lines suite_summary wrote
+read -r pass fail skip < <(awk '{p+=$2; f+=$4; s+=$6} END {print p+0, f+0, s+0}' "$log")
 [ "$fail" -eq 0 ] || status=1
-echo "total: $pass passed, $fail failed"
+echo "total: $pass passed, $fail failed, $skip skipped"
 exit $status

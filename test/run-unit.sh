@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # Run TAP-producing test programs, show their output, and end with one line
-# "N passed, N failed" (checks counted over all programs). A program that
-# exits non-zero or prints no plan counts as one more failure.
+# "unit: N passed, N failed, N skipped" (checks counted over all programs;
+# an "ok N # SKIP reason" line is a skip, never a pass). A program that
+# exits non-zero, prints no plan or runs no check at all (only skips, or
+# nothing) counts as one more failure, and so does a run with no pass.
 set -u
-pass=0; fail=0
+pass=0; fail=0; skip=0
 for t in "$@"; do
   echo "=== $t"
   out=$("$t" 2>&1); rc=$?
   printf '%s\n' "$out"
-  p=$(printf '%s\n' "$out" | grep -cE '^ok ')
+  s=$(printf '%s\n' "$out" | grep -ciE '^ok [0-9]*[^#]*# *skip')
+  p=$(( $(printf '%s\n' "$out" | grep -cE '^ok ') - s ))
   f=$(printf '%s\n' "$out" | grep -cE '^not ok ')
-  pass=$((pass + p)); fail=$((fail + f))
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
   if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
     echo "not ok - $t exited with status $rc"; fail=$((fail + 1))
   fi
   if ! printf '%s\n' "$out" | grep -qE '^1\.\.[0-9]+'; then
     echo "not ok - $t printed no plan"; fail=$((fail + 1))
   fi
+  if [ $((p + f)) -eq 0 ]; then
+    echo "not ok - $t ran no check ($s skipped)"; fail=$((fail + 1))
+  fi
 done
-echo "unit: $pass passed, $fail failed"
+if [ $pass -eq 0 ]; then
+  echo "not ok - no check passed (zero tests run)"; fail=$((fail + 1))
+fi
+echo "unit: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -31,20 +31,21 @@ LLM_EMBED_MODEL=${LLM_EMBED_MODEL:-/root/.cache/llm/all-MiniLM-L6-v2}
 LLM_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export LLM_MODEL LLM_PG_MODEL_DIR LLM_PG_THREADS LLM_REPO LLM_EMBED_MODEL
 
-# skip (exit 0 with a message) when the model or PostgreSQL tools are absent
+# fail (exit 1 with a message) when the model or PostgreSQL tools are
+# absent: a suite that cannot run must not report success
 llm_pg_require() {
 	if [ ! -r "$LLM_MODEL" ]; then
-		echo "SKIP: model $LLM_MODEL not found (set LLM_MODEL)"
-		exit 0
+		echo "FAIL: model $LLM_MODEL not found (set LLM_MODEL, or run scripts/fetch-models.sh)" >&2
+		exit 1
 	fi
 	if [ ! -r "$LLM_EMBED_MODEL/config.json" ]; then
-		echo "SKIP: embedding model $LLM_EMBED_MODEL not found (set LLM_EMBED_MODEL)"
-		exit 0
+		echo "FAIL: embedding model $LLM_EMBED_MODEL not found (set LLM_EMBED_MODEL, or run scripts/fetch-models.sh)" >&2
+		exit 1
 	fi
 	for tool in pg_config pg_virtualenv psql; do
 		if ! command -v "$tool" >/dev/null 2>&1; then
-			echo "SKIP: $tool not installed"
-			exit 0
+			echo "FAIL: $tool not installed (run scripts/install-deps.sh)" >&2
+			exit 1
 		fi
 	done
 }
