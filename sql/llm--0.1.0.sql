@@ -5,6 +5,10 @@
 
 -- Text generation. A NULL prompt gives NULL; NULL options take their
 -- defaults (max_tokens: llm.default_max_tokens; model: llm.default_model).
+-- COST: a call takes tens to hundreds of milliseconds, so the planner
+-- evaluates cheap filters first and computes these calls as late as it
+-- can (after a Sort under a LIMIT, say). Statements that compute them
+-- over many rows are batched by the LlmBatch plan node (llm.batch_rows).
 CREATE FUNCTION llm_generate(
     prompt text,
     max_tokens integer DEFAULT NULL,
@@ -18,7 +22,7 @@ CREATE FUNCTION llm_generate(
     model text DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'llm_generate'
-LANGUAGE C VOLATILE PARALLEL SAFE;
+LANGUAGE C VOLATILE PARALLEL SAFE COST 100000;
 
 -- Chat completion: messages is a jsonb array of {"role", "content"}
 -- objects, rendered with the model's chat template by the worker.
@@ -35,7 +39,7 @@ CREATE FUNCTION llm_chat(
     model text DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'llm_chat'
-LANGUAGE C VOLATILE PARALLEL SAFE;
+LANGUAGE C VOLATILE PARALLEL SAFE COST 100000;
 
 -- Many prompts submitted at once, so that the worker batches them.
 CREATE FUNCTION llm_generate_batch(
@@ -51,21 +55,21 @@ CREATE FUNCTION llm_generate_batch(
     model text DEFAULT NULL)
 RETURNS TABLE(ord integer, output text)
 AS 'MODULE_PATHNAME', 'llm_generate_batch'
-LANGUAGE C VOLATILE PARALLEL SAFE ROWS 10;
+LANGUAGE C VOLATILE PARALLEL SAFE COST 100000 ROWS 10;
 
 -- Sentence embeddings. A NULL input gives NULL; model NULL means
 -- llm.default_embedding_model. The result casts to pgvector's vector.
 CREATE FUNCTION llm_embed(input text, model text DEFAULT NULL)
 RETURNS real[]
 AS 'MODULE_PATHNAME', 'llm_embed_sql'
-LANGUAGE C VOLATILE PARALLEL SAFE;
+LANGUAGE C VOLATILE PARALLEL SAFE COST 5000;
 
 -- Many texts queued at once, so that the worker embeds them together;
 -- ord is the 1-based position in inputs.
 CREATE FUNCTION llm_embed_batch(inputs text[], model text DEFAULT NULL)
 RETURNS TABLE(ord integer, embedding real[])
 AS 'MODULE_PATHNAME', 'llm_embed_batch_sql'
-LANGUAGE C VOLATILE PARALLEL SAFE ROWS 100;
+LANGUAGE C VOLATILE PARALLEL SAFE COST 5000 ROWS 100;
 
 CREATE FUNCTION llm_tokenize(input text, model text DEFAULT NULL)
 RETURNS integer[]
@@ -135,5 +139,23 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 
 CREATE VIEW llm_stats AS SELECT * FROM llm_stats();
 
+-- Requests queued or running in the worker, one row each.
+CREATE FUNCTION llm_requests(
+    OUT request_id bigint,
+    OUT pid integer,
+    OUT model text,
+    OUT kind text,
+    OUT state text,
+    OUT prompt_tokens integer,
+    OUT generated_tokens integer,
+    OUT max_tokens integer,
+    OUT since timestamp with time zone)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'llm_requests'
+LANGUAGE C VOLATILE PARALLEL SAFE ROWS 16;
+
+CREATE VIEW llm_requests AS SELECT * FROM llm_requests();
+
 GRANT SELECT ON llm_models TO PUBLIC;
+GRANT SELECT ON llm_requests TO PUBLIC;
 GRANT SELECT ON llm_stats TO PUBLIC;

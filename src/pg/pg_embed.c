@@ -93,11 +93,36 @@ embed_array(const LlmRequest *req)
 	return construct_array_builtin(d, n, FLOAT4OID);
 }
 
-/* embed_array() as a Datum, for llm_put_batch_rows() */
-static Datum
-embed_datum(const LlmRequest *req)
+/*
+ * The real[] value of a finished EMBED request (llm_embed, and the
+ * batching node).
+ */
+Datum
+llm_embed_result(const LlmRequest *req)
 {
 	return PointerGetDatum(embed_array(req));
+}
+
+/*
+ * Build the request of one llm_embed call from its arguments; returns
+ * false, with req->skip set, when the input is NULL (the result is NULL).
+ */
+bool
+llm_embed_build(FunctionCallInfo fcinfo, LlmRequest *req)
+{
+	LlmRequest	tmp;
+
+	llm_require_shared();
+	if (PG_ARGISNULL(0))
+	{
+		llm_request_init(req, LLM_REQ_EMBED);
+		req->skip = true;
+		return false;
+	}
+	llm_request_init(&tmp, LLM_REQ_EMBED);
+	llm_parse_model_arg(fcinfo, 1, &tmp);
+	embed_build(req, PG_GETARG_TEXT_PP(0), tmp.model);
+	return true;
 }
 
 /*
@@ -108,16 +133,11 @@ Datum
 llm_embed_sql(PG_FUNCTION_ARGS)
 {
 	LlmRequest	req;
-	LlmRequest	tmp;
 
-	llm_require_shared();
-	if (PG_ARGISNULL(0))
+	if (!llm_embed_build(fcinfo, &req))
 		PG_RETURN_NULL();
-	llm_request_init(&tmp, LLM_REQ_EMBED);
-	llm_parse_model_arg(fcinfo, 1, &tmp);
-	embed_build(&req, PG_GETARG_TEXT_PP(0), tmp.model);
 	llm_run_requests(&req, 1);
-	PG_RETURN_ARRAYTYPE_P(embed_array(&req));
+	return llm_embed_result(&req);
 }
 
 /*
@@ -159,7 +179,7 @@ llm_embed_batch_sql(PG_FUNCTION_ARGS)
 	}
 	llm_run_requests(reqs, n);
 
-	llm_put_batch_rows(rsinfo, reqs, n, embed_datum);
+	llm_put_batch_rows(rsinfo, reqs, n, llm_embed_result);
 	PG_RETURN_NULL();
 }
 

@@ -343,6 +343,44 @@ build_generate(LlmRequest *req, text *prompt, const LlmGenOptions *opt,
 }
 
 /*
+ * Build the request of one llm_generate call from its arguments (the
+ * SQL function's, or those the batching node evaluated for one row).
+ * Returns false, with req->skip set, when the prompt is NULL: the call's
+ * result is then NULL and nothing runs.
+ */
+bool
+llm_generate_build(FunctionCallInfo fcinfo, LlmRequest *req)
+{
+	LlmGenOptions opt;
+	StringInfoData stops;
+	LlmRequest	tmp;
+
+	llm_require_shared();
+	if (PG_ARGISNULL(ARG_INPUT))
+	{
+		llm_request_init(req, LLM_REQ_GENERATE);
+		req->skip = true;
+		return false;
+	}
+	initStringInfo(&stops);
+	parse_gen_options(fcinfo, &opt, &stops);
+	llm_request_init(&tmp, LLM_REQ_GENERATE);
+	llm_parse_model_arg(fcinfo, ARG_MODEL, &tmp);
+	build_generate(req, PG_GETARG_TEXT_PP(ARG_INPUT), &opt, &stops, tmp.model);
+	return true;
+}
+
+/*
+ * The text value of a finished generation request (llm_generate,
+ * llm_chat).
+ */
+Datum
+llm_text_result(const LlmRequest *req)
+{
+	return PointerGetDatum(text_from_utf8(req->output, req->output_len));
+}
+
+/*
  * llm_generate(prompt, max_tokens, temperature, top_p, top_k, min_p,
  *              repetition_penalty, seed, stop, model) -> text
  * NULL prompt gives NULL.
@@ -351,22 +389,11 @@ Datum
 llm_generate(PG_FUNCTION_ARGS)
 {
 	LlmRequest	req;
-	LlmGenOptions opt;
-	StringInfoData stops;
-	LlmRequest	tmp;
 
-	llm_require_shared();
-	if (PG_ARGISNULL(ARG_INPUT))
+	if (!llm_generate_build(fcinfo, &req))
 		PG_RETURN_NULL();
-
-	initStringInfo(&stops);
-	parse_gen_options(fcinfo, &opt, &stops);
-	llm_request_init(&tmp, LLM_REQ_GENERATE);
-	llm_parse_model_arg(fcinfo, ARG_MODEL, &tmp);
-	build_generate(&req, PG_GETARG_TEXT_PP(ARG_INPUT), &opt, &stops, tmp.model);
-
 	llm_run_requests(&req, 1);
-	PG_RETURN_TEXT_P(text_from_utf8(req.output, req.output_len));
+	return llm_text_result(&req);
 }
 
 /*
@@ -387,16 +414,15 @@ chat_member(JsonbContainer *obj, const char *key, int pos)
 }
 
 /*
- * llm_chat(messages jsonb, ...same options as llm_generate) -> text.
+ * Build the request of one llm_chat call from its arguments; returns
+ * false, with req->skip set, when messages is NULL (the result is NULL).
  * messages is an array of {"role": ..., "content": ...} objects; the
- * worker renders them with the model's chat template and generates the
- * assistant's answer.
+ * worker renders them with the model's chat template.
  */
-Datum
-llm_chat(PG_FUNCTION_ARGS)
+bool
+llm_chat_build(FunctionCallInfo fcinfo, LlmRequest *req)
 {
 	Jsonb	   *jb;
-	LlmRequest	req;
 	LlmGenOptions opt;
 	StringInfoData stops;
 	StringInfoData buf;
@@ -404,7 +430,11 @@ llm_chat(PG_FUNCTION_ARGS)
 
 	llm_require_shared();
 	if (PG_ARGISNULL(ARG_INPUT))
-		PG_RETURN_NULL();
+	{
+		llm_request_init(req, LLM_REQ_CHAT);
+		req->skip = true;
+		return false;
+	}
 	jb = PG_GETARG_JSONB_P(ARG_INPUT);
 	if (JB_ROOT_IS_SCALAR(jb) || !JB_ROOT_IS_ARRAY(jb))
 		ereport(ERROR,
@@ -449,25 +479,29 @@ llm_chat(PG_FUNCTION_ARGS)
 	}
 	appendBinaryStringInfo(&buf, stops.data, stops.len);
 
-	llm_request_init(&req, LLM_REQ_CHAT);
-	llm_parse_model_arg(fcinfo, ARG_MODEL, &req);
-	req.opt = opt;
-	set_request_seed(&req);
-	req.opt.n_msgs = n;
-	req.input = buf.data;
-	req.input_len = buf.len;
-
-	llm_run_requests(&req, 1);
-	PG_RETURN_TEXT_P(text_from_utf8(req.output, req.output_len));
+	llm_request_init(req, LLM_REQ_CHAT);
+	llm_parse_model_arg(fcinfo, ARG_MODEL, req);
+	req->opt = opt;
+	set_request_seed(req);
+	req->opt.n_msgs = n;
+	req->input = buf.data;
+	req->input_len = buf.len;
+	return true;
 }
 
 /*
- * The text result of a finished generation request.
+ * llm_chat(messages jsonb, ...same options as llm_generate) -> text: the
+ * assistant's answer to the conversation; NULL messages give NULL.
  */
-static Datum
-output_text(const LlmRequest *req)
+Datum
+llm_chat(PG_FUNCTION_ARGS)
 {
-	return PointerGetDatum(text_from_utf8(req->output, req->output_len));
+	LlmRequest	req;
+
+	if (!llm_chat_build(fcinfo, &req))
+		PG_RETURN_NULL();
+	llm_run_requests(&req, 1);
+	return llm_text_result(&req);
 }
 
 /*
@@ -542,7 +576,7 @@ llm_generate_batch(PG_FUNCTION_ARGS)
 
 	llm_run_requests(reqs, n);
 
-	llm_put_batch_rows(rsinfo, reqs, n, output_text);
+	llm_put_batch_rows(rsinfo, reqs, n, llm_text_result);
 	PG_RETURN_NULL();
 }
 

@@ -32,6 +32,7 @@ int			llm_guc_default_max_tokens = 256;
 int			llm_guc_truncation = LLM_TRUNC_ERROR;
 int			llm_guc_device = LLM_DEVICE_AUTO;
 int			llm_guc_prefill_chunk = 128;
+int			llm_guc_batch_rows = 64;
 
 static const struct config_enum_entry llm_truncation_options[] = {
 	{"error", LLM_TRUNC_ERROR, false},
@@ -172,6 +173,16 @@ llm_define_gucs(void)
 							"they do not stall requests that are generating.",
 							&llm_guc_prefill_chunk, 128, 1, 65536,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("llm.batch_rows",
+							"Rows a statement's llm calls are batched over.",
+							"UPDATE, SELECT, INSERT ... SELECT and CREATE TABLE AS "
+							"read this many rows, run all their llm_generate, "
+							"llm_chat and llm_embed calls together, then return "
+							"them in order. 1 turns batching off. Read when the "
+							"statement starts.",
+							&llm_guc_batch_rows, 64, 1, 10000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("llm");
 }

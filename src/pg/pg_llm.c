@@ -3,8 +3,9 @@
  *
  * The library must be listed in shared_preload_libraries: _PG_init then
  * defines the llm.* settings (pg_guc.c), asks for shared memory
- * (pg_queue.c) and registers the background worker that owns the models
- * (pg_worker.c). When the library is loaded any other way (CREATE
+ * (pg_queue.c), registers the background worker that owns the models
+ * (pg_worker.c) and installs the planner hook of the row-batching node
+ * (pg_batch_plan.c). When the library is loaded any other way (CREATE
  * EXTENSION without the preload), _PG_init does nothing and every SQL
  * function raises an error explaining how to preload it.
  *
@@ -37,4 +38,5 @@ _PG_init(void)
 	llm_define_gucs();
 	llm_shmem_init_hooks();
 	llm_register_worker();
+	llm_batch_init();
 }

@@ -31,6 +31,7 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "nodes/execnodes.h"
+#include "nodes/plannodes.h"
 #include "storage/lwlock.h"
 #include "utils/dsa.h"
 
@@ -123,6 +124,7 @@ typedef struct LlmSlot
 	int			owner_procno;	/* pgprocno, for SetLatch */
 	uint64		worker_gen;		/* generation of the worker that admitted it */
 	TimestampTz enqueued_at;
+	TimestampTz started_at;		/* when the worker admitted it */
 	char		model[LLM_NAME_LEN];	/* "" = the default model */
 	LlmGenOptions opt;
 
@@ -131,7 +133,7 @@ typedef struct LlmSlot
 	dsa_pointer output;			/* result bytes */
 	Size		output_len;
 
-	/* result */
+	/* result (n_prompt, n_generated: also progress while RUNNING) */
 	int32		n_prompt;
 	int32		n_generated;
 	int32		finish;			/* llm_finish */
@@ -240,6 +242,34 @@ extern int	llm_text_array_arg(FunctionCallInfo fcinfo, int argno, const char *na
 extern void llm_put_batch_rows(ReturnSetInfo *rsinfo, const LlmRequest *reqs, int n,
 							   Datum (*value) (const LlmRequest *req));
 extern void llm_run_requests(LlmRequest *reqs, int n);
+
+/*
+ * One SQL function call split in two, so that the batching node
+ * (pg_batch_exec.c) can build the requests of many rows, run them
+ * together and then make each row's value exactly as the function would:
+ * build() validates the arguments and fills req, returning false (with
+ * req->skip set) when the call's result is NULL without any work;
+ * result() turns the finished request into the call's value.
+ */
+extern bool llm_generate_build(FunctionCallInfo fcinfo, LlmRequest *req);
+extern bool llm_chat_build(FunctionCallInfo fcinfo, LlmRequest *req);
+extern bool llm_embed_build(FunctionCallInfo fcinfo, LlmRequest *req);
+extern Datum llm_text_result(const LlmRequest *req);
+extern Datum llm_embed_result(const LlmRequest *req);
+
+/* pg_batch_plan.c / pg_batch_exec.c: the row-batching node */
+typedef enum LlmCallKind
+{
+	LLM_CALL_NONE = 0,
+	LLM_CALL_GENERATE,			/* llm_generate() */
+	LLM_CALL_CHAT,				/* llm_chat() */
+	LLM_CALL_EMBED				/* llm_embed() */
+} LlmCallKind;
+
+extern LlmCallKind llm_call_kind(Oid funcid);
+extern int	llm_guc_batch_rows;
+extern void llm_batch_init(void);
+extern Node *llm_batch_create_state(CustomScan *cscan);
 
 /* pg_worker.c */
 extern void llm_register_worker(void);

@@ -351,6 +351,7 @@ llm_submit_one(LlmRequest *req, int *hint)
 /* error of a finished request, copied out of its slot */
 typedef struct LlmError
 {
+	int			index;			/* the failed request's position */
 	int			sqlerrcode;
 	char		msg[LLM_MSG_LEN];
 	char		detail[LLM_MSG_LEN];
@@ -360,8 +361,10 @@ typedef struct LlmError
 /*
  * Collect finished requests among the first `submitted': copy their
  * results into backend memory and free their slots. Returns the number
- * still pending; *err receives the first error seen (sqlerrcode stays 0 if
- * none). *lo is the first request that may still be pending.
+ * still pending; *err receives the error of the failed request with the
+ * lowest position seen so far (sqlerrcode stays 0 if none), so that a
+ * batch fails with the error its first failing row would have raised row
+ * by row. *lo is the first request that may still be pending.
  */
 static int
 llm_collect(LlmRequest *reqs, int submitted, int *lo, LlmError *err)
@@ -399,8 +402,10 @@ llm_collect(LlmRequest *reqs, int submitted, int *lo, LlmError *err)
 			(!worker_alive || slot->worker_gen != llm_shared->worker_gen))
 		{
 			/* its worker is gone without answering: fail it here */
-			if (err->sqlerrcode == 0)
+			if (err->sqlerrcode == 0 || i < err->index)
 			{
+				memset(err, 0, sizeof(*err));
+				err->index = i;
 				err->sqlerrcode = ERRCODE_OPERATOR_INTERVENTION;
 				strlcpy(err->msg, "llm worker exited while running the request",
 						LLM_MSG_LEN);
@@ -419,8 +424,9 @@ llm_collect(LlmRequest *reqs, int submitted, int *lo, LlmError *err)
 		}
 
 		/* take the result */
-		if (slot->sqlerrcode != 0 && err->sqlerrcode == 0)
+		if (slot->sqlerrcode != 0 && (err->sqlerrcode == 0 || i < err->index))
 		{
+			err->index = i;
 			err->sqlerrcode = slot->sqlerrcode;
 			strlcpy(err->msg, slot->errmsg, LLM_MSG_LEN);
 			strlcpy(err->detail, slot->errdetail, LLM_MSG_LEN);
@@ -470,8 +476,8 @@ llm_run_loop(LlmRequest *reqs, int n)
 		bool		full = false;
 		int			pending;
 
-		/* submit what fits */
-		while (next < n)
+		/* submit what fits (nothing after a failed request) */
+		while (next < n && (err.sqlerrcode == 0 || next < err.index))
 		{
 			if (reqs[next].skip)
 			{
@@ -499,13 +505,14 @@ llm_run_loop(LlmRequest *reqs, int n)
 		}
 
 		pending = llm_collect(reqs, next, &lo, &err);
-		if (err.sqlerrcode != 0)
+		/* raise an error once every request before it has finished */
+		if (err.sqlerrcode != 0 && lo >= err.index)
 			ereport(ERROR,
 					(errcode(err.sqlerrcode),
 					 errmsg_internal("%s", err.msg),
 					 err.detail[0] ? errdetail_internal("%s", err.detail) : 0,
 					 err.hint[0] ? errhint("%s", err.hint) : 0));
-		if (pending == 0 && next >= n)
+		if (pending == 0 && next >= n && err.sqlerrcode == 0)
 			break;
 
 		(void) WaitLatch(MyLatch,

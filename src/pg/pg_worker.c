@@ -272,6 +272,7 @@ worker_take_queued(LlmSlot *copy, int *slotno, char **input)
 	slot = &llm_shared->slots[best];
 	slot->state = LLM_SLOT_RUNNING;
 	slot->worker_gen = W.gen;
+	slot->started_at = now;
 	wait_ms = (double) (now - slot->enqueued_at) / 1000.0;
 	llm_shared->n_waits++;
 	llm_shared->wait_ms_total += wait_ms > 0 ? wait_ms : 0;
@@ -719,6 +720,21 @@ worker_step(void)
 				llm_gen_store_prefix(W.reqs[which[i]].gen, llm_wmodels[mi].prefix, err) < 0)
 				ereport(LOG, (errmsg("llm worker could not cache a prompt prefix: %s", err)));
 		}
+
+		/* progress, for the llm_requests view */
+		LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+		for (int i = 0; i < n; i++)
+		{
+			WReq	   *r = &W.reqs[which[i]];
+			LlmSlot    *slot = &llm_shared->slots[r->slot];
+
+			if (slot->request_id == r->request_id && slot->state == LLM_SLOT_RUNNING)
+			{
+				slot->n_prompt = llm_gen_n_prompt(r->gen);
+				slot->n_generated = llm_gen_n_generated(r->gen);
+			}
+		}
+		LWLockRelease(llm_shared->lock);
 	}
 
 	/* publish everything that has finished (back to front: removal) */
