@@ -74,6 +74,33 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE b.c IS DISTINCT FROM s.c) AS cha
        count(*) FILTER (WHERE b.g IS DISTINCT FROM r.summary) AS generate_differ
   FROM chat_batched b JOIN chat_single s USING (id) JOIN ref_update r USING (id);
 
+-- over groups, a join, UNION ALL and a partitioned table
+CREATE TABLE agg_batched AS
+SELECT id % 3 AS k, llm_generate(string_agg(body, ' ' ORDER BY id), max_tokens => 3) AS g
+  FROM docs WHERE id <= 12 GROUP BY 1;
+SET llm.batch_rows = 1;
+CREATE TABLE agg_single AS
+SELECT id % 3 AS k, llm_generate(string_agg(body, ' ' ORDER BY id), max_tokens => 3) AS g
+  FROM docs WHERE id <= 12 GROUP BY 1;
+RESET llm.batch_rows;
+SELECT count(*) AS groups, count(*) FILTER (WHERE a.g IS DISTINCT FROM b.g) AS differ
+  FROM agg_batched a JOIN agg_single b USING (k);
+EXPLAIN (COSTS OFF) SELECT a.id, llm_generate(b.body) FROM docs a JOIN docs b ON a.id = b.id + 1;
+EXPLAIN (COSTS OFF) SELECT llm_generate(body) FROM docs UNION ALL SELECT llm_generate(summary) FROM docs;
+CREATE TABLE parts (id int, body text, summary text) PARTITION BY RANGE (id);
+CREATE TABLE parts_1 PARTITION OF parts FOR VALUES FROM (1) TO (21);
+CREATE TABLE parts_2 PARTITION OF parts FOR VALUES FROM (21) TO (41);
+INSERT INTO parts SELECT id, body FROM docs;
+EXPLAIN (COSTS OFF) UPDATE parts SET summary = llm_generate(body, max_tokens => 4);
+UPDATE parts SET summary = llm_generate(body, max_tokens => 4);
+SELECT count(*) AS rows, count(*) FILTER (WHERE p.summary IS DISTINCT FROM r.summary) AS differ
+  FROM parts p JOIN ref_update r USING (id);
+-- under a LIMIT the calls come after the sort: only 3 rows generate
+EXPLAIN (COSTS OFF) SELECT llm_generate(body, max_tokens => 1) FROM docs ORDER BY body LIMIT 3;
+SELECT generated_tokens AS g0 FROM llm_stats \gset
+SELECT count(*) FROM (SELECT llm_generate(body, max_tokens => 1) FROM docs ORDER BY body LIMIT 3) s;
+SELECT generated_tokens - :g0 AS generated FROM llm_stats;
+
 -- NULL arguments give NULL, as row by row
 SELECT count(*) FILTER (WHERE body IS NULL) AS null_bodies,
        count(*) FILTER (WHERE body IS NULL AND g IS NULL) AS null_results
@@ -162,5 +189,5 @@ SELECT count(*) AS in_flight FROM llm_requests;
 SELECT attname FROM pg_attribute WHERE attrelid = 'llm_requests'::regclass AND attnum > 0 ORDER BY attnum;
 
 DROP TABLE docs, ref_update, sel_batched, sel_single, ins, emb_batched, emb_single,
-  chat_batched, chat_single;
+  chat_batched, chat_single, agg_batched, agg_single, parts;
 DROP FUNCTION docs_enrich();
