@@ -267,6 +267,7 @@ typedef enum LlmCallKind
 } LlmCallKind;
 
 extern LlmCallKind llm_call_kind(Oid funcid);
+extern void llm_call_kind_init(void);
 extern int	llm_guc_batch_rows;
 extern void llm_batch_init(void);
 extern Node *llm_batch_create_state(CustomScan *cscan);
