@@ -44,6 +44,8 @@ make -j2 all unit fixtures || exit 1
 export LLM_FIXTURE_DIR=$PWD/build/fixtures
 run_suite layout         tap        test/layout/check.sh
 run_suite unit           tap        make --no-print-directory check
+# the kernels once more as on a CPU without AVX2 (the scalar dispatch path)
+run_suite unit-scalar    tap        env LLM_TEST_NO_AVX2=1 test/run-unit.sh build/test/test_kernels
 run_suite cli-fixtures   tap        test/test-fixtures.sh build/llm-cli build/fixtures
 run_suite pg-regress     pg_regress test/pg/run-regress.sh
 run_suite pg-tap         prove      test/pg/run-tap.sh

@@ -417,7 +417,6 @@ check_golden(llm_embed_ctx *c, const llm_embed_model *m, const golden *g,
 	}
 	diag("%s %s: cosine to llama.cpp over %d texts: min %.6f mean %.6f (1 - min = %.2e)",
 		 model, pool, n, mn, sum / n, 1.0 - mn);
-	ok(1, "%s %s: %d texts embedded in one batch", model, pool, n);
 	ok(n_low == 0, "%s %s: every cosine >= %.3f (min %.6f, mean %.6f)", model, pool,
 	   MIN_COSINE, mn, sum / n);
 	free(out);
@@ -445,12 +444,9 @@ check_batch_independence(llm_embed_ctx *c, const llm_embed_model *m, const golde
 
 	llm_embed_model_info(m, &in);
 	alone = embed_one(c, m, probe, strlen(probe), LLM_TRUNCATE_END, err);
-	if (!alone)
-	{
-		ok(0, "%s: embed a text alone: %s", model, err);
+	if (!ok(alone != NULL, "%s: embed a text alone%s%s", model, alone ? "" : ": ",
+			alone ? "" : err))
 		return;
-	}
-	ok(1, "%s: embed a text alone", model);
 	/* many texts (short ones, max_bytes each at most), probe in the middle */
 	for (rep = 0; rep < reps; rep++)
 		for (i = 0; i < g->n && n < 190; i++)
@@ -603,12 +599,8 @@ test_qwen3(const golden *g, bool have_golden)
 	else
 		skip_n(1, "no golden file");
 
-	if (llm_embed_model_load(&m, path, err) < 0)
-	{
-		ok(0, "qwen3: embedder loads: %s", err);
+	if (!ok(llm_embed_model_load(&m, path, err) == 0, "qwen3: embedder loads %s", err))
 		return;
-	}
-	ok(1, "qwen3: embedder loads");
 	llm_embed_model_info(m, &in);
 	ok(in.dim == 64 && in.max_seq_len == 96 && in.pooling == LLM_EMBED_POOL_LAST &&
 	   in.normalize && strcmp(in.format, "gguf") == 0 && in.n_layers == 2,
@@ -794,12 +786,8 @@ test_smollm2(const golden *g, bool have_golden)
 		skip_n(12, "no %s or no golden file", path);
 		return;
 	}
-	if (llm_embed_model_load(&m, path, err) < 0)
-	{
-		ok(0, "smollm2: embedder loads: %s", err);
+	if (!ok(llm_embed_model_load(&m, path, err) == 0, "smollm2: embedder loads %s", err))
 		return;
-	}
-	ok(1, "smollm2: embedder loads");
 	llm_embed_model_info(m, &in);
 	ok(in.dim == 576 && in.max_seq_len == 8192 && in.pooling == LLM_EMBED_POOL_MEAN &&
 	   in.normalize && strcmp(in.format, "gguf") == 0 && in.n_layers == 30 &&

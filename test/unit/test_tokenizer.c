@@ -641,14 +641,13 @@ test_tiny_bpe(void)
 	long		n;
 
 	s.pre = NULL;				/* llama.cpp's "default" */
-	if (load_spec(&s, &img, &f, &t, err) != 0)
+	if (!ok(load_spec(&s, &img, &f, &t, err) == 0,
+			"tiny gpt2 vocabulary without tokenizer.ggml.pre loads %s", err))
 	{
-		ok(0, "tiny gpt2 vocabulary loads: %s", err);
 		gguf_close(f);
 		free(img.p);
 		return;
 	}
-	ok(1, "tiny gpt2 vocabulary without tokenizer.ggml.pre loads");
 	n = tok(t, "abc", false, false, ids, 16);
 	ok(n == 1 && ids[0] == 5, "\"abc\" merges to one token (n=%ld id=%d)", n, n > 0 ? ids[0] : -1);
 	n = tok(t, "cab", false, false, ids, 16);
@@ -676,14 +675,12 @@ test_tiny_spm(void)
 	char		buf[16];
 	char	   *d;
 
-	if (load_spec(&s, &img, &f, &t, err) != 0)
+	if (!ok(load_spec(&s, &img, &f, &t, err) == 0, "tiny SPM vocabulary loads %s", err))
 	{
-		ok(0, "tiny SPM vocabulary loads: %s", err);
 		gguf_close(f);
 		free(img.p);
 		return;
 	}
-	ok(1, "tiny SPM vocabulary loads");
 	n = tok(t, "hello world", false, false, ids, 32);
 	ok(same_ids(ids, n, (const int32_t[]) {14, 21}, 2), "\"hello world\" -> \xe2\x96\x81hello \xe2\x96\x81world");
 	n = tok(t, "hello world", true, false, ids, 32);
@@ -898,7 +895,7 @@ with_file(const char *path, const char *label, void (*fn) (const llm_tokenizer *
 {
 	gguf_file  *f;
 	llm_tokenizer *t;
-	char		err[LLM_ERRLEN];
+	char		err[LLM_ERRLEN] = "";
 	FILE	   *probe = fopen(path, "rb");
 
 	if (!probe)
@@ -908,18 +905,13 @@ with_file(const char *path, const char *label, void (*fn) (const llm_tokenizer *
 		return;
 	}
 	fclose(probe);
-	if (gguf_open(&f, path, err) < 0)
+	if (!ok(gguf_open(&f, path, err) == 0 && llm_tokenizer_load(&t, f, err) == 0,
+			"tokenizer of %s loads %s", label, err))
 	{
-		ok(0, "open %s: %s", path, err);
+		if (f)
+			gguf_close(f);
 		return;
 	}
-	if (llm_tokenizer_load(&t, f, err) < 0)
-	{
-		ok(0, "load tokenizer of %s: %s", path, err);
-		gguf_close(f);
-		return;
-	}
-	ok(1, "tokenizer of %s loads", label);
 	fn(t, arg);
 	llm_tokenizer_free(t);
 	gguf_close(f);
