@@ -145,6 +145,9 @@ typedef struct llm_gen_params
 	int32_t		n_stop;
 	int			add_bos;		/* -1: as the model's metadata says; 0/1 */
 	bool		parse_special;	/* parse special-token text in the prompt */
+	/* with parse_special false: the only ranges where it is parsed */
+	const llm_text_span *special_marks;
+	size_t		n_special_marks;
 	llm_truncation truncation;
 } llm_gen_params;
 
