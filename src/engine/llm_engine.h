@@ -204,6 +204,8 @@ typedef struct llm_prefix_cache llm_prefix_cache;
 llm_prefix_cache *llm_prefix_cache_new(const llm_model *m, int32_t max_pos, char *err);
 void		llm_prefix_cache_free(llm_prefix_cache *c);
 int32_t		llm_prefix_cache_len(const llm_prefix_cache *c);	/* tokens held */
+/* forget the cached prompt: nothing matches until the next store */
+void		llm_prefix_cache_clear(llm_prefix_cache *c);
 
 /*
  * Before g has run anything: copy the cached rows of the longest common
