@@ -320,8 +320,9 @@ llm_slot_available(void)
 }
 
 /*
- * Refuse a request whose serialized input exceeds llm.max_input_size,
- * before anything of it reaches shared memory.
+ * Refuse a request whose serialized input exceeds llm.max_input_size (or
+ * half of the shared text area), before anything of it reaches shared
+ * memory.
  */
 static void
 llm_check_input_size(const LlmRequest *req)
@@ -335,6 +336,14 @@ llm_check_input_size(const LlmRequest *req)
 				 errdetail("The request has %zu bytes of input; llm.max_input_size allows %zu.",
 						   (size_t) req->input_len, (size_t) cap),
 				 errhint("Shorten the text; a superuser can raise llm.max_input_size.")));
+	/* it could never get its place in the shared text area: do not wait */
+	if (req->input_len > (Size) llm_guc_shared_text_mb * 1024 * 1024 / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("llm request input is too large"),
+				 errdetail("The request has %zu bytes of input; requests may take at most half of llm.shared_text_mb (%d MB).",
+						   (size_t) req->input_len, llm_guc_shared_text_mb),
+				 errhint("Shorten the text; a superuser can raise llm.shared_text_mb.")));
 }
 
 /*
