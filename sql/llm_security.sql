@@ -47,13 +47,11 @@ SET ROLE llm_sec_a;
 SET llm.model_memory_mb = 100000;
 SELECT llm_load_model('sec_a', current_setting('llm.default_model'));
 SELECT llm_load_model('sec_a2', current_setting('llm.default_model'));
-SELECT llm_load_model('sec_embed', current_setting('llm.default_embedding_model'));
 \set VERBOSITY terse
 SELECT llm_load_model('sec_other', 'bad-config');
 \set VERBOSITY default
 SELECT count(*) AS names, count(DISTINCT memory_bytes) AS sizes FROM llm_models
  WHERE name IN ('sec_a', 'sec_a2', :'default_name');
-SELECT llm_unload_model('sec_embed');
 SELECT llm_generate('The capital of France is', max_tokens => 6, model => 'sec_a2')
      = llm_generate('The capital of France is', max_tokens => 6) AS shared_copy_answers;
 SELECT llm_unload_model('sec_a');

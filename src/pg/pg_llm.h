@@ -287,6 +287,7 @@ typedef struct LlmWModel
 	Oid			prefix_role;	/* role whose prompt the prefix cache holds */
 	Oid			owner;			/* see LlmModelEntry.owner */
 	int64		bytes;			/* memory of m and em (shared ones included) */
+	int32		ctx_req;		/* llm.ctx_size it was loaded with */
 } LlmWModel;
 
 extern void llm_werr_set(LlmWErr *e, int code, const char *msg,

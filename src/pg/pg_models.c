@@ -191,6 +191,21 @@ wm_fits_budget(const char *name, int64 bytes, int32 memory_mb, LlmWErr *e)
 }
 
 /*
+ * Whether loaded entry mi has the context a load capped at ctx_size
+ * (llm.ctx_size, 0: none) would give: only then can it be shared.
+ */
+static bool
+wm_same_context(int mi, int32 ctx_size)
+{
+	int32		train;
+
+	if (llm_wmodels[mi].m == NULL)
+		return llm_wmodels[mi].ctx_req == ctx_size;
+	train = llm_model_get_info(llm_wmodels[mi].m)->n_ctx_train;
+	return (ctx_size > 0 && ctx_size < train ? ctx_size : train) == llm_wmodels[mi].n_ctx;
+}
+
+/*
  * Load name as one more name of the loaded entry src (the same file):
  * the weights, tokenizer and embedding model are shared, not copied.
  */
@@ -227,7 +242,8 @@ wm_load_alias(int idx, int src, const char *name, Oid owner)
  * context is capped at ctx_size tokens (0: no cap), owner is the role
  * that loads it (InvalidOid for a setting) and memory_mb the budget of
  * all models (llm.model_memory_mb). A file that is already loaded gets
- * one more name for the same copy. Returns the model index, or -1 with
+ * one more name for the same copy (when its context length is the same).
+ * Returns the model index, or -1 with
  * *e filled.
  */
 int
@@ -268,7 +284,8 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	}
 
 	for (int i = 0; i < LLM_MAX_MODELS; i++)
-		if (llm_wm_in_use(i) && strcmp(llm_wmodels[i].path, path) == 0)
+		if (llm_wm_in_use(i) && strcmp(llm_wmodels[i].path, path) == 0 &&
+			wm_same_context(i, ctx_size))
 			return wm_load_alias(idx, i, name, owner);
 	if (!wm_fits_budget(name, wm_path_bytes(path), memory_mb, e))
 		return -1;
@@ -337,6 +354,7 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	llm_wmodels[idx].m = m;
 	llm_wmodels[idx].em = em;
 	llm_wmodels[idx].owner = owner;
+	llm_wmodels[idx].ctx_req = ctx_size;
 	strlcpy(llm_wmodels[idx].path, path, MAXPGPATH);
 	strlcpy(llm_wmodels[idx].name, name, LLM_NAME_LEN);
 	if (m == NULL)
