@@ -5,6 +5,8 @@
 
 -- Text generation. A NULL prompt gives NULL; NULL options take their
 -- defaults (max_tokens: llm.default_max_tokens; model: llm.default_model).
+-- Special-token text in the prompt (such as <|im_start|>) is read as the
+-- special token unless parse_special is false (for untrusted text).
 -- COST: a call takes tens to hundreds of milliseconds, so the planner
 -- evaluates cheap filters first and computes these calls as late as it
 -- can (after a Sort under a LIMIT, say). Statements that compute them
@@ -19,7 +21,8 @@ CREATE FUNCTION llm_generate(
     repetition_penalty double precision DEFAULT 1,
     seed bigint DEFAULT NULL,
     stop text[] DEFAULT NULL,
-    model text DEFAULT NULL)
+    model text DEFAULT NULL,
+    parse_special boolean DEFAULT true)
 RETURNS text
 AS 'MODULE_PATHNAME', 'llm_generate'
 LANGUAGE C VOLATILE PARALLEL SAFE COST 100000;
@@ -81,8 +84,11 @@ RETURNS text
 AS 'MODULE_PATHNAME', 'llm_detokenize_sql'
 LANGUAGE C VOLATILE PARALLEL SAFE;
 
--- Model management. Roles without superuser or pg_read_server_files may
--- only load files inside llm.model_dir.
+-- Model management. Not granted to PUBLIC (see the end of this file and
+-- docs/SQL.md, "Privileges"). Roles without superuser or
+-- pg_read_server_files may only load files inside llm.model_dir; a model
+-- is owned by the role that loaded it, and only its owner (or a member
+-- of it) or a superuser may unload it.
 CREATE FUNCTION llm_load_model(name text, path text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'llm_load_model'
@@ -107,7 +113,8 @@ CREATE FUNCTION llm_models(
     OUT chat_format text,
     OUT embedding_dim integer,
     OUT pooling text,
-    OUT is_default_embedding boolean)
+    OUT is_default_embedding boolean,
+    OUT owner text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'llm_models'
 LANGUAGE C VOLATILE PARALLEL SAFE;
@@ -159,3 +166,8 @@ CREATE VIEW llm_requests AS SELECT * FROM llm_requests();
 GRANT SELECT ON llm_models TO PUBLIC;
 GRANT SELECT ON llm_requests TO PUBLIC;
 GRANT SELECT ON llm_stats TO PUBLIC;
+
+-- Loading and unloading models cost server memory and affect every
+-- session: a superuser grants them to the roles it chooses.
+REVOKE EXECUTE ON FUNCTION llm_load_model(text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION llm_unload_model(text) FROM PUBLIC;

@@ -32,6 +32,12 @@ SELECT name FROM llm_models ORDER BY name;
 -- roles without pg_read_server_files load only from llm.model_dir
 --
 CREATE ROLE llm_regress_user;
+-- loading is not granted to PUBLIC
+SET ROLE llm_regress_user;
+SELECT llm_load_model('u0', current_setting('llm.default_model'));
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION llm_load_model(text, text), llm_unload_model(text)
+  TO llm_regress_user;
 SET ROLE llm_regress_user;
 SELECT llm_load_model('u1', '/etc/passwd');
 SELECT llm_load_model('u2', '../../../../../etc/passwd');
@@ -47,4 +53,6 @@ SET ROLE llm_regress_user;
 SELECT llm_load_model('u6', '/etc/passwd');
 RESET ROLE;
 REVOKE pg_read_server_files FROM llm_regress_user;
+REVOKE EXECUTE ON FUNCTION llm_load_model(text, text), llm_unload_model(text)
+  FROM llm_regress_user;
 DROP ROLE llm_regress_user;

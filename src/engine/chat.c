@@ -70,6 +70,9 @@ typedef struct chat_buf
 	size_t		len;
 	size_t		cap;
 	bool		oom;
+	llm_text_span *marks;		/* template markers written so far */
+	size_t		n_marks;
+	size_t		cap_marks;
 } chat_buf;
 
 /*
@@ -117,6 +120,42 @@ static void
 chat_puts(chat_buf *b, const char *s)
 {
 	chat_put(b, s, strlen(s));
+}
+
+/*
+ * Append a marker of the template itself (such as "<|im_start|>") and
+ * remember where it is: only markers may be read as special tokens.
+ */
+static void
+chat_put_mark(chat_buf *b, const char *s)
+{
+	size_t		off = b->len;
+
+	chat_puts(b, s);
+	if (b->oom)
+		return;
+	if (b->n_marks == b->cap_marks)
+	{
+		size_t		cap = b->cap_marks ? b->cap_marks * 2 : 16;
+		llm_text_span *nm;
+
+		if (cap > SIZE_MAX / sizeof(llm_text_span))
+		{
+			b->oom = true;
+			return;
+		}
+		nm = realloc(b->marks, cap * sizeof(llm_text_span));
+		if (nm == NULL)
+		{
+			b->oom = true;
+			return;
+		}
+		b->marks = nm;
+		b->cap_marks = cap;
+	}
+	b->marks[b->n_marks].off = off;
+	b->marks[b->n_marks].len = b->len - off;
+	b->n_marks++;
 }
 
 /*
@@ -1051,9 +1090,9 @@ chat_render_alternating(llm_chat_format f, const llm_chat_msg *msgs,
 	bool		any = false;
 
 	if (f == LLM_CHAT_MISTRAL)
-		chat_puts(b, "<s>");
+		chat_put_mark(b, "<s>");
 	else if (f == LLM_CHAT_GEMMA)
-		chat_puts(b, "<bos>");
+		chat_put_mark(b, "<bos>");
 
 	for (i = 0; i <= n; i++)
 	{
@@ -1096,7 +1135,8 @@ chat_render_alternating(llm_chat_format f, const llm_chat_msg *msgs,
 						chat_puts(&c, "\n<</SYS>>\n\n");
 					}
 					chat_puts(&c, content);
-					chat_puts(b, "<s>[INST] ");
+					chat_put_mark(b, "<s>");
+					chat_puts(b, "[INST] ");
 					if (c.oom)
 						b->oom = true;
 					else
@@ -1108,7 +1148,8 @@ chat_render_alternating(llm_chat_format f, const llm_chat_msg *msgs,
 				{
 					chat_puts(b, " ");
 					chat_put_stripped(b, content, strlen(content));
-					chat_puts(b, " </s>");
+					chat_puts(b, " ");
+					chat_put_mark(b, "</s>");
 				}
 				break;
 			case LLM_CHAT_MISTRAL:
@@ -1126,11 +1167,11 @@ chat_render_alternating(llm_chat_format f, const llm_chat_msg *msgs,
 				else
 				{
 					chat_puts(b, content);
-					chat_puts(b, "</s>");
+					chat_put_mark(b, "</s>");
 				}
 				break;
 			default:			/* gemma */
-				chat_puts(b, "<start_of_turn>");
+				chat_put_mark(b, "<start_of_turn>");
 				chat_puts(b, r == CHAT_USER ? "user" : "model");
 				chat_puts(b, "\n");
 				if (turn == 0 && sys != NULL)
@@ -1139,13 +1180,17 @@ chat_render_alternating(llm_chat_format f, const llm_chat_msg *msgs,
 					chat_puts(b, "\n\n");
 				}
 				chat_put_stripped(b, content, strlen(content));
-				chat_puts(b, "<end_of_turn>\n");
+				chat_put_mark(b, "<end_of_turn>");
+				chat_puts(b, "\n");
 				break;
 		}
 		turn++;
 	}
 	if (add_assistant && f == LLM_CHAT_GEMMA)
-		chat_puts(b, "<start_of_turn>model\n");
+	{
+		chat_put_mark(b, "<start_of_turn>");
+		chat_puts(b, "model\n");
+	}
 	return 0;
 }
 
@@ -1161,25 +1206,28 @@ chat_render_turn(llm_chat_format f, chat_role r, const char *content, chat_buf *
 	switch (f)
 	{
 		case LLM_CHAT_CHATML:
-			chat_puts(b, "<|im_start|>");
+			chat_put_mark(b, "<|im_start|>");
 			chat_puts(b, role);
 			chat_puts(b, "\n");
 			chat_puts(b, content);
-			chat_puts(b, "<|im_end|>\n");
+			chat_put_mark(b, "<|im_end|>");
+			chat_puts(b, "\n");
 			break;
 		case LLM_CHAT_LLAMA3:
-			chat_puts(b, "<|start_header_id|>");
+			chat_put_mark(b, "<|start_header_id|>");
 			chat_puts(b, role);
-			chat_puts(b, "<|end_header_id|>\n\n");
+			chat_put_mark(b, "<|end_header_id|>");
+			chat_puts(b, "\n\n");
 			chat_put_stripped(b, content, strlen(content));
-			chat_puts(b, "<|eot_id|>");
+			chat_put_mark(b, "<|eot_id|>");
 			break;
 		default:				/* zephyr */
-			chat_puts(b, "<|");
-			chat_puts(b, role);
-			chat_puts(b, "|>\n");
+			chat_put_mark(b, r == CHAT_SYSTEM ? "<|system|>"
+						  : r == CHAT_USER ? "<|user|>" : "<|assistant|>");
+			chat_puts(b, "\n");
 			chat_puts(b, content);
-			chat_puts(b, "</s>\n");
+			chat_put_mark(b, "</s>");
+			chat_puts(b, "\n");
 			break;
 	}
 }
@@ -1191,6 +1239,18 @@ int
 llm_chat_apply(const llm_chat_template *t, const llm_chat_msg *msgs,
 			   size_t n, bool add_assistant, char **out, char *err)
 {
+	return llm_chat_apply_marked(t, msgs, n, add_assistant, out, NULL, NULL, err);
+}
+
+/*
+ * Render a conversation and tell where the template's markers are (see
+ * chat.h).
+ */
+int
+llm_chat_apply_marked(const llm_chat_template *t, const llm_chat_msg *msgs,
+					  size_t n, bool add_assistant, char **out,
+					  llm_text_span **marks, size_t *n_marks, char *err)
+{
 	chat_role  *roles;
 	chat_buf	b = {0};
 	size_t		i;
@@ -1200,6 +1260,10 @@ llm_chat_apply(const llm_chat_template *t, const llm_chat_msg *msgs,
 	if (out == NULL)
 		return llm_err(err, "chat: no output given");
 	*out = NULL;
+	if (marks)
+		*marks = NULL;
+	if (n_marks)
+		*n_marks = 0;
 	if (t == NULL)
 		return llm_err(err, "chat: no template given");
 	f = t->format;
@@ -1257,7 +1321,7 @@ llm_chat_apply(const llm_chat_template *t, const llm_chat_msg *msgs,
 	else
 	{
 		if (f == LLM_CHAT_LLAMA3)
-			chat_puts(&b, "<|begin_of_text|>");
+			chat_put_mark(&b, "<|begin_of_text|>");
 		if (roles[0] != CHAT_SYSTEM && t->default_system != NULL)
 			chat_render_turn(f, CHAT_SYSTEM, t->default_system, &b);
 		for (i = 0; i < n; i++)
@@ -1265,11 +1329,22 @@ llm_chat_apply(const llm_chat_template *t, const llm_chat_msg *msgs,
 		if (add_assistant)
 		{
 			if (f == LLM_CHAT_CHATML)
-				chat_puts(&b, "<|im_start|>assistant\n");
+			{
+				chat_put_mark(&b, "<|im_start|>");
+				chat_puts(&b, "assistant\n");
+			}
 			else if (f == LLM_CHAT_LLAMA3)
-				chat_puts(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+			{
+				chat_put_mark(&b, "<|start_header_id|>");
+				chat_puts(&b, "assistant");
+				chat_put_mark(&b, "<|end_header_id|>");
+				chat_puts(&b, "\n\n");
+			}
 			else
-				chat_puts(&b, "<|assistant|>\n");
+			{
+				chat_put_mark(&b, "<|assistant|>");
+				chat_puts(&b, "\n");
+			}
 		}
 	}
 	free(roles);
@@ -1282,8 +1357,16 @@ llm_chat_apply(const llm_chat_template *t, const llm_chat_msg *msgs,
 	if (rc != 0)
 	{
 		free(b.p);
+		free(b.marks);
 		return rc;
 	}
 	*out = b.p;
+	if (marks && n_marks)
+	{
+		*marks = b.marks;
+		*n_marks = b.n_marks;
+	}
+	else
+		free(b.marks);
 	return 0;
 }

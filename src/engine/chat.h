@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tokenizer.h"
+
 typedef enum llm_chat_format
 {
 	LLM_CHAT_CHATML,			/* <|im_start|>role\n...<|im_end|>\n */
@@ -57,5 +59,17 @@ const char *llm_chat_bos_text(const llm_chat_template *t);
  */
 int			llm_chat_apply(const llm_chat_template *t, const llm_chat_msg *msgs,
 						   size_t n, bool add_assistant, char **out, char *err);
+
+/*
+ * llm_chat_apply() that also returns where the template's own markers
+ * (such as "<|im_start|>", "</s>") are in the prompt: *marks (malloc'd,
+ * caller frees; NULL when there are none) gets *n_marks byte ranges in
+ * order. Tokenize the prompt with llm_tokenize_marked() so that only the
+ * markers can become special tokens: text inside a message's content
+ * that looks like one stays plain text and cannot forge a turn.
+ */
+int			llm_chat_apply_marked(const llm_chat_template *t, const llm_chat_msg *msgs,
+								  size_t n, bool add_assistant, char **out,
+								  llm_text_span **marks, size_t *n_marks, char *err);
 
 #endif							/* LLM_CHAT_H */

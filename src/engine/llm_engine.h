@@ -145,6 +145,9 @@ typedef struct llm_gen_params
 	int32_t		n_stop;
 	int			add_bos;		/* -1: as the model's metadata says; 0/1 */
 	bool		parse_special;	/* parse special-token text in the prompt */
+	/* with parse_special false: the only ranges where it is parsed */
+	const llm_text_span *special_marks;
+	size_t		n_special_marks;
 	llm_truncation truncation;
 } llm_gen_params;
 
@@ -201,6 +204,8 @@ typedef struct llm_prefix_cache llm_prefix_cache;
 llm_prefix_cache *llm_prefix_cache_new(const llm_model *m, int32_t max_pos, char *err);
 void		llm_prefix_cache_free(llm_prefix_cache *c);
 int32_t		llm_prefix_cache_len(const llm_prefix_cache *c);	/* tokens held */
+/* forget the cached prompt: nothing matches until the next store */
+void		llm_prefix_cache_clear(llm_prefix_cache *c);
 
 /*
  * Before g has run anything: copy the cached rows of the longest common

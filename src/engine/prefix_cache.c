@@ -74,6 +74,18 @@ llm_prefix_cache_free(llm_prefix_cache *c)
 }
 
 /*
+ * Forget the cached prompt (the memory is kept for the next one).
+ */
+void
+llm_prefix_cache_clear(llm_prefix_cache *c)
+{
+	if (c == NULL)
+		return;
+	c->n = 0;
+	llm_seq_clear(c->seq);
+}
+
+/*
  * Tokens the cache holds.
  */
 int32_t

@@ -925,6 +925,57 @@ oom:
 }
 
 /*
+ * Encode the fragments of text (special tokens and raw pieces) into the
+ * ids of *vec; -1 with err.
+ */
+static int
+encode_frags(const llm_tokenizer *t, const char *text, const tok_frags *fr,
+			 tok_vec *vec, char *err)
+{
+	bool		prev_special = true;
+
+	for (size_t i = 0; i < fr->n; i++)
+	{
+		const tok_frag *fg = &fr->v[i];
+		int			rc;
+
+		if (fg->tok >= 0)
+		{
+			if (tok_vec_push(vec, fg->tok) < 0)
+				return llm_err(err, "out of memory while tokenizing");
+			prev_special = true;
+			continue;
+		}
+		if (t->kind == TOK_KIND_SPM)
+			rc = tok_spm_encode(t, text + fg->off, fg->len,
+								t->add_space_prefix && prev_special, vec, err);
+		else
+			rc = tok_bpe_encode(t, text + fg->off, fg->len, vec, err);
+		if (rc < 0)
+			return -1;
+		prev_special = false;
+	}
+	return 0;
+}
+
+/*
+ * Hand the ids of vec to the caller (an empty result is still an array).
+ */
+static int
+tokens_out(tok_vec *vec, int32_t **out, size_t *n, char *err)
+{
+	if (!vec->v)
+	{
+		vec->v = malloc(sizeof(int32_t));
+		if (!vec->v)
+			return llm_err(err, "out of memory");
+	}
+	*out = vec->v;
+	*n = vec->n;
+	return 0;
+}
+
+/*
  * Tokenize len bytes of text into a malloc'd id array.
  */
 int
@@ -934,53 +985,101 @@ llm_tokenize(const llm_tokenizer *t, const char *text, size_t len,
 {
 	tok_vec		vec = {0};
 	tok_frags	fr = {0};
-	bool		prev_special = true;
 
 	*out = NULL;
 	*n = 0;
 	if (!text && len > 0)
 		return llm_err(err, "llm_tokenize: NULL text");
 	if (add_bos && t->bos >= 0 && tok_vec_push(&vec, t->bos) < 0)
-		goto oom;
-	if (partition(t, text, len, parse_special, &fr, err) < 0)
+	{
+		llm_err(err, "out of memory while tokenizing");
 		goto fail;
-
-	for (size_t i = 0; i < fr.n; i++)
-	{
-		const tok_frag *fg = &fr.v[i];
-		int			rc;
-
-		if (fg->tok >= 0)
-		{
-			if (tok_vec_push(&vec, fg->tok) < 0)
-				goto oom;
-			prev_special = true;
-			continue;
-		}
-		if (t->kind == TOK_KIND_SPM)
-			rc = tok_spm_encode(t, text + fg->off, fg->len,
-								t->add_space_prefix && prev_special, &vec, err);
-		else
-			rc = tok_bpe_encode(t, text + fg->off, fg->len, &vec, err);
-		if (rc < 0)
-			goto fail;
-		prev_special = false;
 	}
+	if (partition(t, text, len, parse_special, &fr, err) < 0 ||
+		encode_frags(t, text, &fr, &vec, err) < 0)
+		goto fail;
 	free(fr.v);
-	if (!vec.v)
-	{
-		vec.v = malloc(sizeof(int32_t));
-		if (!vec.v)
-			return llm_err(err, "out of memory");
-	}
-	*out = vec.v;
-	*n = vec.n;
-	return 0;
+	return tokens_out(&vec, out, n, err);
 
-oom:
-	llm_err(err, "out of memory while tokenizing");
 fail:
 	free(fr.v);
+	free(vec.v);
+	return -1;
+}
+
+/*
+ * Split text[off, off + len) on special tokens (parse_special: control
+ * and unknown ones too) and append its fragments, at their offsets in
+ * the whole text, to *all; piece is scratch space.
+ */
+static int
+partition_range(const llm_tokenizer *t, const char *text, size_t off, size_t len,
+				bool parse_special, tok_frags *piece, tok_frags *all, char *err)
+{
+	if (len == 0)
+		return 0;
+	piece->n = 0;
+	if (partition(t, text + off, len, parse_special, piece, err) < 0)
+		return -1;
+	for (size_t i = 0; i < piece->n; i++)
+		if (frag_push(all, piece->v[i].tok, piece->v[i].off + off, piece->v[i].len) < 0)
+			return llm_err(err, "out of memory");
+	return 0;
+}
+
+/*
+ * Tokenize text with special tokens matched only inside marks (see
+ * tokenizer.h).
+ */
+int
+llm_tokenize_marked(const llm_tokenizer *t, const char *text, size_t len,
+					bool add_bos, const llm_text_span *marks, size_t n_marks,
+					int32_t **out, size_t *n, char *err)
+{
+	tok_vec		vec = {0};
+	tok_frags	fr = {0};
+	tok_frags	piece = {0};
+	size_t		pos = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!text && len > 0)
+		return llm_err(err, "llm_tokenize: NULL text");
+	if (n_marks > 0 && marks == NULL)
+		return llm_err(err, "llm_tokenize: NULL marks");
+	for (size_t k = 0; k < n_marks; k++)
+	{
+		if (marks[k].off < pos || marks[k].off > len || marks[k].len > len - marks[k].off)
+			return llm_err(err, "llm_tokenize: mark %zu is out of order or out of range", k);
+		pos = marks[k].off + marks[k].len;
+	}
+	if (add_bos && t->bos >= 0 && tok_vec_push(&vec, t->bos) < 0)
+	{
+		llm_err(err, "out of memory while tokenizing");
+		goto fail;
+	}
+	pos = 0;
+	for (size_t k = 0; k <= n_marks; k++)
+	{
+		size_t		end = k < n_marks ? marks[k].off : len;
+
+		if (partition_range(t, text, pos, end - pos, false, &piece, &fr, err) < 0)
+			goto fail;
+		if (k == n_marks)
+			break;
+		if (partition_range(t, text, marks[k].off, marks[k].len, true, &piece, &fr, err) < 0)
+			goto fail;
+		pos = marks[k].off + marks[k].len;
+	}
+	if (encode_frags(t, text, &fr, &vec, err) < 0)
+		goto fail;
+	free(fr.v);
+	free(piece.v);
+	return tokens_out(&vec, out, n, err);
+
+fail:
+	free(fr.v);
+	free(piece.v);
 	free(vec.v);
 	return -1;
 }

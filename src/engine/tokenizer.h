@@ -65,6 +65,25 @@ int			llm_tokenize(const llm_tokenizer *t, const char *text, size_t len,
 						 bool add_bos, bool parse_special,
 						 int32_t **out, size_t *n, char *err);
 
+/* a byte range of a text */
+typedef struct llm_text_span
+{
+	size_t		off;
+	size_t		len;
+} llm_text_span;
+
+/*
+ * llm_tokenize() in which special-token text (control and unknown
+ * tokens) is matched only inside the n_marks ranges marks (in order, not
+ * overlapping); everywhere else the text is plain, user-defined tokens
+ * excepted. Splitting happens only at the ranges, so a text whose
+ * special tokens all lie in them gives the same ids as llm_tokenize()
+ * with parse_special.
+ */
+int			llm_tokenize_marked(const llm_tokenizer *t, const char *text, size_t len,
+								bool add_bos, const llm_text_span *marks, size_t n_marks,
+								int32_t **out, size_t *n, char *err);
+
 /*
  * Bytes that token tok stands for in the output (byte-level decoding
  * applied; may be a fragment of a UTF-8 character). Control tokens give

@@ -242,6 +242,19 @@ llm_we_pending(void)
 }
 
 /*
+ * Whether the worker may take more embedding requests from the queue: it
+ * holds at most Max(llm.max_batch, WE_CHUNK_TEXTS) texts at once, so
+ * that embedding texts, like generation requests, wait in the queue (and
+ * count against the submitters' share of its slots) instead of piling up
+ * in the worker's memory.
+ */
+bool
+llm_we_room(void)
+{
+	return we_n < Max(llm_guc_max_batch, WE_CHUNK_TEXTS);
+}
+
+/*
  * Drop pending request k (its slot has been completed or freed).
  */
 static void

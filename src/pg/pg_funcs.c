@@ -227,6 +227,7 @@ static void
 parse_gen_options(FunctionCallInfo fcinfo, LlmGenOptions *opt, StringInfo stops)
 {
 	memset(opt, 0, sizeof(*opt));
+	opt->parse_special = true;
 
 	if (llm_guc_default_max_tokens > llm_guc_max_tokens && PG_ARGISNULL(ARG_MAX_TOKENS))
 		ereport(ERROR,
@@ -367,6 +368,9 @@ llm_generate_build(FunctionCallInfo fcinfo, LlmRequest *req)
 	llm_request_init(&tmp, LLM_REQ_GENERATE);
 	llm_parse_model_arg(fcinfo, ARG_MODEL, &tmp);
 	build_generate(req, PG_GETARG_TEXT_PP(ARG_INPUT), &opt, &stops, tmp.model);
+	/* parse_special (after model): false reads the prompt as plain text */
+	if (PG_NARGS() > ARG_MODEL + 1 && !PG_ARGISNULL(ARG_MODEL + 1))
+		req->opt.parse_special = PG_GETARG_BOOL(ARG_MODEL + 1);
 	return true;
 }
 
@@ -382,7 +386,7 @@ llm_text_result(const LlmRequest *req)
 
 /*
  * llm_generate(prompt, max_tokens, temperature, top_p, top_k, min_p,
- *              repetition_penalty, seed, stop, model) -> text
+ *              repetition_penalty, seed, stop, model, parse_special) -> text
  * NULL prompt gives NULL.
  */
 Datum
@@ -669,6 +673,22 @@ llm_detokenize_sql(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The one error of a path that leads outside llm.model_dir, whether the
+ * file there exists or not.
+ */
+static void model_path_outside(const char *path) pg_attribute_noreturn();
+
+static void
+model_path_outside(const char *path)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to load model \"%s\"", path),
+			 errdetail("The path leads outside llm.model_dir."),
+			 errhint("Copy the model into llm.model_dir, or ask to be granted pg_read_server_files.")));
+}
+
+/*
  * Resolve the path argument of llm_load_model to an absolute path without
  * symbolic links. Roles that are neither superuser nor members of
  * pg_read_server_files may only name files inside llm.model_dir (after
@@ -727,23 +747,39 @@ resolve_model_path(const char *path)
 
 	resolved = palloc(PATH_MAX);
 	if (realpath(joined, resolved) == NULL)
+	{
+		int			save_errno = errno;
+
+		/*
+		 * Where a missing file would be is checked like an existing one
+		 * (its deepest existing directory), so that a symbolic link out
+		 * of llm.model_dir does not tell missing from existing files.
+		 */
+		if (!privileged)
+		{
+			char		parent[MAXPGPATH];
+
+			strlcpy(parent, joined, sizeof(parent));
+			do
+				get_parent_directory(parent);
+			while (parent[0] != '\0' && realpath(parent, resolved) == NULL);
+			if (parent[0] == '\0' || !path_is_prefix_of_path(dirres, resolved))
+				model_path_outside(path);
+		}
+		errno = save_errno;
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not access model file \"%s\": %m", path),
 				 errhint("Check the file name; relative names are looked up in llm.model_dir.")));
+	}
+	if (!privileged &&
+		(!path_is_prefix_of_path(dirres, resolved) || strcmp(dirres, resolved) == 0))
+		model_path_outside(path);
 	if (stat(resolved, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model path \"%s\" is neither a file nor a directory", path),
 				 errhint("Give the path of a .gguf file or of a sentence-transformers model directory.")));
-
-	if (!privileged &&
-		(!path_is_prefix_of_path(dirres, resolved) || strcmp(dirres, resolved) == 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to load model \"%s\"", path),
-				 errdetail("The path leads outside llm.model_dir."),
-				 errhint("Copy the model into llm.model_dir, or ask to be granted pg_read_server_files.")));
 	return resolved;
 }
 
@@ -794,6 +830,7 @@ llm_load_model(PG_FUNCTION_ARGS)
 	llm_request_init(&req, LLM_REQ_LOAD);
 	strlcpy(req.model, name, LLM_NAME_LEN);
 	req.opt.ctx_size = llm_guc_ctx_size;
+	req.opt.memory_mb = llm_guc_model_memory_mb;
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, path);
 	appendStringInfoChar(&buf, '\0');
@@ -814,6 +851,7 @@ llm_unload_model(PG_FUNCTION_ARGS)
 	llm_require_shared();
 	llm_request_init(&req, LLM_REQ_UNLOAD);
 	strlcpy(req.model, model_name_arg(fcinfo, 0), LLM_NAME_LEN);
+	llm_set_unload_owner(&req);
 	llm_run_requests(&req, 1);
 	PG_RETURN_VOID();
 }

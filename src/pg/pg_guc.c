@@ -33,6 +33,9 @@ int			llm_guc_truncation = LLM_TRUNC_ERROR;
 int			llm_guc_device = LLM_DEVICE_AUTO;
 int			llm_guc_prefill_chunk = 128;
 int			llm_guc_batch_rows = 64;
+int			llm_guc_model_memory_mb = 0;
+int			llm_guc_max_input_kb = 1024;
+int			llm_guc_shared_text_mb = 256;
 
 static const struct config_enum_entry llm_truncation_options[] = {
 	{"error", LLM_TRUNC_ERROR, false},
@@ -173,6 +176,24 @@ llm_define_gucs(void)
 							"they do not stall requests that are generating.",
 							&llm_guc_prefill_chunk, 128, 1, 65536,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.model_memory_mb",
+							"Memory all loaded models may take together.",
+							"A load that would exceed it fails; a file loaded under "
+							"several names counts once. 0 sets no limit. The value "
+							"of the session that loads a model applies.",
+							&llm_guc_model_memory_mb, 0, 0, INT_MAX / 2,
+							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.max_input_size",
+							"Largest input of one request (prompt, messages, text).",
+							"Measured in bytes of UTF-8 after conversion; larger "
+							"inputs are refused before they reach shared memory.",
+							&llm_guc_max_input_kb, 1024, 1, 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.shared_text_mb",
+							"Shared memory for the text of queued requests and results.",
+							"Submitters wait while it is full.",
+							&llm_guc_shared_text_mb, 256, 8, INT_MAX / 2,
+							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("llm.batch_rows",
 							"Rows a statement's llm calls are batched over.",

@@ -71,6 +71,9 @@ extern int	llm_guc_default_max_tokens;
 extern int	llm_guc_truncation;		/* an llm_truncation value */
 extern int	llm_guc_device;			/* an LlmDevice value */
 extern int	llm_guc_prefill_chunk;
+extern int	llm_guc_model_memory_mb;	/* 0: no budget */
+extern int	llm_guc_max_input_kb;
+extern int	llm_guc_shared_text_mb;
 
 /* --------------------------------------------------- shared structures */
 
@@ -113,6 +116,9 @@ typedef struct LlmGenOptions
 	int32		n_stop;			/* stop strings after the prompt */
 	int32		n_msgs;			/* LLM_REQ_CHAT: messages in the input */
 	int32		ctx_size;		/* LLM_REQ_LOAD: llm.ctx_size of the caller */
+	int32		memory_mb;		/* LLM_REQ_LOAD: llm.model_memory_mb of the caller */
+	Oid			unload_owner;	/* LLM_REQ_UNLOAD: owner the caller may act for */
+	bool		parse_special;	/* LLM_REQ_GENERATE: special-token text is special */
 } LlmGenOptions;
 
 typedef struct LlmSlot
@@ -122,6 +128,8 @@ typedef struct LlmSlot
 	uint64		request_id;		/* 0 while FREE */
 	int			owner_pid;
 	int			owner_procno;	/* pgprocno, for SetLatch */
+	Oid			owner_role;		/* current user of the submitter */
+	bool		owner_super;	/* whether that role is a superuser */
 	uint64		worker_gen;		/* generation of the worker that admitted it */
 	TimestampTz enqueued_at;
 	TimestampTz started_at;		/* when the worker admitted it */
@@ -149,6 +157,7 @@ typedef struct LlmModelEntry
 	bool		in_use;
 	bool		is_default;
 	char		name[LLM_NAME_LEN];
+	Oid			owner;			/* role that loaded it; InvalidOid: a setting */
 	char		path[MAXPGPATH];
 	char		arch[32];
 	char		quant[16];
@@ -306,6 +315,10 @@ typedef struct LlmWModel
 	int32		n_ctx;
 	int64		kv_reserved;	/* KV bytes reserved by its running requests */
 	llm_prefix_cache *prefix;	/* KV rows of its latest prompt, or NULL */
+	Oid			prefix_role;	/* role whose prompt the prefix cache holds */
+	Oid			owner;			/* see LlmModelEntry.owner */
+	int64		bytes;			/* memory of m and em (shared ones included) */
+	int32		ctx_req;		/* llm.ctx_size it was loaded with */
 } LlmWModel;
 
 extern void llm_werr_set(LlmWErr *e, int code, const char *msg,
@@ -324,7 +337,8 @@ extern LlmWModel llm_wmodels[LLM_MAX_MODELS];
 extern int	llm_wm_find(const char *name);
 extern int	llm_wm_default(void);
 extern int	llm_wm_load(const char *name, const char *path, int32 ctx_size,
-						LlmWErr *e);
+						Oid owner, int32 memory_mb, LlmWErr *e);
+extern bool llm_wm_may_unload(const LlmSlot *s, int mi, LlmWErr *e);
 extern void llm_wm_unload(int mi);
 extern void llm_wm_apply_settings(void);
 extern int	llm_wm_request_model(const char *name, LlmWErr *e);
@@ -339,10 +353,16 @@ extern void llm_wm_do_load(const LlmSlot *s, int slotno, const char *input,
 /* pg_embed.c (worker side) */
 extern void llm_we_take(const LlmSlot *s, int slotno, char *input);
 extern bool llm_we_pending(void);
+extern bool llm_we_room(void);
 extern void llm_we_run(void);
 extern void llm_we_fail_model(int mi, const char *why);
 
 /* pg_views.c */
 extern int	llm_find_model_entry(const char *name);
+
+/* pg_acl.c (backends) */
+extern void llm_set_unload_owner(LlmRequest *req);
+extern bool llm_may_read_paths(void);
+extern bool llm_may_read_all_stats(void);
 
 #endif							/* PG_LLM_H */

@@ -37,6 +37,10 @@ LlmWModel	llm_wmodels[LLM_MAX_MODELS];
 static char *wm_cur_default = NULL;
 static char *wm_cur_embedding = NULL;
 
+/* the files those settings name (resolved), "" when unset */
+static char wm_default_path[MAXPGPATH];
+static char wm_embedding_path[MAXPGPATH];
+
 /* Whether entry mi holds a model. */
 bool
 llm_wm_in_use(int mi)
@@ -116,12 +120,135 @@ wm_path_bytes(const char *path)
 }
 
 /*
+ * Whether entry mi shares its generation or embedding model with another
+ * loaded entry (the same file loaded under several names).
+ */
+static bool
+wm_shared_with_other(int mi, bool embedding)
+{
+	for (int i = 0; i < LLM_MAX_MODELS; i++)
+	{
+		if (i == mi || !llm_wm_in_use(i))
+			continue;
+		if (!embedding && llm_wmodels[mi].m && llm_wmodels[i].m == llm_wmodels[mi].m)
+			return true;
+		if (embedding && llm_wmodels[mi].em && llm_wmodels[i].em == llm_wmodels[mi].em)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Memory of all loaded models: a copy shared by several names counts
+ * once.
+ */
+static int64
+wm_total_bytes(void)
+{
+	int64		total = 0;
+
+	for (int i = 0; i < LLM_MAX_MODELS; i++)
+	{
+		bool		counted = false;
+
+		if (!llm_wm_in_use(i))
+			continue;
+		for (int j = 0; j < i && !counted; j++)
+			counted = llm_wm_in_use(j) &&
+				(llm_wmodels[i].m ? llm_wmodels[j].m == llm_wmodels[i].m
+				 : llm_wmodels[j].em == llm_wmodels[i].em);
+		if (!counted)
+			total += llm_wmodels[i].bytes;
+	}
+	return total;
+}
+
+/*
+ * Check that bytes more of models fit in llm.model_memory_mb (memory_mb,
+ * 0: no limit); false with *e filled otherwise.
+ */
+static bool
+wm_fits_budget(const char *name, int64 bytes, int32 memory_mb, LlmWErr *e)
+{
+	int64		budget = (int64) memory_mb * 1024 * 1024;
+	int64		used;
+	char		msg[LLM_MSG_LEN];
+	char		detail[LLM_MSG_LEN];
+
+	if (memory_mb <= 0)
+		return true;
+	used = wm_total_bytes();
+	if (used + bytes <= budget)
+		return true;
+	snprintf(msg, sizeof(msg), "model \"%s\" does not fit in llm.model_memory_mb", name);
+	snprintf(detail, sizeof(detail),
+			 "The model needs %lld kB; loaded models take %lld kB of the %lld kB allowed.",
+			 (long long) (bytes / 1024), (long long) (used / 1024),
+			 (long long) (budget / 1024));
+	llm_werr_set(e, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, msg, detail,
+				 "Unload a model with llm_unload_model() first, or ask a superuser to raise llm.model_memory_mb.");
+	return false;
+}
+
+/*
+ * Whether loaded entry mi has the context a load capped at ctx_size
+ * (llm.ctx_size, 0: none) would give: only then can it be shared.
+ */
+static bool
+wm_same_context(int mi, int32 ctx_size)
+{
+	int32		train;
+
+	if (llm_wmodels[mi].m == NULL)
+		return llm_wmodels[mi].ctx_req == ctx_size;
+	train = llm_model_get_info(llm_wmodels[mi].m)->n_ctx_train;
+	return (ctx_size > 0 && ctx_size < train ? ctx_size : train) == llm_wmodels[mi].n_ctx;
+}
+
+/*
+ * Load name as one more name of the loaded entry src (the same file):
+ * the weights, tokenizer and embedding model are shared, not copied.
+ */
+static int
+wm_load_alias(int idx, int src, const char *name, Oid owner)
+{
+	LlmModelEntry *ent;
+
+	memcpy(&llm_wmodels[idx], &llm_wmodels[src], sizeof(LlmWModel));
+	strlcpy(llm_wmodels[idx].name, name, LLM_NAME_LEN);
+	llm_wmodels[idx].owner = owner;
+	llm_wmodels[idx].kv_reserved = 0;
+	llm_wmodels[idx].prefix = NULL;
+	llm_wmodels[idx].prefix_role = InvalidOid;
+
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	ent = &llm_shared->models[idx];
+	memcpy(ent, &llm_shared->models[src], sizeof(*ent));
+	strlcpy(ent->name, name, LLM_NAME_LEN);
+	ent->owner = owner;
+	ent->is_default = false;
+	ent->is_default_embedding = false;
+	ent->kv_bytes = 0;
+	LWLockRelease(llm_shared->lock);
+
+	ereport(LOG,
+			(errmsg("llm worker loaded model \"%s\" as another name of \"%s\"",
+					name, llm_wmodels[src].name)));
+	return idx;
+}
+
+/*
  * Load a model file under a name and publish it in the model table; its
- * context is capped at ctx_size tokens (0: no cap). Returns the model
- * index, or -1 with *e filled.
+ * context is capped at ctx_size tokens (0: no cap), owner is the role
+ * that loads it (InvalidOid for a setting) and memory_mb the budget of
+ * all models (llm.model_memory_mb). A file that is already loaded gets
+ * one more name for the same copy (when its context length is the same).
+ * Returns the model index, or -1 with
+ * *e filled.
  */
 int
-llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
+llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
+			int32 memory_mb, LlmWErr *e)
 {
 	char		err[LLM_ERRLEN];
 	char		msg[LLM_MSG_LEN];
@@ -155,6 +282,13 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 				 "Unload a model with llm_unload_model() first.");
 		return -1;
 	}
+
+	for (int i = 0; i < LLM_MAX_MODELS; i++)
+		if (llm_wm_in_use(i) && strcmp(llm_wmodels[i].path, path) == 0 &&
+			wm_same_context(i, ctx_size))
+			return wm_load_alias(idx, i, name, owner);
+	if (!wm_fits_budget(name, wm_path_bytes(path), memory_mb, e))
+		return -1;
 
 	/*
 	 * A directory is a sentence-transformers model; a file is tried as a
@@ -198,9 +332,29 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 		}
 	}
 
-	memset(&llm_wmodels[idx], 0, sizeof(LlmWModel));
+	/* in memory, the packed copies of the weights come on top of the file */
+	{
+		int64		bytes = m ? (int64) (llm_model_get_info(m)->file_bytes +
+										 llm_model_get_info(m)->packed_bytes)
+			: wm_path_bytes(path);
+
+		if (!wm_fits_budget(name, bytes, memory_mb, e))
+		{
+			llm_block_signals(&old);
+			if (m)
+				llm_model_free(m);
+			if (em)
+				llm_embed_model_free(em);
+			llm_restore_signals(&old);
+			return -1;
+		}
+		memset(&llm_wmodels[idx], 0, sizeof(LlmWModel));
+		llm_wmodels[idx].bytes = bytes;
+	}
 	llm_wmodels[idx].m = m;
 	llm_wmodels[idx].em = em;
+	llm_wmodels[idx].owner = owner;
+	llm_wmodels[idx].ctx_req = ctx_size;
 	strlcpy(llm_wmodels[idx].path, path, MAXPGPATH);
 	strlcpy(llm_wmodels[idx].name, name, LLM_NAME_LEN);
 	if (m == NULL)
@@ -212,6 +366,7 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 		ent = &llm_shared->models[idx];
 		memset(ent, 0, sizeof(*ent));
 		strlcpy(ent->name, name, LLM_NAME_LEN);
+		ent->owner = owner;
 		strlcpy(ent->path, path, MAXPGPATH);
 		strlcpy(ent->arch, "bert", sizeof(ent->arch));
 		ent->n_params = einfo.n_params;
@@ -235,6 +390,7 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, LlmWErr *e)
 	ent = &llm_shared->models[idx];
 	memset(ent, 0, sizeof(*ent));
 	strlcpy(ent->name, name, LLM_NAME_LEN);
+	ent->owner = owner;
 	strlcpy(ent->path, path, MAXPGPATH);
 	strlcpy(ent->arch, info->arch, sizeof(ent->arch));
 	strlcpy(ent->quant, info->quant, sizeof(ent->quant));
@@ -272,9 +428,10 @@ llm_wm_unload(int mi)
 
 	ereport(LOG, (errmsg("llm worker unloaded model \"%s\"", llm_wmodels[mi].name)));
 	llm_prefix_cache_free(llm_wmodels[mi].prefix);
-	if (llm_wmodels[mi].m)
+	/* a copy that another name still uses stays */
+	if (llm_wmodels[mi].m && !wm_shared_with_other(mi, false))
 		llm_model_free(llm_wmodels[mi].m);
-	if (llm_wmodels[mi].em)
+	if (llm_wmodels[mi].em && !wm_shared_with_other(mi, true))
 		llm_embed_model_free(llm_wmodels[mi].em);
 	memset(&llm_wmodels[mi], 0, sizeof(LlmWModel));
 }
@@ -324,6 +481,7 @@ wm_load_setting(const char *setting, bool is_default)
 	int			mi = -1;
 
 	why[0] = '\0';
+	path[0] = '\0';
 	if (setting == NULL || setting[0] == '\0')
 		strlcpy(why, is_default ? "llm.default_model is not set"
 				: "llm.default_embedding_model is not set", sizeof(why));
@@ -333,7 +491,8 @@ wm_load_setting(const char *setting, bool is_default)
 		mi = llm_wm_find(name);
 		if (mi < 0)
 		{
-			mi = llm_wm_load(name, path, llm_guc_ctx_size, &e);
+			mi = llm_wm_load(name, path, llm_guc_ctx_size, InvalidOid,
+							 llm_guc_model_memory_mb, &e);
 			if (mi < 0)
 			{
 				ereport(WARNING,
@@ -343,6 +502,7 @@ wm_load_setting(const char *setting, bool is_default)
 			}
 		}
 	}
+	strlcpy(is_default ? wm_default_path : wm_embedding_path, path, MAXPGPATH);
 	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < LLM_MAX_MODELS; i++)
 	{
@@ -356,9 +516,24 @@ wm_load_setting(const char *setting, bool is_default)
 	LWLockRelease(llm_shared->lock);
 }
 
+/* Index of the default embedding model, or -1. */
+static int
+wm_default_embedding(void)
+{
+	int			found = -1;
+
+	LWLockAcquire(llm_shared->lock, LW_SHARED);
+	for (int i = 0; i < LLM_MAX_MODELS; i++)
+		if (llm_shared->models[i].in_use && llm_shared->models[i].is_default_embedding)
+			found = i;
+	LWLockRelease(llm_shared->lock);
+	return found;
+}
+
 /*
  * Apply llm.default_model / llm.default_embedding_model if they changed
- * since they were last applied (at start and after SIGHUP).
+ * since they were last applied, or if the model they name is not loaded
+ * (it failed to load or was unloaded): at start and after SIGHUP.
  */
 void
 llm_wm_apply_settings(void)
@@ -366,14 +541,16 @@ llm_wm_apply_settings(void)
 	const char *def = llm_guc_default_model ? llm_guc_default_model : "";
 	const char *emb = llm_guc_default_embedding_model ? llm_guc_default_embedding_model : "";
 
-	if (wm_cur_default == NULL || strcmp(wm_cur_default, def) != 0)
+	if (wm_cur_default == NULL || strcmp(wm_cur_default, def) != 0 ||
+		(def[0] != '\0' && llm_wm_default() < 0))
 	{
 		if (wm_cur_default)
 			pfree(wm_cur_default);
 		wm_cur_default = MemoryContextStrdup(TopMemoryContext, def);
 		wm_load_setting(def, true);
 	}
-	if (wm_cur_embedding == NULL || strcmp(wm_cur_embedding, emb) != 0)
+	if (wm_cur_embedding == NULL || strcmp(wm_cur_embedding, emb) != 0 ||
+		(emb[0] != '\0' && wm_default_embedding() < 0))
 	{
 		if (wm_cur_embedding)
 			pfree(wm_cur_embedding);
@@ -480,6 +657,16 @@ llm_wm_request_embed_model(const char *name, LlmWErr *e)
 	}
 	if (llm_wmodels[mi].em != NULL)
 		return mi;
+
+	/* another name of the same file may have opened it already */
+	for (int i = 0; i < LLM_MAX_MODELS; i++)
+		if (i != mi && llm_wm_in_use(i) && llm_wmodels[i].m == llm_wmodels[mi].m &&
+			llm_wmodels[i].em != NULL)
+		{
+			llm_wmodels[mi].em = llm_wmodels[i].em;
+			wm_publish_embed(mi);
+			return mi;
+		}
 
 	/* a generation model: open its file for embeddings once */
 	err[0] = '\0';
@@ -598,15 +785,90 @@ llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 }
 
 /*
+ * A model just loaded from the file of llm.default_model (or of
+ * llm.default_embedding_model) while that default is not loaded becomes
+ * the default again.
+ */
+static void
+wm_restore_default(int mi)
+{
+	bool		gen = llm_wmodels[mi].m != NULL && wm_default_path[0] != '\0' &&
+		strcmp(llm_wmodels[mi].path, wm_default_path) == 0 && llm_wm_default() < 0;
+	bool		emb = wm_embedding_path[0] != '\0' &&
+		strcmp(llm_wmodels[mi].path, wm_embedding_path) == 0 && wm_default_embedding() < 0;
+
+	if (!gen && !emb)
+		return;
+	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
+	if (gen)
+	{
+		llm_shared->models[mi].is_default = true;
+		llm_shared->default_error[0] = '\0';
+	}
+	if (emb)
+	{
+		llm_shared->models[mi].is_default_embedding = true;
+		llm_shared->default_embedding_error[0] = '\0';
+	}
+	LWLockRelease(llm_shared->lock);
+	ereport(LOG,
+			(errmsg("llm worker: model \"%s\" is the default %smodel again",
+					llm_wmodels[mi].name, gen ? "" : "embedding ")));
+}
+
+/*
+ * Whether the request s may unload model mi: superusers may unload any
+ * model; other roles only models whose owner they act for
+ * (opt.unload_owner, checked by the backend with role membership), and
+ * never a default model. False with *e filled otherwise.
+ */
+bool
+llm_wm_may_unload(const LlmSlot *s, int mi, LlmWErr *e)
+{
+	char		msg[LLM_MSG_LEN];
+	bool		is_default;
+
+	if (s->owner_super)
+		return true;
+	LWLockAcquire(llm_shared->lock, LW_SHARED);
+	is_default = llm_shared->models[mi].is_default ||
+		llm_shared->models[mi].is_default_embedding;
+	LWLockRelease(llm_shared->lock);
+	snprintf(msg, sizeof(msg), "permission denied to unload model \"%s\"",
+			 llm_wmodels[mi].name);
+	if (is_default)
+	{
+		llm_werr_set(e, ERRCODE_INSUFFICIENT_PRIVILEGE, msg,
+					 "It is a default model (llm.default_model or llm.default_embedding_model).",
+					 "Only a superuser can unload a default model.");
+		return false;
+	}
+	if (!OidIsValid(llm_wmodels[mi].owner) || llm_wmodels[mi].owner != s->opt.unload_owner)
+	{
+		llm_werr_set(e, ERRCODE_INSUFFICIENT_PRIVILEGE, msg,
+					 "Only the role that loaded a model, its members and superusers may unload it.",
+					 "The owner column of llm_models names the role that loaded it.");
+		return false;
+	}
+	return true;
+}
+
+/*
  * Answer a LOAD request on the spot. (UNLOAD is the worker loop's: the
  * model's running requests must fail first, see pg_worker.c.)
  */
 void
 llm_wm_do_load(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 {
-	if (llm_wm_load(s->model, input, s->opt.ctx_size, e) < 0)
+	int			mi = llm_wm_load(s->model, input, s->opt.ctx_size, s->owner_role,
+								 s->opt.memory_mb, e);
+
+	if (mi < 0)
 		llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
 	else
+	{
+		wm_restore_default(mi);
 		llm_reply_complete(slotno, s->request_id, NULL, NULL, 0, 0, 0, 0);
+	}
 }
 

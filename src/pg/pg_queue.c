@@ -150,6 +150,8 @@ llm_dsa(void)
 		if (!llm_shared->dsa_created)
 		{
 			llm_area = dsa_create(llm_shared->dsa_tranche);
+			/* request text and results never take more than this */
+			dsa_set_size_limit(llm_area, (Size) llm_guc_shared_text_mb * 1024 * 1024);
 			dsa_pin(llm_area);
 			dsa_pin_mapping(llm_area);
 			llm_shared->dsa = dsa_get_handle(llm_area);
@@ -286,32 +288,97 @@ llm_request_init(LlmRequest *req, LlmReqKind kind)
 }
 
 /*
+ * Slots one backend may hold at once: half of the queue (at least one),
+ * so that a single large batch leaves room for the other sessions.
+ */
+static int
+llm_backend_slot_share(void)
+{
+	return Max(1, llm_shared->n_slots / 2);
+}
+
+/*
+ * Whether this backend may take one more slot now: a slot is free and
+ * the backend holds fewer than its share (caller holds the lock).
+ */
+static bool
+llm_slot_available(void)
+{
+	bool		any_free = false;
+	int			mine = 0;
+
+	for (int i = 0; i < llm_shared->n_slots; i++)
+	{
+		LlmSlotState st = llm_shared->slots[i].state;
+
+		if (st == LLM_SLOT_FREE)
+			any_free = true;
+		else if (llm_shared->slots[i].owner_pid == MyProcPid)
+			mine++;
+	}
+	return any_free && mine < llm_backend_slot_share();
+}
+
+/*
+ * Refuse a request whose serialized input exceeds llm.max_input_size (or
+ * half of the shared text area), before anything of it reaches shared
+ * memory.
+ */
+static void
+llm_check_input_size(const LlmRequest *req)
+{
+	Size		cap = (Size) llm_guc_max_input_kb * 1024;
+
+	if (req->input_len > cap)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("llm request input is too large"),
+				 errdetail("The request has %zu bytes of input; llm.max_input_size allows %zu.",
+						   (size_t) req->input_len, (size_t) cap),
+				 errhint("Shorten the text; a superuser can raise llm.max_input_size.")));
+	/* it could never get its place in the shared text area: do not wait */
+	if (req->input_len > (Size) llm_guc_shared_text_mb * 1024 * 1024 / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("llm request input is too large"),
+				 errdetail("The request has %zu bytes of input; requests may take at most half of llm.shared_text_mb (%d MB).",
+						   (size_t) req->input_len, llm_guc_shared_text_mb),
+				 errhint("Shorten the text; a superuser can raise llm.shared_text_mb.")));
+}
+
+/*
  * Try to put one request into a free slot. Returns false when the queue
- * is full (nothing changed then).
+ * is full, this backend holds its share of the slots, or the shared text
+ * area has no room for the input now (nothing changed then).
  */
 static bool
 llm_submit_one(LlmRequest *req, int *hint)
 {
 	dsa_pointer in = InvalidDsaPointer;
 	int			found = -1;
-	bool		any_free = false;
+	bool		available;
+	Oid			role = GetUserId();
+	bool		is_super = superuser();
 
 	/* cheap check first, so that a full queue costs no DSA allocation */
 	LWLockAcquire(llm_shared->lock, LW_SHARED);
-	for (int i = 0; i < llm_shared->n_slots && !any_free; i++)
-		any_free = llm_shared->slots[i].state == LLM_SLOT_FREE;
+	available = llm_slot_available();
 	LWLockRelease(llm_shared->lock);
-	if (!any_free)
+	if (!available)
 		return false;
 
 	if (req->input_len > 0)
 	{
-		in = dsa_allocate_extended(llm_area, req->input_len, DSA_ALLOC_HUGE);
+		in = dsa_allocate_extended(llm_area, req->input_len,
+								   DSA_ALLOC_HUGE | DSA_ALLOC_NO_OOM);
+		if (!DsaPointerIsValid(in))
+			return false;		/* llm.shared_text_mb is taken: wait */
 		memcpy(dsa_get_address(llm_area, in), req->input, req->input_len);
 	}
 
 	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
-	for (int k = 0; k < llm_shared->n_slots; k++)
+	available = llm_slot_available();
+	for (int k = 0; k < llm_shared->n_slots && available; k++)
 	{
 		int			i = (*hint + k) % llm_shared->n_slots;
 
@@ -330,6 +397,8 @@ llm_submit_one(LlmRequest *req, int *hint)
 		slot->request_id = llm_shared->next_request_id++;
 		slot->owner_pid = MyProcPid;
 		slot->owner_procno = MyProc->pgprocno;
+		slot->owner_role = role;
+		slot->owner_super = is_super;
 		slot->enqueued_at = GetCurrentTimestamp();
 		strlcpy(slot->model, req->model, LLM_NAME_LEN);
 		slot->opt = req->opt;
@@ -541,6 +610,10 @@ llm_run_requests(LlmRequest *reqs, int n)
 		before_shmem_exit(llm_backend_exit, (Datum) 0);
 		llm_exit_registered = true;
 	}
+
+	for (int i = 0; i < n; i++)
+		if (!reqs[i].skip)
+			llm_check_input_size(&reqs[i]);
 
 	PG_TRY();
 	{

@@ -12,6 +12,7 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -22,7 +23,7 @@
 PG_FUNCTION_INFO_V1(llm_models);
 PG_FUNCTION_INFO_V1(llm_stats);
 
-#define LLM_MODELS_COLS	13
+#define LLM_MODELS_COLS	14
 #define LLM_STATS_COLS	18
 
 /*
@@ -41,10 +42,10 @@ llm_find_model_entry(const char *name)
 
 /*
  * Add the .gguf files of llm.model_dir that are not loaded to the result
- * (loaded = false, model details NULL).
+ * (loaded = false, model details NULL; the path only with show_paths).
  */
 static void
-add_unloaded_files(ReturnSetInfo *rsinfo, const LlmModelEntry *models)
+add_unloaded_files(ReturnSetInfo *rsinfo, const LlmModelEntry *models, bool show_paths)
 {
 	DIR		   *dir;
 	struct dirent *de;
@@ -84,8 +85,11 @@ add_unloaded_files(ReturnSetInfo *rsinfo, const LlmModelEntry *models)
 		memset(nulls, true, sizeof(nulls));
 		values[0] = CStringGetTextDatum(name);
 		nulls[0] = false;
-		values[1] = CStringGetTextDatum(resolved);
-		nulls[1] = false;
+		if (show_paths)
+		{
+			values[1] = CStringGetTextDatum(resolved);
+			nulls[1] = false;
+		}
 		values[6] = BoolGetDatum(false);
 		nulls[6] = false;
 		values[7] = Int64GetDatum(0);
@@ -101,13 +105,16 @@ add_unloaded_files(ReturnSetInfo *rsinfo, const LlmModelEntry *models)
 
 /*
  * llm_models(): one row per loaded model, then one per .gguf file in
- * llm.model_dir that is not loaded.
+ * llm.model_dir that is not loaded. Paths are NULL unless the caller may
+ * read server files (a symbolic link in llm.model_dir would otherwise
+ * tell where it points); owner is NULL for the models of the settings.
  */
 Datum
 llm_models(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	LlmModelEntry *models;
+	bool		show_paths = llm_may_read_paths();
 
 	llm_require_shared();
 	InitMaterializedSRF(fcinfo, 0);
@@ -127,7 +134,10 @@ llm_models(PG_FUNCTION_ARGS)
 			continue;
 		memset(nulls, false, sizeof(nulls));
 		values[0] = CStringGetTextDatum(m->name);
-		values[1] = CStringGetTextDatum(m->path);
+		if (show_paths)
+			values[1] = CStringGetTextDatum(m->path);
+		else
+			nulls[1] = true;
 		values[2] = CStringGetTextDatum(m->arch);
 		values[3] = Int64GetDatum(m->n_params);
 		if (m->n_params == 0)
@@ -152,9 +162,20 @@ llm_models(PG_FUNCTION_ARGS)
 		else
 			nulls[10] = nulls[11] = true;
 		values[12] = BoolGetDatum(m->is_default_embedding);
+		if (OidIsValid(m->owner))
+		{
+			char	   *owner = GetUserNameFromId(m->owner, true);
+
+			if (owner)
+				values[13] = CStringGetTextDatum(owner);
+			else
+				nulls[13] = true;
+		}
+		else
+			nulls[13] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	add_unloaded_files(rsinfo, models);
+	add_unloaded_files(rsinfo, models, show_paths);
 	PG_RETURN_NULL();
 }
 
@@ -219,7 +240,11 @@ llm_stats(PG_FUNCTION_ARGS)
 	values[14] = Int64GetDatum((int64) s.embed_tokens);
 	values[15] = Int64GetDatum((int64) s.embed_batches);
 	values[16] = Float8GetDatum(s.embed_seconds);
-	values[17] = Int64GetDatum((int64) s.cached_prompt_tokens);
+	/* reuse of cached prefixes tells about other roles' prompts */
+	if (llm_may_read_all_stats())
+		values[17] = Int64GetDatum((int64) s.cached_prompt_tokens);
+	else
+		nulls[17] = true;
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -7,11 +7,15 @@
  *   1. handle signals: SIGTERM ends the loop, SIGHUP re-reads the
  *      configuration (and loads a changed llm.default_model);
  *   2. drop requests whose backend gave up (slot CANCELLED);
- *   3. admit queued requests, oldest first, while llm.max_batch and the
- *      KV-cache budget llm.kv_cache_mb allow. Short requests (tokenize,
- *      detokenize, load, unload) are answered on the spot;
- *      Embedding requests are collected and run together, packed into
- *      length-sorted batches, between generation steps (pg_embed.c);
+ *   3. admit queued requests while llm.max_batch and the KV-cache budget
+ *      llm.kv_cache_mb allow, taking first from the backend served
+ *      longest ago (fair between sessions), oldest first within one.
+ *      Short requests (tokenize, detokenize, load, unload) are answered
+ *      on the spot, but at most LLM_SYNC_BYTES of input or one load per
+ *      round, so that the next step is not held up. Embedding requests
+ *      are collected (a bounded number, llm_we_room) and run together,
+ *      packed into length-sorted batches, between generation steps
+ *      (pg_embed.c);
  *   4. for every model with running requests build one batch - each
  *      request contributes its next prompt chunk (at most
  *      llm.prefill_chunk tokens) or its last sampled token - and call
@@ -60,12 +64,28 @@
 #define LLM_WORKER_RESTART_SEC	3
 #define LLM_IDLE_WAIT_MS		1000
 
+/*
+ * Work the worker does synchronously (tokenizing, loading, copying input)
+ * between two batch steps: after this many input bytes, or after one
+ * model load or unload, it runs a step before taking more requests.
+ */
+#define LLM_SYNC_BYTES			(256 * 1024)
+
+/* when a backend last had a request admitted (fair admission) */
+typedef struct WOwner
+{
+	int			pid;
+	uint64		served;			/* value of W.serve_clock then */
+} WOwner;
+
 /* a request this worker has admitted */
 typedef struct WReq
 {
 	int			slot;
 	uint64		request_id;
 	int			model;			/* index into models */
+	int			owner_pid;		/* the backend that submitted it */
+	Oid			role;			/* its role: prefix-cache reuse stays within it */
 	llm_gen    *gen;
 	char	   *input;			/* local copy of the slot input */
 	const char **stops;
@@ -86,6 +106,10 @@ typedef struct LlmWorkerState
 	int64		kv_used;
 	char		broken[LLM_MSG_LEN];	/* set: cannot serve, fail every request */
 	char		broken_hint[LLM_MSG_LEN];
+	WOwner	   *owners;			/* backends served lately */
+	int			n_owners;
+	int			cap_owners;
+	uint64		serve_clock;
 } LlmWorkerState;
 
 static LlmWorkerState W;
@@ -174,6 +198,11 @@ worker_unload(const LlmSlot *s, int slotno, LlmWErr *e)
 		llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
 		return;
 	}
+	if (!llm_wm_may_unload(s, mi, e))
+	{
+		llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+		return;
+	}
 	snprintf(msg, sizeof(msg), "model \"%s\" was unloaded", llm_wmodels[mi].name);
 	worker_fail_model_requests(mi, msg);
 	llm_we_fail_model(mi, msg);
@@ -243,14 +272,64 @@ input_strings(const char *buf, Size len, Size *pos, const char **out, int n)
 }
 
 /*
- * Take the oldest QUEUED slot: mark it RUNNING under this worker's
- * generation and copy out what the worker needs. Returns false when the
- * queue is empty.
+ * When backend pid last had a request admitted (0: not lately).
+ */
+static uint64
+worker_owner_served(int pid)
+{
+	for (int i = 0; i < W.n_owners; i++)
+		if (W.owners[i].pid == pid)
+			return W.owners[i].served;
+	return 0;
+}
+
+/*
+ * Record that backend pid has just had a request admitted. The table
+ * keeps the backends served most recently; one that drops out of it
+ * counts as not served lately, which only moves it forward.
+ */
+static void
+worker_owner_mark(int pid)
+{
+	int			k = -1;
+
+	W.serve_clock++;
+	for (int i = 0; i < W.n_owners && k < 0; i++)
+		if (W.owners[i].pid == pid)
+			k = i;
+	if (k < 0 && W.n_owners < W.cap_owners)
+		k = W.n_owners++;
+	if (k < 0 && W.cap_owners == 0)
+	{
+		W.cap_owners = Max(16, 2 * llm_shared->n_slots);
+		W.owners = MemoryContextAllocZero(W.cxt, sizeof(WOwner) * W.cap_owners);
+		k = W.n_owners++;
+	}
+	if (k < 0)
+	{
+		/* full: reuse the entry served longest ago */
+		k = 0;
+		for (int i = 1; i < W.n_owners; i++)
+			if (W.owners[i].served < W.owners[k].served)
+				k = i;
+	}
+	W.owners[k].pid = pid;
+	W.owners[k].served = W.serve_clock;
+}
+
+/*
+ * Take the next QUEUED slot: mark it RUNNING under this worker's
+ * generation and copy out what the worker needs. Admission is fair
+ * between backends: the slot of the backend served longest ago goes
+ * first, the oldest of its slots first, so one session's large batch
+ * cannot keep the others waiting behind it. Embedding requests are
+ * skipped unless with_embed. Returns false when nothing can be taken.
  */
 static bool
-worker_take_queued(LlmSlot *copy, int *slotno, char **input)
+worker_take_queued(LlmSlot *copy, int *slotno, char **input, bool with_embed)
 {
 	int			best = -1;
+	uint64		best_served = 0;
 	dsa_area   *area = llm_dsa();
 	LlmSlot    *slot;
 	double		wait_ms;
@@ -259,16 +338,26 @@ worker_take_queued(LlmSlot *copy, int *slotno, char **input)
 	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < llm_shared->n_slots; i++)
 	{
+		uint64		served;
+
 		slot = &llm_shared->slots[i];
-		if (slot->state == LLM_SLOT_QUEUED &&
-			(best < 0 || slot->request_id < llm_shared->slots[best].request_id))
+		if (slot->state != LLM_SLOT_QUEUED || (!with_embed && slot->kind == LLM_REQ_EMBED))
+			continue;
+		served = worker_owner_served(slot->owner_pid);
+		if (best < 0 || served < best_served ||
+			(served == best_served &&
+			 slot->request_id < llm_shared->slots[best].request_id))
+		{
 			best = i;
+			best_served = served;
+		}
 	}
 	if (best < 0)
 	{
 		LWLockRelease(llm_shared->lock);
 		return false;
 	}
+	worker_owner_mark(llm_shared->slots[best].owner_pid);
 	slot = &llm_shared->slots[best];
 	slot->state = LLM_SLOT_RUNNING;
 	slot->worker_gen = W.gen;
@@ -334,6 +423,8 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	const char **stops = NULL;
 	const char *prompt;
 	char	   *rendered = NULL;
+	llm_text_span *marks = NULL;
+	size_t		n_marks = 0;
 	Size		pos = 0;
 	llm_gen    *gen = NULL;
 	int			mi;
@@ -373,7 +464,9 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 			msgs[i].role = parts[2 * i];
 			msgs[i].content = parts[2 * i + 1];
 		}
-		rc = llm_chat_apply(tmpl, msgs, s->opt.n_msgs, true, &rendered, err);
+		/* only the template's markers may become special tokens */
+		rc = llm_chat_apply_marked(tmpl, msgs, s->opt.n_msgs, true, &rendered,
+								   &marks, &n_marks, err);
 		pfree(parts);
 		pfree(msgs);
 		if (rc != 0)
@@ -403,6 +496,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 		{
 			pfree(stops);
 			free(rendered);
+			free(marks);
 			llm_werr_set(e, ERRCODE_INTERNAL_ERROR, "malformed llm request", NULL, NULL);
 			return false;
 		}
@@ -419,11 +513,20 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	p.stop = stops;
 	p.n_stop = s->opt.n_stop;
 	p.add_bos = -1;
-	p.parse_special = true;
+	if (s->kind == LLM_REQ_CHAT)
+	{
+		/* message content is plain text, whatever it contains */
+		p.parse_special = false;
+		p.special_marks = marks;
+		p.n_special_marks = n_marks;
+	}
+	else
+		p.parse_special = s->opt.parse_special;
 	p.truncation = (llm_truncation) s->opt.truncation;
 
 	rc = llm_gen_new(&gen, llm_wmodels[mi].m, prompt, strlen(prompt), &p, err);
 	free(rendered);
+	free(marks);
 	if (rc != 0 || gen == NULL)
 	{
 		if (stops)
@@ -443,6 +546,8 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	r->slot = slotno;
 	r->request_id = s->request_id;
 	r->model = mi;
+	r->owner_pid = s->owner_pid;
+	r->role = s->owner_role;
 	r->gen = gen;
 	r->input = input;
 	r->stops = stops;
@@ -473,7 +578,9 @@ worker_n_active(void)
  * Start a newly activated request's prefill after the part of its prompt
  * that its model's prefix cache already holds (created on first use). The
  * cache is an optimisation only: when it cannot be made or copied, the
- * request simply runs its whole prompt.
+ * request simply runs its whole prompt. It holds one role's prompt and
+ * serves only that role: another role's request would learn, from what
+ * it reuses (or from its timing), how that prompt begins.
  */
 static void
 worker_reuse_prefix(WReq *r)
@@ -492,6 +599,13 @@ worker_reuse_prefix(WReq *r)
 			ereport(LOG, (errmsg("llm worker could not create a prefix cache: %s", err)));
 			return;
 		}
+	}
+	if (wm->prefix_role != r->role)
+	{
+		/* another role's prompt: forget it, this one may take its place */
+		llm_prefix_cache_clear(wm->prefix);
+		wm->prefix_role = r->role;
+		return;
 	}
 	n = llm_gen_reuse_prefix(r->gen, wm->prefix, err);
 	if (n < 0)
@@ -546,11 +660,16 @@ worker_activate(void)
 
 /*
  * Admit queued requests while the batch has room. Returns after the
- * queue is empty or a request has to wait for capacity.
+ * queue is empty or a request has to wait for capacity (false), or after
+ * LLM_SYNC_BYTES of input or one load or unload (true: more may be
+ * queued), so that the batch's next step is never held up for long.
  */
-static void
+static bool
 worker_admit(void)
 {
+	Size		sync_bytes = 0;
+	int			n_loads = 0;
+
 	worker_activate();
 	for (;;)
 	{
@@ -564,9 +683,14 @@ worker_admit(void)
 			if (!W.reqs[k].active)
 				waiting = true;
 		if (waiting || worker_n_active() >= llm_guc_max_batch)
-			return;
-		if (!worker_take_queued(&s, &slotno, &input))
-			return;
+			return false;
+		if (sync_bytes >= LLM_SYNC_BYTES || n_loads > 0)
+			return true;
+		if (!worker_take_queued(&s, &slotno, &input, llm_we_room()))
+			return false;
+		sync_bytes += s.input_len;
+		if (s.kind == LLM_REQ_LOAD || s.kind == LLM_REQ_UNLOAD)
+			n_loads++;
 
 		switch (s.kind)
 		{
@@ -617,7 +741,7 @@ worker_fail_all_queued(void)
 	int			slotno;
 	char	   *input;
 
-	while (worker_take_queued(&s, &slotno, &input))
+	while (worker_take_queued(&s, &slotno, &input, true))
 	{
 		pfree(input);
 		llm_reply_fail(slotno, s.request_id, ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -714,11 +838,22 @@ worker_step(void)
 		}
 		for (int i = 0; i < n; i++)
 		{
-			(void) llm_gen_advance(W.reqs[which[i]].gen);
+			WReq	   *r = &W.reqs[which[i]];
+			int			stored = 0;
+
+			(void) llm_gen_advance(r->gen);
 			/* a prompt just completed becomes the model's cached prefix */
-			if (llm_wmodels[mi].prefix &&
-				llm_gen_store_prefix(W.reqs[which[i]].gen, llm_wmodels[mi].prefix, err) < 0)
+			if (llm_wmodels[mi].prefix)
+				stored = llm_gen_store_prefix(r->gen, llm_wmodels[mi].prefix, err);
+			if (stored < 0)
 				ereport(LOG, (errmsg("llm worker could not cache a prompt prefix: %s", err)));
+			if (stored != 0)
+			{
+				/* what it holds now is this role's (or, on failure, nothing usable) */
+				if (stored < 0)
+					llm_prefix_cache_clear(llm_wmodels[mi].prefix);
+				llm_wmodels[mi].prefix_role = stored > 0 ? r->role : InvalidOid;
+			}
 		}
 
 		/* progress, for the llm_requests view */
@@ -952,6 +1087,8 @@ llm_worker_main(Datum arg)
 
 	for (;;)
 	{
+		bool		more;
+
 		CHECK_FOR_INTERRUPTS();
 		if (ShutdownRequestPending)
 			break;
@@ -974,14 +1111,14 @@ llm_worker_main(Datum arg)
 		}
 
 		worker_drop_cancelled();
-		worker_admit();
+		more = worker_admit();
 		if (llm_we_pending())
 			llm_we_run();
 
 		if (worker_n_active() == 0)
 		{
-			if (llm_we_pending())
-				continue;		/* more embedding work: no sleep */
+			if (llm_we_pending() || more)
+				continue;		/* more work queued: no sleep */
 			(void) WaitLatch(MyLatch,
 							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 LLM_IDLE_WAIT_MS, LLM_WAIT_EVENT);

@@ -1,6 +1,8 @@
 # 003_permissions.pl - a role without superuser or pg_read_server_files
 # can load models only from llm.model_dir (no "..", no symbolic link out
-# of it) and cannot raise any cap.
+# of it), learns nothing about files outside it (one error for missing
+# and existing files, no paths in llm_models) and cannot raise any cap.
+# Loading is not granted to PUBLIC: the test grants it to the role.
 use strict;
 use warnings;
 
@@ -35,6 +37,14 @@ sub as_plain
 	return ($out, $err);
 }
 
+# not granted to PUBLIC
+my (undef, undef, $err0) = $node->psql('postgres',
+	"SET ROLE plain; SELECT llm_load_model('ok', 'copy.gguf')");
+like($err0, qr/permission denied for function llm_load_model/,
+	'llm_load_model is not granted to PUBLIC');
+$node->safe_psql('postgres',
+	'GRANT EXECUTE ON FUNCTION llm_load_model(text, text), llm_unload_model(text) TO plain');
+
 my %denied = (
 	'/etc/passwd' => 'absolute path outside llm.model_dir',
 	'../../../../../../etc/passwd' => 'relative path with ..',
@@ -50,6 +60,33 @@ for my $path (sort keys %denied)
 }
 is($node->safe_psql('postgres', "SELECT count(*) FROM llm_models WHERE name = 'x'"),
 	'0', 'nothing was loaded');
+
+# through the link to /etc, a missing file and an existing one give the
+# same error (same SQLSTATE, message and detail)
+sub load_error
+{
+	my ($path) = @_;
+	my (undef, undef, $err) = $node->psql('postgres',
+		"SET ROLE plain; \\set VERBOSITY verbose\nSELECT llm_load_model('x', '$path')");
+	$err =~ s/\Q$path\E/PATH/g;
+	$err =~ s/LOCATION:.*//s;
+	return $err;
+}
+my $exists = load_error('etc/passwd');
+like($exists, qr/42501/, 'an existing file outside: 42501');
+is(load_error('etc/no-such-file'), $exists, 'a missing file outside: the same error');
+is(load_error('etc/no-such-dir/file'), $exists, 'a missing directory outside: the same error');
+like(load_error('no-such-file.gguf'), qr/58P01/,
+	'a missing file inside llm.model_dir is reported as missing');
+
+# llm_models shows where files are only to superusers and
+# pg_read_server_files members (escape.gguf points outside)
+is($node->safe_psql('postgres',
+		"SET ROLE plain; SELECT count(*), count(path) FROM llm_models WHERE name = 'escape'"),
+	'1|0', 'llm_models hides paths from a plain role');
+is($node->safe_psql('postgres',
+		"SELECT path FROM llm_models WHERE name = 'escape'"),
+	$outside, 'a superuser sees where the link points');
 
 my ($out, $err) = as_plain("SELECT llm_load_model('ok', 'copy.gguf')");
 is($err, '', 'a file inside llm.model_dir may be loaded');
