@@ -18,7 +18,7 @@ use LlmNode;
 
 LlmNode::require_model();
 
-my $node = LlmNode::new_node('rowbatch', "llm.queue_size = 64\nllm.max_batch = 16\n");
+my $node = LlmNode::new_node('rowbatch', "llm.queue_size = 128\nllm.max_batch = 16\n");
 $node->safe_psql(
 	'postgres', q{
 CREATE TABLE big (id int PRIMARY KEY, body text, summary text);
