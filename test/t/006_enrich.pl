@@ -130,7 +130,7 @@ while (time() < $deadline)
 }
 is($left, '0', 'the queue drains');
 my $drained = time() - $t0;
-note(sprintf('%d rows: inserted in %.1f s, all enriched after %.1f s (%.1f rows/s), %d kills',
+diag(sprintf('%d rows: inserted in %.1f s, all enriched after %.1f s (%.1f rows/s), %d kills',
 		$rows, $inserted, $drained, $rows / $drained, $killed));
 
 is($node->safe_psql('postgres', 'SELECT count(*) FROM docs'), $rows, 'every row inserted');
