@@ -292,9 +292,13 @@ try_sub(void (*fn) (EnrichJob *, Entry *, int), EnrichJob *job, Entry *e, int n)
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
 		err = edata->message ? edata->message : pstrdup("unknown error");
-		/* a cancel or termination must not be taken for a row's failure */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+		/*
+		 * Operator intervention (a cancel, a shutdown, the llm worker
+		 * exiting under the request) is not the row's failure: the error
+		 * ends this worker's transaction, the entries stay queued without
+		 * an attempt counted, and the postmaster restarts the worker.
+		 */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
 			ReThrowError(edata);
 	}
 	PG_END_TRY();
