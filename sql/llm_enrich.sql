@@ -160,16 +160,23 @@ SELECT llm_enrich_retry(:ajob);
 --
 -- an embedding target (real[]): llm_embed of the rendered template
 --
+-- (under a name of its own: llm_embed.sql unloads the default one)
+RESET ROLE;
+SELECT llm_load_model('enrich_minilm', current_setting('llm.default_embedding_model'));
+SET ROLE enrich_owner;
 CREATE TABLE notes (id bigint PRIMARY KEY, body text, emb real[], emb2 real[]);
 INSERT INTO notes VALUES (1, 'first note'), (2, 'second note');
-SELECT llm_enrich('notes', 'emb', 'note: {body}') AS ejob \gset
+SELECT llm_enrich('notes', 'emb', 'note: {body}', model => 'enrich_minilm') AS ejob \gset
 INSERT INTO notes VALUES (3, 'third note');
 SELECT enrich_wait(:ejob);
-SELECT id, array_length(emb, 1) AS dim, emb = llm_embed('note: ' || body) AS same_as_llm_embed
+SELECT id, array_length(emb, 1) AS dim,
+       emb = llm_embed('note: ' || body, 'enrich_minilm') AS same_as_llm_embed
   FROM notes ORDER BY id;
-SELECT llm_enrich('notes', 'emb2', 'sync note: {body}', mode => 'sync', backfill => false) AS ejob2 \gset
+SELECT llm_enrich('notes', 'emb2', 'sync note: {body}', mode => 'sync', backfill => false,
+                  model => 'enrich_minilm') AS ejob2 \gset
 INSERT INTO notes VALUES (4, 'fourth note');
-SELECT emb2 = llm_embed('sync note: fourth note') AS sync_embedding FROM notes WHERE id = 4;
+SELECT emb2 = llm_embed('sync note: fourth note', 'enrich_minilm') AS sync_embedding
+  FROM notes WHERE id = 4;
 
 --
 -- drop: only the owner; triggers, queue and failures go with the job
@@ -201,6 +208,7 @@ SELECT count(*) AS drain_workers FROM pg_stat_activity
  WHERE backend_type = 'llm enrich worker' AND datname = current_database();
 SELECT count(*) AS launchers FROM pg_stat_activity WHERE backend_type = 'llm enrich launcher';
 
+SELECT llm_unload_model('enrich_minilm');
 DROP TABLE docs, notes, nopk, audit;
 DROP FUNCTION audit_write();
 DROP FUNCTION enrich_wait(integer, bigint);

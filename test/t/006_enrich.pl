@@ -6,9 +6,9 @@
 # of the source re-enriches only that row; the worker comes back after a
 # server restart.
 #
-# LLM_ENRICH_ROWS sets the row count (default 2000; the issue's figure is
-# 10000, which takes about five minutes on two shared cores: see
-# docs/PERFORMANCE.md).
+# LLM_ENRICH_ROWS sets the row count (default 10000, the issue's figure:
+# about 3.5 minutes on two shared cores, see docs/PERFORMANCE.md; a
+# multiple of 100).
 use strict;
 use warnings;
 
@@ -23,7 +23,7 @@ use LlmNode;
 
 LlmNode::require_model();
 
-my $rows  = $ENV{LLM_ENRICH_ROWS} // 2000;
+my $rows  = $ENV{LLM_ENRICH_ROWS} // 10000;
 my $stmts = 100;
 die "LLM_ENRICH_ROWS must be a multiple of $stmts" if $rows % $stmts;
 my $per = $rows / $stmts;
