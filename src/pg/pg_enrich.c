@@ -858,7 +858,14 @@ llm_enrich_drop(PG_FUNCTION_ARGS)
 		enrich_exec(psprintf("DROP TRIGGER IF EXISTS llm_enrich_%d_update ON %s", id, job.rel),
 					0, NULL, NULL, NULL);
 	}
+	/*
+	 * The queue first: that waits for a drain batch in flight, which
+	 * updates the job row when it ends (deleting the job row first would
+	 * deadlock with it).
+	 */
 	enrich_push_user(enrich_ext_owner(), false, &save);
+	enrich_exec(psprintf("DELETE FROM %s.llm_enrich_queue WHERE job = $1", job.schema),
+				1, &type, &arg, NULL);
 	enrich_exec(psprintf("DELETE FROM %s.llm_enrich_job WHERE job = $1", job.schema),
 				1, &type, &arg, NULL);
 	enrich_pop_user(&save);
