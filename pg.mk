@@ -3,11 +3,12 @@
 #   make -f pg.mk                 build llm.so (needs build/libllmengine.a:
 #                                 run "make engine" first)
 #   make -f pg.mk install         install llm.so, llm.control and the SQL script
-#   make -f pg.mk pg-check        all three suites below (pg-regress, pg-tap,
-#                                 pg-concurrency)
+#   make -f pg.mk pg-check        all four suites below (pg-regress, pg-tap,
+#                                 pg-concurrency, pg-isolation)
 #   test/pg/run-regress.sh        pg_regress against a throw-away cluster
 #   test/pg/run-tap.sh            TAP tests (test/t/*.pl), same way
 #   test/pg/run-concurrency.sh    16 pgbench clients against one worker
+#   test/pg/run-isolation.sh      isolation specs (test/isolation/specs)
 #
 # The regression tests need a server with shared_preload_libraries = 'llm'
 # and a model, so PGXS's "installcheck" is driven by the scripts above
@@ -20,7 +21,7 @@ PGFILEDESC  = "llm - LLM inference inside PostgreSQL"
 EXTENSION   = llm
 DATA        = sql/llm--0.1.0.sql
 
-REGRESS     = llm_setup llm_generate llm_chat llm_batch llm_tokenize llm_models llm_errors llm_stats llm_rowbatch llm_embed llm_security
+REGRESS     = llm_setup llm_generate llm_chat llm_batch llm_tokenize llm_models llm_errors llm_stats llm_rowbatch llm_embed llm_security llm_enrich
 REGRESS_OPTS = --load-extension=llm
 
 LLM_ENGINE_LIB ?= build/libllmengine.a
@@ -39,14 +40,16 @@ include $(PGXS)
 $(shlib): $(LLM_ENGINE_LIB)
 
 # Tests against throw-away clusters (see test/pg/*.sh; need the model).
-.PHONY: pg-regress pg-tap pg-concurrency pg-check
+.PHONY: pg-regress pg-tap pg-concurrency pg-isolation pg-check
 pg-regress: all
 	test/pg/run-regress.sh
 pg-tap: all
 	test/pg/run-tap.sh
 pg-concurrency: all
 	test/pg/run-concurrency.sh
-pg-check: pg-regress pg-tap pg-concurrency
+pg-isolation: all
+	test/pg/run-isolation.sh
+pg-check: pg-regress pg-tap pg-concurrency pg-isolation
 
 # rebuild the objects when any header changes (the engine's API included)
 $(OBJS): $(wildcard src/pg/*.h src/engine/*.h)

@@ -3,7 +3,7 @@
 # call cycles, no file over 1,500 lines), engine unit tests (normal build and under
 # AddressSanitizer + UBSan), golden comparisons against llama.cpp's data,
 # the malformed-file checks of llm-cli, and the PostgreSQL extension's
-# pg_regress, TAP and concurrency suites (throw-away clusters run as the
+# pg_regress, TAP, concurrency and isolation suites (throw-away clusters run as the
 # postgres user by pg_virtualenv). Ends with one line
 # "total: N passed, N failed, N skipped" (a skip is not a pass; see
 # test/summary.sh for how each suite's own summary line is read); exits
@@ -50,6 +50,7 @@ run_suite cli-fixtures   tap        test/test-fixtures.sh build/llm-cli build/fi
 run_suite pg-regress     pg_regress test/pg/run-regress.sh
 run_suite pg-tap         prove      test/pg/run-tap.sh
 run_suite pg-concurrency verdict    test/pg/run-concurrency.sh
+run_suite pg-isolation   pg_regress test/pg/run-isolation.sh
 
 make -j2 SAN=1 unit fixtures BUILD=build-san || exit 1
 run_suite unit-asan      tap        make --no-print-directory SAN=1 check

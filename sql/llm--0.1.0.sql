@@ -171,3 +171,123 @@ GRANT SELECT ON llm_stats TO PUBLIC;
 -- session: a superuser grants them to the roles it chooses.
 REVOKE EXECUTE ON FUNCTION llm_load_model(text, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION llm_unload_model(text) FROM PUBLIC;
+
+-- Row enrichment (docs/SQL.md "Enrichment jobs"). The catalog tables are
+-- private: the functions below read and write them as the extension's
+-- owner, and the views show each role the jobs of roles it has the
+-- privileges of.
+CREATE TABLE llm_enrich_job (
+    job serial PRIMARY KEY,
+    tbl regclass NOT NULL,
+    target name NOT NULL,
+    embed boolean NOT NULL,             -- llm_embed (real[]/vector) or llm_generate
+    prompt text NOT NULL,
+    mode text NOT NULL CHECK (mode IN ('async', 'sync')),
+    owner regrole NOT NULL,
+    model text,
+    max_tokens integer,
+    temperature double precision,
+    top_p double precision,
+    top_k integer,
+    min_p double precision,
+    repetition_penalty double precision,
+    seed bigint,
+    stop text[],
+    done bigint NOT NULL DEFAULT 0,     -- rows written by the drain worker
+    last_error text,
+    created_at timestamp with time zone NOT NULL DEFAULT now());
+
+CREATE TABLE llm_enrich_queue (
+    id bigserial PRIMARY KEY,
+    job integer NOT NULL REFERENCES llm_enrich_job ON DELETE CASCADE,
+    key jsonb NOT NULL,
+    attempts integer NOT NULL DEFAULT 0,
+    not_before timestamp with time zone NOT NULL DEFAULT now(),
+    last_error text,
+    enqueued_at timestamp with time zone NOT NULL DEFAULT now());
+CREATE INDEX llm_enrich_queue_job_id ON llm_enrich_queue (job, id);
+CREATE INDEX llm_enrich_queue_job_key ON llm_enrich_queue (job, key);
+
+CREATE TABLE llm_enrich_failed_rows (
+    job integer NOT NULL REFERENCES llm_enrich_job ON DELETE CASCADE,
+    key jsonb NOT NULL,
+    attempts integer NOT NULL,
+    error text,
+    failed_at timestamp with time zone NOT NULL DEFAULT now());
+CREATE INDEX llm_enrich_failed_rows_job ON llm_enrich_failed_rows (job);
+
+-- jobs, pending keys and failures are user data: pg_dump keeps them
+SELECT pg_catalog.pg_extension_config_dump('llm_enrich_job', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_enrich_job_job_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_enrich_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_enrich_queue_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_enrich_failed_rows', '');
+REVOKE ALL ON llm_enrich_job, llm_enrich_queue, llm_enrich_failed_rows FROM PUBLIC;
+
+CREATE FUNCTION llm_enrich(
+    tbl regclass,
+    target name,
+    prompt text,
+    mode text DEFAULT 'async',
+    model text DEFAULT NULL,
+    max_tokens integer DEFAULT NULL,
+    temperature double precision DEFAULT 0,
+    top_p double precision DEFAULT 1,
+    top_k integer DEFAULT 0,
+    min_p double precision DEFAULT 0,
+    repetition_penalty double precision DEFAULT 1,
+    seed bigint DEFAULT NULL,
+    stop text[] DEFAULT NULL,
+    backfill boolean DEFAULT true)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'llm_enrich'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION llm_enrich_drop(job integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'llm_enrich_drop'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION llm_enrich_retry(job integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'llm_enrich_retry'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+-- sync jobs: enrich the rows whose target is NULL, committing every
+-- llm.enrich_batch_size rows (run again to resume after an interruption)
+CREATE PROCEDURE llm_enrich_backfill(job integer)
+AS 'MODULE_PATHNAME', 'llm_enrich_backfill'
+LANGUAGE C;
+
+-- the statement-level triggers llm_enrich creates (argument: the job)
+CREATE FUNCTION llm_enrich_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'llm_enrich_trigger'
+LANGUAGE C;
+
+CREATE FUNCTION llm_enrich_progress(job integer, OUT pending bigint, OUT done bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'llm_enrich_progress'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+CREATE VIEW llm_enrich_jobs AS
+SELECT j.job, j.tbl, j.target, j.mode, j.model, p.pending, p.done,
+       (SELECT count(*) FROM llm_enrich_failed_rows f WHERE f.job = j.job) AS failed,
+       j.last_error,
+       CASE WHEN j.mode = 'async' THEN
+         (SELECT l.pid FROM pg_catalog.pg_locks l
+           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+             AND l.classid = 1819045221 AND l.objid = 1
+             AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                                WHERE d.datname = pg_catalog.current_database()))
+       END AS worker_pid
+  FROM llm_enrich_job j,
+       LATERAL llm_enrich_progress(j.job) p
+ WHERE pg_catalog.pg_has_role(j.owner, 'USAGE');
+
+CREATE VIEW llm_enrich_failed AS
+SELECT f.job, f.key, f.attempts, f.error, f.failed_at
+  FROM llm_enrich_failed_rows f JOIN llm_enrich_job j USING (job)
+ WHERE pg_catalog.pg_has_role(j.owner, 'USAGE');
+
+GRANT SELECT ON llm_enrich_jobs, llm_enrich_failed TO PUBLIC;

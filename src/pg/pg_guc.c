@@ -17,6 +17,7 @@
 #include "utils/guc.h"
 
 #include "llm_engine.h"
+#include "pg_enrich.h"
 #include "pg_llm.h"
 
 char	   *llm_guc_model_dir = NULL;
@@ -36,6 +37,10 @@ int			llm_guc_batch_rows = 64;
 int			llm_guc_model_memory_mb = 0;
 int			llm_guc_max_input_kb = 1024;
 int			llm_guc_shared_text_mb = 256;
+int			llm_guc_enrich_batch_size = 64;
+int			llm_guc_enrich_max_attempts = 5;
+int			llm_guc_enrich_retry_delay = 1000;
+int			llm_guc_enrich_naptime = 1000;
 
 static const struct config_enum_entry llm_truncation_options[] = {
 	{"error", LLM_TRUNC_ERROR, false},
@@ -204,6 +209,28 @@ llm_define_gucs(void)
 							"statement starts.",
 							&llm_guc_batch_rows, 64, 1, 10000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("llm.enrich_batch_size",
+							"Rows an enrichment job computes together.",
+							"Queue entries the drain worker takes per transaction, "
+							"and rows per committed chunk of llm_enrich_backfill.",
+							&llm_guc_enrich_batch_size, 64, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.enrich_max_attempts",
+							"Failed attempts after which a row moves to llm_enrich_failed.",
+							NULL,
+							&llm_guc_enrich_max_attempts, 5, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.enrich_retry_delay",
+							"Wait before the first retry of a failed row.",
+							"Each further failure doubles it, up to one hour.",
+							&llm_guc_enrich_retry_delay, 1000, 0, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("llm.enrich_naptime",
+							"How long the drain worker sleeps when its queues have nothing due.",
+							NULL,
+							&llm_guc_enrich_naptime, 1000, 10, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("llm");
 }

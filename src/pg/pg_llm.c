@@ -4,8 +4,9 @@
  * The library must be listed in shared_preload_libraries: _PG_init then
  * defines the llm.* settings (pg_guc.c), asks for shared memory
  * (pg_queue.c), registers the background worker that owns the models
- * (pg_worker.c) and installs the planner hook of the row-batching node
- * (pg_batch_plan.c). When the library is loaded any other way (CREATE
+ * (pg_worker.c) and the launcher of the enrichment workers
+ * (pg_enrich_worker.c), and installs the planner hook of the row-batching
+ * node (pg_batch_plan.c). When the library is loaded any other way (CREATE
  * EXTENSION without the preload), _PG_init does nothing and every SQL
  * function raises an error explaining how to preload it.
  *
@@ -16,6 +17,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "pg_enrich.h"
 #include "pg_llm.h"
 
 PG_MODULE_MAGIC;
@@ -39,4 +41,5 @@ _PG_init(void)
 	llm_shmem_init_hooks();
 	llm_register_worker();
 	llm_batch_init();
+	llm_enrich_register_launcher();
 }
