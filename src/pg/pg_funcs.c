@@ -57,7 +57,8 @@ enum
 	ARG_REPETITION_PENALTY,
 	ARG_SEED,
 	ARG_STOP,
-	ARG_MODEL
+	ARG_MODEL,
+	ARG_JSON_SCHEMA
 };
 
 /*
@@ -221,7 +222,8 @@ float_option(FunctionCallInfo fcinfo, int argno, const char *name, float dflt)
 /*
  * Read and validate the generation options of llm_generate / llm_chat /
  * llm_generate_batch into opt; the stop strings are appended to stops
- * (each NUL-terminated) and counted in opt->n_stop.
+ * (each NUL-terminated) and counted in opt->n_stop, then the json_schema
+ * text when one is given.
  */
 static void
 parse_gen_options(FunctionCallInfo fcinfo, LlmGenOptions *opt, StringInfo stops)
@@ -304,6 +306,8 @@ parse_gen_options(FunctionCallInfo fcinfo, LlmGenOptions *opt, StringInfo stops)
 			opt->n_stop++;
 		}
 	}
+	/* a JSON Schema travels after the stop strings (pg_schema.c) */
+	llm_json_schema_arg(fcinfo, ARG_JSON_SCHEMA, opt, stops);
 }
 
 /*

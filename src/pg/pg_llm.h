@@ -30,9 +30,11 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "nodes/execnodes.h"
 #include "storage/lwlock.h"
 #include "utils/dsa.h"
+#include "utils/jsonb.h"
 
 #include "llm_embed.h"
 #include "llm_engine.h"
@@ -110,6 +112,8 @@ typedef struct LlmGenOptions
 	bool		seed_random;	/* seed NULL while sampling: each request draws one */
 	int32		truncation;		/* llm_truncation */
 	int32		n_stop;			/* stop strings after the prompt */
+	bool		json_schema;	/* a JSON Schema (text) follows the stop strings */
+	bool		chat_fallback;	/* LLM_REQ_CHAT: plain prompt when no template */
 	int32		n_msgs;			/* LLM_REQ_CHAT: messages in the input */
 	int32		ctx_size;		/* LLM_REQ_LOAD: llm.ctx_size of the caller */
 } LlmGenOptions;
@@ -241,6 +245,11 @@ extern void llm_put_batch_rows(ReturnSetInfo *rsinfo, const LlmRequest *reqs, in
 							   Datum (*value) (const LlmRequest *req));
 extern void llm_run_requests(LlmRequest *reqs, int n);
 
+/* pg_schema.c: the json_schema argument, checked and appended to the input */
+extern void llm_json_schema_arg(FunctionCallInfo fcinfo, int argno, LlmGenOptions *opt,
+								StringInfo input);
+extern char *llm_json_schema_text(Jsonb *schema);
+
 /* pg_worker.c */
 extern void llm_register_worker(void);
 extern PGDLLEXPORT void llm_worker_main(Datum arg);
@@ -275,6 +284,7 @@ typedef struct LlmWModel
 	int32		n_ctx;
 	int64		kv_reserved;	/* KV bytes reserved by its running requests */
 	llm_prefix_cache *prefix;	/* KV rows of its latest prompt, or NULL */
+	llm_vocab_trie *trie;		/* its vocabulary trie, built on first use */
 } LlmWModel;
 
 extern void llm_werr_set(LlmWErr *e, int code, const char *msg,
@@ -298,6 +308,8 @@ extern void llm_wm_unload(int mi);
 extern void llm_wm_apply_settings(void);
 extern int	llm_wm_request_model(const char *name, LlmWErr *e);
 extern int	llm_wm_request_gen_model(const char *name, LlmWErr *e);
+/* the vocabulary trie of generation model mi (built once); NULL with *e */
+extern const llm_vocab_trie *llm_wm_vocab_trie(int mi, LlmWErr *e);
 extern int	llm_wm_request_embed_model(const char *name, LlmWErr *e);
 extern bool llm_wm_in_use(int mi);
 extern void llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input,
