@@ -43,6 +43,7 @@ struct llm_vocab_trie
 	int32_t    *plain;			/* plain tokens, fewest characters first */
 	uint32_t   *plain_chars;
 	int32_t		n_plain;
+	uint8_t    *plain_mask;		/* [n_vocab]: 1 for every plain token */
 	int32_t    *eog;			/* end-of-generation tokens */
 	int32_t		n_eog;
 };
@@ -285,6 +286,11 @@ llm_vocab_trie_new(llm_vocab_trie **out, const llm_tokenizer *tok, char *err)
 		v->plain = sorted;
 		v->plain_chars = sc;
 	}
+	v->plain_mask = calloc((size_t) n + 1, 1);
+	if (v->plain_mask == NULL)
+		goto oom;
+	for (i = 0; i < v->n_plain; i++)
+		v->plain_mask[v->plain[i]] = 1;
 	if (js_trie_build(&v->all, v, ids, n_ids) < 0 ||
 		js_trie_build(&v->rest, v, rest, n_rest) < 0)
 		goto oom;
@@ -319,6 +325,7 @@ llm_vocab_trie_free(llm_vocab_trie *v)
 	free(v->len);
 	free(v->plain);
 	free(v->plain_chars);
+	free(v->plain_mask);
 	free(v->eog);
 	free(v);
 }
@@ -411,20 +418,39 @@ llm_json_mask(llm_json_masker *mk, const llm_vocab_trie *v, const llm_json_schem
 			  const llm_jm_state *st, uint8_t *allowed)
 {
 	int64_t		room;
-	int32_t		count = 0, i;
+	int32_t		lo = 0, hi, i;
 
-	memset(allowed, 0, (size_t) v->n_vocab);
-	if (st->n_threads == 0)
-		return 0;
-	room = llm_jm_string_room(s, st);
+	room = st->n_threads == 0 ? -1 : llm_jm_string_room(s, st);
 	if (room < 0)
-		return js_walk(mk, &v->all, s, st, allowed);
-	for (i = 0; i < v->n_plain && (int64_t) v->plain_chars[i] <= room; i++)
 	{
-		allowed[v->plain[i]] = 1;
-		count++;
+		memset(allowed, 0, (size_t) v->n_vocab);
+		return st->n_threads == 0 ? 0 : js_walk(mk, &v->all, s, st, allowed);
 	}
-	return count + js_walk(mk, &v->rest, s, st, allowed);
+	/* lo := plain tokens of at most room characters (a prefix of the list) */
+	hi = v->n_plain;
+	while (lo < hi)
+	{
+		int32_t		mid = lo + (hi - lo) / 2;
+
+		if ((int64_t) v->plain_chars[mid] <= room)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* write the shorter side: set the prefix, or copy all and clear the rest */
+	if (lo <= v->n_plain / 2)
+	{
+		memset(allowed, 0, (size_t) v->n_vocab);
+		for (i = 0; i < lo; i++)
+			allowed[v->plain[i]] = 1;
+	}
+	else
+	{
+		memcpy(allowed, v->plain_mask, (size_t) v->n_vocab);
+		for (i = lo; i < v->n_plain; i++)
+			allowed[v->plain[i]] = 0;
+	}
+	return lo + js_walk(mk, &v->rest, s, st, allowed);
 }
 
 /*

@@ -701,6 +701,30 @@ test_random_tokens(const llm_tokenizer *tok, const char *label)
 		}
 		llm_json_schema_free(s);
 	}
+	/* string bodies with every amount of room left: both bulk paths */
+	for (k = 0; k <= 12; k++)
+	{
+		char		sc[96];
+		llm_json_schema *s;
+		llm_jm_state st;
+
+		if (k == 12)
+			snprintf(sc, sizeof(sc), "{\"type\":\"string\"}");
+		else
+			snprintf(sc, sizeof(sc), "{\"type\":\"string\",\"maxLength\":%d}", k + 2);
+		if (llm_json_schema_compile(&s, sc, strlen(sc), err) < 0)
+			continue;
+		llm_jm_init(s, &st);
+		llm_jm_feed_bytes(s, &st, "\"ab", 3);
+		cmp++;
+		if (llm_json_mask(mk, v, s, &st, a) != llm_json_mask_ref(v, s, &st, b) ||
+			memcmp(a, b, (size_t) nv) != 0)
+		{
+			diff++;
+			diag("%s: trie mask differs from reference for %s", label, sc);
+		}
+		llm_json_schema_free(s);
+	}
 	ok(diff == 0, "%s: trie mask equals the reference mask in %d states (%d differ)", label, cmp, diff);
 	ok(dead == 0, "%s: random logits: no dead end in %d runs", label, runs);
 	ok(done > runs / 2, "%s: random logits: %d of %d runs finished", label, done, runs);
