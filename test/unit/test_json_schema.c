@@ -800,6 +800,7 @@ test_generation(const char *model_path)
 	}
 	test_random_tokens(llm_model_tokenizer(m), "smollm2");
 
+	err[0] = '\0';
 	llm_gen_defaults(&p);
 	p.max_tokens = 80;
 	p.json_schema = s;
@@ -811,12 +812,14 @@ test_generation(const char *model_path)
 	diag("constrained output: %s", solo_text);
 	ok(llm_gen_json_status(solo) == LLM_JSON_COMPLETE && llm_gen_finish(solo) == LLM_FINISH_EOS,
 	   "constrained generation completes the document (finish %s)", llm_finish_name(llm_gen_finish(solo)));
+	err[0] = '\0';
 	ok(llm_json_schema_validate(schema, sizeof(schema) - 1, t, len, err) == 1,
-	   "constrained output validates: %s", err);
+	   "constrained output validates%s%s", err[0] ? ": " : "", err);
 	ok(llm_gen_mask_seconds(solo) > 0, "mask time is measured (%.3f ms)", 1e3 * llm_gen_mask_seconds(solo));
 	llm_gen_free(solo);
 
 	/* the same, beside a free request in the same steps */
+	err[0] = '\0';
 	llm_gen_defaults(&pf);
 	pf.max_tokens = 30;
 	ok(llm_gen_new(&g[0], m, prompt, strlen(prompt), &p, err) == 0 &&
