@@ -21,7 +21,7 @@ PGFILEDESC  = "llm - LLM inference inside PostgreSQL"
 EXTENSION   = llm
 DATA        = sql/llm--0.1.0.sql
 
-REGRESS     = llm_setup llm_generate llm_chat llm_batch llm_tokenize llm_models llm_errors llm_stats llm_rowbatch llm_embed llm_security llm_enrich
+REGRESS     = llm_setup llm_generate llm_chat llm_batch llm_tokenize llm_models llm_errors llm_stats llm_rowbatch llm_embed llm_security llm_enrich llm_json
 REGRESS_OPTS = --load-extension=llm
 
 LLM_ENGINE_LIB ?= build/libllmengine.a

@@ -22,6 +22,7 @@ CREATE FUNCTION llm_generate(
     seed bigint DEFAULT NULL,
     stop text[] DEFAULT NULL,
     model text DEFAULT NULL,
+    json_schema jsonb DEFAULT NULL,
     parse_special boolean DEFAULT true)
 RETURNS text
 AS 'MODULE_PATHNAME', 'llm_generate'
@@ -39,7 +40,8 @@ CREATE FUNCTION llm_chat(
     repetition_penalty double precision DEFAULT 1,
     seed bigint DEFAULT NULL,
     stop text[] DEFAULT NULL,
-    model text DEFAULT NULL)
+    model text DEFAULT NULL,
+    json_schema jsonb DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'llm_chat'
 LANGUAGE C VOLATILE PARALLEL SAFE COST 100000;
@@ -55,10 +57,26 @@ CREATE FUNCTION llm_generate_batch(
     repetition_penalty double precision DEFAULT 1,
     seed bigint DEFAULT NULL,
     stop text[] DEFAULT NULL,
-    model text DEFAULT NULL)
+    model text DEFAULT NULL,
+    json_schema jsonb DEFAULT NULL)
 RETURNS TABLE(ord integer, output text)
 AS 'MODULE_PATHNAME', 'llm_generate_batch'
 LANGUAGE C VOLATILE PARALLEL SAFE COST 100000 ROWS 10;
+
+-- Structured extraction: the value of the JSON Schema schema that the
+-- model reads in input (instructions replace the default ones), as jsonb.
+-- Fails when max_tokens runs out before the value is complete.
+CREATE FUNCTION llm_extract(
+    input text,
+    schema jsonb,
+    instructions text DEFAULT NULL,
+    model text DEFAULT NULL,
+    max_tokens integer DEFAULT NULL,
+    temperature double precision DEFAULT 0,
+    seed bigint DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'llm_extract'
+LANGUAGE C VOLATILE PARALLEL SAFE;
 
 -- Sentence embeddings. A NULL input gives NULL; model NULL means
 -- llm.default_embedding_model. The result casts to pgvector's vector.

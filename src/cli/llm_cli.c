@@ -6,6 +6,7 @@
  *   llm-cli generate -m FILE -p PROMPT [-n N] [--temp T] [--top-k K]
  *                    [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S]
  *                    [--stop STR]... [--chat] [--system TEXT] [-t THREADS]
+ *                    [--json-schema FILE]
  *   llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [-b B] [--json]
  *
  * Common options: --isa auto|scalar|avx2|avx512, --device auto|cpu|cuda,
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "llm_engine.h"
 
 /* the embed subcommand (cli_embed.c) */
@@ -32,6 +34,7 @@ typedef struct cli_opts
 	const char *isa;
 	const char *device;
 	const char *system;
+	const char *json_schema;	/* file of a JSON Schema for the output */
 	const char *stop[16];
 	int			n_stop;
 	bool		json;
@@ -59,7 +62,7 @@ cli_usage(void)
 			"  llm-cli tokenize -m FILE [--json] [--special] [--bos] -- TEXT\n"
 			"  llm-cli generate -m FILE -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
 			"                   [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]...\n"
-			"                   [--chat] [--system TEXT] [-t THREADS]\n"
+			"                   [--chat] [--system TEXT] [-t THREADS] [--json-schema FILE]\n"
 			"  llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [-b B] [--json]\n"
 			"  llm-cli embed    -m MODEL-DIR|FILE.gguf [--json] [--tokens] [-t THREADS] -- TEXT...\n"
 			"common options: --isa auto|scalar|avx2|avx512, --device auto|cpu|cuda, -c CTX\n");
@@ -181,6 +184,8 @@ cli_parse(int argc, char **argv, cli_opts *o)
 		}
 		else if (strcmp(a, "--system") == 0)
 			o->system = v;
+		else if (strcmp(a, "--json-schema") == 0)
+			o->json_schema = v;
 		else if (strcmp(a, "--isa") == 0)
 			o->isa = v;
 		else if (strcmp(a, "--device") == 0)
@@ -304,6 +309,67 @@ cli_tokenize(const llm_model *m, const cli_opts *o)
 }
 
 /*
+ * Generate under the JSON Schema in file path: the output is a complete
+ * document of the schema, or the command fails (max tokens too few).
+ */
+static int
+cli_generate_json(llm_engine *e, const llm_model *m, const char *prompt,
+				  llm_gen_params *gp, const char *path)
+{
+	char		err[LLM_ERRLEN];
+	char	   *text = NULL;
+	size_t		len = 0;
+	llm_json_schema *s = NULL;
+	llm_vocab_trie *v = NULL;
+	llm_gen    *g = NULL;
+	llm_batch_item item;
+	const char *out;
+	int			rc = 1;
+
+	if (llm_json_read_file(path, 1 << 20, &text, &len, err) < 0 ||
+		llm_json_schema_compile(&s, text, len, err) < 0 ||
+		llm_vocab_trie_new(&v, llm_model_tokenizer(m), err) < 0)
+	{
+		fprintf(stderr, "llm-cli: %s: %s\n", path, err);
+		goto done;
+	}
+	gp->json_schema = s;
+	gp->vocab_trie = v;
+	if (llm_gen_new(&g, m, prompt, strlen(prompt), gp, err) < 0)
+	{
+		fprintf(stderr, "llm-cli: %s\n", err);
+		goto done;
+	}
+	while (llm_gen_prepare(g, &item, 512) > 0)
+	{
+		if (llm_engine_step(e, m, &item, 1, err) < 0)
+		{
+			fprintf(stderr, "llm-cli: %s\n", err);
+			goto done;
+		}
+		llm_gen_advance(g);
+	}
+	if (llm_gen_json_status(g) != LLM_JSON_COMPLETE)
+	{
+		fprintf(stderr, "llm-cli: the JSON document is incomplete after %d tokens%s\n",
+				llm_gen_n_generated(g),
+				llm_gen_json_status(g) == LLM_JSON_DEAD ? " (nesting too deep)" : "; raise -n");
+		goto done;
+	}
+	out = llm_gen_text(g, &len);
+	fwrite(out, 1, len, stdout);
+	if (isatty(fileno(stdout)))
+		putchar('\n');
+	rc = 0;
+done:
+	llm_gen_free(g);
+	llm_vocab_trie_free(v);
+	llm_json_schema_free(s);
+	free(text);
+	return rc;
+}
+
+/*
  * llm-cli generate: print only the generated text.
  */
 static int
@@ -350,6 +416,13 @@ cli_generate(llm_engine *e, const llm_model *m, const cli_opts *o)
 			fprintf(stderr, "llm-cli: %s\n", err);
 			return 1;
 		}
+	}
+	if (o->json_schema != NULL)
+	{
+		int			rc = cli_generate_json(e, m, prompt ? prompt : o->prompt, &gp, o->json_schema);
+
+		free(prompt);
+		return rc;
 	}
 	if (llm_generate_simple(e, m, prompt ? prompt : o->prompt, &gp, &text, err) < 0)
 	{

@@ -10,6 +10,7 @@
 #include "model_int.h"
 #include "prefix_cache.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,15 @@ struct llm_gen
 	size_t		len;
 	size_t		cap;
 	llm_finish	finish;
+	/* structured output (json_schema != NULL) */
+	const llm_json_schema *json_schema;
+	const llm_vocab_trie *trie;
+	llm_vocab_trie *own_trie;	/* built here when the caller gave none */
+	llm_json_masker *masker;
+	uint8_t    *allowed;		/* [n_vocab] */
+	llm_jm_state *jm;
+	bool		json_dead;
+	double		mask_sec;
 };
 
 /*
@@ -87,6 +97,34 @@ llm_gen_truncate(llm_gen *g, const llm_gen_params *p, int32_t n_ctx, bool has_bo
 			}
 	}
 	return llm_err(err, "unknown truncation mode %d", (int) p->truncation);
+}
+
+/*
+ * Structured output: the vocabulary trie (the caller's or our own), the
+ * masker's scratch and the matcher's start state.
+ */
+static int
+llm_gen_json_setup(llm_gen *g, const llm_gen_params *p, char *err)
+{
+	if (g->n_stop > 0)
+		return llm_err(err, "stop strings cannot be combined with a JSON schema");
+	g->json_schema = p->json_schema;
+	g->trie = p->vocab_trie;
+	if (g->trie == NULL)
+	{
+		if (llm_vocab_trie_new(&g->own_trie, g->m->tok, err) < 0)
+			return -1;
+		g->trie = g->own_trie;
+	}
+	if (llm_vocab_trie_n_vocab(g->trie) != g->m->info.n_vocab)
+		return llm_err(err, "the vocabulary trie is not this model's");
+	g->masker = llm_json_masker_new();
+	g->allowed = malloc((size_t) g->m->info.n_vocab);
+	g->jm = malloc(sizeof(llm_jm_state));
+	if (g->masker == NULL || g->allowed == NULL || g->jm == NULL)
+		return llm_err(err, "out of memory");
+	llm_jm_init(g->json_schema, g->jm);
+	return 0;
 }
 
 /*
@@ -171,6 +209,8 @@ llm_gen_new(llm_gen **out, const llm_model *m, const char *prompt, size_t len,
 			g->n_stop++;
 		}
 	}
+	if (p->json_schema != NULL && llm_gen_json_setup(g, p, err) < 0)
+		goto fail;
 	g->text = malloc(64);
 	if (g->text == NULL)
 	{
@@ -202,6 +242,10 @@ llm_gen_free(llm_gen *g)
 		free(g->stop[i]);
 	free(g->stop);
 	free(g->text);
+	llm_vocab_trie_free(g->own_trie);
+	llm_json_masker_free(g->masker);
+	free(g->allowed);
+	free(g->jm);
 	free(g);
 }
 
@@ -287,6 +331,59 @@ llm_gen_check_stop(llm_gen *g, size_t old_len)
 }
 
 /*
+ * Before sampling under a schema: set to -inf the logits of every token
+ * that cannot continue the document (end-of-generation tokens count as
+ * continuing once it is complete). false when no token is left: the
+ * generation is then finished (complete, or dead).
+ */
+static bool
+llm_gen_json_mask(llm_gen *g)
+{
+	double		t0 = llm_time_sec();
+	int32_t		n_vocab = g->m->info.n_vocab;
+	int32_t		n, i;
+	bool		complete = llm_jm_complete(g->json_schema, g->jm);
+
+	n = llm_json_mask(g->masker, g->trie, g->json_schema, g->jm, g->allowed);
+	if (n == 0)
+	{
+		g->mask_sec += llm_time_sec() - t0;
+		g->json_dead = !complete;
+		g->finish = complete ? LLM_FINISH_EOS : LLM_FINISH_LENGTH;
+		return false;
+	}
+	if (complete)
+		llm_vocab_trie_allow_eog(g->trie, g->allowed);
+	for (i = 0; i < n_vocab; i++)
+		if (!g->allowed[i])
+			g->logits[i] = -INFINITY;
+	g->mask_sec += llm_time_sec() - t0;
+	return true;
+}
+
+/*
+ * After sampling tok under a schema: feed its bytes to the matcher.
+ * true when the document is now complete and nothing can follow it.
+ */
+static bool
+llm_gen_json_accept(llm_gen *g, int32_t tok)
+{
+	size_t		len;
+	const char *b = llm_vocab_trie_piece(g->trie, tok, &len);
+	int			t;
+
+	if (b == NULL || !llm_jm_feed_bytes(g->json_schema, g->jm, b, len))
+	{
+		g->json_dead = true;	/* cannot happen: the mask allowed it */
+		return false;
+	}
+	for (t = 0; t < g->jm->n_threads; t++)
+		if (!g->jm->started || g->jm->depth[t] != 0)
+			return false;
+	return true;
+}
+
+/*
  * Account for the step that ran the prepared item; sample when logits are
  * due. See llm_engine.h.
  */
@@ -309,6 +406,8 @@ llm_gen_advance(llm_gen *g)
 	}
 	g->n_pending = 0;
 
+	if (g->json_schema != NULL && !llm_gen_json_mask(g))
+		return g->finish;
 	tok = llm_sampler_sample(g->smp, g->logits);
 	llm_sampler_accept(g->smp, tok);
 	g->n_gen++;
@@ -338,7 +437,11 @@ llm_gen_advance(llm_gen *g)
 		g->finish = LLM_FINISH_LENGTH;
 		return g->finish;
 	}
-	if (g->n_stop > 0 && llm_gen_check_stop(g, old_len))
+	if (g->json_schema != NULL && llm_gen_json_accept(g, tok))
+		g->finish = LLM_FINISH_EOS;
+	else if (g->json_dead)
+		g->finish = LLM_FINISH_LENGTH;
+	else if (g->n_stop > 0 && llm_gen_check_stop(g, old_len))
 		g->finish = LLM_FINISH_STOP;
 	else if (g->n_gen >= g->max_tokens || g->seq->pos >= g->seq->max_pos)
 		g->finish = LLM_FINISH_LENGTH;
@@ -361,6 +464,25 @@ llm_gen_text(const llm_gen *g, size_t *len)
 {
 	*len = llm_utf8_complete_prefix(g->text, g->len);
 	return g->text;
+}
+
+/*
+ * Where the schema-constrained document stands. See llm_engine.h.
+ */
+llm_json_status
+llm_gen_json_status(const llm_gen *g)
+{
+	if (g->json_schema == NULL)
+		return LLM_JSON_OFF;
+	if (g->json_dead)
+		return LLM_JSON_DEAD;
+	return llm_jm_complete(g->json_schema, g->jm) ? LLM_JSON_COMPLETE : LLM_JSON_PARTIAL;
+}
+
+double
+llm_gen_mask_seconds(const llm_gen *g)
+{
+	return g->mask_sec;
 }
 
 int32_t

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "chat.h"
+#include "json_schema.h"
 #include "llm_util.h"
 #include "sample.h"
 #include "tokenizer.h"
@@ -149,6 +150,18 @@ typedef struct llm_gen_params
 	const llm_text_span *special_marks;
 	size_t		n_special_marks;
 	llm_truncation truncation;
+	/*
+	 * Structured output: when json_schema is not NULL, every sampled token
+	 * must keep the text a valid prefix of a document of the schema (the
+	 * others are masked out of the logits), end-of-generation is allowed
+	 * only once the document is complete, and the generation ends as soon
+	 * as nothing can follow it. vocab_trie is the model's vocabulary trie
+	 * (llm_vocab_trie_new on its tokenizer), shared by many requests; NULL
+	 * makes the request build its own. Both must outlive the request. Stop
+	 * strings cannot be combined with a schema.
+	 */
+	const llm_json_schema *json_schema;
+	const llm_vocab_trie *vocab_trie;
 } llm_gen_params;
 
 void		llm_gen_defaults(llm_gen_params *p);
@@ -184,6 +197,19 @@ int32_t		llm_gen_prepare(llm_gen *g, llm_batch_item *item, int32_t max_tokens);
 llm_finish	llm_gen_advance(llm_gen *g);
 
 llm_finish	llm_gen_finish(const llm_gen *g);
+
+typedef enum llm_json_status
+{
+	LLM_JSON_OFF = 0,			/* no schema */
+	LLM_JSON_PARTIAL,			/* the document is not complete (yet) */
+	LLM_JSON_COMPLETE,			/* the text is a complete valid document */
+	LLM_JSON_DEAD				/* no token could continue it (depth limit) */
+} llm_json_status;
+
+/* where a schema-constrained generation stands */
+llm_json_status llm_gen_json_status(const llm_gen *g);
+/* seconds spent computing token masks so far (0 without a schema) */
+double		llm_gen_mask_seconds(const llm_gen *g);
 /* generated text so far (complete UTF-8 characters only until finished) */
 const char *llm_gen_text(const llm_gen *g, size_t *len);
 int32_t		llm_gen_n_prompt(const llm_gen *g);

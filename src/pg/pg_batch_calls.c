@@ -30,6 +30,7 @@ static const struct
 	{"llm_generate", LLM_CALL_GENERATE},
 	{"llm_chat", LLM_CALL_CHAT},
 	{"llm_embed_sql", LLM_CALL_EMBED},
+	{"llm_extract", LLM_CALL_EXTRACT},
 };
 
 /* function oid -> LlmCallKind (LLM_CALL_NONE for every other function) */

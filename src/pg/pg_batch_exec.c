@@ -204,6 +204,9 @@ build_call(LlmBatchState *st, BatchCall *c, ExprContext *econtext, LlmRequest *r
 		case LLM_CALL_EMBED:
 			(void) llm_embed_build(fc, req);
 			break;
+		case LLM_CALL_EXTRACT:
+			(void) llm_extract_build(fc, req);
+			break;
 		default:
 			elog(ERROR, "LlmBatch: bad call kind %d", (int) c->kind);
 	}
@@ -215,7 +218,15 @@ build_call(LlmBatchState *st, BatchCall *c, ExprContext *econtext, LlmRequest *r
 static Datum
 call_result(LlmCallKind kind, const LlmRequest *req)
 {
-	return kind == LLM_CALL_EMBED ? llm_embed_result(req) : llm_text_result(req);
+	switch (kind)
+	{
+		case LLM_CALL_EMBED:
+			return llm_embed_result(req);
+		case LLM_CALL_EXTRACT:
+			return llm_extract_result(req);
+		default:
+			return llm_text_result(req);
+	}
 }
 
 /*

@@ -57,7 +57,8 @@ enum
 	ARG_REPETITION_PENALTY,
 	ARG_SEED,
 	ARG_STOP,
-	ARG_MODEL
+	ARG_MODEL,
+	ARG_JSON_SCHEMA
 };
 
 /*
@@ -221,7 +222,8 @@ float_option(FunctionCallInfo fcinfo, int argno, const char *name, float dflt)
 /*
  * Read and validate the generation options of llm_generate / llm_chat /
  * llm_generate_batch into opt; the stop strings are appended to stops
- * (each NUL-terminated) and counted in opt->n_stop.
+ * (each NUL-terminated) and counted in opt->n_stop, then the json_schema
+ * text when one is given.
  */
 static void
 parse_gen_options(FunctionCallInfo fcinfo, LlmGenOptions *opt, StringInfo stops)
@@ -305,6 +307,8 @@ parse_gen_options(FunctionCallInfo fcinfo, LlmGenOptions *opt, StringInfo stops)
 			opt->n_stop++;
 		}
 	}
+	/* a JSON Schema travels after the stop strings (pg_schema.c) */
+	llm_json_schema_arg(fcinfo, ARG_JSON_SCHEMA, opt, stops);
 }
 
 /*
@@ -368,9 +372,9 @@ llm_generate_build(FunctionCallInfo fcinfo, LlmRequest *req)
 	llm_request_init(&tmp, LLM_REQ_GENERATE);
 	llm_parse_model_arg(fcinfo, ARG_MODEL, &tmp);
 	build_generate(req, PG_GETARG_TEXT_PP(ARG_INPUT), &opt, &stops, tmp.model);
-	/* parse_special (after model): false reads the prompt as plain text */
-	if (PG_NARGS() > ARG_MODEL + 1 && !PG_ARGISNULL(ARG_MODEL + 1))
-		req->opt.parse_special = PG_GETARG_BOOL(ARG_MODEL + 1);
+	/* parse_special (after json_schema): false reads the prompt as plain text */
+	if (PG_NARGS() > ARG_JSON_SCHEMA + 1 && !PG_ARGISNULL(ARG_JSON_SCHEMA + 1))
+		req->opt.parse_special = PG_GETARG_BOOL(ARG_JSON_SCHEMA + 1);
 	return true;
 }
 
@@ -386,7 +390,7 @@ llm_text_result(const LlmRequest *req)
 
 /*
  * llm_generate(prompt, max_tokens, temperature, top_p, top_k, min_p,
- *              repetition_penalty, seed, stop, model, parse_special) -> text
+ *              repetition_penalty, seed, stop, model, json_schema, parse_special) -> text
  * NULL prompt gives NULL.
  */
 Datum

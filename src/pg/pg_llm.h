@@ -30,10 +30,12 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "nodes/execnodes.h"
 #include "nodes/plannodes.h"
 #include "storage/lwlock.h"
 #include "utils/dsa.h"
+#include "utils/jsonb.h"
 
 #include "llm_embed.h"
 #include "llm_engine.h"
@@ -114,6 +116,8 @@ typedef struct LlmGenOptions
 	bool		seed_random;	/* seed NULL while sampling: each request draws one */
 	int32		truncation;		/* llm_truncation */
 	int32		n_stop;			/* stop strings after the prompt */
+	bool		json_schema;	/* a JSON Schema (text) follows the stop strings */
+	bool		chat_fallback;	/* LLM_REQ_CHAT: plain prompt when no template */
 	int32		n_msgs;			/* LLM_REQ_CHAT: messages in the input */
 	int32		ctx_size;		/* LLM_REQ_LOAD: llm.ctx_size of the caller */
 	int32		memory_mb;		/* LLM_REQ_LOAD: llm.model_memory_mb of the caller */
@@ -263,6 +267,8 @@ extern void llm_run_requests(LlmRequest *reqs, int n);
 extern bool llm_generate_build(FunctionCallInfo fcinfo, LlmRequest *req);
 extern bool llm_chat_build(FunctionCallInfo fcinfo, LlmRequest *req);
 extern bool llm_embed_build(FunctionCallInfo fcinfo, LlmRequest *req);
+extern bool llm_extract_build(FunctionCallInfo fcinfo, LlmRequest *req);
+extern Datum llm_extract_result(const LlmRequest *req);
 extern Datum llm_text_result(const LlmRequest *req);
 extern Datum llm_embed_result(const LlmRequest *req);
 
@@ -272,7 +278,8 @@ typedef enum LlmCallKind
 	LLM_CALL_NONE = 0,
 	LLM_CALL_GENERATE,			/* llm_generate() */
 	LLM_CALL_CHAT,				/* llm_chat() */
-	LLM_CALL_EMBED				/* llm_embed() */
+	LLM_CALL_EMBED,				/* llm_embed() */
+	LLM_CALL_EXTRACT			/* llm_extract() */
 } LlmCallKind;
 
 extern LlmCallKind llm_call_kind(Oid funcid);
@@ -280,6 +287,10 @@ extern void llm_call_kind_init(void);
 extern int	llm_guc_batch_rows;
 extern void llm_batch_init(void);
 extern Node *llm_batch_create_state(CustomScan *cscan);
+/* pg_schema.c: the json_schema argument, checked and appended to the input */
+extern void llm_json_schema_arg(FunctionCallInfo fcinfo, int argno, LlmGenOptions *opt,
+								StringInfo input);
+extern char *llm_json_schema_text(Jsonb *schema);
 
 /* pg_worker.c */
 extern void llm_register_worker(void);
@@ -319,6 +330,7 @@ typedef struct LlmWModel
 	Oid			owner;			/* see LlmModelEntry.owner */
 	int64		bytes;			/* memory of m and em (shared ones included) */
 	int32		ctx_req;		/* llm.ctx_size it was loaded with */
+	llm_vocab_trie *trie;		/* its vocabulary trie, built on first use */
 } LlmWModel;
 
 extern void llm_werr_set(LlmWErr *e, int code, const char *msg,
@@ -343,6 +355,8 @@ extern void llm_wm_unload(int mi);
 extern void llm_wm_apply_settings(void);
 extern int	llm_wm_request_model(const char *name, LlmWErr *e);
 extern int	llm_wm_request_gen_model(const char *name, LlmWErr *e);
+/* the vocabulary trie of generation model mi (built once); NULL with *e */
+extern const llm_vocab_trie *llm_wm_vocab_trie(int mi, LlmWErr *e);
 extern int	llm_wm_request_embed_model(const char *name, LlmWErr *e);
 extern bool llm_wm_in_use(int mi);
 extern void llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input,

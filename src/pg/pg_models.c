@@ -428,6 +428,8 @@ llm_wm_unload(int mi)
 
 	ereport(LOG, (errmsg("llm worker unloaded model \"%s\"", llm_wmodels[mi].name)));
 	llm_prefix_cache_free(llm_wmodels[mi].prefix);
+	llm_vocab_trie_free(llm_wmodels[mi].trie);
+	llm_wmodels[mi].trie = NULL;
 	/* a copy that another name still uses stays */
 	if (llm_wmodels[mi].m && !wm_shared_with_other(mi, false))
 		llm_model_free(llm_wmodels[mi].m);
@@ -872,3 +874,23 @@ llm_wm_do_load(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 	}
 }
 
+
+/*
+ * The vocabulary trie of generation model mi, for schema-constrained
+ * requests: built on the first such request and kept until the model is
+ * unloaded. NULL with *e when it cannot be built.
+ */
+const llm_vocab_trie *
+llm_wm_vocab_trie(int mi, LlmWErr *e)
+{
+	char		err[LLM_ERRLEN];
+
+	if (llm_wmodels[mi].trie == NULL &&
+		llm_vocab_trie_new(&llm_wmodels[mi].trie, llm_model_tokenizer(llm_wmodels[mi].m), err) < 0)
+	{
+		llm_werr_set(e, ERRCODE_OUT_OF_MEMORY, "could not build the vocabulary trie", err,
+					 "Free memory in the server, or call without json_schema.");
+		return NULL;
+	}
+	return llm_wmodels[mi].trie;
+}

@@ -8,8 +8,10 @@
  * process keeps its mapping for its whole life.
  *
  * Serialized request input (slot->input), strings NUL-terminated:
- *   GENERATE    prompt, then opt.n_stop stop strings
- *   CHAT        opt.n_msgs pairs (role, content), then opt.n_stop stop strings
+ *   GENERATE    prompt, then opt.n_stop stop strings, then the JSON
+ *               Schema text when opt.json_schema
+ *   CHAT        opt.n_msgs pairs (role, content), then opt.n_stop stop
+ *               strings, then the JSON Schema text when opt.json_schema
  *   TOKENIZE    text
  *   DETOKENIZE  int32 token ids (no terminator)
  *   LOAD        absolute path of the model file

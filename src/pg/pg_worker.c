@@ -89,6 +89,7 @@ typedef struct WReq
 	llm_gen    *gen;
 	char	   *input;			/* local copy of the slot input */
 	const char **stops;
+	llm_json_schema *schema;	/* compiled json_schema, or NULL */
 	int64		kv_bytes;		/* reserved KV-cache bytes */
 	bool		active;			/* false: waiting for KV-cache budget */
 	bool		failed;			/* answered with an error, remove */
@@ -150,6 +151,8 @@ worker_req_release(WReq *r)
 		pfree(r->input);
 	if (r->stops)
 		pfree(r->stops);
+	llm_json_schema_free(r->schema);
+	r->schema = NULL;
 	r->gen = NULL;
 	r->input = NULL;
 	r->stops = NULL;
@@ -412,6 +415,32 @@ werr_from_gen(LlmWErr *e, const char *err)
 }
 
 /*
+ * The prompt for chat messages when the model has no chat template
+ * (llm_extract): each message's content, blank-line separated. malloc'd
+ * like llm_chat_apply's result; -1 with err when out of memory.
+ */
+static int
+plain_prompt(const llm_chat_msg *msgs, int n, char **out, char *err)
+{
+	size_t		len = 1;
+	char	   *p;
+
+	for (int i = 0; i < n; i++)
+		len += strlen(msgs[i].content) + 2;
+	p = malloc(len);
+	if (p == NULL)
+		return llm_err(err, "out of memory");
+	p[0] = '\0';
+	for (int i = 0; i < n; i++)
+	{
+		strcat(p, msgs[i].content);
+		strcat(p, "\n\n");
+	}
+	*out = p;
+	return 0;
+}
+
+/*
  * Create the generation of a GENERATE or CHAT request and append it to
  * the request list (not yet active). Returns false with *e on error.
  */
@@ -442,7 +471,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 		llm_chat_msg *msgs;
 		const char **parts;
 
-		if (tmpl == NULL)
+		if (tmpl == NULL && !s->opt.chat_fallback)
 		{
 			char		msg[LLM_MSG_LEN];
 
@@ -464,9 +493,14 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 			msgs[i].role = parts[2 * i];
 			msgs[i].content = parts[2 * i + 1];
 		}
-		/* only the template's markers may become special tokens */
-		rc = llm_chat_apply_marked(tmpl, msgs, s->opt.n_msgs, true, &rendered,
-								   &marks, &n_marks, err);
+		if (tmpl == NULL)
+			rc = plain_prompt(msgs, s->opt.n_msgs, &rendered, err);
+		else
+		{
+			/* only the template's markers may become special tokens */
+			rc = llm_chat_apply_marked(tmpl, msgs, s->opt.n_msgs, true, &rendered,
+									   &marks, &n_marks, err);
+		}
 		pfree(parts);
 		pfree(msgs);
 		if (rc != 0)
@@ -503,6 +537,34 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	}
 
 	llm_gen_defaults(&p);
+	if (s->opt.json_schema)
+	{
+		const char *one[1];
+		llm_json_schema *schema = NULL;
+
+		if (!input_strings(input, s->input_len, &pos, one, 1))
+		{
+			if (stops)
+				pfree(stops);
+			free(rendered);
+			llm_werr_set(e, ERRCODE_INTERNAL_ERROR, "malformed llm request", NULL, NULL);
+			return false;
+		}
+		if (llm_json_schema_compile(&schema, one[0], strlen(one[0]), err) < 0 ||
+			(p.vocab_trie = llm_wm_vocab_trie(mi, e)) == NULL)
+		{
+			if (schema != NULL)
+				llm_json_schema_free(schema);
+			else
+				llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "invalid json_schema", err,
+							 "Check the schema against the keywords docs/SQL.md lists.");
+			if (stops)
+				pfree(stops);
+			free(rendered);
+			return false;
+		}
+		p.json_schema = schema;
+	}
 	p.sampling.temperature = s->opt.temperature;
 	p.sampling.top_k = s->opt.top_k;
 	p.sampling.top_p = s->opt.top_p;
@@ -531,6 +593,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	{
 		if (stops)
 			pfree(stops);
+		llm_json_schema_free((llm_json_schema *) p.json_schema);
 		werr_from_gen(e, err);
 		return false;
 	}
@@ -551,6 +614,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	r->gen = gen;
 	r->input = input;
 	r->stops = stops;
+	r->schema = (llm_json_schema *) p.json_schema;
 	{
 		int64		positions = (int64) llm_gen_n_prompt(gen) + s->opt.max_tokens;
 
@@ -758,7 +822,28 @@ worker_finish(int k)
 	WReq	   *r = &W.reqs[k];
 	size_t		len = 0;
 	const char *text = llm_gen_text(r->gen, &len);
+	llm_json_status js = llm_gen_json_status(r->gen);
 
+	if (js == LLM_JSON_PARTIAL || js == LLM_JSON_DEAD)
+	{
+		char		detail[LLM_MSG_LEN];
+		char		hint[LLM_MSG_LEN];
+
+		snprintf(detail, sizeof(detail), "%d tokens were generated; the value so far begins %.80s",
+				 llm_gen_n_generated(r->gen), text);
+		if (js == LLM_JSON_PARTIAL)
+		{
+			snprintf(hint, sizeof(hint), "Raise max_tokens: %d tokens were not enough for this value.", llm_gen_n_generated(r->gen));
+			llm_reply_fail(r->slot, r->request_id, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+						   "max_tokens ran out before the JSON value was complete", detail, hint);
+		}
+		else
+			llm_reply_fail(r->slot, r->request_id, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+						   "the JSON value nests deeper than the matcher allows", detail,
+						   "Flatten the schema, or limit its recursion.");
+		worker_req_remove(k);
+		return;
+	}
 	llm_reply_complete(r->slot, r->request_id, NULL, text, len,
 					llm_gen_n_prompt(r->gen), llm_gen_n_generated(r->gen),
 					(int32) llm_gen_finish(r->gen));
