@@ -186,7 +186,7 @@ batch_begin(CustomScanState *node, EState *estate, int eflags)
  * tuple): evaluate the arguments, then validate them and fill req.
  */
 static void
-build_call(LlmBatchState *st, BatchCall *c, ExprContext *econtext, LlmRequest *req)
+build_call(BatchCall *c, ExprContext *econtext, LlmRequest *req)
 {
 	LOCAL_FCINFO(fc, FUNC_MAX_ARGS);
 
@@ -279,7 +279,7 @@ fill_batch(LlmBatchState *st)
 	{
 		econtext->ecxt_outertuple = st->rows[r];
 		for (int c = 0; c < st->ncalls; c++)
-			build_call(st, &st->calls[c], econtext, &reqs[r * st->ncalls + c]);
+			build_call(&st->calls[c], econtext, &reqs[r * st->ncalls + c]);
 	}
 
 	INSTR_TIME_SET_CURRENT(t0);

@@ -243,10 +243,7 @@ split_expr(Node *node, SplitCtx *cx)
 /* state of one llm_planner() pass */
 typedef struct BatchPlanCtx
 {
-	PlannedStmt *stmt;
 	int			next_node_id;
-	bool		fast_start;		/* cursor: ramp batches up from 1 row */
-	int			nsplit;
 } BatchPlanCtx;
 
 /*
@@ -371,7 +368,6 @@ make_batch_node(BatchPlanCtx *ctx, Plan *plan, int64 bound, bool ramp)
 	cs->methods = &llm_batch_plan_methods;
 
 	plan->targetlist = cx.leaves;
-	ctx->nsplit++;
 	return (Plan *) cs;
 }
 
@@ -548,13 +544,12 @@ llm_planner(Query *parse, const char *query_string, int cursorOptions,
 		return stmt;
 
 	memset(&ctx, 0, sizeof(ctx));
-	ctx.stmt = stmt;
 	ctx.next_node_id = max_node_id(stmt->planTree) + 1;
 	foreach(lc, stmt->subplans)
 		ctx.next_node_id = Max(ctx.next_node_id, max_node_id(lfirst(lc)) + 1);
-	ctx.fast_start = (cursorOptions & CURSOR_OPT_FAST_PLAN) != 0;
-
-	stmt->planTree = batch_plan_walk(&ctx, stmt->planTree, 0, ctx.fast_start, false);
+	/* a cursor: ramp batches up from 1 row */
+	stmt->planTree = batch_plan_walk(&ctx, stmt->planTree, 0,
+									 (cursorOptions & CURSOR_OPT_FAST_PLAN) != 0, false);
 
 	/* CTE plans (not sub-selects, which may stop after one row) */
 	collect_cte_plans(stmt->planTree, &cte_ids);
