@@ -7,8 +7,9 @@
  *  - every tiny fixture model (one per weight type) runs and gives finite
  *    logits;
  *  - golden data from llama.cpp on the default model: next-token logits
- *    within tolerance, greedy 32-token continuations identical for >= 90%
- *    of prompts with every divergence at a near-tie;
+ *    within tolerance, greedy 32-token continuations identical for >= 50%
+ *    of prompts with every divergence where llama.cpp's own top-2 gap is
+ *    small (a near-tie), teacher-forced steps >= 95% the same;
  *  - generation driver: max_tokens, stop strings, truncation.
  */
 #include <math.h>
@@ -19,13 +20,18 @@
 #include "llm_engine.h"
 #include "tap.h"
 
-/* logits may differ from llama.cpp's by this much (see test_golden) */
-#define GOLDEN_LOGIT_TOL 1.5f
-#define GOLDEN_LOGIT_MEAN 0.25f
+/*
+ * Bounds measured on this model (AVX2, 26 prompts, issue 19): max logit
+ * diff 0.98 (prompt 19), mean 0.179; 14/26 continuations identical;
+ * llama.cpp's top-2 gap at a divergence at most 0.29 (prompt 14 step 15).
+ * Each bound is the measured figure plus a small margin.
+ */
+#define GOLDEN_LOGIT_TOL 1.1f
+#define GOLDEN_LOGIT_MEAN 0.20f
 /* fraction of free-running greedy continuations that must be identical */
-#define GOLDEN_MIN_SAME 0.4
-/* a greedy divergence is explained when the top-2 gap is below this */
-#define GOLDEN_TIE_MARGIN 0.5f
+#define GOLDEN_MIN_SAME 0.5
+/* a divergence is explained when llama.cpp's own top-2 gap is below this */
+#define GOLDEN_TIE_MARGIN 0.35f
 
 static char model_path[8192];
 
@@ -232,8 +238,9 @@ split_tabs(char *line, char **f, int max)
  * test/golden/llama_self_agreement.py), and its logits move by up to ~2.
  * The bars below are therefore set against that spread:
  *  - free-running greedy: >= GOLDEN_MIN_SAME of prompts identical (we see
- *    12-15 of 26; llama.cpp's own variants 15-18), every
- *    first divergence at a near-tie;
+ *    14 of 26; llama.cpp's own variants 15-18), every first divergence at
+ *    a near-tie (llama.cpp's margin < GOLDEN_TIE_MARGIN; ours is not
+ *    consulted, so a wrong logit cannot excuse itself);
  *  - teacher-forced (fed llama.cpp's tokens): >= 95% of the steps pick the
  *    same token, and every step that differs is a near-tie;
  *  - next-token logits: max |diff| <= GOLDEN_LOGIT_TOL, mean <= GOLDEN_LOGIT_MEAN.
@@ -254,7 +261,8 @@ test_golden(llm_engine *e, const llm_model *m)
 				n_step_tie = 0;
 	double		sum_diff = 0.0;
 	long		n_diff = 0;
-	float		worst = 0.0f;
+	float		worst = 0.0f,
+				tf_gap = 0.0f;
 	float	   *logits = malloc(sizeof(float) * V);
 	char		err[LLM_ERRLEN];
 
@@ -345,8 +353,11 @@ test_golden(llm_engine *e, const llm_model *m)
 					n_steps++;
 					if (tok == want[i])
 						n_step_same++;
-					else if (gm[i] < GOLDEN_TIE_MARGIN || top2_margin(logits, V) < GOLDEN_TIE_MARGIN)
+					else if (gm[i] < GOLDEN_TIE_MARGIN)
+					{
 						n_step_tie++;
+						tf_gap = gm[i] > tf_gap ? gm[i] : tf_gap;
+					}
 					else
 						diag("prompt %s step %d: ours %d, llama.cpp %d, margins %.4f / %.4f",
 							 f[0], i, tok, want[i], top2_margin(logits, V), gm[i]);
@@ -374,7 +385,7 @@ test_golden(llm_engine *e, const llm_model *m)
 			n_same++;
 		else
 		{
-			bool		tie = margin_at < GOLDEN_TIE_MARGIN || our_margin_at < GOLDEN_TIE_MARGIN;
+			bool		tie = margin_at < GOLDEN_TIE_MARGIN;
 
 			if (tie)
 				n_explained++;
@@ -401,8 +412,9 @@ test_golden(llm_engine *e, const llm_model *m)
 	   n_explained, n_prompts - n_same);
 	ok(n_step_same >= 0.95 * n_steps, "golden: teacher-forced, %d/%d steps pick llama.cpp's token (need >= 95%%)",
 	   n_step_same, n_steps);
-	ok(n_step_same + n_step_tie == n_steps, "golden: teacher-forced, every differing step is a near-tie (%d of %d)",
-	   n_step_tie, n_steps - n_step_same);
+	ok(n_step_same + n_step_tie == n_steps,
+	   "golden: teacher-forced, every differing step is a near-tie (%d of %d, widest llama.cpp gap %.4f)",
+	   n_step_tie, n_steps - n_step_same, tf_gap);
 }
 
 /*
@@ -743,12 +755,13 @@ main(void)
 
 		/*
 		 * 30 layers with 8-bit activations amplify rounding differences
-		 * (summation order) to ~0.5 in single logits: bound the max, the
-		 * mean, and require the same choice.
+		 * (summation order) in single logits: measured max 0.303, mean
+		 * 0.053 on this prompt (issue 19); bound the max, the mean, and
+		 * require the same choice.
 		 */
 		for (j = 0; j < V; j++)
 			mean += fabsf(a[j] - b[j]) / V;
-		ok(rc == 0 && d < 1.5f && mean < 0.2 && argmax(a, V) == argmax(b, V),
+		ok(rc == 0 && d < 0.45f && mean < 0.08 && argmax(a, V) == argmax(b, V),
 		   "smollm2: %s and scalar kernels agree (max diff %g, mean %g, argmax %d/%d)",
 		   llm_engine_isa(e), d, mean, argmax(a, V), argmax(b, V));
 		free(a);
