@@ -10,7 +10,8 @@
  * model $LLM_MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf. Parts whose
  * files are absent are skipped.
  *
- * Checks: metadata (dim, context, pooling), token ids, cosine >= 0.999
+ * Checks: metadata (dim, context, pooling), token ids, cosine >= 1 - 1e-6
+ * (f32 fixture) / 1 - 1e-3 (4-bit SmolLM2)
  * to llama.cpp for every golden text (mean and last pooling), results
  * bit-identical whatever else shares the batch, truncation modes, empty
  * text, malformed input, greedy generation on the qwen3 fixture.
@@ -27,7 +28,14 @@
 #include "llm_util.h"
 #include "tap.h"
 
-#define MIN_COSINE 0.999
+/*
+ * Cosine bounds against llama.cpp (measured, issue 19): the f32 qwen3
+ * fixture agrees to 1 - 2.8e-13, so 1 - 1e-6 catches any real error; the
+ * 4-bit SmolLM2 (8-bit activations) measured min 1 - 5.2e-4 over both
+ * poolings, bounded at 1 - 1e-3.
+ */
+#define MIN_COSINE_F32 (1.0 - 1e-6)
+#define MIN_COSINE_Q4 0.999
 
 /* skip n checks for one reason */
 #define skip_n(n, ...) do { int skip_i_; for (skip_i_ = 0; skip_i_ < (n); skip_i_++) skip(__VA_ARGS__); } while (0)
@@ -346,11 +354,12 @@ embed_one(llm_embed_ctx *c, const llm_embed_model *m, const char *text, size_t l
 
 /*
  * Compare every golden line of model/pool against our embedding of its
- * text (all of them in one llm_embed_batch call) and our token ids.
+ * text (all of them in one llm_embed_batch call) and our token ids; every
+ * cosine must be at least min_cos.
  */
 static void
 check_golden(llm_embed_ctx *c, const llm_embed_model *m, const golden *g,
-			 const char *model, const char *pool)
+			 const char *model, const char *pool, double min_cos)
 {
 	llm_embed_info in;
 	const char *texts[MAX_GOLD];
@@ -406,7 +415,7 @@ check_golden(llm_embed_ctx *c, const llm_embed_model *m, const golden *g,
 		double		cs = ge[i]->dim == in.dim ?
 			cosine(out + (size_t) i * in.dim, ge[i]->vec, in.dim) : 0.0;
 
-		if (cs < MIN_COSINE)
+		if (cs < min_cos)
 		{
 			n_low++;
 			diag("text %d (%d tokens): cosine %.6f", i, ge[i]->n_ids, cs);
@@ -417,8 +426,8 @@ check_golden(llm_embed_ctx *c, const llm_embed_model *m, const golden *g,
 	}
 	diag("%s %s: cosine to llama.cpp over %d texts: min %.6f mean %.6f (1 - min = %.2e)",
 		 model, pool, n, mn, sum / n, 1.0 - mn);
-	ok(n_low == 0, "%s %s: every cosine >= %.3f (min %.6f, mean %.6f)", model, pool,
-	   MIN_COSINE, mn, sum / n);
+	ok(n_low == 0, "%s %s: every cosine >= 1 - %.1e (1 - min = %.2e, mean %.6f)", model, pool,
+	   1.0 - min_cos, 1.0 - mn, sum / n);
 	free(out);
 }
 
@@ -628,7 +637,7 @@ test_qwen3(const golden *g, bool have_golden)
 
 	if (have_golden)
 	{
-		check_golden(c, m, g, "qwen3-embed.gguf", "last");
+		check_golden(c, m, g, "qwen3-embed.gguf", "last", MIN_COSINE_F32);
 		/* about 4000 tokens: texts span engine steps of 1024 tokens */
 		check_batch_independence(c, m, g, "qwen3-embed.gguf", "batch probe text", 4, 1000);
 	}
@@ -650,9 +659,9 @@ test_qwen3(const golden *g, bool have_golden)
 			s = embed_one(cs, m, probe, strlen(probe), LLM_TRUNCATE_END, err);
 		ok(a && b && memcmp(a, b, (size_t) in.dim * sizeof(float)) == 0,
 		   "qwen3: 1 and 2 threads give bit-identical embeddings");
-		ok(a && s && cosine(a, s, in.dim) > 0.99999,
-		   "qwen3: scalar kernels agree with the default ones (cosine %.7f)",
-		   a && s ? cosine(a, s, in.dim) : 0.0);
+		ok(a && s && cosine(a, s, in.dim) > 1.0 - 1e-6,
+		   "qwen3: scalar kernels agree with the default ones (1 - cosine = %.2e)",
+		   a && s ? 1.0 - cosine(a, s, in.dim) : 1.0);
 		free(a);
 		free(b);
 		free(s);
@@ -799,7 +808,7 @@ test_smollm2(const golden *g, bool have_golden)
 		llm_embed_model_free(m);
 		return;
 	}
-	check_golden(c, m, g, name, "mean");
+	check_golden(c, m, g, name, "mean", MIN_COSINE_Q4);
 	check_batch_independence(c, m, g, name, "A probe sentence about databases and vectors.", 1,
 							 200);
 	{
@@ -812,7 +821,7 @@ test_smollm2(const golden *g, bool have_golden)
 		free(v);
 	}
 	ok(llm_embed_model_set_pooling(m, LLM_EMBED_POOL_LAST, err) == 0, "smollm2: last pooling");
-	check_golden(c, m, g, name, "last");
+	check_golden(c, m, g, name, "last", MIN_COSINE_Q4);
 	llm_embed_ctx_free(c);
 	llm_embed_model_free(m);
 }
