@@ -6,6 +6,9 @@
  *
  * Each check prints "ok N - ..." or "not ok N - ..."; tap_done() prints
  * the plan and returns the process exit code (1 if anything failed).
+ * A program that calls tap_plan(n) first prints "1..n" up front instead,
+ * and tap_done() then fails the run unless exactly n checks ran, so a
+ * check that vanishes (or a run cut short) cannot go unnoticed.
  */
 #ifndef LLM_TAP_H
 #define LLM_TAP_H
@@ -16,6 +19,18 @@
 
 static int	tap_count;
 static int	tap_failed;
+static int	tap_planned = -1;
+
+/*
+ * Declare up front that the program runs exactly n checks (skips count).
+ */
+static inline void
+tap_plan(int n)
+{
+	tap_planned = n;
+	printf("1..%d\n", n);
+	fflush(stdout);
+}
 
 static inline int
 tap_ok(int cond, const char *fmt, ...)
@@ -42,10 +57,26 @@ tap_ok(int cond, const char *fmt, ...)
 /* skip a check that cannot run here, with the reason */
 #define skip(...) do { tap_count++; printf("ok %d # SKIP ", tap_count); printf(__VA_ARGS__); printf("\n"); } while (0)
 
+/* skip n checks for one reason */
+#define tap_skip_n(n, ...) do { int tap_i_, tap_n_ = (n); for (tap_i_ = 0; tap_i_ < tap_n_; tap_i_++) skip(__VA_ARGS__); } while (0)
+
+/*
+ * Finish: print the plan (unless tap_plan did), check the planned count,
+ * and return the process exit code (1 if anything failed).
+ */
 static inline int
 tap_done(void)
 {
-	printf("1..%d\n", tap_count);
+	if (tap_planned < 0)
+	{
+		printf("1..%d\n", tap_count);
+		return tap_failed ? 1 : 0;
+	}
+	if (tap_count != tap_planned)
+	{
+		printf("# planned %d checks, ran %d\n", tap_planned, tap_count);
+		return 1;
+	}
 	return tap_failed ? 1 : 0;
 }
 

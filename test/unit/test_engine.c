@@ -33,6 +33,11 @@
 /* a divergence is explained when llama.cpp's own top-2 gap is below this */
 #define GOLDEN_TIE_MARGIN 0.35f
 
+/* checks per tiny fixture (test_batching + kernel agreement), in test_golden, in all */
+#define ENGINE_FIXTURE_CHECKS 10
+#define GOLDEN_CHECKS 7
+#define ENGINE_PLAN 169
+
 static char model_path[8192];
 
 /*
@@ -268,7 +273,7 @@ test_golden(llm_engine *e, const llm_model *m)
 
 	if (gf == NULL || lf == NULL)
 	{
-		skip("golden files test/golden/{generate,logits}.tsv not found");
+		tap_skip_n(GOLDEN_CHECKS, "golden files test/golden/{generate,logits}.tsv not found");
 		if (gf)
 			fclose(gf);
 		if (lf)
@@ -689,6 +694,7 @@ main(void)
 	"q5_1", "q4_k", "q5_k", "q6_k", "qwen2-f32"};
 	size_t		i;
 
+	tap_plan(ENGINE_PLAN);
 	ok(llm_engine_new(&e, &ep, err) == 0, "engine created (isa %s)", e ? llm_engine_isa(e) : err);
 	ok(llm_engine_new(&es, &eps, err) == 0 && strcmp(llm_engine_isa(es), "scalar") == 0,
 	   "scalar engine created");
@@ -705,7 +711,7 @@ main(void)
 		snprintf(label, sizeof(label), "tiny-%s", types[i]);
 		if ((f = fopen(path, "rb")) == NULL)
 		{
-			skip("%s not found", path);
+			tap_skip_n(ENGINE_FIXTURE_CHECKS, "%s not found", path);
 			continue;
 		}
 		fclose(f);
@@ -736,7 +742,7 @@ main(void)
 	snprintf(model_path, sizeof(model_path), "%s/SmolLM2-135M-Instruct.Q4_1.gguf", tap_model_dir());
 	if (llm_model_load(&m, model_path, 0, err) < 0)
 	{
-		skip("default model not available: %s", err);
+		tap_skip_n(ENGINE_PLAN - tap_count, "default model not available: %s", err);
 		llm_engine_free(e);
 		llm_engine_free(es);
 		return tap_done();
@@ -770,7 +776,7 @@ main(void)
 	if (getenv("LLM_SKIP_GOLDEN") == NULL)
 		test_golden(e, m);
 	else
-		skip("llama.cpp golden comparison (LLM_SKIP_GOLDEN is set)");
+		tap_skip_n(GOLDEN_CHECKS, "llama.cpp golden comparison (LLM_SKIP_GOLDEN is set)");
 	test_gen(e, m);
 	test_prefix_cache(e, m);
 	test_threads(m);
