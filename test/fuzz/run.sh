@@ -14,11 +14,12 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   for f in test/fuzz/fuzz_*.c; do t=${f##*/}; targets+=("${t%.c}"); done
 fi
-if ! make --no-print-directory -j2 fuzz fixtures >build-fuzz.log 2>&1; then
-  cat build-fuzz.log; rm -f build-fuzz.log
+blog=$(mktemp)
+if ! make --no-print-directory -j2 fuzz fixtures >"$blog" 2>&1; then
+  cat "$blog"; rm -f "$blog"
   echo "not ok 1 - make fuzz failed"; echo "fuzz: 0 passed, 1 failed"; exit 1
 fi
-rm -f build-fuzz.log
+rm -f "$blog"
 echo "1..${#targets[@]}"
 pass=0 fail=0 i=0
 for t in "${targets[@]}"; do
