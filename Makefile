@@ -8,6 +8,8 @@
 #   make install    install llm-cli into $(PREFIX)/bin and the extension
 #                   into PostgreSQL's directories
 #   make pg-check   the extension's tests (pg_regress, TAP, concurrency)
+#   make fuzz       libFuzzer targets build/fuzz/fuzz_* from test/fuzz/*.c
+#                   (needs clang; test/fuzz/run.sh builds and runs them)
 #
 # No -march=native: AVX2 code lives in src/engine/*_avx2.c files compiled with
 # -mavx2 -mfma -mf16c, AVX-512 code in src/engine/*_avx512.c files compiled
@@ -49,7 +51,7 @@ CLI        := $(BUILD)/llm-cli
 UNIT_SRC   := $(wildcard test/unit/test_*.c)
 UNIT_BIN   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(UNIT_SRC))
 
-.PHONY: all engine cli unit check fixtures install clean pg pg-install pg-check
+.PHONY: all engine cli unit check fixtures install clean pg pg-install pg-check fuzz
 
 PG_CONFIG ?= pg_config
 HAVE_PG := $(shell command -v $(PG_CONFIG) >/dev/null 2>&1 && echo yes)
@@ -99,6 +101,47 @@ $(FIXDIR)/.stamp: $(wildcard test/fixtures/*.py test/golden/make_tokenizer_golde
 
 check: unit fixtures
 	BUILD=$(BUILD) test/run-unit.sh $(UNIT_BIN)
+
+# libFuzzer targets: the engine rebuilt by clang with the fuzzer's coverage
+# instrumentation and ASan + UBSan into build/fuzz/obj, one executable per
+# test/fuzz/fuzz_*.c. Separate from "all": only this target needs clang.
+FUZZ_CC    ?= clang
+FUZZ_DIR   := build/fuzz
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_FLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fPIC -pthread \
+              -Isrc/engine $(FUZZ_SAN)
+FUZZ_SRC   := $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(patsubst test/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
+FUZZ_OBJ   := $(patsubst src/engine/%.c,$(FUZZ_DIR)/obj/%.o,$(ENGINE_SRC))
+HAVE_CLANG := $(shell command -v $(FUZZ_CC) >/dev/null 2>&1 && echo yes)
+
+ifeq ($(HAVE_CLANG),yes)
+fuzz: $(FUZZ_BIN)
+else
+fuzz:
+	@echo "make fuzz: $(FUZZ_CC) not found; libFuzzer targets need clang (FUZZ_CC=...)" >&2
+	@exit 1
+endif
+
+$(FUZZ_DIR)/obj/%_avx2.o: src/engine/%_avx2.c $(ENGINE_HDR) | $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(AVX2_FLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/obj/%_avx512.o: src/engine/%_avx512.c $(ENGINE_HDR) | $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(AVX512_FLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/obj/%.o: src/engine/%.c $(ENGINE_HDR) | $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/libllmengine.a: $(FUZZ_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(wildcard test/fuzz/*.h) $(ENGINE_HDR) $(FUZZ_DIR)/libllmengine.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -Itest/fuzz $< -o $@ \
+		$(FUZZ_DIR)/libllmengine.a $(LDLIBS)
+
+$(FUZZ_DIR)/obj:
+	mkdir -p $@
 
 install: $(CLI)
 	install -d $(DESTDIR)$(PREFIX)/bin

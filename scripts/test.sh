@@ -2,7 +2,8 @@
 # Run the whole test suite: the layout checks (layers kept apart, no
 # call cycles, no file over 1,500 lines), engine unit tests (normal build and under
 # AddressSanitizer + UBSan), golden comparisons against llama.cpp's data,
-# the malformed-file checks of llm-cli, and the PostgreSQL extension's
+# the malformed-file checks of llm-cli, the libFuzzer targets
+# (test/fuzz/run.sh, 20 s each), and the PostgreSQL extension's
 # pg_regress, TAP, concurrency and isolation suites (throw-away clusters run as the
 # postgres user by pg_virtualenv). Ends with one line
 # "total: N passed, N failed, N skipped" (a skip is not a pass; see
@@ -54,6 +55,8 @@ run_suite pg-isolation   pg_regress test/pg/run-isolation.sh
 
 make -j2 SAN=1 unit fixtures BUILD=build-san || exit 1
 run_suite unit-asan      tap        make --no-print-directory SAN=1 check
+# libFuzzer targets (clang), 20 s each on their seed corpora
+run_suite fuzz           tap        test/fuzz/run.sh 20
 
 # totals only from the lines suite_summary wrote
 read -r pass fail skip < <(awk '{p+=$2; f+=$4; s+=$6} END {print p+0, f+0, s+0}' "$log")

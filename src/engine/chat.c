@@ -674,6 +674,8 @@ chat_canon_expr(const char *s, const char *e, char *out, size_t cap)
 				q[0] = '\'';
 				memcpy(q + 1, lit.p ? lit.p : "", lit.len);
 				q[lit.len + 1] = '\'';
+				free(lit.p);	/* before CANON_ADD, which may return */
+				lit.p = NULL;
 				CANON_ADD(q, lit.len + 2);
 			}
 			else

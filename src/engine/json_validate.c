@@ -149,7 +149,8 @@ jv_check(const llm_json *root, const llm_json *sc, const llm_json *v, int depth,
 		if (k->type == LLM_JSON_STRING)
 			hit = jv_type(v, k->str);
 		for (i = 0; k->type == LLM_JSON_ARRAY && i < k->n; i++)
-			hit = hit || jv_type(v, k->items[i].str);
+			hit = hit || (k->items[i].type == LLM_JSON_STRING &&
+						  jv_type(v, k->items[i].str));
 		if (!hit)
 			return llm_err(err, "wrong type"), 0;
 	}
