@@ -165,12 +165,17 @@ llm_dsa(void)
 			dsa_pin_mapping(llm_area);
 		}
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		/* errfinish reset the holdoff count: hold once for the release */
+		HOLD_INTERRUPTS();
 		LWLockRelease(llm_shared->lock);
 		MemoryContextSwitchTo(oldcxt);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	LWLockRelease(llm_shared->lock);
+	MemoryContextSwitchTo(oldcxt);
 	return llm_area;
 }
 
@@ -229,8 +234,17 @@ llm_release_my_slots(void)
 	if (llm_shared == NULL || llm_area == NULL)
 		return;
 
+	/*
+	 * Held only after an ERROR raised under the lock: errfinish has reset
+	 * InterruptHoldoffCount already, so hold interrupts once more for the
+	 * release to undo (as LWLockReleaseAll does), lest the count go
+	 * negative and the session ignore cancels from then on.
+	 */
 	if (LWLockHeldByMe(llm_shared->lock))
+	{
+		HOLD_INTERRUPTS();
 		LWLockRelease(llm_shared->lock);
+	}
 	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < llm_shared->n_slots; i++)
 	{
