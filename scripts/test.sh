@@ -48,6 +48,7 @@ run_suite unit           tap        make --no-print-directory check
 # the kernels once more as on a CPU without AVX2 (the scalar dispatch path)
 run_suite unit-scalar    tap        env LLM_TEST_NO_AVX2=1 test/run-unit.sh build/test/test_kernels
 run_suite cli-fixtures   tap        test/test-fixtures.sh build/llm-cli build/fixtures
+run_suite cli-perplexity tap        test/cli/perplexity.sh build/llm-cli
 run_suite pg-regress     pg_regress test/pg/run-regress.sh
 run_suite pg-tap         prove      test/pg/run-tap.sh
 run_suite pg-concurrency verdict    test/pg/run-concurrency.sh

@@ -24,6 +24,7 @@
 
 /* the embed subcommand (cli_embed.c) */
 int			llm_cli_embed(int argc, char **argv);
+int			llm_cli_perplexity(int argc, char **argv);
 
 typedef struct cli_opts
 {
@@ -65,6 +66,7 @@ cli_usage(void)
 			"                   [--chat] [--system TEXT] [-t THREADS] [--json-schema FILE]\n"
 			"  llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [-b B] [--json]\n"
 			"  llm-cli embed    -m MODEL-DIR|FILE.gguf [--json] [--tokens] [-t THREADS] -- TEXT...\n"
+			"  llm-cli perplexity -m FILE -f TEXT [-c 512] [--chunks N] [-P 8] [-t THREADS] [--json]\n"
 			"common options: --isa auto|scalar|avx2|avx512, --device auto|cpu|cuda, -c CTX\n");
 	return 2;
 }
@@ -673,6 +675,8 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "embed") == 0)
 		return llm_cli_embed(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "perplexity") == 0)
+		return llm_cli_perplexity(argc, argv);
 	if (!cli_parse(argc, argv, &o))
 		return cli_usage();
 	if (strcmp(o.cmd, "info") != 0 && strcmp(o.cmd, "tokenize") != 0 &&
