@@ -2,7 +2,7 @@
  * cli_perplexity.c - the `llm-cli perplexity` subcommand.
  *
  *   llm-cli perplexity -m MODEL -f TEXT [-c 512] [--chunks N] [-P 8]
- *                      [-t THREADS] [--isa ISA] [--json]
+ *                      [-t THREADS] [--isa ISA] [--kv-type f32|f16] [--json]
  *
  * The score llama.cpp's llama-perplexity computes by default: the text is
  * tokenized once (with BOS when the model's metadata asks for it) and cut
@@ -54,7 +54,7 @@ ppl_usage(void)
 {
 	fprintf(stderr,
 			"usage: llm-cli perplexity -m MODEL -f TEXT [-c 512] [--chunks N] [-P 8]\n"
-			"                          [-t THREADS] [--isa ISA] [--json]\n");
+			"                          [-t THREADS] [--isa ISA] [--kv-type f32|f16] [--json]\n");
 	return 2;
 }
 
@@ -234,7 +234,9 @@ llm_cli_perplexity(int argc, char **argv)
 {
 	const char *model = NULL,
 			   *file = NULL,
-			   *isa = NULL;
+			   *isa = NULL,
+			   *kv = NULL;
+	llm_kv_type kv_type = LLM_KV_F32;
 	int			ctx = 512,
 				max_chunks = 0,
 				par = 8,
@@ -277,6 +279,12 @@ llm_cli_perplexity(int argc, char **argv)
 			file = v;
 		else if (strcmp(a, "--isa") == 0)
 			isa = v;
+		else if (strcmp(a, "--kv-type") == 0)
+		{
+			kv = v;
+			if (llm_kv_type_parse(kv, &kv_type) < 0)
+				return ppl_usage();
+		}
 		else if (strcmp(a, "-c") == 0 ? !ppl_int(v, 4, 1 << 20, &ctx) :
 				 strcmp(a, "--chunks") == 0 ? !ppl_int(v, 1, 1 << 30, &max_chunks) :
 				 strcmp(a, "-P") == 0 ? !ppl_int(v, 1, 64, &par) :
@@ -301,6 +309,7 @@ llm_cli_perplexity(int argc, char **argv)
 		goto done;
 	}
 	n_vocab = llm_model_get_info(m)->n_vocab;
+	llm_model_set_kv_type(m, kv_type);
 	{
 		const llm_tokenizer *t = llm_model_tokenizer(m);
 		bool		add_bos = llm_tokenizer_add_bos(t) && llm_tokenizer_bos(t) >= 0;
@@ -379,8 +388,9 @@ llm_cli_perplexity(int argc, char **argv)
 
 		if (json)
 			printf("{\"ppl\":%.6f,\"ppl_err\":%.6f,\"nll\":%.8f,\"tokens\":%zu,"
-				   "\"chunks\":%d,\"ctx\":%d,\"scored\":%lld,\"seconds\":%.3f}\n",
-				   ppl, se * ppl, mean, n_tok, n_chunk, ctx, (long long) s.count, secs);
+				   "\"chunks\":%d,\"ctx\":%d,\"scored\":%lld,\"kv_type\":\"%s\",\"seconds\":%.3f}\n",
+				   ppl, se * ppl, mean, n_tok, n_chunk, ctx, (long long) s.count,
+				   llm_kv_type_name(kv_type), secs);
 		else
 			printf("\nFinal estimate: PPL = %.4f +/- %.5f (%lld predictions, %.1f s)\n",
 				   ppl, se * ppl, (long long) s.count, secs);

@@ -548,8 +548,7 @@ llm_att_head(const llm_att_task *t, int64_t tok, int h, float *sc)
 	const llm_seq *s = t->items[e->tok_item[tok]].seq;
 	int32_t		pos = e->tok_pos[tok];
 	const float *q = e->q + tok * m->n_embd_q + (int64_t) h * D;
-	const float *kc = s->k[t->layer] + (int64_t) kvh * D;
-	const float *vc = s->v[t->layer] + (int64_t) kvh * D;
+	int64_t		off = (int64_t) kvh * D;
 	float	   *out = e->att + tok * m->n_embd_q + (int64_t) h * D;
 	double		dsum = 0.0;
 	float		mx = -INFINITY,
@@ -557,7 +556,10 @@ llm_att_head(const llm_att_task *t, int64_t tok, int h, float *sc)
 	int32_t		p;
 
 	/* sc[0..pos] = q . k_p / sqrt(D) */
-	k->dot_f32_rows(D, q, kc, KV, (int64_t) pos + 1, scale, sc);
+	if (s->f16)
+		k->dot_f16_rows(D, q, (const uint16_t *) s->k[t->layer] + off, KV, (int64_t) pos + 1, scale, sc);
+	else
+		k->dot_f32_rows(D, q, (const float *) s->k[t->layer] + off, KV, (int64_t) pos + 1, scale, sc);
 	for (p = 0; p <= pos; p++)
 		if (sc[p] > mx)
 			mx = sc[p];
@@ -571,7 +573,10 @@ llm_att_head(const llm_att_task *t, int64_t tok, int h, float *sc)
 		sc[p] *= sum;
 	/* out[D] = sum_p sc[p] v_p */
 	memset(out, 0, (size_t) D * sizeof(float));
-	k->axpy_f32_rows(D, sc, vc, KV, (int64_t) pos + 1, out);
+	if (s->f16)
+		k->axpy_f16_rows(D, sc, (const uint16_t *) s->v[t->layer] + off, KV, (int64_t) pos + 1, out);
+	else
+		k->axpy_f32_rows(D, sc, (const float *) s->v[t->layer] + off, KV, (int64_t) pos + 1, out);
 }
 
 /*
@@ -686,8 +691,22 @@ llm_tok_qkv(llm_backend *e, const llm_model *m, llm_batch_item *items, int l, in
 	}
 	llm_rope(q, in->n_head, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
 	llm_rope(k, in->n_head_kv, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
-	memcpy(s->k[l] + (int64_t) e->tok_pos[t] * KV, k, (size_t) KV * sizeof(float));
-	memcpy(s->v[l] + (int64_t) e->tok_pos[t] * KV, v, (size_t) KV * sizeof(float));
+	if (s->f16)
+	{
+		uint16_t   *kd = (uint16_t *) s->k[l] + (int64_t) e->tok_pos[t] * KV;
+		uint16_t   *vd = (uint16_t *) s->v[l] + (int64_t) e->tok_pos[t] * KV;
+
+		for (j = 0; j < KV; j++)
+		{
+			kd[j] = llm_fp32_to_fp16(k[j]);
+			vd[j] = llm_fp32_to_fp16(v[j]);
+		}
+	}
+	else
+	{
+		memcpy((float *) s->k[l] + (int64_t) e->tok_pos[t] * KV, k, (size_t) KV * sizeof(float));
+		memcpy((float *) s->v[l] + (int64_t) e->tok_pos[t] * KV, v, (size_t) KV * sizeof(float));
+	}
 }
 
 /*

@@ -221,10 +221,12 @@ jv_check(const llm_json *root, const llm_json *sc, const llm_json *v, int depth,
 
 		if ((k = llm_json_get(sc, "required")) != NULL)
 			for (i = 0; k->type == LLM_JSON_ARRAY && i < k->n; i++)
+			{
 				if (k->items[i].type != LLM_JSON_STRING)
 					return llm_err(err, "required holds a non-string"), 0;
-				else if (llm_json_get(v, k->items[i].str) == NULL)
+				if (llm_json_get(v, k->items[i].str) == NULL)
 					return llm_err(err, "required \"%s\" missing", k->items[i].str), 0;
+			}
 		for (i = 0; i < v->n; i++)
 		{
 			const llm_json *ps = llm_json_get(props, v->keys[i]);

@@ -631,12 +631,57 @@ llm_model_chat_template(const llm_model *m)
 }
 
 /*
- * Bytes of KV cache per position: K and V, every layer, f32.
+ * Bytes of KV cache per position: K and V, every layer, in the model's
+ * current KV type.
  */
 size_t
 llm_model_kv_bytes_per_pos(const llm_model *m)
 {
-	return (size_t) m->info.n_layer * 2 * (size_t) m->n_embd_kv * sizeof(float);
+	size_t		elt = m->kv_type == LLM_KV_F16 ? sizeof(uint16_t) : sizeof(float);
+
+	return (size_t) m->info.n_layer * 2 * (size_t) m->n_embd_kv * elt;
+}
+
+/*
+ * Set the KV element type of the sequences created from now on.
+ */
+void
+llm_model_set_kv_type(llm_model *m, llm_kv_type t)
+{
+	m->kv_type = t == LLM_KV_F16 ? LLM_KV_F16 : LLM_KV_F32;
+}
+
+/*
+ * The KV element type new sequences get.
+ */
+llm_kv_type
+llm_model_kv_type(const llm_model *m)
+{
+	return m->kv_type;
+}
+
+/*
+ * Parse a KV type name ("f32", "f16"); -1 if unknown.
+ */
+int
+llm_kv_type_parse(const char *name, llm_kv_type *out)
+{
+	if (name != NULL && strcmp(name, "f32") == 0)
+		*out = LLM_KV_F32;
+	else if (name != NULL && strcmp(name, "f16") == 0)
+		*out = LLM_KV_F16;
+	else
+		return -1;
+	return 0;
+}
+
+/*
+ * The name of a KV type.
+ */
+const char *
+llm_kv_type_name(llm_kv_type t)
+{
+	return t == LLM_KV_F16 ? "f16" : "f32";
 }
 
 /* ------------------------------------------------------------ sequences */
@@ -656,8 +701,8 @@ llm_seq_new(const llm_model *m, int32_t max_pos, char *err)
 	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL ||
-		(s->k = calloc((size_t) m->info.n_layer, sizeof(float *))) == NULL ||
-		(s->v = calloc((size_t) m->info.n_layer, sizeof(float *))) == NULL)
+		(s->k = calloc((size_t) m->info.n_layer, sizeof(void *))) == NULL ||
+		(s->v = calloc((size_t) m->info.n_layer, sizeof(void *))) == NULL)
 	{
 		if (s)
 			free(s->k);
@@ -667,6 +712,7 @@ llm_seq_new(const llm_model *m, int32_t max_pos, char *err)
 	}
 	s->model = m;
 	s->max_pos = max_pos;
+	s->f16 = m->kv_type == LLM_KV_F16;
 	return s;
 }
 
@@ -693,8 +739,8 @@ llm_seq_reserve(llm_seq *s, int32_t n, char *err)
 		cap = s->max_pos;
 	for (l = 0; l < m->info.n_layer; l++)
 	{
-		size_t		bytes = (size_t) cap * (size_t) m->n_embd_kv * sizeof(float);
-		float	   *k = realloc(s->k[l], bytes);
+		size_t		bytes = (size_t) cap * (size_t) m->n_embd_kv * LLM_SEQ_ELT(s);
+		void	   *k = realloc(s->k[l], bytes);
 
 		if (k == NULL)
 			return llm_err(err, "out of memory growing the KV cache to %d positions", cap);

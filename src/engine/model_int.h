@@ -80,18 +80,27 @@ struct llm_model
 	llm_layer  *layers;
 
 	void	   *packed_arena;	/* every llm_weight.packed points into it */
+	llm_kv_type kv_type;		/* element type of sequences created next */
 };
 
-/* The KV cache of one sequence: per layer, positions x n_embd_kv floats. */
+/*
+ * The KV cache of one sequence: per layer, positions x n_embd_kv values,
+ * f32 (float) or f16 (uint16_t) as the model's kv_type was when the
+ * sequence was created.
+ */
 struct llm_seq
 {
 	const llm_model *model;
 	int32_t		pos;			/* positions filled */
 	int32_t		max_pos;		/* hard limit */
 	int32_t		cap;			/* positions allocated */
-	float	  **k;				/* [n_layer] -> cap * n_embd_kv */
-	float	  **v;
+	bool		f16;			/* elements are f16 */
+	void	  **k;				/* [n_layer] -> cap * n_embd_kv */
+	void	  **v;
 };
+
+/* bytes of one KV element of s */
+#define LLM_SEQ_ELT(s) ((s)->f16 ? sizeof(uint16_t) : sizeof(float))
 
 /*
  * A compute backend: runs the forward pass of llm_engine_step() for a
