@@ -8,7 +8,8 @@ set -u
 cd "$(dirname "$0")/../.."
 CLI=${1:-build/llm-cli}
 MODEL=${LLM_MODEL:-${LLM_CACHE:-$HOME/.cache/llm}/SmolLM2-135M-Instruct.Q4_1.gguf}
-pass=0 fail=0 n=0
+GEMMA=${LLM_GEMMA3_MODEL:-${LLM_CACHE:-$HOME/.cache/llm}/gemma-3-270m-Q4_K_M.gguf}
+pass=0 fail=0 skip=0 n=0
 # ok COND DESCRIPTION
 ok() {
   n=$((n + 1))
@@ -18,8 +19,8 @@ ok() {
 # field JSON NAME: a number from llm-cli's one-line JSON
 field() { printf '%s\n' "$1" | sed -nE "s/.*\"$2\":([-0-9.e]+).*/\1/p"; }
 
-echo "1..9"
-read -r _ text sha ctx chunks ref_ppl ref_err < <(grep -v '^#' test/golden/perplexity.tsv | awk -F'\t' '$4 == 256' | head -n 1)
+echo "1..10"
+read -r _ text sha ctx chunks ref_ppl ref_err < <(grep -v '^#' test/golden/perplexity.tsv | awk -F'\t' '$1 ~ /^SmolLM2/ && $4 == 256' | head -n 1)
 got_sha=$(sha256sum "$text" 2>/dev/null | cut -d' ' -f1)
 ok "$([ "$got_sha" = "$sha" ] && echo 1)" "reference text $text is the one the golden was made on"
 [ -r "$MODEL" ] || echo "# model $MODEL not found (scripts/fetch-models.sh)"
@@ -49,5 +50,17 @@ out=$(timeout 60 "$CLI" perplexity -m "$MODEL" -f /nonexistent/text 2>&1); rc=$?
 ok "$([ $rc -eq 1 ] && printf '%s' "$out" | grep -q 'No such file' && echo 1)" "missing text file: exit $rc, $out"
 out=$(timeout 60 "$CLI" perplexity -m "$MODEL" -f "$text" -c 2 2>&1); rc=$?
 ok "$([ $rc -eq 2 ] && echo 1)" "-c 2 is a usage error: exit $rc"
-echo "cli-perplexity: $pass passed, $fail failed"
-[ $fail -eq 0 ] && [ $n -eq 9 ]
+
+# gemma3 (sliding-window layers unused below 512 positions): 2 chunks of 256
+read -r _ _ _ gctx gchunks gref _ < <(grep -v '^#' test/golden/perplexity.tsv | awk -F'\t' '$1 ~ /^gemma-3/ && $4 == 256 && $5 == 2')
+if [ -r "$GEMMA" ]; then
+  out=$(timeout 600 "$CLI" perplexity -m "$GEMMA" -f "$text" -c "$gctx" --chunks "$gchunks" --json 2>&1)
+  gppl=$(field "$out" ppl)
+  grel=$(awk -v a="${gppl:-0}" -v b="$gref" 'BEGIN { d = (a - b) / b; if (d < 0) d = -d; printf "%.5f", d }')
+  ok "$(awk -v r="$grel" 'BEGIN { print (r <= 0.01) ? 1 : 0 }')" \
+    "gemma3 PPL $gppl within 1% of llama-perplexity's $gref (relative difference $grel)"
+else
+  n=$((n + 1)); skip=$((skip + 1)); echo "ok $n # SKIP gemma3 model $GEMMA not fetched"
+fi
+echo "cli-perplexity: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ] && [ $n -eq 10 ]
