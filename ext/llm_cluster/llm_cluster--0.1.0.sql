@@ -463,7 +463,9 @@ BEGIN
                        WHERE srvname = srv AND (usename = current_user OR usename = 'public')) THEN
             EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER %I', srv);
         END IF;
-        EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', srv);
+        IF to_regnamespace(quote_ident(srv)) IS NULL THEN
+            EXECUTE format('CREATE SCHEMA %I', srv);
+        END IF;
         IF to_regclass(format('%I.%I', srv, remote_rel)) IS NOT NULL THEN
             EXECUTE format('DROP FOREIGN TABLE %I.%I CASCADE', srv, remote_rel);
         END IF;

@@ -147,7 +147,9 @@ q coord "SELECT llm_cluster_distribute('docs', 'id')" >/dev/null
 ROWS_SQL="SELECT i, 'item ' || i || ': ' || (ARRAY['a red bicycle with a bell', 'fresh bread from the bakery',
           'a cold winter morning', 'the history of the printing press', 'how to grow tomatoes'])[1 + i % 5]
           FROM generate_series(1, $ROWS) AS i"
+ti0=$(date +%s.%N)
 inserted=$(q coord "SELECT sum(n) FROM docs_cluster_insert(ARRAY(SELECT ROW(i, b, NULL)::docs FROM ($ROWS_SQL) AS r(i, b))) AS n")
+ti1=$(date +%s.%N)
 [ "$inserted" = "$ROWS" ] || fail "inserted $inserted rows, expected $ROWS"
 want1=$(q coord "SELECT count(*) FROM generate_series(1, $ROWS) i WHERE llm_cluster_node_of(i::text) = 'shard1'")
 want2=$((ROWS - want1))
@@ -157,8 +159,14 @@ have2=$(q shard2 "SELECT count(*) FROM docs")
 [ "$have1" -gt 0 ] && [ "$have2" -gt 0 ] || fail "a shard got no row ($have1,$have2)"
 echo "distributed: shard1=$have1 shard2=$have2"
 
+# the models are loaded before anything is timed
+for n in shard1 shard2; do
+	[ -n "$(q $n "SELECT llm_generate('Warm up', max_tokens => 1)")" ] || fail "$n does not generate"
+done
+
 # --- one node alone (shard1, llm.threads=1): the same UPDATE of all rows
 if [ "$COMPARE" = 1 ]; then
+	one_gen0=$(q shard1 "SELECT generated_tokens FROM llm_stats")
 	q shard1 "CREATE TABLE docs_one (id integer PRIMARY KEY, body text NOT NULL, summary text);
 	          INSERT INTO docs_one SELECT * , NULL FROM ($ROWS_SQL) AS r"
 	t0=$(date +%s.%N)
@@ -166,11 +174,14 @@ if [ "$COMPARE" = 1 ]; then
 	t1=$(date +%s.%N)
 	[ "$one" = "$ROWS" ] || fail "one-node UPDATE filled $one rows"
 	one_s=$(echo "$t1 - $t0" | bc -l)
+	one_gen=$(($(q shard1 "SELECT generated_tokens FROM llm_stats") - one_gen0))
+	printf 'one node: %d rows in %.2f s (%.1f rows/s, %.1f generated tok/s)\n' "$ROWS" "$one_s" \
+		"$(echo "$ROWS / $one_s" | bc -l)" "$(echo "$one_gen / $one_s" | bc -l)"
 fi
 
 # --- the fan-out UPDATE
-req0_1=$(q shard1 "SELECT requests FROM llm_stats")
-req0_2=$(q shard2 "SELECT requests FROM llm_stats")
+read -r req0_1 gen0_1 < <(q shard1 "SELECT requests, generated_tokens FROM llm_stats")
+read -r req0_2 gen0_2 < <(q shard2 "SELECT requests, generated_tokens FROM llm_stats")
 t0=$(date +%s.%N)
 q coord "SELECT node, rows, extract(epoch FROM started_at), extract(epoch FROM finished_at)
          FROM llm_cluster_update('docs', 'summary', '$PROMPT', max_tokens => $MAX_TOKENS)" >"$work/update.out"
@@ -183,7 +194,11 @@ read -r n2 r2 s2 e2 < <(sed -n 2p "$work/update.out")
 [ "$r1,$r2" = "$want1,$want2" ] || fail "llm_cluster_update updated $r1,$r2 rows, expected $want1,$want2"
 overlap=no
 if [ "$(echo "$s1 < $e2 && $s2 < $e1" | bc -l)" = 1 ]; then overlap=yes; fi
-printf 'shard1 %.2f s, shard2 %.2f s, overlapping %.2f s\n' "$(echo "$e1 - $s1" | bc -l)" "$(echo "$e2 - $s2" | bc -l)" \
+gen1=$(($(q shard1 "SELECT generated_tokens FROM llm_stats") - gen0_1))
+gen2=$(($(q shard2 "SELECT generated_tokens FROM llm_stats") - gen0_2))
+printf 'shard1 %.2f s (%.1f rows/s, %.1f generated tok/s), shard2 %.2f s (%.1f rows/s, %.1f generated tok/s), overlapping %.2f s\n' \
+	"$(echo "$e1 - $s1" | bc -l)" "$(echo "$r1 / ($e1 - $s1)" | bc -l)" "$(echo "$gen1 / ($e1 - $s1)" | bc -l)" \
+	"$(echo "$e2 - $s2" | bc -l)" "$(echo "$r2 / ($e2 - $s2)" | bc -l)" "$(echo "$gen2 / ($e2 - $s2)" | bc -l)" \
 	"$(echo "m=$e1; if ($e2 < m) m=$e2; s=$s1; if ($s2 > s) s=$s2; m - s" | bc -l)"
 
 # a second run has nothing left to do (only rows whose target is NULL)
@@ -206,6 +221,25 @@ echo "distributed SELECT: rows=$total filled=$filled same-as-recomputed=$same pe
 [ "$filled" = "$ROWS" ] || fail "$((ROWS - filled)) rows have no summary"
 [ "$same" = "$ROWS" ] || fail "$((ROWS - same)) summaries differ from the shard's own llm_generate of the same prompt"
 [ "$per_node" = "$want1,$want2" ] || fail "the distributed SELECT read $per_node rows per shard"
+
+# --- what the coordinator itself costs: a fan-out round trip, and reading
+# the rows through postgres_fdw without llm calls (the plain table)
+q coord "SELECT llm_cluster_fdw_import('docs', 'docs_all')" >/dev/null
+coord_costs=$(q coord "SELECT count(*) FROM llm_cluster_run('SELECT 1')" >/dev/null
+	as_pg psql -X -q -At -h 127.0.0.1 -p "$BASE" -d postgres <<'SQL'
+\timing on
+SELECT count(*) FROM llm_cluster_run('SELECT 1');
+SELECT count(*) FROM llm_cluster_run('SELECT 1');
+SELECT count(*) FROM llm_cluster_run('SELECT 1');
+SELECT sum(length(summary)) FROM docs_all;
+SELECT sum(length(summary)) FROM docs_all;
+SELECT sum(length(summary)) FROM docs_all;
+SQL
+)
+rt_ms=$(grep -o 'Time: [0-9.]*' <<<"$coord_costs" | sed -n 3p | cut -d' ' -f2)
+rd_ms=$(grep -o 'Time: [0-9.]*' <<<"$coord_costs" | sed -n 6p | cut -d' ' -f2)
+printf 'coordinator: RUN ON ALL round trip %s ms; insert of %d rows %.0f ms; reading %d rows through postgres_fdw %s ms\n' \
+	"$rt_ms" "$ROWS" "$(echo "($ti1 - $ti0) * 1000" | bc -l)" "$ROWS" "$rd_ms"
 
 # --- each node's llm_stats: the shards computed their rows (UPDATE and
 # SELECT), the coordinator has no llm worker at all
@@ -263,5 +297,6 @@ if [ "$COMPARE" = 1 ]; then
 		"$one_s" "$two_s" "$ROWS" "$MAX_TOKENS" "$(echo "$one_s / $two_s" | bc -l)"
 fi
 echo "elapsed: $(($(date +%s) - T0)) s"
+[ "$overlap" = yes ] && echo "PASS: scale-out over PL/Proxy, postgres_fdw and a hot standby"
 echo "scaleout: nodes=2 rows=$total per-node=$r1,$r2 overlap=$overlap"
 [ "$overlap" = yes ] || exit 1
