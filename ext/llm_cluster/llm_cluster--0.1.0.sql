@@ -19,7 +19,7 @@ CREATE TABLE llm_cluster_shard (
     host   text NOT NULL,
     port   integer NOT NULL CHECK (port BETWEEN 1 AND 65535),
     dbname text NOT NULL,
-    ord    bigint GENERATED ALWAYS AS IDENTITY UNIQUE
+    ord    bigint NOT NULL UNIQUE
 );
 SELECT pg_catalog.pg_extension_config_dump('llm_cluster_shard', '');
 REVOKE ALL ON llm_cluster_shard FROM PUBLIC;
@@ -109,8 +109,11 @@ BEGIN
             USING ERRCODE = '42710',
                   HINT = 'Drop it first with llm_cluster_drop_shard(), or choose another name.';
     END IF;
-    INSERT INTO @extschema@.llm_cluster_shard (name, host, port, dbname)
-        VALUES (name, host, port, dbname);
+    LOCK TABLE @extschema@.llm_cluster_shard IN SHARE ROW EXCLUSIVE MODE;
+    INSERT INTO @extschema@.llm_cluster_shard (name, host, port, dbname, ord)
+        SELECT llm_cluster_add_shard.name, llm_cluster_add_shard.host, llm_cluster_add_shard.port,
+               llm_cluster_add_shard.dbname, coalesce(max(s.ord), 0) + 1
+        FROM @extschema@.llm_cluster_shard s;
     RETURN @extschema@.llm_cluster_sync();
 END;
 $$;
