@@ -5,7 +5,8 @@
 # the malformed-file checks of llm-cli, the libFuzzer targets
 # (test/fuzz/run.sh, 20 s each), and the PostgreSQL extension's
 # pg_regress, TAP, concurrency and isolation suites (throw-away clusters run as the
-# postgres user by pg_virtualenv). Ends with one line
+# postgres user by pg_virtualenv), and the scale-out suite (test/scaleout/run.sh:
+# four clusters of its own, as the postgres user). Ends with one line
 # "total: N passed, N failed, N skipped" (a skip is not a pass; see
 # test/summary.sh for how each suite's own summary line is read); exits
 # non-zero if anything failed, or if a suite ran no test.
@@ -53,6 +54,8 @@ run_suite pg-regress     pg_regress test/pg/run-regress.sh
 run_suite pg-tap         prove      test/pg/run-tap.sh
 run_suite pg-concurrency verdict    test/pg/run-concurrency.sh
 run_suite pg-isolation   pg_regress test/pg/run-isolation.sh
+# coordinator + two shards + a standby: llm_cluster over PL/Proxy and postgres_fdw
+run_suite scaleout       verdict    test/scaleout/run.sh
 
 make -j2 SAN=1 unit fixtures BUILD=build-san || exit 1
 run_suite unit-asan      tap        make --no-print-directory SAN=1 check
