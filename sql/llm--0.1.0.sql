@@ -211,6 +211,7 @@ CREATE TABLE llm_enrich_job (
     repetition_penalty double precision,
     seed bigint,
     stop text[],
+    json_schema jsonb,                  -- jsonb target: llm_extract under this schema
     done bigint NOT NULL DEFAULT 0,     -- rows written by the drain worker
     last_error text,
     created_at timestamp with time zone NOT NULL DEFAULT now());
@@ -256,7 +257,8 @@ CREATE FUNCTION llm_enrich(
     repetition_penalty double precision DEFAULT 1,
     seed bigint DEFAULT NULL,
     stop text[] DEFAULT NULL,
-    backfill boolean DEFAULT true)
+    backfill boolean DEFAULT true,
+    json_schema jsonb DEFAULT NULL)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'llm_enrich'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;

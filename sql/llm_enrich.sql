@@ -179,6 +179,59 @@ SELECT emb2 = llm_embed('sync note: fourth note', 'enrich_minilm') AS sync_embed
   FROM notes WHERE id = 4;
 
 --
+-- a jsonb target: llm_extract of the rendered template under the job's
+-- json_schema, in sync and async mode
+--
+CREATE TABLE people (id integer PRIMARY KEY, body text, info jsonb, info2 jsonb, note text);
+INSERT INTO people (id, body) VALUES (1, 'Bob is 42.'), (2, 'Eve is 29.');
+-- a jsonb target needs a schema; a schema needs a jsonb target; options
+-- llm_extract does not take are refused; the schema must compile
+SELECT llm_enrich('people', 'info', 'Person: {body}');
+\set VERBOSITY sqlstate
+SELECT llm_enrich('people', 'info', 'Person: {body}');
+\set VERBOSITY default
+SELECT llm_enrich('people', 'note', 'Person: {body}', json_schema => '{"type": "integer"}');
+SELECT llm_enrich('people', 'info', 'Person: {body}', json_schema => '{"type": "integer"}',
+                  top_p => 0.5);
+SELECT llm_enrich('people', 'info', 'Person: {body}', json_schema => '{"type": "integer"}',
+                  stop => ARRAY['}']);
+SELECT llm_enrich('people', 'info', 'Person: {body}',
+                  json_schema => '{"type": "string", "pattern": "^a+$"}');
+SELECT llm_enrich('people', 'info', 'Person: {body}', json_schema => '{"type": "integer"}',
+                  max_tokens => 0);
+SELECT count(*) AS jobs FROM llm_enrich_jobs WHERE tbl = 'people'::regclass;
+-- sync: the statement fills the new rows, llm_enrich_backfill the old ones
+SELECT llm_enrich('people', 'info', 'Person: {body}', mode => 'sync', backfill => false,
+                  max_tokens => 20, json_schema => '{"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"], "additionalProperties": false}') AS xjob \gset
+INSERT INTO people (id, body) VALUES (3, 'Ann is 35.'), (4, 'Tom is 61.');
+SELECT id, info IS NOT NULL AS filled FROM people ORDER BY id;
+CALL llm_enrich_backfill(:xjob);
+SELECT id, jsonb_typeof(info) AS t, jsonb_typeof(info -> 'age') AS age,
+       (SELECT array_agg(k) FROM jsonb_object_keys(info) k) AS keys,
+       info = llm_extract('Person: ' || body, '{"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"], "additionalProperties": false}', max_tokens => 20) AS same_as_llm_extract
+  FROM people ORDER BY id;
+-- the sub-select a jsonb job runs (with its options as parameters)
+-- computes llm_extract in the row-batching node, so the rows go together
+EXPLAIN (COSTS OFF) SELECT r.ord, r.output
+  FROM (SELECT pg_catalog.int4(u.ord) AS ord,
+               llm_extract(u.p, '{"type": "integer"}', NULL::text, NULL, 20, 0, NULL) AS output
+          FROM pg_catalog.unnest(ARRAY['a', 'b']) WITH ORDINALITY AS u(p, ord)) AS r(ord, output);
+-- async: the drain worker fills them, and again after a change
+SELECT llm_enrich('people', 'info2', 'Who: {body}', max_tokens => 20,
+                  json_schema => '{"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"], "additionalProperties": false}') AS x2job \gset
+SELECT enrich_wait(:x2job);
+UPDATE people SET body = 'Max is 7.' WHERE id = 4;
+SELECT enrich_wait(:x2job);
+SELECT id, jsonb_typeof(info2 -> 'age') AS age,
+       (SELECT array_agg(k) FROM jsonb_object_keys(info2) k) AS keys,
+       info2 = llm_extract('Who: ' || body, '{"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"], "additionalProperties": false}', max_tokens => 20) AS same_as_llm_extract,
+       info = llm_extract('Person: ' || body, '{"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"], "additionalProperties": false}', max_tokens => 20) AS sync_target_updated
+  FROM people ORDER BY id;
+SELECT failed, last_error FROM llm_enrich_jobs WHERE job = :x2job;
+SELECT llm_enrich_drop(:xjob);
+SELECT llm_enrich_drop(:x2job);
+
+--
 -- drop: only the owner; triggers, queue and failures go with the job
 --
 RESET ROLE;
@@ -209,7 +262,7 @@ SELECT count(*) AS drain_workers FROM pg_stat_activity
 SELECT count(*) AS launchers FROM pg_stat_activity WHERE backend_type = 'llm enrich launcher';
 
 SELECT llm_unload_model('enrich_minilm');
-DROP TABLE docs, notes, nopk, audit;
+DROP TABLE docs, notes, nopk, audit, people;
 DROP FUNCTION audit_write();
 DROP FUNCTION enrich_wait(integer, bigint);
 REVOKE USAGE, CREATE ON SCHEMA public FROM enrich_owner;

@@ -19,6 +19,11 @@
  * work. Async jobs insert the rows' keys into llm_enrich_queue; sync jobs
  * compute all the statement's rows with one llm_generate_batch /
  * llm_embed_batch call and write the targets before the statement ends.
+ *
+ * A jsonb target takes llm_extract(prompt, json_schema, NULL, model,
+ * max_tokens, temperature, seed) of the rendered prompt: the batch call
+ * is then a sub-select computing llm_extract over the unnested prompts,
+ * which the row-batching node (LlmBatch) submits together.
  */
 #include "postgres.h"
 
@@ -48,6 +53,7 @@
 #include "utils/syscache.h"
 
 #include "pg_enrich.h"
+#include "pg_llm.h"
 
 PG_FUNCTION_INFO_V1(llm_enrich);
 PG_FUNCTION_INFO_V1(llm_enrich_drop);
@@ -75,8 +81,17 @@ enum
 	EA_REPETITION_PENALTY,
 	EA_SEED,
 	EA_STOP,
-	EA_BACKFILL
+	EA_BACKFILL,
+	EA_JSON_SCHEMA
 };
+
+/* what a job's target takes */
+typedef enum EnrichKind
+{
+	ENRICH_GENERATE,			/* text, varchar: llm_generate */
+	ENRICH_EMBED,				/* real[], vector: llm_embed */
+	ENRICH_EXTRACT				/* jsonb: llm_extract with the job's schema */
+} EnrichKind;
 
 /* one piece of a parsed template: literal text or a column name */
 typedef struct TplPiece
@@ -389,12 +404,42 @@ enrich_batch_call_sql(EnrichJob *job, const char *inputs, int first_param)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
+	if (job->extract)
+	{
+		/* llm_extract(input, schema, instructions, model, max_tokens, temperature, seed) */
+		appendStringInfo(&buf,
+						 "(SELECT pg_catalog.int4(u.ord) AS ord,"
+						 " %s.llm_extract(u.p, $%d, NULL::pg_catalog.text, $%d, $%d, $%d, $%d)"
+						 " AS output FROM pg_catalog.unnest(%s) WITH ORDINALITY AS u(p, ord))"
+						 " AS r(ord, output)",
+						 job->schema, first_param, first_param + 1, first_param + 2,
+						 first_param + 3, first_param + 4, inputs);
+		return buf.data;
+	}
 	appendStringInfo(&buf, "%s.%s(%s", job->schema,
 					 job->embed ? "llm_embed_batch" : "llm_generate_batch", inputs);
 	for (int i = 0; i < job->nopts; i++)
 		appendStringInfo(&buf, ", $%d", first_param + i);
 	appendStringInfo(&buf, ") AS r(ord, %s)", job->embed ? "embedding" : "output");
 	return buf.data;
+}
+
+/*
+ * The result column of the job's batch call (see enrich_batch_call_sql).
+ */
+const char *
+enrich_result_col(const EnrichJob *job)
+{
+	return job->embed ? "embedding" : "output";
+}
+
+/*
+ * The type of that column.
+ */
+Oid
+enrich_result_type(const EnrichJob *job)
+{
+	return job->embed ? FLOAT4ARRAYOID : job->extract ? JSONBOID : TEXTOID;
 }
 
 /*
@@ -418,7 +463,8 @@ enrich_load_job(int32 id, EnrichJob *job)
 	enrich_push_user(enrich_ext_owner(), false, &save);
 	enrich_exec(psprintf("SELECT tbl::oid, target::text, embed, prompt, mode = 'async', owner::oid,"
 						 " max_tokens, temperature, top_p, top_k, min_p, repetition_penalty,"
-						 " seed, stop, model FROM %s.llm_enrich_job WHERE job = $1", schema),
+						 " seed, stop, model, json_schema FROM %s.llm_enrich_job WHERE job = $1",
+						 schema),
 				1, &type, &arg, NULL);
 	enrich_pop_user(&save);
 	if (SPI_processed == 0)
@@ -434,7 +480,22 @@ enrich_load_job(int32 id, EnrichJob *job)
 	job->prompt = SPI_getvalue(tup, desc, 4);
 	job->async = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 	job->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
-	if (job->embed)
+	(void) SPI_getbinval(tup, desc, 16, &isnull);
+	job->extract = !isnull;
+	if (job->extract)
+	{
+		/* llm_extract(..., json_schema, NULL, model, max_tokens, temperature, seed) */
+		static const int cols[5] = {16, 15, 7, 8, 13};
+
+		job->nopts = 5;
+		for (int i = 0; i < 5; i++)
+		{
+			job->opt_types[i] = SPI_gettypeid(desc, cols[i]);
+			job->opt_values[i] = SPI_getbinval(tup, desc, cols[i], &isnull);
+			job->opt_nulls[i] = isnull ? 'n' : ' ';
+		}
+	}
+	else if (job->embed)
 	{
 		/* llm_embed_batch(inputs, model) */
 		job->nopts = 1;
@@ -578,11 +639,11 @@ type_name_of(Oid typid)
 }
 
 /*
- * Check the target column of a new job: its attribute number and
- * whether it takes embeddings. text and varchar take llm_generate;
- * real[] and pgvector's vector (found by its type name) take llm_embed.
+ * Check the target column of a new job and return what it takes: text
+ * and varchar take llm_generate; real[] and pgvector's vector (found by
+ * its type name) take llm_embed; jsonb takes llm_extract.
  */
-static bool
+static EnrichKind
 check_target(Relation rel, const char *target)
 {
 	AttrNumber	att = get_attnum(RelationGetRelid(rel), target);
@@ -598,17 +659,99 @@ check_target(Relation rel, const char *target)
 						 RelationGetRelationName(rel), quote_identifier(target))));
 	type = TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid;
 	if (type == TEXTOID || type == VARCHAROID)
-		return false;
+		return ENRICH_GENERATE;
 	if (type == FLOAT4ARRAYOID)
-		return true;
+		return ENRICH_EMBED;
+	if (type == JSONBOID)
+		return ENRICH_EXTRACT;
 	typname = type_name_of(type);	/* pgvector's type has no fixed oid */
 	if (typname && strcmp(typname, "vector") == 0)
-		return true;
+		return ENRICH_EMBED;
 	ereport(ERROR,
 			(errcode(ERRCODE_DATATYPE_MISMATCH),
 			 errmsg("target column \"%s\" has unsupported type %s", target, format_type_be(type)),
-			 errhint("Use a text or varchar column for generated text, or a real[] (or pgvector vector) column for embeddings.")));
-	return false;
+			 errhint("Use a text or varchar column for generated text, a real[] (or pgvector vector) column for embeddings, or a jsonb column with a json_schema for extracted values.")));
+	return ENRICH_GENERATE;
+}
+
+/*
+ * Check the json_schema argument of llm_enrich against the target's
+ * kind: a jsonb target needs a schema that compiles (the error names an
+ * unsupported keyword) and takes no option llm_extract does not have;
+ * other targets take no schema.
+ */
+static void
+check_json_schema(FunctionCallInfo fcinfo, EnrichKind kind, const char *target)
+{
+	static const struct
+	{
+		int			arg;
+		const char *name;
+		double		dflt;
+	}			unused[] = {
+		{EA_TOP_P, "top_p", 1.0},
+		{EA_TOP_K, "top_k", 0.0},
+		{EA_MIN_P, "min_p", 0.0},
+		{EA_REPETITION_PENALTY, "repetition_penalty", 1.0},
+	};
+	LlmGenOptions opt;
+	StringInfoData buf;
+
+	if (kind != ENRICH_EXTRACT)
+	{
+		if (!PG_ARGISNULL(EA_JSON_SCHEMA))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("json_schema needs a jsonb target column, and \"%s\" is not jsonb",
+							target),
+					 errhint("Make the target column jsonb, or pass json_schema => NULL.")));
+		return;
+	}
+	if (PG_ARGISNULL(EA_JSON_SCHEMA))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a jsonb target column needs a json_schema"),
+				 errdetail("The job fills column \"%s\" with llm_extract() of the rendered prompt, which needs the JSON Schema of the value.",
+						   target),
+				 errhint("Pass json_schema => '{\"type\": \"object\", \"properties\": {\"name\": {\"type\": \"string\"}}}' or a schema of your own.")));
+	for (int i = 0; i < lengthof(unused); i++)
+	{
+		double		v;
+
+		if (PG_ARGISNULL(unused[i].arg))
+			continue;
+		v = unused[i].arg == EA_TOP_K ? (double) PG_GETARG_INT32(unused[i].arg)
+			: PG_GETARG_FLOAT8(unused[i].arg);
+		if (v != unused[i].dflt)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s does not apply to a jsonb target column", unused[i].name),
+					 errhint("A jsonb target takes llm_extract()'s options only: model, max_tokens, temperature and seed.")));
+	}
+	if (!PG_ARGISNULL(EA_STOP))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stop does not apply to a jsonb target column"),
+				 errhint("Generation under a schema ends when the JSON value is complete; pass stop => NULL.")));
+	/* llm_extract's checks of its options, now rather than at every row */
+	if (!PG_ARGISNULL(EA_MAX_TOKENS) &&
+		(PG_GETARG_INT32(EA_MAX_TOKENS) <= 0 ||
+		 PG_GETARG_INT32(EA_MAX_TOKENS) > llm_guc_max_tokens))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_tokens must be between 1 and llm.max_tokens (%d)", llm_guc_max_tokens),
+				 errhint("Pass a positive max_tokens, or NULL for llm.default_max_tokens.")));
+	if (!PG_ARGISNULL(EA_TEMPERATURE) &&
+		!(PG_GETARG_FLOAT8(EA_TEMPERATURE) >= 0.0 && PG_GETARG_FLOAT8(EA_TEMPERATURE) <= 100.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("temperature must be between 0 and 100"),
+				 errhint("Use 0 for greedy decoding, or a value such as 0.7 for sampling.")));
+	/* compile the schema now, as llm_extract would at every row */
+	memset(&opt, 0, sizeof(opt));
+	initStringInfo(&buf);
+	llm_json_schema_arg(fcinfo, EA_JSON_SCHEMA, &opt, &buf);
+	pfree(buf.data);
 }
 
 /*
@@ -660,16 +803,16 @@ llm_enrich(PG_FUNCTION_ARGS)
 	char	   *prompt;
 	char	   *mode;
 	bool		async;
-	bool		embed;
+	EnrichKind	kind;
 	bool		backfill;
 	Relation	rel;
 	EnrichJob	job;
 	EnrichUser save;
 	char	   *schema;
 	Oid			owner;
-	Oid			types[15];
-	Datum		values[15];
-	char		nulls[15];
+	Oid			types[16];
+	Datum		values[16];
+	char		nulls[16];
 	bool		isnull;
 	int32		id;
 
@@ -708,7 +851,8 @@ llm_enrich(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel)),
 				 errhint("Add a primary key: the job identifies rows by it.")));
-	embed = check_target(rel, target);
+	kind = check_target(rel, target);
+	check_json_schema(fcinfo, kind, target);
 	owner = rel->rd_rel->relowner;
 	{
 		List	   *pieces = tpl_parse(prompt, relid);
@@ -755,7 +899,7 @@ llm_enrich(PG_FUNCTION_ARGS)
 	types[1] = NAMEOID;
 	values[1] = PG_GETARG_DATUM(EA_TARGET);
 	types[2] = BOOLOID;
-	values[2] = BoolGetDatum(embed);
+	values[2] = BoolGetDatum(kind == ENRICH_EMBED);
 	types[3] = TEXTOID;
 	values[3] = PG_GETARG_DATUM(EA_PROMPT);
 	types[4] = TEXTOID;
@@ -771,13 +915,16 @@ llm_enrich(PG_FUNCTION_ARGS)
 		values[i + 2] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 		nulls[i + 2] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
+	types[15] = JSONBOID;
+	values[15] = PG_ARGISNULL(EA_JSON_SCHEMA) ? (Datum) 0 : PG_GETARG_DATUM(EA_JSON_SCHEMA);
+	nulls[15] = PG_ARGISNULL(EA_JSON_SCHEMA) ? 'n' : ' ';
 	enrich_push_user(enrich_ext_owner(), false, &save);
 	enrich_exec(psprintf("INSERT INTO %s.llm_enrich_job (tbl, target, embed, prompt, mode, owner,"
 						 " model, max_tokens, temperature, top_p, top_k, min_p,"
-						 " repetition_penalty, seed, stop)"
-						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-						 " RETURNING job", schema),
-				15, types, values, nulls);
+						 " repetition_penalty, seed, stop, json_schema)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+						 " $16) RETURNING job", schema),
+				16, types, values, nulls);
 	enrich_pop_user(&save);
 	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (!enrich_load_job(id, &job))
@@ -918,6 +1065,7 @@ enrich_rows_now(EnrichJob *job, const char *src, int nextra, Oid *xtypes, Datum 
 	char		nulls[ENRICH_MAX_OPTS + 1];
 	StringInfoData sql;
 	StringInfoData keys;
+	char	   *batch;
 	int			n = job->nopts;
 	uint64		done;
 
@@ -934,18 +1082,29 @@ enrich_rows_now(EnrichJob *job, const char *src, int nextra, Oid *xtypes, Datum 
 	initStringInfo(&keys);
 	for (int i = 0; i < job->nkeys; i++)
 		appendStringInfo(&keys, "n.%s, ", job->keys[i]);
+
+	/*
+	 * The llm_extract sub-select of a jsonb target is materialized in a
+	 * CTE: as the inner side of a join it could otherwise be computed
+	 * again for every outer row (a set-returning batch function keeps its
+	 * result for a rescan).
+	 */
+	batch = enrich_batch_call_sql(job, "(SELECT pg_catalog.array_agg(s.llm_prompt"
+								  " ORDER BY s.llm_ord) FROM src s)", 1);
+	if (job->extract)
+		batch = psprintf("llm_res AS MATERIALIZED (SELECT r.ord, r.output FROM %s)", batch);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "WITH src AS MATERIALIZED (SELECT %s%s AS llm_prompt,"
-					 " pg_catalog.row_number() OVER () AS llm_ord FROM %s)"
+					 " pg_catalog.row_number() OVER () AS llm_ord FROM %s)%s%s"
 					 " UPDATE %s t SET %s = r.%s FROM src JOIN %s ON r.ord OPERATOR(pg_catalog.=) src.llm_ord"
 					 " WHERE %s AND r.%s IS NOT NULL",
 					 keys.data, enrich_render_sql(job, "n"), src,
-					 job->rel, job->target, job->embed ? "embedding" : "output",
-					 enrich_batch_call_sql(job, "(SELECT pg_catalog.array_agg(s.llm_prompt"
-										   " ORDER BY s.llm_ord) FROM src s)", 1),
+					 job->extract ? ", " : "", job->extract ? batch : "",
+					 job->rel, job->target, enrich_result_col(job),
+					 job->extract ? "llm_res r" : batch,
 					 enrich_key_eq_sql(job, "t", "src"),
-					 job->embed ? "embedding" : "output");
+					 enrich_result_col(job));
 	enrich_push_user(job->owner, true, &save);
 	enrich_exec(sql.data, n, types, values, nulls);
 	done = SPI_processed;

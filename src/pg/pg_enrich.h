@@ -4,8 +4,9 @@
  * (pg_enrich_worker.c).
  *
  * A job keeps a table's target column equal to llm_generate (text and
- * varchar targets) or llm_embed (real[] and pgvector's vector) of a
- * prompt template rendered from the row. The catalog lives in the
+ * varchar targets), llm_embed (real[] and pgvector's vector) or
+ * llm_extract under the job's JSON Schema (jsonb targets) of a prompt
+ * template rendered from the row. The catalog lives in the
  * extension's schema: llm_enrich_job (one row per job), llm_enrich_queue
  * (async jobs: keys waiting for the drain worker), llm_enrich_failed_rows
  * (keys that failed llm.enrich_max_attempts times).
@@ -39,6 +40,7 @@ typedef struct EnrichJob
 	Oid			owner;
 	bool		async;
 	bool		embed;			/* target is real[] or vector: llm_embed */
+	bool		extract;		/* target is jsonb: llm_extract (json_schema) */
 	char	   *prompt;
 	char	   *schema;			/* quoted schema of the extension */
 	char	   *rel;			/* quoted, schema-qualified table */
@@ -46,7 +48,8 @@ typedef struct EnrichJob
 	int			nkeys;
 	char	  **keys;			/* quoted primary-key columns */
 	char	  **key_names;		/* the same, unquoted (jsonb keys) */
-	/* the options passed to llm_generate_batch / llm_embed_batch */
+	/* the options passed to llm_generate_batch / llm_embed_batch, or to
+	 * llm_extract (json_schema, model, max_tokens, temperature, seed) */
 	int			nopts;
 	Oid			opt_types[ENRICH_MAX_OPTS];
 	Datum		opt_values[ENRICH_MAX_OPTS];
@@ -71,6 +74,8 @@ extern char *enrich_render_sql(EnrichJob *job, const char *alias);
 extern char *enrich_key_json_sql(EnrichJob *job, const char *alias);
 extern char *enrich_key_eq_sql(EnrichJob *job, const char *a, const char *b);
 extern char *enrich_batch_call_sql(EnrichJob *job, const char *inputs, int first_param);
+extern const char *enrich_result_col(const EnrichJob *job);
+extern Oid	enrich_result_type(const EnrichJob *job);
 extern void enrich_start_worker(Oid dboid);
 
 /* pg_enrich_worker.c */

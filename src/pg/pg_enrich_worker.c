@@ -322,7 +322,7 @@ compute(EnrichJob *job, Entry *e, int n)
 	EnrichUser save;
 	int16		typlen;
 	bool		typbyval;
-	Oid			rtype = job->embed ? FLOAT4ARRAYOID : TEXTOID;
+	Oid			rtype = enrich_result_type(job);
 
 	for (int i = 0; i < n; i++)
 		if (e[i].state == ENTRY_PENDING && e[i].prompt)
@@ -340,7 +340,7 @@ compute(EnrichJob *job, Entry *e, int n)
 	memcpy(nulls + 1, job->opt_nulls, job->nopts);
 
 	enrich_push_user(job->owner, true, &save);
-	exec(psprintf("SELECT r.ord, r.%s FROM %s", job->embed ? "embedding" : "output",
+	exec(psprintf("SELECT r.ord, r.%s FROM %s", enrich_result_col(job),
 				  enrich_batch_call_sql(job, "$1", 2)),
 		 job->nopts + 1, types, values, nulls);
 	enrich_pop_user(&save);
@@ -413,7 +413,7 @@ write_entry(EnrichJob *job, Entry *e, int n)
 		return;
 	}
 	/* write only if the row still renders to the prompt computed */
-	types[0] = job->embed ? FLOAT4ARRAYOID : TEXTOID;
+	types[0] = enrich_result_type(job);
 	values[0] = e->result;
 	nulls[0] = e->result_null ? 'n' : ' ';
 	types[2] = TEXTOID;

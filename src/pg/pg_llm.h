@@ -321,6 +321,8 @@ typedef struct LlmWModel
 	llm_model  *m;				/* generation model, or NULL */
 	llm_embed_model *em;		/* embedding model, or NULL */
 	char		path[MAXPGPATH];
+	dev_t		file_dev;		/* st_dev and st_ino of path at load: the */
+	ino_t		file_ino;		/* file's identity (hard links included) */
 	char		name[LLM_NAME_LEN];
 	size_t		kv_per_pos;
 	int32		n_ctx;

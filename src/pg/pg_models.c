@@ -283,10 +283,15 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 		return -1;
 	}
 
-	for (int i = 0; i < LLM_MAX_MODELS; i++)
-		if (llm_wm_in_use(i) && strcmp(llm_wmodels[i].path, path) == 0 &&
-			wm_same_context(i, ctx_size))
-			return wm_load_alias(idx, i, name, owner);
+	/*
+	 * The same file is found by its identity, not its path: a hard link
+	 * (or any other path to it) shares the loaded copy.
+	 */
+	if (stat(path, &st) == 0)
+		for (int i = 0; i < LLM_MAX_MODELS; i++)
+			if (llm_wm_in_use(i) && llm_wmodels[i].file_dev == st.st_dev &&
+				llm_wmodels[i].file_ino == st.st_ino && wm_same_context(i, ctx_size))
+				return wm_load_alias(idx, i, name, owner);
 	if (!wm_fits_budget(name, wm_path_bytes(path), memory_mb, e))
 		return -1;
 
@@ -296,6 +301,7 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	 */
 	err[0] = '\0';
 	rc = -1;
+	memset(&st, 0, sizeof(st));
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		is_dir = true;
 	else
@@ -356,6 +362,8 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	llm_wmodels[idx].owner = owner;
 	llm_wmodels[idx].ctx_req = ctx_size;
 	strlcpy(llm_wmodels[idx].path, path, MAXPGPATH);
+	llm_wmodels[idx].file_dev = st.st_dev;
+	llm_wmodels[idx].file_ino = st.st_ino;
 	strlcpy(llm_wmodels[idx].name, name, LLM_NAME_LEN);
 	if (m == NULL)
 	{

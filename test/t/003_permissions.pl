@@ -103,6 +103,25 @@ $node->safe_psql('postgres', 'REVOKE pg_read_server_files FROM plain');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM llm_models WHERE loaded'),
 	'5', 'five models loaded');
 
+# a hard link is the same file: loading it under another name shares the
+# loaded copy, so it fits in a budget that holds one copy only
+$node->safe_psql('postgres', "SELECT llm_unload_model('su'), llm_unload_model('rsf')");
+SKIP:
+{
+	skip 'no hard links in the temporary directory', 2
+	  unless link("$dir/copy.gguf", "$dir/hard.gguf");
+	my $budget = $node->safe_psql('postgres',
+		"SELECT max(memory_bytes) / (1024 * 1024) + 2 FROM llm_models WHERE loaded");
+	(undef, undef, $err) = $node->psql('postgres',
+		"SET llm.model_memory_mb = $budget; SELECT llm_load_model('hard2', 'hard.gguf')");
+	is($err, '', 'a hard link to a loaded file shares its copy (fits a one-copy budget)');
+	is($node->safe_psql('postgres',
+			"SELECT llm_generate('The capital of France is', max_tokens => 4, model => 'hard2')"
+			  . " = llm_generate('The capital of France is', max_tokens => 4)"),
+		't', 'the shared copy answers like the default model');
+	$node->safe_psql('postgres', "SELECT llm_unload_model('hard2')");
+}
+
 # caps and protected settings
 for my $sql (
 	'SET llm.max_tokens = 100000',

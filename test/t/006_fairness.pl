@@ -4,7 +4,11 @@
 #   - a request of another session is admitted before the rest of that
 #     batch (the worker takes from the backend served longest ago);
 #   - a flood of large llm_tokenize calls from several sessions does not
-#     stop the batch steps of a running generation.
+#     stop the batch steps of a running generation;
+#   - embedding texts count like generation requests: one llm_embed_batch
+#     holds at most half of llm.queue_size, and the worker takes at most
+#     Max(llm.max_batch, 64) texts out of the queue at once (the rest wait
+#     there, where the per-backend share applies).
 use strict;
 use warnings;
 
@@ -90,4 +94,50 @@ $node->safe_psql('postgres',
 $g->quit;
 
 $node->stop;
+
+# --- embedding texts: the per-backend share and the worker's limit
+SKIP:
+{
+	skip 'no embedding model (LLM_EMBED_NAME)', 3 unless $LlmNode::embed_name;
+	$node = LlmNode::new_node('embedfair', "llm.queue_size = 400\nllm.max_batch = 1\n");
+	$node->safe_psql('postgres', "SELECT array_length(llm_embed('warm up'), 1)");
+	my $batch = "SELECT count(*) FROM llm_embed_batch(ARRAY(SELECT i || repeat(' word', 200)"
+	  . " FROM generate_series(1, 300) i))";
+
+	# sample (slots_in_use, running) for secs seconds; returns both maxima
+	my $sample = sub {
+		my ($secs) = @_;
+		my ($max_use, $max_run) = (0, 0);
+		my $until = time() + $secs;
+		while (time() < $until)
+		{
+			my ($u, $r) = split /\|/,
+			  $node->safe_psql('postgres', 'SELECT slots_in_use, running FROM llm_stats');
+			$max_use = $u if $u > $max_use;
+			$max_run = $r if $r > $max_run;
+			usleep(10_000);
+		}
+		return ($max_use, $max_run);
+	};
+
+	my $e1 = $node->background_psql('postgres', on_error_stop => 0);
+	LlmNode::start_long_query($e1, $batch);
+	my ($use1, $run1) = $sample->(1.0);
+	ok($use1 >= 65 && $use1 <= 200,
+		"a batch of 300 texts holds at most half of the 400 slots (at most $use1 seen)");
+
+	my $e2 = $node->background_psql('postgres', on_error_stop => 0);
+	LlmNode::start_long_query($e2, $batch);
+	my ($use2, $run2) = $sample->(1.5);
+	my $run = $run1 > $run2 ? $run1 : $run2;
+	ok($run >= 1 && $run <= 64,
+		"the worker takes at most 64 texts from the queue at once (at most $run running,"
+		  . " $use2 slots in use)");
+	$e1->query_safe('SELECT 1');
+	$e2->query_safe('SELECT 1');
+	$e1->quit;
+	$e2->quit;
+	ok(LlmNode::queue_drains($node, 30), 'queue drained after the embedding batches');
+	$node->stop;
+}
 done_testing();
