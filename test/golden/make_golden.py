@@ -2,8 +2,8 @@
 """Produce the golden reference data in test/golden/ from llama.cpp.
 
 Usage:
-    python3 test/golden/make_golden.py [MODEL.gguf] [--only tokenize|generate]
-                                       [--out DIR]
+    python3 test/golden/make_golden.py [MODEL.gguf]
+        [--only tokenize|generate|long|fixtures] [--fixtures DIR] [--out DIR]
 
 The reference implementation is llama.cpp as packaged by llama-cpp-python
 (the version is written into README.md by hand; see there).  This script is
@@ -17,6 +17,10 @@ Outputs (all UTF-8 text, one record per line, TAB separated):
                 32 top-2 logit margins
   logits.tsv    index, n_vocab, max, logsumexp, top-256 id:logit,
                 256 fixed random id:logit
+  generate_long.tsv / logits_long.tsv
+                the same for LONG_PROMPTS (600-1,500 tokens)
+  fixtures.tsv  fixture, prompt index, prompt ids, n_vocab, all logits,
+                16 greedy ids, 16 margins (--only fixtures)
 
 Everything here is deterministic: the corpus and prompts are literals or
 built from fixed arithmetic, the random id set uses numpy's PCG64 with seed
@@ -485,6 +489,80 @@ PROMPTS = [
 ]
 
 
+# Prompts longer than one 512-token prefill batch (llama.cpp evaluates them
+# in several n_batch chunks; RoPE and attention run at positions up to
+# ~1,500).  Written to generate_long.tsv / logits_long.tsv.
+
+CAPITALS = [
+    ("France", "Paris"), ("Germany", "Berlin"), ("Italy", "Rome"),
+    ("Spain", "Madrid"), ("Portugal", "Lisbon"), ("Norway", "Oslo"),
+    ("Sweden", "Stockholm"), ("Finland", "Helsinki"), ("Denmark", "Copenhagen"),
+    ("Poland", "Warsaw"), ("Austria", "Vienna"), ("Hungary", "Budapest"),
+    ("Greece", "Athens"), ("Ireland", "Dublin"), ("Belgium", "Brussels"),
+    ("Netherlands", "Amsterdam"), ("Switzerland", "Bern"), ("Czechia", "Prague"),
+    ("Romania", "Bucharest"), ("Bulgaria", "Sofia"), ("Serbia", "Belgrade"),
+    ("Croatia", "Zagreb"), ("Ukraine", "Kyiv"), ("Turkey", "Ankara"),
+    ("Egypt", "Cairo"), ("Kenya", "Nairobi"), ("Nigeria", "Abuja"),
+    ("Ghana", "Accra"), ("Morocco", "Rabat"), ("Ethiopia", "Addis Ababa"),
+    ("Japan", "Tokyo"), ("China", "Beijing"), ("India", "New Delhi"),
+    ("Thailand", "Bangkok"), ("Vietnam", "Hanoi"), ("Indonesia", "Jakarta"),
+    ("Australia", "Canberra"), ("Canada", "Ottawa"), ("Mexico", "Mexico City"),
+    ("Brazil", "Brasilia"), ("Argentina", "Buenos Aires"), ("Chile", "Santiago"),
+    ("Peru", "Lima"), ("Colombia", "Bogota"), ("Cuba", "Havana"),
+    ("Iceland", "Reykjavik"), ("Estonia", "Tallinn"), ("Latvia", "Riga"),
+    ("Lithuania", "Vilnius"), ("Slovakia", "Bratislava"), ("Slovenia", "Ljubljana"),
+    ("Albania", "Tirana"), ("Georgia", "Tbilisi"), ("Armenia", "Yerevan"),
+    ("Iran", "Tehran"), ("Iraq", "Baghdad"), ("Jordan", "Amman"),
+    ("Lebanon", "Beirut"), ("Qatar", "Doha"), ("Nepal", "Kathmandu"),
+    ("Mongolia", "Ulaanbaatar"), ("Malaysia", "Kuala Lumpur"),
+    ("Philippines", "Manila"), ("New Zealand", "Wellington"),
+    ("Uruguay", "Montevideo"), ("Paraguay", "Asuncion"), ("Bolivia", "La Paz"),
+    ("Ecuador", "Quito"), ("Venezuela", "Caracas"), ("Senegal", "Dakar"),
+]
+
+
+def long_facts(n):
+    """A numbered list of n capital facts ending in a question about an
+    early entry, so the answer has to be read from far back."""
+    lines = ["Fact %d: The capital of %s is %s." % (i + 1, c, k)
+             for i, (c, k) in enumerate(CAPITALS[:n])]
+    return ("Here is a list of facts.\n" + "\n".join(lines) +
+            "\n\nQuestion: What is the capital of %s?\nAnswer: The capital of %s is"
+            % (CAPITALS[2][0], CAPITALS[2][0]))
+
+
+def long_code(n):
+    """A Python module of n small numbered functions, then the start of
+    one more."""
+    ops = [("add", "a + b"), ("sub", "a - b"), ("mul", "a * b"),
+           ("maximum", "a if a > b else b"), ("minimum", "a if a < b else b"),
+           ("mean", "(a + b) / 2")]
+    out = ['"""Small arithmetic helpers."""\n\nimport math\n\n']
+    for i in range(n):
+        name, expr = ops[i % len(ops)]
+        out.append('def %s_%d(a, b):\n    """Return %s of a and b, step %d."""\n'
+                   '    return %s\n\n\n' % (name, i, name, i, expr))
+    out.append("def ")
+    return "".join(out)
+
+
+def long_essay():
+    """The ~5 KB tokenizer paragraph followed by the council notes."""
+    return (long_strings()[-1] + "\n\n" + LONG_PROMPT)
+
+
+LONG_PROMPTS = [
+    chat(LONG_PROMPT[LONG_PROMPT.index("The city"):LONG_PROMPT.index("\n\nSummary")] +
+         "\n\n" + LONG_PROMPT[LONG_PROMPT.index("The city"):LONG_PROMPT.index("\n\nSummary")] +
+         "\n\nHow many parking spaces does the lot next to the library have?",
+         system="You answer questions about the text the user gives."),
+    long_code(24),
+    long_facts(70),
+    long_essay(),
+    long_code(46),
+]
+
+
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
@@ -556,8 +634,11 @@ def top_order(logits):
     return np.lexsort((ids, -logits.astype(np.float64)))
 
 
-def write_generate(model, outdir):
-    """Write generate.tsv and logits.tsv with a full model on the CPU."""
+def write_generate(model, outdir, prompts=None, stem=""):
+    """Write generate{stem}.tsv and logits{stem}.tsv for prompts (default
+    PROMPTS) with a full model on the CPU."""
+    if prompts is None:
+        prompts = PROMPTS
     from llama_cpp import Llama
     llm = Llama(model_path=model, n_ctx=N_CTX, n_batch=N_BATCH,
                 n_threads=N_THREADS, n_threads_batch=N_THREADS,
@@ -568,7 +649,7 @@ def write_generate(model, outdir):
 
     gen_lines = []
     log_lines = []
-    for idx, prompt in enumerate(PROMPTS):
+    for idx, prompt in enumerate(prompts):
         ptoks = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         llm.reset()
         llm.eval(ptoks)
@@ -604,20 +685,82 @@ def write_generate(model, outdir):
             llm.detokenize(gen, special=True).decode("utf-8", "replace")[:60]
             .replace("\n", "\\n")))
 
-    with open(os.path.join(outdir, "generate.tsv"), "w", encoding="utf-8",
+    gname = "generate%s.tsv" % stem
+    lname = "logits%s.tsv" % stem
+    with open(os.path.join(outdir, gname), "w", encoding="utf-8",
               newline="\n") as f:
         f.write("\n".join(gen_lines) + "\n")
-    with open(os.path.join(outdir, "logits.tsv"), "w", encoding="utf-8",
+    with open(os.path.join(outdir, lname), "w", encoding="utf-8",
               newline="\n") as f:
         f.write("\n".join(log_lines) + "\n")
-    print("generate.tsv / logits.tsv: %d prompts" % len(PROMPTS))
+    print("%s / %s: %d prompts" % (gname, lname, len(prompts)))
+
+
+# Tiny fixture models of test/fixtures/make_fixtures.py (random weights,
+# one per weight type, plus qwen2).  llama.cpp needs them written with
+# --pre gpt-2; the weights are the same bytes as in build/fixtures.
+FIXTURES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
+            "q4_k", "q5_k", "q6_k", "qwen2-f32"]
+FIX_CTX = 256
+FIX_GEN = 16
+
+
+def fixture_prompts(n_vocab):
+    """Two token prompts: 9 tokens, and 200 tokens (several of our prefill
+    chunks and positions up to 215)."""
+    short = [1, 5, 9, 33, 2, 7, 100 % n_vocab, 3, 4]
+    long_ = [(i * 37 + 11) % n_vocab for i in range(200)]
+    return [short, long_]
+
+
+def write_fixtures(fixdir, outdir):
+    """Write fixtures.tsv: for each tiny fixture and prompt, all next-token
+    logits after the prompt and a FIX_GEN-step greedy continuation."""
+    from llama_cpp import Llama
+    lines = []
+    for name in FIXTURES:
+        path = os.path.join(fixdir, "tiny-%s.gguf" % name)
+        llm = Llama(model_path=path, n_ctx=FIX_CTX, n_batch=512,
+                    n_threads=N_THREADS, n_threads_batch=N_THREADS,
+                    logits_all=False, seed=0, verbose=False)
+        n_vocab = llm.n_vocab()
+        for pi, ptoks in enumerate(fixture_prompts(n_vocab)):
+            llm.reset()
+            llm.eval(ptoks)
+            logits = last_logits(llm)
+            first = logits.copy()
+            gen = []
+            margins = []
+            for _ in range(FIX_GEN):
+                order2 = top_order(logits)[:2]
+                t0, t1 = int(order2[0]), int(order2[1])
+                gen.append(t0)
+                margins.append(float(logits[t0]) - float(logits[t1]))
+                if len(gen) == FIX_GEN:
+                    break
+                llm.eval([t0])
+                logits = last_logits(llm)
+            lines.append("%s\t%d\t%s\t%d\t%s\t%s\t%s" % (
+                name, pi, " ".join(map(str, ptoks)), n_vocab,
+                " ".join("%.6f" % float(x) for x in first),
+                " ".join(map(str, gen)), ",".join("%.4f" % m for m in margins)))
+            print("fixture %-9s prompt %d: %3d tokens, top %d, margin %.4f"
+                  % (name, pi, len(ptoks), gen[0], margins[0]))
+        del llm
+    with open(os.path.join(outdir, "fixtures.tsv"), "w", encoding="utf-8",
+              newline="\n") as f:
+        f.write("\n".join(lines) + "\n")
+    print("fixtures.tsv: %d lines" % len(lines))
 
 
 def main():
     """Parse arguments and write the requested golden files."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model", nargs="?", default=DEFAULT_MODEL)
-    ap.add_argument("--only", choices=["tokenize", "generate"])
+    ap.add_argument("--only", choices=["tokenize", "generate", "long", "fixtures"])
+    ap.add_argument("--fixtures", metavar="DIR",
+                    help="tiny fixtures written by make_fixtures.py --pre gpt-2 "
+                         "(needed by --only fixtures)")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     args = ap.parse_args()
     if not os.path.isfile(args.model):
@@ -628,6 +771,12 @@ def main():
         write_tokenize(args.model, args.out)
     if args.only in (None, "generate"):
         write_generate(args.model, args.out)
+    if args.only in (None, "long"):
+        write_generate(args.model, args.out, LONG_PROMPTS, "_long")
+    if args.only == "fixtures":
+        if not args.fixtures:
+            sys.exit("--only fixtures needs --fixtures DIR")
+        write_fixtures(args.fixtures, args.out)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,16 @@
  *  - the scalar and AVX2 kernels give the same logits within tolerance;
  *  - every tiny fixture model (one per weight type) runs and gives finite
  *    logits;
- *  - golden data from llama.cpp on the default model: next-token logits
- *    within tolerance, greedy 32-token continuations identical for >= 50%
- *    of prompts with every divergence where llama.cpp's own top-2 gap is
- *    small (a near-tie), teacher-forced steps >= 95% the same;
+ *  - every tiny fixture against llama.cpp (test/golden/fixtures.tsv): all
+ *    next-token logits after a 9- and a 200-token prompt within a bound
+ *    per weight type, same argmax, 16 teacher-forced greedy steps the same
+ *    or near-ties;
+ *  - golden data from llama.cpp on the default model, 26 prompts of up to
+ *    316 tokens and 5 of 637..1514 tokens (several 512-token prefill
+ *    chunks): next-token logits within tolerance, greedy 32-token
+ *    continuations identical for a measured share of prompts with every
+ *    divergence where llama.cpp's own top-2 gap is small (a near-tie),
+ *    teacher-forced steps >= 95% the same;
  *  - generation driver: max_tokens, stop strings, truncation.
  */
 #include <math.h>
@@ -32,11 +38,23 @@
 #define GOLDEN_MIN_SAME 0.5
 /* a divergence is explained when llama.cpp's own top-2 gap is below this */
 #define GOLDEN_TIE_MARGIN 0.35f
+/*
+ * The 5 long prompts (637..1514 tokens, prefilled in 512-token chunks):
+ * measured max logit diff 0.70 (prompt 0), mean 0.136; 2/5 continuations
+ * identical, the 3 divergences at llama.cpp top-2 gaps 0.016, 0.032 and
+ * 0.003; teacher-forced 156/160, widest gap at a differing step 0.087.
+ * Five prompts make a percentage coarse: the bar is the measured 2/5.
+ */
+#define GOLDEN_LONG_TOL 0.8f
+#define GOLDEN_LONG_MEAN 0.16f
+#define GOLDEN_LONG_MIN_SAME 0.4
 
-/* checks per tiny fixture (test_batching + kernel agreement), in test_golden, in all */
-#define ENGINE_FIXTURE_CHECKS 10
+/* checks per fixture against llama.cpp (test_fixture_golden) */
+#define FIXTURE_GOLDEN_CHECKS 2
+/* checks per tiny fixture (test_batching, kernel agreement, llama.cpp), per golden set, in all */
+#define ENGINE_FIXTURE_CHECKS (10 + FIXTURE_GOLDEN_CHECKS)
 #define GOLDEN_CHECKS 7
-#define ENGINE_PLAN 169
+#define ENGINE_PLAN 190
 
 static char model_path[8192];
 
@@ -234,31 +252,53 @@ split_tabs(char *line, char **f, int max)
 }
 
 /*
+ * One set of llama.cpp goldens (a generate*.tsv / logits*.tsv pair) and
+ * the bounds it is held to.
+ */
+typedef struct golden_set
+{
+	const char *label;
+	const char *gen_path;
+	const char *logits_path;
+	int			n_prompts;		/* exact number of lines expected */
+	float		max_tol;		/* max |logit diff| */
+	float		mean_tol;		/* mean |logit diff| */
+	double		min_same;		/* fraction of identical free-running continuations */
+} golden_set;
+
+/*
  * Compare next-token logits and greedy continuations with llama.cpp's.
  *
  * This model's logits are very sensitive to rounding (4-bit weights, 8-bit
  * activations): llama.cpp itself, run with an f32 instead of f16 KV cache,
  * with flash attention, or with one-token batches, reproduces only 15-18
- * of these 26 greedy continuations of its own default run (measured with
- * test/golden/llama_self_agreement.py), and its logits move by up to ~2.
- * The bars below are therefore set against that spread:
+ * of the 26 short greedy continuations of its own default run (measured
+ * with test/golden/llama_self_agreement.py), and its logits move by up to
+ * ~2. The bars below are therefore set against that spread:
  *  - free-running greedy: >= GOLDEN_MIN_SAME of prompts identical (we see
  *    14 of 26; llama.cpp's own variants 15-18), every first divergence at
  *    a near-tie (llama.cpp's margin < GOLDEN_TIE_MARGIN; ours is not
  *    consulted, so a wrong logit cannot excuse itself);
  *  - teacher-forced (fed llama.cpp's tokens): >= 95% of the steps pick the
  *    same token, and every step that differs is a near-tie;
- *  - next-token logits: max |diff| <= GOLDEN_LOGIT_TOL, mean <= GOLDEN_LOGIT_MEAN.
+ *  - next-token logits: max |diff| <= max_tol, mean <= mean_tol.
+ *
+ * Each prompt is prefilled once, in chunks of 512 tokens (llama.cpp's
+ * n_batch), and then fed llama.cpp's tokens: the free-running greedy
+ * continuation is identical to the teacher-forced one up to the first step
+ * whose argmax differs, so that step is its first divergence. A prompt
+ * that fails to run, or a line that does not parse, fails the first check.
  */
 static void
-test_golden(llm_engine *e, const llm_model *m)
+test_golden(llm_engine *e, const llm_model *m, const golden_set *gs)
 {
 	int			V = llm_model_get_info(m)->n_vocab;
-	FILE	   *gf = fopen("test/golden/generate.tsv", "r");
-	FILE	   *lf = fopen("test/golden/logits.tsv", "r");
+	FILE	   *gf = fopen(gs->gen_path, "r");
+	FILE	   *lf = fopen(gs->logits_path, "r");
 	static char line[1 << 20],
 				lline[1 << 20];
 	int			n_prompts = 0,
+				n_failed = 0,
 				n_same = 0,
 				n_explained = 0,
 				n_steps = 0,
@@ -271,9 +311,10 @@ test_golden(llm_engine *e, const llm_model *m)
 	float	   *logits = malloc(sizeof(float) * V);
 	char		err[LLM_ERRLEN];
 
-	if (gf == NULL || lf == NULL)
+	if (gf == NULL || lf == NULL || logits == NULL)
 	{
-		tap_skip_n(GOLDEN_CHECKS, "golden files test/golden/{generate,logits}.tsv not found");
+		tap_skip_n(GOLDEN_CHECKS, "%s: golden files %s / %s not found", gs->label,
+				   gs->gen_path, gs->logits_path);
 		if (gf)
 			fclose(gf);
 		if (lf)
@@ -292,15 +333,23 @@ test_golden(llm_engine *e, const llm_model *m)
 					nw,
 					i,
 					gi,
-					pass,
-					first_diff = -1;
+					k,
+					first_diff = -1,
+					failed = 0;
 		float		margin_at = 0.0f,
 					our_margin_at = 0.0f,
 					d = 0.0f;
 		char	   *p;
+		llm_seq    *s;
 
-		if (split_tabs(line, f, 8) < 5 || split_tabs(lline, lfld, 8) < 6)
+		n_prompts++;
+		if (split_tabs(line, f, 8) < 5 || split_tabs(lline, lfld, 8) < 6 ||
+			strcmp(f[0], lfld[0]) != 0)
+		{
+			diag("%s: line %d does not parse", gs->label, n_prompts);
+			n_failed++;
 			continue;
+		}
 		np = parse_ids(f[2], &prompt);
 		nw = parse_ids(f[3], &want);
 		gm = calloc(nw + 1, sizeof(float));
@@ -310,92 +359,105 @@ test_golden(llm_engine *e, const llm_model *m)
 			if (*p == ',')
 				p++;
 		}
-		n_prompts++;
-
-		/* logits after the prompt: top-256 and fixed random ids */
-		if (run_prompt(e, m, prompt, np, 512, logits) == 0)
+		s = llm_seq_new(m, np + nw + 1, err);
+		if (s == NULL || np == 0 || nw == 0 || gi != nw)
 		{
-			int			k;
+			diag("%s: prompt %s: %s", gs->label, f[0], s ? "bad golden line" : err);
+			n_failed++;
+			llm_seq_free(s);
+			free(gm);
+			free(prompt);
+			free(want);
+			continue;
+		}
+		/* prefill in 512-token chunks; the last one returns the logits */
+		for (i = 0; i < np && !failed; i += 512)
+		{
+			int			c = np - i < 512 ? np - i : 512;
+			llm_batch_item it = {s, prompt + i, c, i + c == np ? logits : NULL};
 
-			for (k = 4; k <= 5; k++)
-				for (p = lfld[k]; *p;)
-				{
-					char	   *end;
-					long		id = strtol(p, &end, 10);
-					float		want_l,
-								dd;
-
-					if (end == p || *end != ':')
-						break;
-					want_l = strtof(end + 1, &p);
-					if (id >= 0 && id < V)
-					{
-						dd = fabsf(logits[id] - want_l);
-						d = dd > d ? dd : d;
-						sum_diff += dd;
-						n_diff++;
-					}
-					while (*p == ' ')
-						p++;
-				}
-			if (d > worst)
-				worst = d;
+			failed = llm_engine_step(e, m, &it, 1, err) < 0;
 		}
 
-		/* pass 0: free-running greedy; pass 1: teacher-forced */
-		for (pass = 0; pass < 2; pass++)
-		{
-			llm_seq    *s = llm_seq_new(m, np + nw + 1, err);
-			llm_batch_item it = {s, prompt, np, logits};
-
-			llm_engine_step(e, m, &it, 1, err);
-			for (i = 0; i < nw; i++)
+		/* logits after the prompt: top-256 and fixed random ids */
+		for (k = 4; k <= 5 && !failed; k++)
+			for (p = lfld[k]; *p;)
 			{
-				int32_t		tok = argmax(logits, V);
+				char	   *end;
+				long		id = strtol(p, &end, 10);
+				float		want_l,
+							dd;
 
-				if (pass == 1)
+				if (end == p || *end != ':')
+					break;
+				want_l = strtof(end + 1, &p);
+				if (id >= 0 && id < V)
 				{
-					n_steps++;
-					if (tok == want[i])
-						n_step_same++;
-					else if (gm[i] < GOLDEN_TIE_MARGIN)
-					{
-						n_step_tie++;
-						tf_gap = gm[i] > tf_gap ? gm[i] : tf_gap;
-					}
-					else
-						diag("prompt %s step %d: ours %d, llama.cpp %d, margins %.4f / %.4f",
-							 f[0], i, tok, want[i], top2_margin(logits, V), gm[i]);
-					tok = want[i];
+					dd = fabsf(logits[id] - want_l);
+					d = dd > d || isnan(dd) ? (isnan(dd) ? INFINITY : dd) : d;
+					sum_diff += dd;
+					n_diff++;
 				}
-				else if (tok != want[i])
+				while (*p == ' ')
+					p++;
+			}
+		if (d > worst)
+			worst = d;
+
+		/* teacher-forced steps; the first differing one ends free-running */
+		for (i = 0; i < nw && !failed; i++)
+		{
+			int32_t		tok = argmax(logits, V);
+
+			n_steps++;
+			if (tok == want[i])
+				n_step_same++;
+			else
+			{
+				if (first_diff < 0)
 				{
 					first_diff = i;
 					margin_at = gm[i];
 					our_margin_at = top2_margin(logits, V);
-					break;
 				}
-				if (i + 1 < nw)
+				if (gm[i] < GOLDEN_TIE_MARGIN)
 				{
-					llm_batch_item next = {s, &tok, 1, logits};
-
-					llm_engine_step(e, m, &next, 1, err);
+					n_step_tie++;
+					tf_gap = gm[i] > tf_gap ? gm[i] : tf_gap;
 				}
+				else
+					diag("%s: prompt %s step %d: ours %d, llama.cpp %d, margins %.4f / %.4f",
+						 gs->label, f[0], i, tok, want[i], top2_margin(logits, V), gm[i]);
 			}
-			llm_seq_free(s);
+			if (i + 1 < nw)
+			{
+				llm_batch_item next = {s, &want[i], 1, logits};
+
+				failed = llm_engine_step(e, m, &next, 1, err) < 0;
+			}
 		}
-		if (getenv("LLM_GOLDEN_VERBOSE"))
-			diag("prompt %s: %d tokens, max logit diff %.4f", f[0], np, d);
-		if (first_diff < 0)
-			n_same++;
+		llm_seq_free(s);
+		if (failed)
+		{
+			diag("%s: prompt %s (%d tokens) failed: %s", gs->label, f[0], np, err);
+			n_failed++;
+		}
 		else
 		{
-			bool		tie = margin_at < GOLDEN_TIE_MARGIN;
+			if (getenv("LLM_GOLDEN_VERBOSE"))
+				diag("%s: prompt %s: %d tokens, max logit diff %.4f", gs->label, f[0], np, d);
+			if (first_diff < 0)
+				n_same++;
+			else
+			{
+				bool		tie = margin_at < GOLDEN_TIE_MARGIN;
 
-			if (tie)
-				n_explained++;
-			diag("prompt %s diverges at step %d: llama.cpp top-2 margin %.4f, ours %.4f%s",
-				 f[0], first_diff, margin_at, our_margin_at, tie ? " (near-tie)" : " (NOT a near-tie)");
+				if (tie)
+					n_explained++;
+				diag("%s: prompt %s (%d tokens) diverges at step %d: llama.cpp top-2 margin %.4f, ours %.4f%s",
+					 gs->label, f[0], np, first_diff, margin_at, our_margin_at,
+					 tie ? " (near-tie)" : " (NOT a near-tie)");
+			}
 		}
 		free(gm);
 		free(prompt);
@@ -404,22 +466,195 @@ test_golden(llm_engine *e, const llm_model *m)
 	fclose(gf);
 	fclose(lf);
 	free(logits);
-	ok(n_prompts >= 20, "golden: %d prompts (need >= 20)", n_prompts);
-	ok(worst <= GOLDEN_LOGIT_TOL, "golden: next-token logits within %.2f of llama.cpp (max diff %.4f)",
-	   GOLDEN_LOGIT_TOL, worst);
-	ok(n_diff > 0 && sum_diff / n_diff <= GOLDEN_LOGIT_MEAN,
-	   "golden: mean logit difference %.4f <= %.2f over %ld logits", n_diff ? sum_diff / n_diff : 0.0,
-	   GOLDEN_LOGIT_MEAN, n_diff);
-	ok(n_same >= GOLDEN_MIN_SAME * n_prompts,
-	   "golden: %d/%d free-running greedy continuations identical (need >= %.0f%%)",
-	   n_same, n_prompts, GOLDEN_MIN_SAME * 100);
-	ok(n_same + n_explained == n_prompts, "golden: every divergence is at a near-tie (%d of %d)",
-	   n_explained, n_prompts - n_same);
-	ok(n_step_same >= 0.95 * n_steps, "golden: teacher-forced, %d/%d steps pick llama.cpp's token (need >= 95%%)",
-	   n_step_same, n_steps);
-	ok(n_step_same + n_step_tie == n_steps,
-	   "golden: teacher-forced, every differing step is a near-tie (%d of %d, widest llama.cpp gap %.4f)",
-	   n_step_tie, n_steps - n_step_same, tf_gap);
+	ok(n_prompts == gs->n_prompts && n_failed == 0, "%s: %d of %d prompts ran (%d failed)",
+	   gs->label, n_prompts - n_failed, gs->n_prompts, n_failed);
+	ok(n_failed == 0 && worst <= gs->max_tol,
+	   "%s: next-token logits within %.2f of llama.cpp (max diff %.4f)", gs->label,
+	   gs->max_tol, worst);
+	ok(n_failed == 0 && n_diff > 0 && sum_diff / n_diff <= gs->mean_tol,
+	   "%s: mean logit difference %.4f <= %.2f over %ld logits", gs->label,
+	   n_diff ? sum_diff / n_diff : 0.0, gs->mean_tol, n_diff);
+	ok(n_prompts > 0 && n_same >= gs->min_same * n_prompts,
+	   "%s: %d/%d free-running greedy continuations identical (need >= %.0f%%)",
+	   gs->label, n_same, n_prompts, gs->min_same * 100);
+	ok(n_failed == 0 && n_same + n_explained == n_prompts,
+	   "%s: every divergence is at a near-tie (%d of %d)", gs->label,
+	   n_explained, n_prompts - n_failed - n_same);
+	ok(n_steps > 0 && n_step_same >= 0.95 * n_steps,
+	   "%s: teacher-forced, %d/%d steps pick llama.cpp's token (need >= 95%%)",
+	   gs->label, n_step_same, n_steps);
+	ok(n_steps > 0 && n_step_same + n_step_tie == n_steps,
+	   "%s: teacher-forced, every differing step is a near-tie (%d of %d, widest llama.cpp gap %.4f)",
+	   gs->label, n_step_tie, n_steps - n_step_same, tf_gap);
+}
+
+/*
+ * Per-fixture bounds against llama.cpp (test/golden/fixtures.tsv): the
+ * largest and mean |logit diff| over both prompts. See FIXTURE_BOUNDS.
+ */
+typedef struct fixture_bound
+{
+	const char *name;
+	float		max_tol;
+	float		mean_tol;
+} fixture_bound;
+
+/*
+ * Measured (AVX2, issue 19) max / mean: f32 0.00122 / 0.00033, f16 0.00254
+ * / 0.00057, bf16 0.0136 / 0.0032, q8_0 0.0505 / 0.0106, q4_0 0.0404 /
+ * 0.0100, q4_1 0.0448 / 0.0100, q5_0 0.0505 / 0.0104, q5_1 0.0675 /
+ * 0.0126, q4_k 0.0592 / 0.0149, q5_k 0.0669 / 0.0154, q6_k 0.0808 /
+ * 0.0159, qwen2-f32 0.00133 / 0.00030; the logits have a spread (std) of
+ * ~0.8. llama.cpp keeps K/V in f16 (the f32 floor), rounds activations to
+ * bf16 for bf16 weights and to 8 bits for quantized ones; those explain
+ * the rest. Each bound is about 1.4x the measured figure.
+ */
+static const fixture_bound fixture_bounds[] = {
+	{"f32", 0.002f, 0.0005f}, {"f16", 0.0035f, 0.0008f}, {"bf16", 0.02f, 0.0045f},
+	{"q8_0", 0.07f, 0.015f}, {"q4_0", 0.06f, 0.014f}, {"q4_1", 0.063f, 0.014f},
+	{"q5_0", 0.07f, 0.015f}, {"q5_1", 0.095f, 0.018f}, {"q4_k", 0.083f, 0.021f},
+	{"q5_k", 0.094f, 0.022f}, {"q6_k", 0.113f, 0.022f}, {"qwen2-f32", 0.002f, 0.0005f},
+};
+
+/*
+ * Compare tiny fixture model m (named name, as in fixtures.tsv) with
+ * llama.cpp: all next-token logits after a 9- and a 200-token prompt (the
+ * latter prefilled in chunks of 64), and 16 teacher-forced greedy steps
+ * after each. Two checks.
+ */
+static void
+test_fixture_golden(llm_engine *e, const llm_model *m, const char *name, const char *label)
+{
+	int			V = llm_model_get_info(m)->n_vocab;
+	FILE	   *gf = fopen("test/golden/fixtures.tsv", "r");
+	static char line[1 << 16];
+	const fixture_bound *b = NULL;
+	float	   *logits = malloc(sizeof(float) * V);
+	int			n_lines = 0,
+				n_failed = 0,
+				n_steps = 0,
+				n_same = 0,
+				n_tie = 0,
+				n_argmax = 0;
+	double		sum = 0.0;
+	long		n_sum = 0;
+	float		worst = 0.0f;
+	char		err[LLM_ERRLEN];
+
+	for (size_t i = 0; i < sizeof(fixture_bounds) / sizeof(fixture_bounds[0]); i++)
+		if (strcmp(fixture_bounds[i].name, name) == 0)
+			b = &fixture_bounds[i];
+	if (gf == NULL || logits == NULL || b == NULL)
+	{
+		tap_skip_n(FIXTURE_GOLDEN_CHECKS, "%s: no llama.cpp golden (test/golden/fixtures.tsv, bound)",
+				   label);
+		if (gf)
+			fclose(gf);
+		free(logits);
+		return;
+	}
+	while (fgets(line, sizeof(line), gf))
+	{
+		char	   *f[8],
+				   *p;
+		int32_t    *prompt,
+				   *want;
+		int			np,
+					nw,
+					i,
+					failed = 0;
+		float		gm[64];
+		llm_seq    *s;
+
+		if (split_tabs(line, f, 8) < 7 || strcmp(f[0], name) != 0)
+			continue;
+		n_lines++;
+		np = parse_ids(f[2], &prompt);
+		nw = parse_ids(f[5], &want);
+		for (p = f[6], i = 0; *p && i < 64;)
+		{
+			gm[i++] = strtof(p, &p);
+			if (*p == ',')
+				p++;
+		}
+		s = llm_seq_new(m, np + nw + 1, err);
+		if (s == NULL || atoi(f[3]) != V || i != nw || nw > 64)
+		{
+			diag("%s: golden line %s: %s", label, f[1], s ? "bad line or n_vocab" : err);
+			n_failed++;
+			llm_seq_free(s);
+			free(prompt);
+			free(want);
+			continue;
+		}
+		for (i = 0; i < np && !failed; i += 64)
+		{
+			int			c = np - i < 64 ? np - i : 64;
+			llm_batch_item it = {s, prompt + i, c, i + c == np ? logits : NULL};
+
+			failed = llm_engine_step(e, m, &it, 1, err) < 0;
+		}
+		if (!failed)
+		{
+			float		d = 0.0f;
+			int			want_top = 0;
+			float		best = -INFINITY;
+
+			for (i = 0, p = f[4]; i < V; i++)
+			{
+				float		ref = strtof(p, &p);
+				float		dd = fabsf(logits[i] - ref);
+
+				if (isnan(dd))
+					dd = INFINITY;
+				d = dd > d ? dd : d;
+				sum += dd;
+				n_sum++;
+				if (ref > best)
+					best = ref, want_top = i;
+			}
+			worst = d > worst ? d : worst;
+			n_argmax += argmax(logits, V) == want_top;
+			if (getenv("LLM_GOLDEN_VERBOSE"))
+				diag("%s: prompt %s (%d tokens): max logit diff %.5f", label, f[1], np, d);
+		}
+		for (i = 0; i < nw && !failed; i++)
+		{
+			int32_t		tok = argmax(logits, V);
+
+			n_steps++;
+			if (tok == want[i])
+				n_same++;
+			else if (gm[i] < GOLDEN_TIE_MARGIN)
+				n_tie++;
+			else
+				diag("%s: prompt %s step %d: ours %d, llama.cpp %d, margin %.4f", label, f[1], i,
+					 tok, want[i], gm[i]);
+			if (i + 1 < nw)
+			{
+				llm_batch_item next = {s, &want[i], 1, logits};
+
+				failed = llm_engine_step(e, m, &next, 1, err) < 0;
+			}
+		}
+		if (failed)
+		{
+			diag("%s: prompt %s failed: %s", label, f[1], err);
+			n_failed++;
+		}
+		llm_seq_free(s);
+		free(prompt);
+		free(want);
+	}
+	fclose(gf);
+	free(logits);
+	ok(n_lines == 2 && n_failed == 0 && worst <= b->max_tol && n_sum > 0 &&
+	   sum / n_sum <= b->mean_tol && n_argmax == n_lines,
+	   "%s: logits match llama.cpp's (max diff %.5f <= %g, mean %.5f <= %g, argmax %d/%d)",
+	   label, worst, b->max_tol, n_sum ? sum / n_sum : 0.0, b->mean_tol, n_argmax, n_lines);
+	ok(n_lines == 2 && n_failed == 0 && n_steps == 32 && n_same + n_tie == n_steps,
+	   "%s: teacher-forced greedy picks llama.cpp's token at %d/%d steps, the rest near-ties (%d)",
+	   label, n_same, n_steps, n_tie);
 }
 
 /*
@@ -444,16 +679,28 @@ test_gen(llm_engine *e, const llm_model *m)
 	ok(rc == 0 && strcmp(out, out2) == 0, "generate: greedy is deterministic");
 	free(out2);
 	out2 = NULL;
-	if (out && strlen(out) > 3)
 	{
-		char		stop[3] = {out[2], out[3], 0};
+		/*
+		 * Stop at the first occurrence of out's bytes 2..3: the output is
+		 * cut to what comes before it (2 bytes unless those bytes also
+		 * occur earlier). A short output cannot run this check: it fails.
+		 */
+		char		stop[3] = {0};
+		const char *hit;
 
+		if (out && strlen(out) > 3)
+		{
+			stop[0] = out[2];
+			stop[1] = out[3];
+		}
+		hit = stop[0] ? strstr(out, stop) : NULL;
 		stops[0] = stop;
 		p.stop = stops;
 		p.n_stop = 1;
-		rc = llm_generate_simple(e, m, "The capital of France is", &p, &out2, err);
-		ok(rc == 0 && strlen(out2) <= 2 && strncmp(out, out2, strlen(out2)) == 0,
-		   "generate: stop string \"%s\" cuts the output to \"%s\"", stop, out2 ? out2 : err);
+		rc = hit ? llm_generate_simple(e, m, "The capital of France is", &p, &out2, err) : -1;
+		ok(rc == 0 && strlen(out2) == (size_t) (hit - out) && strncmp(out, out2, strlen(out2)) == 0,
+		   "generate: stop string \"%s\" cuts the output to \"%s\" (%d bytes)", stop,
+		   rc == 0 ? out2 : hit ? err : "(output too short)", hit ? (int) (hit - out) : -1);
 		free(out2);
 		p.stop = NULL;
 		p.n_stop = 0;
@@ -465,16 +712,21 @@ test_gen(llm_engine *e, const llm_model *m)
 	{
 		llm_batch_item it;
 
-		while (llm_gen_prepare(g, &it, 512) > 0)
+		rc = 0;
+		while (rc == 0 && llm_gen_prepare(g, &it, 512) > 0)
 		{
-			llm_engine_step(e, m, &it, 1, err);
-			llm_gen_advance(g);
+			rc = llm_engine_step(e, m, &it, 1, err);
+			if (rc == 0)
+				llm_gen_advance(g);
 		}
-		ok(llm_gen_n_generated(g) <= 3 && llm_gen_finish(g) != LLM_FINISH_NONE,
-		   "generate: max_tokens respected (%d, %s)", llm_gen_n_generated(g),
-		   llm_finish_name(llm_gen_finish(g)));
+		/* greedy "Hello" runs to the limit on this model: exactly 3 tokens */
+		ok(rc == 0 && llm_gen_n_generated(g) == 3 && llm_gen_finish(g) == LLM_FINISH_LENGTH,
+		   "generate: max_tokens respected (%d, %s) %s", llm_gen_n_generated(g),
+		   llm_finish_name(llm_gen_finish(g)), rc == 0 ? "" : err);
 		llm_gen_free(g);
 	}
+	else
+		ok(0, "generate: max_tokens 3: %s", err);
 	p.max_tokens = llm_model_get_info(m)->n_ctx;
 	ok(llm_gen_new(&g, m, "Hello", 5, &p, err) < 0 && strstr(err, "max_tokens"),
 	   "generate: max_tokens beyond the context rejected: %s", err);
@@ -663,17 +915,22 @@ test_truncation(void)
 	p.truncation = LLM_TRUNC_RIGHT;
 	ok(llm_gen_new(&g, m, text, strlen(text), &p, err) == 0 && llm_gen_n_prompt(g) == 56,
 	   "truncation=right keeps 56 prompt tokens");
-	if (g)
 	{
 		llm_batch_item it;
+		int			rc = g ? 0 : -1,
+					n_steps = 0;
 
-		while (llm_gen_prepare(g, &it, 16) > 0)
+		while (rc == 0 && llm_gen_prepare(g, &it, 16) > 0)
 		{
-			int			rc = llm_engine_step(e, m, &it, 1, err);
-
-			ok(rc == 0, "truncation: step %s", rc == 0 ? "runs" : err);
-			llm_gen_advance(g);
+			rc = llm_engine_step(e, m, &it, 1, err);
+			if (rc == 0)
+				llm_gen_advance(g);
+			n_steps++;
 		}
+		/* 56 prompt tokens in chunks of 16 (4 steps), then 8 tokens (7 steps) */
+		ok(rc == 0 && n_steps == 11 && llm_gen_n_generated(g) == 8,
+		   "truncation: the kept prompt runs and generates (%d steps, %d tokens) %s", n_steps,
+		   g ? llm_gen_n_generated(g) : 0, rc == 0 ? "" : err);
 		llm_gen_free(g);
 	}
 	llm_engine_free(e);
@@ -692,12 +949,28 @@ main(void)
 	const char *fix = getenv("LLM_FIXTURE_DIR");
 	static const char *types[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0",
 	"q5_1", "q4_k", "q5_k", "q6_k", "qwen2-f32"};
+	/* the default model: 26 short prompts (<= 316 tokens), 5 long ones (637..1514) */
+	static const golden_set golden_short = {"golden", "test/golden/generate.tsv",
+	"test/golden/logits.tsv", 26, GOLDEN_LOGIT_TOL, GOLDEN_LOGIT_MEAN, GOLDEN_MIN_SAME};
+	static const golden_set golden_long = {"golden-long", "test/golden/generate_long.tsv",
+	"test/golden/logits_long.tsv", 5, GOLDEN_LONG_TOL, GOLDEN_LONG_MEAN, GOLDEN_LONG_MIN_SAME};
 	size_t		i;
+	int			rc;
 
 	tap_plan(ENGINE_PLAN);
-	ok(llm_engine_new(&e, &ep, err) == 0, "engine created (isa %s)", e ? llm_engine_isa(e) : err);
-	ok(llm_engine_new(&es, &eps, err) == 0 && strcmp(llm_engine_isa(es), "scalar") == 0,
-	   "scalar engine created");
+	/* create first, then report: the arguments of ok() are read before it runs */
+	rc = llm_engine_new(&e, &ep, err);
+	ok(rc == 0 && e && *llm_engine_isa(e), "engine created (isa %s)", rc == 0 && e ? llm_engine_isa(e) : err);
+	rc = llm_engine_new(&es, &eps, err);
+	ok(rc == 0 && es && strcmp(llm_engine_isa(es), "scalar") == 0, "scalar engine created (isa %s)",
+	   rc == 0 && es ? llm_engine_isa(es) : err);
+	if (e == NULL || es == NULL)
+	{
+		tap_skip_n(ENGINE_PLAN - tap_count, "no engine");
+		llm_engine_free(e);
+		llm_engine_free(es);
+		return tap_done();
+	}
 
 	/* tiny fixture models, one per weight type */
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
@@ -718,6 +991,7 @@ main(void)
 		if (llm_model_load(&tm, path, 0, err) < 0)
 		{
 			ok(0, "%s loads: %s", label, err);
+			tap_skip_n(ENGINE_FIXTURE_CHECKS - 1, "%s did not load", label);
 			continue;
 		}
 		test_batching(e, tm, label);
@@ -728,14 +1002,15 @@ main(void)
 					   *b = malloc(sizeof(float) * V);
 			int32_t		toks[9] = {1, 5, 9, 33, 2, 7, 100 % V, 3, 4};
 
-			int			rc = run_prompt(e, tm, toks, 9, 9, a) | run_prompt(es, tm, toks, 9, 9, b);
-			float		d = rc == 0 ? max_abs_diff(a, b, V) : INFINITY;
+			int			rk = run_prompt(e, tm, toks, 9, 9, a) | run_prompt(es, tm, toks, 9, 9, b);
+			float		d = rk == 0 ? max_abs_diff(a, b, V) : INFINITY;
 
 			ok(d < 2e-2f, "%s: %s and scalar kernels agree (max diff %g)", label,
 			   llm_engine_isa(e), d);
 			free(a);
 			free(b);
 		}
+		test_fixture_golden(e, tm, types[i], label);
 		llm_model_free(tm);
 	}
 
@@ -754,8 +1029,8 @@ main(void)
 				   *b = malloc(sizeof(float) * V);
 		int32_t		toks[6] = {1, 504, 3458, 282, 4649, 314};
 
-		int			rc = run_prompt(e, m, toks, 6, 6, a) | run_prompt(es, m, toks, 6, 6, b);
-		float		d = rc == 0 ? max_abs_diff(a, b, V) : INFINITY;
+		int			rk = run_prompt(e, m, toks, 6, 6, a) | run_prompt(es, m, toks, 6, 6, b);
+		float		d = rk == 0 ? max_abs_diff(a, b, V) : INFINITY;
 		double		mean = 0.0;
 		int			j;
 
@@ -767,16 +1042,19 @@ main(void)
 		 */
 		for (j = 0; j < V; j++)
 			mean += fabsf(a[j] - b[j]) / V;
-		ok(rc == 0 && d < 0.45f && mean < 0.08 && argmax(a, V) == argmax(b, V),
+		ok(rk == 0 && d < 0.45f && mean < 0.08 && argmax(a, V) == argmax(b, V),
 		   "smollm2: %s and scalar kernels agree (max diff %g, mean %g, argmax %d/%d)",
 		   llm_engine_isa(e), d, mean, argmax(a, V), argmax(b, V));
 		free(a);
 		free(b);
 	}
 	if (getenv("LLM_SKIP_GOLDEN") == NULL)
-		test_golden(e, m);
+	{
+		test_golden(e, m, &golden_short);
+		test_golden(e, m, &golden_long);
+	}
 	else
-		tap_skip_n(GOLDEN_CHECKS, "llama.cpp golden comparison (LLM_SKIP_GOLDEN is set)");
+		tap_skip_n(2 * GOLDEN_CHECKS, "llama.cpp golden comparison (LLM_SKIP_GOLDEN is set)");
 	test_gen(e, m);
 	test_prefix_cache(e, m);
 	test_threads(m);
