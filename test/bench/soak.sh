@@ -290,6 +290,8 @@ crash = [l for l in log.splitlines()
                       r"all server processes terminated|reinitializing|"
                       r"\"llm worker\".*exited", l)]
 print(f"server log: {len(log.splitlines())} lines, {len(crash)} crash lines")
+if not log.strip():
+    fails.append("the server log could not be read (" + rd("serverlog.path").strip() + ")")
 if crash:
     fails.append("crash in the server log: " + crash[0])
 wpid, wstart = rd("worker.start").split()
