@@ -46,6 +46,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <malloc.h>
 
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -63,6 +64,10 @@
 
 #define LLM_WORKER_RESTART_SEC	3
 #define LLM_IDLE_WAIT_MS		1000
+
+/* malloc thresholds of the worker (worker_malloc_settings) */
+#define LLM_MMAP_THRESHOLD		(1024 * 1024)
+#define LLM_TRIM_THRESHOLD		(4 * 1024 * 1024)
 
 /*
  * Work the worker does synchronously (tokenizing, loading, copying input)
@@ -111,6 +116,8 @@ typedef struct LlmWorkerState
 	int			n_owners;
 	int			cap_owners;
 	uint64		serve_clock;
+	bool		worked;			/* ran a step or embedding batch since the last
+								 * heap trim */
 } LlmWorkerState;
 
 static LlmWorkerState W;
@@ -1139,6 +1146,45 @@ worker_create_engine(void)
 }
 
 /*
+ * Fix glibc's thresholds for mapping blocks and trimming the heap (called
+ * once at start, before any model is loaded). glibc raises its mmap
+ * threshold to the size of the largest mapped block freed so far (up to
+ * 32 MB) and its trim threshold to twice that, so after the first large
+ * embedding batch or engine step its transient buffers are carved from
+ * the heap, and the heap keeps the pages they touched: the worker's RSS
+ * then grows in steps with the largest batch seen, to tens of megabytes
+ * above what is in use. With the thresholds fixed, blocks of
+ * LLM_MMAP_THRESHOLD and more are mapped on their own and go back to the
+ * kernel when freed, and free heap above LLM_TRIM_THRESHOLD is returned.
+ */
+static void
+worker_malloc_settings(void)
+{
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+	if (mallopt(M_MMAP_THRESHOLD, LLM_MMAP_THRESHOLD) != 1 ||
+		mallopt(M_TRIM_THRESHOLD, LLM_TRIM_THRESHOLD) != 1)
+		ereport(LOG,
+				(errmsg("llm worker could not set the malloc thresholds"),
+				 errdetail("Its resident memory may stay above what it uses after large batches.")));
+#endif
+}
+
+/*
+ * Give the free pages of the heap back to the kernel (called when the
+ * worker has been idle for a whole LLM_IDLE_WAIT_MS after doing work): the
+ * KV caches of finished requests are freed into the heap, which otherwise
+ * keeps their pages resident until the next busy spell reuses them.
+ */
+static void
+worker_trim_heap(void)
+{
+#ifdef __GLIBC__
+	(void) malloc_trim(0);
+#endif
+	W.worked = false;
+}
+
+/*
  * Entry point of the background worker.
  */
 void
@@ -1161,6 +1207,7 @@ llm_worker_main(Datum arg)
 								  ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(W.cxt);
 
+	worker_malloc_settings();
 	worker_start();
 	before_shmem_exit(llm_worker_exit, (Datum) 0);
 	if (worker_create_engine())
@@ -1198,19 +1245,27 @@ llm_worker_main(Datum arg)
 		worker_drop_cancelled();
 		more = worker_admit();
 		if (llm_we_pending())
+		{
 			llm_we_run();
+			W.worked = true;
+		}
 
 		if (worker_n_active() == 0)
 		{
+			int			rc;
+
 			if (llm_we_pending() || more)
 				continue;		/* more work queued: no sleep */
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 LLM_IDLE_WAIT_MS, LLM_WAIT_EVENT);
+			rc = WaitLatch(MyLatch,
+						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						   LLM_IDLE_WAIT_MS, LLM_WAIT_EVENT);
 			ResetLatch(MyLatch);
+			if ((rc & WL_TIMEOUT) && W.worked)
+				worker_trim_heap();
 			continue;
 		}
 		worker_step();
+		W.worked = true;
 	}
 
 	/*
