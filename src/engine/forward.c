@@ -961,17 +961,28 @@ cpu_step(llm_backend *e, const llm_model *m, llm_batch_item *items, int32_t n_it
 	if (cpu_layout(e, m, items, n_items, T, n_out, err) < 0)
 		return -1;
 
-	/* x = embedding rows */
+	/*
+	 * x = embedding rows; a tied embedding that was packed for the output
+	 * projection is read from the packed copy (its mapped pages are
+	 * released), with the same bits
+	 */
 	{
-		llm_to_float_fn conv = e->k.type[m->tok_embd.type].to_float;
+		const llm_weight *te = &m->tok_embd;
+		llm_to_float_fn conv = e->k.type[te->type].to_float;
+		llm_row8_to_float_fn conv8 = e->k.type[te->type].row8_to_float;
+		bool		packed = conv8 != NULL && m->output.packed != NULL &&
+			m->output.data == te->data;
 
 		for (t = 0; t < T; t++)
 		{
 			const llm_batch_item *it = &items[e->tok_item[t]];
 			int32_t		tok = it->tokens[e->tok_pos[t] - it->seq->pos];
 
-			conv((const char *) m->tok_embd.data + (size_t) tok * m->tok_embd.row_bytes,
-				 e->x + t * E, E);
+			if (packed)
+				conv8(E, (const char *) m->output.packed + (size_t) (tok / 8) * 8 * te->row_bytes,
+					  tok % 8, e->x + t * E);
+			else
+				conv((const char *) te->data + (size_t) tok * te->row_bytes, e->x + t * E, E);
 			if (m->embd_scale != 1.0f)
 				for (int64_t j = 0; j < E; j++)
 					e->x[t * E + j] *= m->embd_scale;

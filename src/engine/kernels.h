@@ -47,6 +47,12 @@ typedef void (*llm_gemm8_fn) (int64_t n, int64_t ng, int64_t nc, const void *w8,
 							  const void *a, size_t a_stride, float *y, int64_t ldy);
 /* pack 8 rows of n elements, row_bytes apart at w, into one group at dst */
 typedef void (*llm_pack8_fn) (int64_t n, const void *w, size_t row_bytes, void *dst);
+/*
+ * Row r (0..7) of the packed group w8 of rows of n elements (one group of
+ * llm_pack8_fn's output) to n f32 values: the same bits as to_float on
+ * that row before packing.
+ */
+typedef void (*llm_row8_to_float_fn) (int64_t n, const void *w8, int r, float *y);
 /* convert n f32 values into a row of this type (n multiple of block) */
 typedef void (*llm_from_float_fn) (const float *x, void *y, int64_t n);
 /* convert a row of this type into n f32 values */
@@ -62,6 +68,7 @@ typedef struct llm_type_ops
 	llm_gemm_fn gemm;			/* optional, see llm_gemm_fn */
 	llm_pack8_fn pack8;			/* optional: weight types with an 8-row layout */
 	llm_gemm8_fn gemm8;			/* present with pack8, see llm_gemm8_fn */
+	llm_row8_to_float_fn row8_to_float;	/* present with pack8 */
 } llm_type_ops;
 
 typedef struct llm_kernels

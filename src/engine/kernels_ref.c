@@ -685,6 +685,56 @@ ref_pack8_q8_0(int64_t n, const void *w, size_t row_bytes, void *dst)
 }
 
 /*
+ * The inverse of ref_pack8_slices: row r's nbytes bytes back from the
+ * interleave at src into qs.
+ */
+static void
+ref_unpack8_slices(void *qs, int r, const uint8_t *src, int nbytes)
+{
+	for (int p = 0; p < nbytes / 4; p++)
+		memcpy((uint8_t *) qs + 4 * p, &src[32 * p + 4 * r], 4);
+}
+
+/*
+ * Row r of a llm_block_q4_1x8 group to f32: each block of the row is put
+ * back together and converted by ref_q4_1_to_float, so the bits are those
+ * of the row before packing.
+ */
+static void
+ref_row8_to_float_q4_1(int64_t n, const void *w8, int r, float *y)
+{
+	const llm_block_q4_1x8 *x = w8;
+
+	for (int64_t i = 0; i < n / LLM_QK; i++)
+	{
+		llm_block_q4_1 b;
+
+		b.d = x[i].d[r];
+		b.m = x[i].m[r];
+		ref_unpack8_slices(b.qs, r, x[i].qs, sizeof(b.qs));
+		ref_q4_1_to_float(&b, y + i * LLM_QK, LLM_QK);
+	}
+}
+
+/*
+ * Row r of a llm_block_q8_0x8 group to f32, as ref_row8_to_float_q4_1.
+ */
+static void
+ref_row8_to_float_q8_0(int64_t n, const void *w8, int r, float *y)
+{
+	const llm_block_q8_0x8 *x = w8;
+
+	for (int64_t i = 0; i < n / LLM_QK; i++)
+	{
+		llm_block_q8_0 b;
+
+		b.d = x[i].d[r];
+		ref_unpack8_slices(b.qs, r, (const uint8_t *) x[i].qs, sizeof(b.qs));
+		ref_q8_0_to_float(&b, y + i * LLM_QK, LLM_QK);
+	}
+}
+
+/*
  * Packed groups (q4_1 against q8_1 activation rows when q41, else q8_0
  * against q8_0) as llm_gemm8_fn. This defines the result of every (row,
  * activation) pair, which the AVX2 kernels reproduce bit for bit: per
@@ -1324,19 +1374,19 @@ llm_kernels_init_scalar(llm_kernels *k)
 	k->dot_f16_rows = ref_dot_f16_rows;
 	k->axpy_f16_rows = ref_axpy_f16_rows;
 
-	t[LLM_TYPE_F32] = (llm_type_ops) {ref_f32_to_float, ref_f32_from_float, ref_vec_dot_f32, LLM_TYPE_F32, NULL, NULL, NULL};
-	t[LLM_TYPE_F16] = (llm_type_ops) {ref_f16_to_float, ref_f16_from_float, ref_vec_dot_f16, LLM_TYPE_F16, NULL, NULL, NULL};
-	t[LLM_TYPE_BF16] = (llm_type_ops) {ref_bf16_to_float, ref_bf16_from_float, ref_vec_dot_bf16, LLM_TYPE_BF16, NULL, NULL, NULL};
-	t[LLM_TYPE_Q4_0] = (llm_type_ops) {ref_q4_0_to_float, ref_q4_0_from_float, ref_vec_dot_q4_0_q8_0, LLM_TYPE_Q8_0, NULL, NULL, NULL};
-	t[LLM_TYPE_Q4_1] = (llm_type_ops) {ref_q4_1_to_float, ref_q4_1_from_float, ref_vec_dot_q4_1_q8_1, LLM_TYPE_Q8_1, NULL, NULL, NULL};
-	t[LLM_TYPE_Q5_0] = (llm_type_ops) {ref_q5_0_to_float, ref_q5_0_from_float, ref_vec_dot_q5_0_q8_0, LLM_TYPE_Q8_0, NULL, NULL, NULL};
-	t[LLM_TYPE_Q5_1] = (llm_type_ops) {ref_q5_1_to_float, ref_q5_1_from_float, ref_vec_dot_q5_1_q8_1, LLM_TYPE_Q8_1, NULL, NULL, NULL};
-	t[LLM_TYPE_Q8_0] = (llm_type_ops) {ref_q8_0_to_float, ref_q8_0_from_float, ref_vec_dot_q8_0_q8_0, LLM_TYPE_Q8_0, NULL, NULL, NULL};
-	t[LLM_TYPE_Q8_1] = (llm_type_ops) {ref_q8_1_to_float, ref_q8_1_from_float, NULL, LLM_TYPE_Q8_1, NULL, NULL, NULL};
-	t[LLM_TYPE_Q4_K] = (llm_type_ops) {ref_q4_K_to_float, ref_q4_K_from_float, ref_vec_dot_q4_K_q8_K, LLM_TYPE_Q8_K, NULL, NULL, NULL};
-	t[LLM_TYPE_Q5_K] = (llm_type_ops) {ref_q5_K_to_float, ref_q5_K_from_float, ref_vec_dot_q5_K_q8_K, LLM_TYPE_Q8_K, NULL, NULL, NULL};
-	t[LLM_TYPE_Q6_K] = (llm_type_ops) {ref_q6_K_to_float, ref_q6_K_from_float, ref_vec_dot_q6_K_q8_K, LLM_TYPE_Q8_K, NULL, NULL, NULL};
-	t[LLM_TYPE_Q8_K] = (llm_type_ops) {ref_q8_K_to_float, ref_q8_K_from_float, NULL, LLM_TYPE_Q8_K, NULL, NULL, NULL};
+	t[LLM_TYPE_F32] = (llm_type_ops) {ref_f32_to_float, ref_f32_from_float, ref_vec_dot_f32, LLM_TYPE_F32, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_F16] = (llm_type_ops) {ref_f16_to_float, ref_f16_from_float, ref_vec_dot_f16, LLM_TYPE_F16, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_BF16] = (llm_type_ops) {ref_bf16_to_float, ref_bf16_from_float, ref_vec_dot_bf16, LLM_TYPE_BF16, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_Q4_0] = (llm_type_ops) {ref_q4_0_to_float, ref_q4_0_from_float, ref_vec_dot_q4_0_q8_0, LLM_TYPE_Q8_0, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_Q4_1] = (llm_type_ops) {ref_q4_1_to_float, ref_q4_1_from_float, ref_vec_dot_q4_1_q8_1, LLM_TYPE_Q8_1, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_Q5_0] = (llm_type_ops) {ref_q5_0_to_float, ref_q5_0_from_float, ref_vec_dot_q5_0_q8_0, LLM_TYPE_Q8_0, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_Q5_1] = (llm_type_ops) {ref_q5_1_to_float, ref_q5_1_from_float, ref_vec_dot_q5_1_q8_1, LLM_TYPE_Q8_1, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_Q8_0] = (llm_type_ops) {ref_q8_0_to_float, ref_q8_0_from_float, ref_vec_dot_q8_0_q8_0, LLM_TYPE_Q8_0, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_Q8_1] = (llm_type_ops) {ref_q8_1_to_float, ref_q8_1_from_float, NULL, LLM_TYPE_Q8_1, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_Q4_K] = (llm_type_ops) {ref_q4_K_to_float, ref_q4_K_from_float, ref_vec_dot_q4_K_q8_K, LLM_TYPE_Q8_K, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_Q5_K] = (llm_type_ops) {ref_q5_K_to_float, ref_q5_K_from_float, ref_vec_dot_q5_K_q8_K, LLM_TYPE_Q8_K, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_Q6_K] = (llm_type_ops) {ref_q6_K_to_float, ref_q6_K_from_float, ref_vec_dot_q6_K_q8_K, LLM_TYPE_Q8_K, NULL, NULL, NULL, NULL};
+	t[LLM_TYPE_Q8_K] = (llm_type_ops) {ref_q8_K_to_float, ref_q8_K_from_float, NULL, LLM_TYPE_Q8_K, NULL, NULL, NULL, NULL};
 	/* a table that replaces one of these vec_dot must replace its gemm */
 	t[LLM_TYPE_Q4_1].gemm = ref_gemm_q4_1_q8_1;
 	t[LLM_TYPE_Q8_0].gemm = ref_gemm_q8_0_q8_0;
@@ -1344,4 +1394,6 @@ llm_kernels_init_scalar(llm_kernels *k)
 	t[LLM_TYPE_Q4_1].gemm8 = ref_gemm8_q4_1_q8_1;
 	t[LLM_TYPE_Q8_0].pack8 = ref_pack8_q8_0;
 	t[LLM_TYPE_Q8_0].gemm8 = ref_gemm8_q8_0_q8_0;
+	t[LLM_TYPE_Q4_1].row8_to_float = ref_row8_to_float_q4_1;
+	t[LLM_TYPE_Q8_0].row8_to_float = ref_row8_to_float_q8_0;
 }

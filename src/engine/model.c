@@ -375,8 +375,11 @@ llm_pack_weight(llm_model *m, llm_weight *w, const llm_kernels *k, char *arena,
 								   dst + g * group);
 		w->packed = dst;
 		m->info.packed_bytes += bytes;
-		/* the mapped rows are not read again (but the tied embedding's are) */
-		if (w->data != m->tok_embd.data)
+		/*
+		 * The mapped rows are not read again: the tied embedding's rows
+		 * are looked up in the packed copy (row8_to_float, forward.c)
+		 */
+		if (w->data != m->tok_embd.data || k->type[w->type].row8_to_float != NULL)
 			gguf_release(m->gf, w->data, bytes);
 	}
 	*off = (*off + bytes + 63) & ~(size_t) 63;
@@ -385,7 +388,8 @@ llm_pack_weight(llm_model *m, llm_weight *w, const llm_kernels *k, char *arena,
 
 /*
  * llm_pack_weight over every matrix of the graph, in a fixed order (the
- * token embedding itself stays as it is: only its rows are read).
+ * token embedding itself is not packed unless it is tied to the output
+ * projection: only its rows are read).
  */
 static int
 llm_pack_all(llm_model *m, const llm_kernels *k, char *arena, size_t *off, char *err)

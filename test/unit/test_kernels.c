@@ -1408,6 +1408,68 @@ test_gemm8(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
 }
 
 /*
+ * Every type with an 8-row layout has row8_to_float, and row r of a packed
+ * group of random rows unpacks to the same bits as to_float (of the
+ * scalar table and of the AVX2 one) on row r before packing, for short
+ * and long rows and several groups: what the tied token embedding lookup
+ * reads from the packed copy.
+ */
+static void
+test_row8_to_float(const llm_kernels *ks, const llm_kernels *ka)
+{
+	static const llm_type types[] = {LLM_TYPE_Q4_1, LLM_TYPE_Q8_0};
+	static const int64_t ns[] = {32, 576, 32 * 37};
+	uint64_t	seed = 777;
+
+	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++)
+	{
+		llm_type	t = types[ti];
+		const llm_type_ops *op = &ks->type[t];
+		bool		good = op->pack8 != NULL && op->row8_to_float != NULL &&
+			ka->type[t].row8_to_float != NULL;
+
+		for (size_t i = 0; good && i < sizeof(ns) / sizeof(ns[0]); i++)
+		{
+			int64_t		n = ns[i],
+						ng = 3;
+			size_t		wb = llm_row_size(t, n);
+			char	   *w = malloc(8 * ng * wb),
+					   *w8 = malloc(8 * ng * wb);
+			float	   *y = malloc(sizeof(float) * n),
+					   *yr = malloc(sizeof(float) * n),
+					   *ya = malloc(sizeof(float) * n);
+
+			if (w == NULL || w8 == NULL || y == NULL || yr == NULL || ya == NULL)
+				good = false;
+			for (int64_t r = 0; good && r < 8 * ng; r++)
+				rnd_row(&seed, t, w + r * wb, n);
+			for (int64_t g = 0; good && g < ng; g++)
+				op->pack8(n, w + g * 8 * wb, wb, w8 + g * 8 * wb);
+			for (int64_t r = 0; good && r < 8 * ng; r++)
+			{
+				const char *grp = w8 + (r / 8) * 8 * wb;
+
+				op->to_float(w + r * wb, yr, n);
+				op->row8_to_float(n, grp, (int) (r % 8), y);
+				ka->type[t].row8_to_float(n, grp, (int) (r % 8), ya);
+				if (memcmp(y, yr, sizeof(float) * n) != 0 || memcmp(ya, yr, sizeof(float) * n) != 0)
+					good = false;
+				ka->type[t].to_float(w + r * wb, yr, n);
+				if (memcmp(y, yr, sizeof(float) * n) != 0)
+					good = false;
+			}
+			free(w);
+			free(w8);
+			free(y);
+			free(yr);
+			free(ya);
+		}
+		ok(good, "%s row8_to_float: every row of packed groups has the bits of to_float (%s, %s)",
+		   llm_type_name(t), ks->isa, ka->isa);
+	}
+}
+
+/*
  * The AVX-512 VNNI packed products (table kx) against the scalar
  * reference, bit for bit: the cases of test_gemm8 (every row length path,
  * activation-row counts 1..19 so that every tile size 8, 4, 2, 1 occurs,
@@ -1512,6 +1574,7 @@ main(int argc, char **argv)
 	}
 	test_gemm(&ks, &ka, have_avx2);
 	test_gemm8(&ks, &ka, have_avx2);
+	test_row8_to_float(&ks, &ka);
 	test_gemm8_avx512(&ks, &kx, have_avx512);
 	return tap_done();
 }
