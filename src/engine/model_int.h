@@ -80,6 +80,7 @@ struct llm_model
 	llm_layer  *layers;
 
 	void	   *packed_arena;	/* every llm_weight.packed points into it */
+	const llm_abort *abort;		/* the caller's check, during the load only */
 };
 
 /* The KV cache of one sequence: per layer, positions x n_embd_kv floats. */
