@@ -326,7 +326,11 @@ we_error(LlmWErr *e, const char *err)
 				have,
 				max;
 
-	if (sscanf(err, "text %d has %d tokens, the model takes %d", &idx, &have, &max) == 3)
+	if (strcmp(err, LLM_ABORT_MSG) == 0)
+		llm_werr_set(e, ERRCODE_ADMIN_SHUTDOWN, "could not compute the embedding",
+					 "The llm worker was stopped while it computed the embedding.",
+					 "Run the query again when the worker is back.");
+	else if (sscanf(err, "text %d has %d tokens, the model takes %d", &idx, &have, &max) == 3)
 	{
 		char		detail[LLM_MSG_LEN];
 

@@ -688,6 +688,16 @@ llm_wm_request_embed_model(const char *name, LlmWErr *e)
 			rc = -1;
 		}
 	}
+	if (rc != 0 && strcmp(err, LLM_ABORT_MSG) == 0)
+	{
+		llm_wmodels[mi].em = NULL;
+		snprintf(msg, sizeof(msg), "could not open model \"%s\" for embeddings",
+				 llm_wmodels[mi].name);
+		llm_werr_set(e, ERRCODE_ADMIN_SHUTDOWN, msg,
+					 "The llm worker was stopped while it opened the model.",
+					 "Run the query again when the worker is back.");
+		return -1;
+	}
 	if (rc != 0 || llm_wmodels[mi].em == NULL)
 	{
 		llm_wmodels[mi].em = NULL;
