@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 #
-# build-peer.sh [llama-bench|llama-server] - build llama.cpp's llama-bench
-# (the speed reference for test/bench/bench.sh; the default) or
-# llama-server (the peer of test/bench/bench-pg.sh), from the llama.cpp
+# build-peer.sh [llama-bench|llama-server|llama-perplexity] - build
+# llama.cpp's llama-bench (the speed reference for test/bench/bench.sh; the
+# default), llama-server (the peer of test/bench/bench-pg.sh) or
+# llama-perplexity (the reference of llm-cli perplexity), from the llama.cpp
 # source vendored in the llama-cpp-python sdist.
 #
 # Everything lives under ${LLM_CACHE:-$HOME/.cache/llm}/peer, never in the
@@ -11,6 +12,7 @@
 #   peer/src/llama_cpp_python-VERSION/     the extracted sdist
 #   peer/build/bin/llama-bench             the result
 #   peer/build-server/bin/llama-server      with the llama-server argument
+#   peer/build-server/bin/llama-perplexity  with the llama-perplexity argument
 #
 # Idempotent: does nothing when the binary already exists (FORCE=1 rebuilds).
 #
@@ -32,7 +34,9 @@ TARGET="${1:-llama-bench}"
 case "$TARGET" in
     llama-bench)  BUILD="$PEER/build";        SERVER=OFF ;;
     llama-server) BUILD="$PEER/build-server"; SERVER=ON ;;
-    *) echo "build-peer.sh: unknown target $TARGET (llama-bench or llama-server)" >&2; exit 2 ;;
+    # the reference of llm-cli perplexity; shares llama-server's build tree
+    llama-perplexity) BUILD="$PEER/build-server"; SERVER=ON ;;
+    *) echo "build-peer.sh: unknown target $TARGET (llama-bench, llama-server or llama-perplexity)" >&2; exit 2 ;;
 esac
 BIN="$BUILD/bin/$TARGET"
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install what building and testing llm needs: Debian packages (compiler,
-# PostgreSQL 15 server headers, PCRE2, OpenBLAS, TAP modules) and the
-# Python packages used to generate test fixtures. Skips what is present.
+# PostgreSQL 15 server headers, PCRE2, OpenBLAS, TAP modules, PL/Proxy for
+# llm_cluster and test/scaleout) and the Python packages used to generate
+# test fixtures. Skips what is present.
 set -euo pipefail
 
 pkgs=(build-essential pkg-config postgresql-15 postgresql-server-dev-15
-      libpcre2-dev libopenblas-dev libutf8proc-dev libipc-run-perl unzip bc)
+      libpcre2-dev libopenblas-dev libutf8proc-dev libipc-run-perl unzip bc
+      postgresql-15-plproxy)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

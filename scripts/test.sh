@@ -5,7 +5,8 @@
 # the malformed-file checks of llm-cli, the libFuzzer targets
 # (test/fuzz/run.sh, 20 s each), and the PostgreSQL extension's
 # pg_regress, TAP, concurrency and isolation suites (throw-away clusters run as the
-# postgres user by pg_virtualenv). Ends with one line
+# postgres user by pg_virtualenv), and the scale-out suite (test/scaleout/run.sh:
+# four clusters of its own, as the postgres user). Ends with one line
 # "total: N passed, N failed, N skipped" (a skip is not a pass; see
 # test/summary.sh for how each suite's own summary line is read); exits
 # non-zero if anything failed, or if a suite ran no test.
@@ -48,10 +49,13 @@ run_suite unit           tap        make --no-print-directory check
 # the kernels once more as on a CPU without AVX2 (the scalar dispatch path)
 run_suite unit-scalar    tap        env LLM_TEST_NO_AVX2=1 test/run-unit.sh build/test/test_kernels
 run_suite cli-fixtures   tap        test/test-fixtures.sh build/llm-cli build/fixtures
+run_suite cli-perplexity tap        test/cli/perplexity.sh build/llm-cli
 run_suite pg-regress     pg_regress test/pg/run-regress.sh
 run_suite pg-tap         prove      test/pg/run-tap.sh
 run_suite pg-concurrency verdict    test/pg/run-concurrency.sh
 run_suite pg-isolation   pg_regress test/pg/run-isolation.sh
+# coordinator + two shards + a standby: llm_cluster over PL/Proxy and postgres_fdw
+run_suite scaleout       verdict    test/scaleout/run.sh
 
 make -j2 SAN=1 unit fixtures BUILD=build-san || exit 1
 run_suite unit-asan      tap        make --no-print-directory SAN=1 check

@@ -24,6 +24,7 @@
 
 /* the embed subcommand (cli_embed.c) */
 int			llm_cli_embed(int argc, char **argv);
+int			llm_cli_perplexity(int argc, char **argv);
 
 typedef struct cli_opts
 {
@@ -35,6 +36,7 @@ typedef struct cli_opts
 	const char *device;
 	const char *system;
 	const char *json_schema;	/* file of a JSON Schema for the output */
+	const char *kv_type;		/* "f32" / "f16", NULL: the default */
 	const char *stop[16];
 	int			n_stop;
 	bool		json;
@@ -65,7 +67,10 @@ cli_usage(void)
 			"                   [--chat] [--system TEXT] [-t THREADS] [--json-schema FILE]\n"
 			"  llm-cli bench    -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [-b B] [--json]\n"
 			"  llm-cli embed    -m MODEL-DIR|FILE.gguf [--json] [--tokens] [-t THREADS] -- TEXT...\n"
-			"common options: --isa auto|scalar|avx2|avx512, --device auto|cpu|cuda, -c CTX\n");
+			"  llm-cli perplexity -m FILE -f TEXT [-c 512] [--chunks N] [-P 8] [-t THREADS]\n"
+			"                   [--kv-type f32|f16] [--json]\n"
+			"common options: --isa auto|scalar|avx2|avx512, --device auto|cpu|cuda, -c CTX,\n"
+			"                --kv-type f32|f16 (KV-cache element type, default f32)\n");
 	return 2;
 }
 
@@ -190,6 +195,8 @@ cli_parse(int argc, char **argv, cli_opts *o)
 			o->isa = v;
 		else if (strcmp(a, "--device") == 0)
 			o->device = v;
+		else if (strcmp(a, "--kv-type") == 0)
+			o->kv_type = v;
 		else
 			return false;
 		if (!good)
@@ -673,6 +680,8 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "embed") == 0)
 		return llm_cli_embed(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "perplexity") == 0)
+		return llm_cli_perplexity(argc, argv);
 	if (!cli_parse(argc, argv, &o))
 		return cli_usage();
 	if (strcmp(o.cmd, "info") != 0 && strcmp(o.cmd, "tokenize") != 0 &&
@@ -682,6 +691,18 @@ main(int argc, char **argv)
 	{
 		fprintf(stderr, "llm-cli: %s: %s\n", o.model, err);
 		return 1;
+	}
+	if (o.kv_type != NULL)
+	{
+		llm_kv_type kt;
+
+		if (llm_kv_type_parse(o.kv_type, &kt) < 0)
+		{
+			fprintf(stderr, "llm-cli: --kv-type must be f32 or f16, not \"%s\"\n", o.kv_type);
+			llm_model_free(m);
+			return 2;
+		}
+		llm_model_set_kv_type(m, kt);
 	}
 	if (strcmp(o.cmd, "generate") == 0 || strcmp(o.cmd, "bench") == 0)
 	{

@@ -67,6 +67,7 @@ struct llm_backend
 	float	   *gate;			/* [T,F] */
 	float	   *up;				/* [T,F] */
 	float	   *rope_cs;		/* [T, n_rot] cos/sin pairs */
+	float	   *rope_cs_swa;	/* the same at rope_theta_swa (gemma3) */
 	int32_t    *tok_item;		/* [T] item of each token */
 	int32_t    *tok_pos;		/* [T] position of each token */
 	void	   *quant[3];		/* quantized activations, per vec_dot type */
@@ -132,6 +133,7 @@ cpu_free_scratch(llm_backend *e)
 	free(e->gate);
 	free(e->up);
 	free(e->rope_cs);
+	free(e->rope_cs_swa);
 	free(e->tok_item);
 	free(e->tok_pos);
 	for (i = 0; i < 3; i++)
@@ -218,6 +220,7 @@ cpu_reserve(llm_backend *e, const llm_model *m, int64_t T, int64_t n_out,
 		bad |= llm_grow((void **) &e->gate, t * ff, sizeof(float)) < 0;
 		bad |= llm_grow((void **) &e->up, t * ff, sizeof(float)) < 0;
 		bad |= llm_grow((void **) &e->rope_cs, t * eq, sizeof(float)) < 0;
+		bad |= llm_grow((void **) &e->rope_cs_swa, t * eq, sizeof(float)) < 0;
 		bad |= llm_grow((void **) &e->tok_item, t, sizeof(int32_t)) < 0;
 		bad |= llm_grow((void **) &e->tok_pos, t, sizeof(int32_t)) < 0;
 		/* widest activation row in any format: f32 is the largest (4 B/elem;
@@ -544,34 +547,42 @@ llm_att_head(const llm_att_task *t, int64_t tok, int h, float *sc)
 	int			D = m->n_embd_head,
 				KV = m->n_embd_kv;
 	int			kvh = h / (m->info.n_head / m->info.n_head_kv);
-	float		scale = 1.0f / sqrtf((float) D);
+	float		scale = m->attn_scale;
 	const llm_seq *s = t->items[e->tok_item[tok]].seq;
 	int32_t		pos = e->tok_pos[tok];
+	/* a sliding-window layer sees positions p0..pos, p0 = pos - n_swa + 1 */
+	int32_t		p0 = m->layers[t->layer].swa && pos >= m->n_swa ? pos - m->n_swa + 1 : 0;
+	int32_t		n = pos - p0 + 1;
 	const float *q = e->q + tok * m->n_embd_q + (int64_t) h * D;
-	const float *kc = s->k[t->layer] + (int64_t) kvh * D;
-	const float *vc = s->v[t->layer] + (int64_t) kvh * D;
+	int64_t		off = (int64_t) p0 * KV + (int64_t) kvh * D;
 	float	   *out = e->att + tok * m->n_embd_q + (int64_t) h * D;
 	double		dsum = 0.0;
 	float		mx = -INFINITY,
 				sum;
 	int32_t		p;
 
-	/* sc[0..pos] = q . k_p / sqrt(D) */
-	k->dot_f32_rows(D, q, kc, KV, (int64_t) pos + 1, scale, sc);
-	for (p = 0; p <= pos; p++)
+	/* sc[0..n-1] = q . k_(p0+i) * scale */
+	if (s->f16)
+		k->dot_f16_rows(D, q, (const uint16_t *) s->k[t->layer] + off, KV, n, scale, sc);
+	else
+		k->dot_f32_rows(D, q, (const float *) s->k[t->layer] + off, KV, n, scale, sc);
+	for (p = 0; p < n; p++)
 		if (sc[p] > mx)
 			mx = sc[p];
-	for (p = 0; p <= pos; p++)
+	for (p = 0; p < n; p++)
 	{
 		sc[p] = expf(sc[p] - mx);
 		dsum += sc[p];
 	}
 	sum = (float) (1.0 / dsum);
-	for (p = 0; p <= pos; p++)
+	for (p = 0; p < n; p++)
 		sc[p] *= sum;
 	/* out[D] = sum_p sc[p] v_p */
 	memset(out, 0, (size_t) D * sizeof(float));
-	k->axpy_f32_rows(D, sc, vc, KV, (int64_t) pos + 1, out);
+	if (s->f16)
+		k->axpy_f16_rows(D, sc, (const uint16_t *) s->v[t->layer] + off, KV, n, out);
+	else
+		k->axpy_f32_rows(D, sc, (const float *) s->v[t->layer] + off, KV, n, out);
 }
 
 /*
@@ -613,7 +624,22 @@ typedef struct llm_ew_task
 } llm_ew_task;
 
 /*
- * gate = silu(gate) * up over this thread's part.
+ * g = gelu(g) * u, GELU in its tanh form (as ggml computes it for gemma's
+ * GeGLU FFN).
+ */
+static void
+llm_geglu(float *g, const float *u, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+	{
+		float		x = g[i];
+
+		g[i] = 0.5f * x * (1.0f + tanhf(0.7978845608f * x * (1.0f + 0.044715f * x * x))) * u[i];
+	}
+}
+
+/*
+ * gate = act(gate) * up over this thread's part (SiLU or GELU).
  */
 static void
 llm_swiglu_run(void *arg, int ith, int nth)
@@ -636,6 +662,8 @@ typedef enum llm_tok_op
 	LLM_TOK_ADD_NORM,			/* x += xb, then xb = rmsnorm(x) * w */
 	LLM_TOK_ADD,				/* x += xb */
 	LLM_TOK_QKV,				/* biases, q/k norms, rope, store k and v */
+	LLM_TOK_POST_ADD_NORM,		/* xb = rmsnorm(xb) * w2, x += xb, xb = rmsnorm(x) * w */
+	LLM_TOK_POST_ADD,			/* xb = rmsnorm(xb) * w2, x += xb */
 } llm_tok_op;
 
 typedef struct llm_tok_task
@@ -647,6 +675,7 @@ typedef struct llm_tok_task
 	int64_t		T;
 	llm_tok_op	op;
 	const float *w;				/* norm weight for the NORM ops */
+	const float *w2;			/* post-norm weight for the POST ops */
 } llm_tok_task;
 
 /*
@@ -678,16 +707,34 @@ llm_tok_qkv(llm_backend *e, const llm_model *m, llm_batch_item *items, int l, in
 			v[j] += L->bv[j];
 	if (L->q_norm)
 	{
-		/* qwen3: RMSNorm over each head of q and k, before rope */
+		/* qwen3, gemma3: RMSNorm over each head of q and k, before rope */
 		for (j = 0; j < in->n_head; j++)
 			llm_rmsnorm(q + j * D, q + j * D, L->q_norm, D, in->norm_eps);
 		for (j = 0; j < in->n_head_kv; j++)
 			llm_rmsnorm(k + j * D, k + j * D, L->k_norm, D, in->norm_eps);
 	}
-	llm_rope(q, in->n_head, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
-	llm_rope(k, in->n_head_kv, D, in->n_rot, e->rope_cs + t * in->n_rot, m->rope_type);
-	memcpy(s->k[l] + (int64_t) e->tok_pos[t] * KV, k, (size_t) KV * sizeof(float));
-	memcpy(s->v[l] + (int64_t) e->tok_pos[t] * KV, v, (size_t) KV * sizeof(float));
+	{
+		const float *cs = (L->swa ? e->rope_cs_swa : e->rope_cs) + t * in->n_rot;
+
+		llm_rope(q, in->n_head, D, in->n_rot, cs, m->rope_type);
+		llm_rope(k, in->n_head_kv, D, in->n_rot, cs, m->rope_type);
+	}
+	if (s->f16)
+	{
+		uint16_t   *kd = (uint16_t *) s->k[l] + (int64_t) e->tok_pos[t] * KV;
+		uint16_t   *vd = (uint16_t *) s->v[l] + (int64_t) e->tok_pos[t] * KV;
+
+		for (j = 0; j < KV; j++)
+		{
+			kd[j] = llm_fp32_to_fp16(k[j]);
+			vd[j] = llm_fp32_to_fp16(v[j]);
+		}
+	}
+	else
+	{
+		memcpy((float *) s->k[l] + (int64_t) e->tok_pos[t] * KV, k, (size_t) KV * sizeof(float));
+		memcpy((float *) s->v[l] + (int64_t) e->tok_pos[t] * KV, v, (size_t) KV * sizeof(float));
+	}
 }
 
 /*
@@ -713,6 +760,14 @@ llm_tok_run(void *arg, int ith, int nth)
 
 		switch (k->op)
 		{
+			case LLM_TOK_POST_ADD:
+			case LLM_TOK_POST_ADD_NORM:
+				llm_rmsnorm(xb, xb, k->w2, E, k->m->info.norm_eps);
+				for (i = 0; i < E; i++)
+					x[i] += xb[i];
+				if (k->op == LLM_TOK_POST_ADD_NORM)
+					llm_rmsnorm(xb, x, k->w, E, k->m->info.norm_eps);
+				break;
 			case LLM_TOK_ADD:
 			case LLM_TOK_ADD_NORM:
 				for (i = 0; i < E; i++)
@@ -733,17 +788,28 @@ llm_tok_run(void *arg, int ith, int nth)
 /*
  * Run a per-token operation over all T tokens: on the pool for batches of
  * four tokens or more, inline for fewer (not worth waking the threads).
+ * w2 is the post-norm weight of the POST ops.
  */
 static void
-llm_tok_apply(llm_backend *e, const llm_model *m, llm_batch_item *items, int l, int64_t T,
-			  llm_tok_op op, const float *w)
+llm_tok_apply2(llm_backend *e, const llm_model *m, llm_batch_item *items, int l, int64_t T,
+			   llm_tok_op op, const float *w, const float *w2)
 {
-	llm_tok_task k = {e, m, items, l, T, op, w};
+	llm_tok_task k = {e, m, items, l, T, op, w, w2};
 
 	if (T >= 4)
 		llm_pool_run(e->pool, llm_tok_run, &k);
 	else
 		llm_tok_run(&k, 0, 1);
+}
+
+/*
+ * llm_tok_apply2 for the ops without a post-norm.
+ */
+static void
+llm_tok_apply(llm_backend *e, const llm_model *m, llm_batch_item *items, int l, int64_t T,
+			  llm_tok_op op, const float *w)
+{
+	llm_tok_apply2(e, m, items, l, T, op, w, NULL);
 }
 
 /* ------------------------------------------------------------------- step */
@@ -775,10 +841,11 @@ cpu_layout(llm_backend *e, const llm_model *m, const llm_batch_item *items,
 }
 
 /*
- * cos/sin of every token's rotation angles, [T, n_rot/2] pairs.
+ * cos/sin of every token's rotation angles at rope base base into table,
+ * [T, n_rot/2] pairs.
  */
 static void
-llm_rope_table(llm_backend *e, const llm_model *m, int64_t T)
+llm_rope_table(llm_backend *e, const llm_model *m, int64_t T, float base, float *table)
 {
 	int			half = m->info.n_rot / 2;
 	int64_t		t;
@@ -787,9 +854,9 @@ llm_rope_table(llm_backend *e, const llm_model *m, int64_t T)
 	for (t = 0; t < T; t++)
 	{
 		float		p = (float) e->tok_pos[t] * m->rope_freq_scale;
-		float	   *cs = e->rope_cs + t * m->info.n_rot;
+		float	   *cs = table + t * m->info.n_rot;
 
-		float		step = powf(m->info.rope_theta, -2.0f / (float) m->info.n_rot);
+		float		step = powf(base, -2.0f / (float) m->info.n_rot);
 		float		theta_base = p;
 
 		/* theta_i = p * base^(-2i/n_rot), built by repeated multiplication
@@ -843,8 +910,12 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 
 		llm_matmul(e, e->att, T, 1, w, y, ld);
 	}
-	/* residual, then the feed-forward block */
-	llm_tok_apply(e, m, items, l, T, LLM_TOK_ADD_NORM, L->ffn_norm);
+	/* residual (gemma3: after a norm of the attention output), then the
+	 * feed-forward block */
+	if (L->post_attn_norm)
+		llm_tok_apply2(e, m, items, l, T, LLM_TOK_POST_ADD_NORM, L->ffn_norm, L->post_attn_norm);
+	else
+		llm_tok_apply(e, m, items, l, T, LLM_TOK_ADD_NORM, L->ffn_norm);
 	{
 		const llm_weight *w[2] = {&L->w_gate, &L->w_up};
 		float	   *y[2] = {e->gate, e->up};
@@ -853,7 +924,7 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 		llm_matmul(e, e->xb, T, 2, w, y, ld);
 	}
 	{
-		llm_ew_task st = {e->vm.swiglu, e->gate, e->up, T * F};
+		llm_ew_task st = {m->geglu ? llm_geglu : e->vm.swiglu, e->gate, e->up, T * F};
 
 		if (T * F >= 8192)
 			llm_pool_run(e->pool, llm_swiglu_run, &st);
@@ -867,7 +938,10 @@ llm_layer_forward(llm_backend *e, const llm_model *m, llm_batch_item *items,
 
 		llm_matmul(e, e->gate, T, 1, w, y, ld);
 	}
-	llm_tok_apply(e, m, items, l, T, LLM_TOK_ADD, NULL);
+	if (L->post_ffn_norm)
+		llm_tok_apply2(e, m, items, l, T, LLM_TOK_POST_ADD, NULL, L->post_ffn_norm);
+	else
+		llm_tok_apply(e, m, items, l, T, LLM_TOK_ADD, NULL);
 }
 
 /*
@@ -898,9 +972,14 @@ cpu_step(llm_backend *e, const llm_model *m, llm_batch_item *items, int32_t n_it
 
 			conv((const char *) m->tok_embd.data + (size_t) tok * m->tok_embd.row_bytes,
 				 e->x + t * E, E);
+			if (m->embd_scale != 1.0f)
+				for (int64_t j = 0; j < E; j++)
+					e->x[t * E + j] *= m->embd_scale;
 		}
 	}
-	llm_rope_table(e, m, T);
+	llm_rope_table(e, m, T, m->info.rope_theta, e->rope_cs);
+	if (m->n_swa > 0)
+		llm_rope_table(e, m, T, m->rope_theta_swa, e->rope_cs_swa);
 	for (l = 0; l < in->n_layer; l++)
 		llm_layer_forward(e, m, items, l, T);
 

@@ -136,7 +136,11 @@ jv_check(const llm_json *root, const llm_json *sc, const llm_json *v, int depth,
 		return sc->b ? 1 : (llm_err(err, "schema false"), 0);
 	if ((k = llm_json_get(sc, "$ref")) != NULL)
 	{
-		const llm_json *t = jv_ref(root, k->str);
+		const llm_json *t;
+
+		if (k->type != LLM_JSON_STRING)
+			return llm_err(err, "$ref is not a string"), 0;
+		t = jv_ref(root, k->str);
 
 		if (t == NULL)
 			return llm_err(err, "bad $ref %s", k->str), 0;
@@ -216,9 +220,13 @@ jv_check(const llm_json *root, const llm_json *sc, const llm_json *v, int depth,
 		const llm_json *add = llm_json_get(sc, "additionalProperties");
 
 		if ((k = llm_json_get(sc, "required")) != NULL)
-			for (i = 0; i < k->n; i++)
+			for (i = 0; k->type == LLM_JSON_ARRAY && i < k->n; i++)
+			{
+				if (k->items[i].type != LLM_JSON_STRING)
+					return llm_err(err, "required holds a non-string"), 0;
 				if (llm_json_get(v, k->items[i].str) == NULL)
 					return llm_err(err, "required \"%s\" missing", k->items[i].str), 0;
+			}
 		for (i = 0; i < v->n; i++)
 		{
 			const llm_json *ps = llm_json_get(props, v->keys[i]);

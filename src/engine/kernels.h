@@ -83,6 +83,17 @@ typedef struct llm_kernels
 								 int64_t rows, float scale, float *out);
 	void		(*axpy_f32_rows) (int64_t n, const float *a, const float *x, int64_t stride,
 								  int64_t rows, float *y);
+
+	/*
+	 * The same over an f16 KV cache: y (dot) and x (axpy) hold f16 rows.
+	 * Each element is widened to f32 and then goes through exactly the
+	 * arithmetic of the f32 helper above, so the result is bit-identical
+	 * to it on the widened rows.
+	 */
+	void		(*dot_f16_rows) (int64_t n, const float *x, const uint16_t *y, int64_t stride,
+								 int64_t rows, float scale, float *out);
+	void		(*axpy_f16_rows) (int64_t n, const float *a, const uint16_t *x, int64_t stride,
+								  int64_t rows, float *y);
 } llm_kernels;
 
 /* Fill k with the scalar reference kernels. */

@@ -433,6 +433,129 @@ avx2_axpy_f32_rows(int64_t n, const float *a, const float *x, int64_t stride, in
 }
 
 /*
+ * 8 f16 values widened to f32.
+ */
+static inline __m256
+load_f16(const uint16_t *p)
+{
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) p));
+}
+
+/*
+ * dot_f32_body with y in f16: the same accumulators and order.
+ */
+static inline __m256
+dot_f16_body(int64_t n, const float *x, const uint16_t *y, int64_t *end)
+{
+	__m256		acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+	int64_t		i = 0;
+
+	for (; i + 32 <= n; i += 32)
+		#pragma GCC unroll 8
+		for (int k = 0; k < 4; k++)
+			acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), load_f16(y + i + 8 * k), acc[k]);
+	for (; i + 8 <= n; i += 8)
+		acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), load_f16(y + i), acc[0]);
+	*end = i;
+	return _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+}
+
+/*
+ * avx2_dot_f32 with y in f16.
+ */
+static float
+avx2_dot_f16(int64_t n, const float *x, const uint16_t *y)
+{
+	int64_t		i;
+	float		sum = hsum_ps(dot_f16_body(n, x, y, &i));
+
+	for (; i < n; i++)
+		sum += x[i] * h2f(y[i]);
+	return sum;
+}
+
+/*
+ * avx2_dot_f32_rows over f16 rows of y (see llm_kernels.dot_f16_rows).
+ */
+static void
+avx2_dot_f16_rows(int64_t n, const float *x, const uint16_t *y, int64_t stride, int64_t rows,
+				  float scale, float *out)
+{
+	float		u[8] __attribute__((aligned(32)));
+	int64_t		r = 0,
+				end;
+
+	if ((n & 7) == 0)
+		for (; r + 4 <= rows; r += 4)
+		{
+			const uint16_t *y0 = y + r * stride;
+			__m256		v0 = dot_f16_body(n, x, y0, &end);
+			__m256		v1 = dot_f16_body(n, x, y0 + stride, &end);
+			__m256		v2 = dot_f16_body(n, x, y0 + 2 * stride, &end);
+			__m256		v3 = dot_f16_body(n, x, y0 + 3 * stride, &end);
+
+			hsum4_ps(v0, v1, v2, v3, u);
+			_mm_storeu_ps(out + r, _mm_mul_ps(_mm_load_ps(u), _mm_set1_ps(scale)));
+		}
+	for (; r < rows; r++)
+		out[r] = avx2_dot_f16(n, x, y + r * stride) * scale;
+}
+
+/*
+ * avx2_axpy_f32 with x in f16.
+ */
+static void
+avx2_axpy_f16(int64_t n, float a, const uint16_t *x, float *y)
+{
+	const __m256 va = _mm256_set1_ps(a);
+	int64_t		i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load_f16(x + i), _mm256_loadu_ps(y + i)));
+		_mm256_storeu_ps(y + i + 8, _mm256_fmadd_ps(va, load_f16(x + i + 8), _mm256_loadu_ps(y + i + 8)));
+	}
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load_f16(x + i), _mm256_loadu_ps(y + i)));
+	for (; i < n; i++)
+		y[i] = fmaf(a, h2f(x[i]), y[i]);
+}
+
+/*
+ * avx2_axpy_f32_rows over f16 rows of x (see llm_kernels.axpy_f16_rows).
+ */
+static void
+avx2_axpy_f16_rows(int64_t n, const float *a, const uint16_t *x, int64_t stride, int64_t rows,
+				   float *y)
+{
+	int64_t		i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		__m256		acc[8];
+
+		#pragma GCC unroll 8
+		for (int k = 0; k < 8; k++)
+			acc[k] = _mm256_loadu_ps(y + i + 8 * k);
+		for (int64_t r = 0; r < rows; r++)
+		{
+			const __m256 va = _mm256_broadcast_ss(&a[r]);
+			const uint16_t *xr = x + r * stride + i;
+
+			#pragma GCC unroll 8
+			for (int k = 0; k < 8; k++)
+				acc[k] = _mm256_fmadd_ps(va, load_f16(xr + 8 * k), acc[k]);
+		}
+		#pragma GCC unroll 8
+		for (int k = 0; k < 8; k++)
+			_mm256_storeu_ps(y + i + 8 * k, acc[k]);
+	}
+	if (i < n)
+		for (int64_t r = 0; r < rows; r++)
+			avx2_axpy_f16(n - i, a[r], x + r * stride + i, y + i);
+}
+
+/*
  * y *= a
  */
 static void
@@ -1133,6 +1256,8 @@ llm_kernels_overlay_avx2(llm_kernels *k)
 	k->scale_f32 = avx2_scale_f32;
 	k->dot_f32_rows = avx2_dot_f32_rows;
 	k->axpy_f32_rows = avx2_axpy_f32_rows;
+	k->dot_f16_rows = avx2_dot_f16_rows;
+	k->axpy_f16_rows = avx2_axpy_f16_rows;
 
 	t[LLM_TYPE_F32].vec_dot = avx2_vec_dot_f32;
 	t[LLM_TYPE_F16].to_float = avx2_f16_to_float;

@@ -1,6 +1,7 @@
 /*
  * kernels_avx2_int.h - helpers shared by the AVX2 kernel files
- * (kernels_avx2.c, kernels_gemm_avx2.c, kernels_gemm8_avx2.c); internal
+ * (kernels_avx2.c, kernels_gemm_avx2.c, kernels_gemm8_avx2.c, and the
+ * AVX-512 kernels_gemm8_avx512.c, built with flags that include these); internal
  * to the engine.
  *
  * Include only from files built with -mavx2 -mfma -mf16c, after the
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "quant.h"
 
 /*
  * The single-row products the gemm kernels must match bit for bit
@@ -167,6 +169,36 @@ static inline __m256
 scale_product(uint16_t dw, uint16_t da)
 {
 	return _mm256_set1_ps(h2f(dw) * h2f(da));
+}
+
+/*
+ * q4_1 packed products only (kernels_gemm8_avx2.c, kernels_gemm8_avx512.c):
+ * the min terms of one 8-row group x for C (1..8) activation rows, whose
+ * q8_1 block sums are sa[c * nb + i]. One chain per (row, activation row)
+ * runs over the nb blocks, and its result is added to the sum already in
+ * y[c * ldy .. + 8]. Both packed kernels call this so that their min terms
+ * are the same arithmetic.
+ */
+static inline __attribute__((always_inline)) void
+llm_avx2_q41x8_min_terms(const int C, int64_t nb, const void *x, const float *sa,
+						 float *y, int64_t ldy)
+{
+	__m256		macc[8];
+
+	#pragma GCC unroll 8
+	for (int c = 0; c < C; c++)
+		macc[c] = _mm256_setzero_ps();
+	for (int64_t i = 0; i < nb; i++)
+	{
+		__m256		mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) ((const llm_block_q4_1x8 *) x)[i].m));
+
+		#pragma GCC unroll 8
+		for (int c = 0; c < C; c++)
+			macc[c] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(&sa[c * nb + i]), macc[c]);
+	}
+	#pragma GCC unroll 8
+	for (int c = 0; c < C; c++)
+		_mm256_storeu_ps(y + c * ldy, _mm256_add_ps(_mm256_loadu_ps(y + c * ldy), macc[c]));
 }
 
 #endif							/* LLM_KERNELS_AVX2_INT_H */

@@ -85,7 +85,8 @@ g8_aqs(const bool q41, const char *a, size_t a_stride, int c, int64_t i)
 /*
  * One group x of 8 rows against C (1..G8_TG) activation rows at a
  * (a_stride apart): y[c * ldy + r] for r < 8, without q4_1's min terms
- * (g8_min adds them). The activation scales are da[c * nb + i].
+ * (llm_avx2_q41x8_min_terms adds them). The activation scales are
+ * da[c * nb + i].
  */
 static inline __attribute__((always_inline)) void
 g8_tile(const bool q41, const int C, const bool scr, int64_t nb, const void *x,
@@ -147,33 +148,6 @@ g8_tile(const bool q41, const int C, const bool scr, int64_t nb, const void *x,
 }
 
 /*
- * q4_1 only: the min terms of group x for C (1..G8_TM) activation rows
- * (their q8_1 block sums sa[c * nb + i]), one chain per (row, activation
- * row) over the blocks, added to the sums already in y. Apart from the
- * tiles so that G8_TM chains run side by side.
- */
-static inline __attribute__((always_inline)) void
-g8_min(const int C, int64_t nb, const void *x, const float *sa, float *y, int64_t ldy)
-{
-	__m256		macc[G8_TM];
-
-	#pragma GCC unroll 8
-	for (int c = 0; c < C; c++)
-		macc[c] = _mm256_setzero_ps();
-	for (int64_t i = 0; i < nb; i++)
-	{
-		__m256		mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) ((const llm_block_q4_1x8 *) x)[i].m));
-
-		#pragma GCC unroll 8
-		for (int c = 0; c < C; c++)
-			macc[c] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(&sa[c * nb + i]), macc[c]);
-	}
-	#pragma GCC unroll 8
-	for (int c = 0; c < C; c++)
-		_mm256_storeu_ps(y + c * ldy, _mm256_add_ps(_mm256_loadu_ps(y + c * ldy), macc[c]));
-}
-
-/*
  * Tiles of up to G8_TG activation rows over cn rows for one group, then
  * (q4_1) the min terms G8_TM activation rows at a time.
  */
@@ -200,13 +174,13 @@ g8_group(const bool q41, const bool scr, int64_t nb, const void *x, const __m256
 	{
 		C = cn - c >= 8 ? 8 : cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
 		if (C == 8)
-			g8_min(8, nb, x, sa + c * nb, y + c * ldy, ldy);
+			llm_avx2_q41x8_min_terms(8, nb, x, sa + c * nb, y + c * ldy, ldy);
 		else if (C == 4)
-			g8_min(4, nb, x, sa + c * nb, y + c * ldy, ldy);
+			llm_avx2_q41x8_min_terms(4, nb, x, sa + c * nb, y + c * ldy, ldy);
 		else if (C == 2)
-			g8_min(2, nb, x, sa + c * nb, y + c * ldy, ldy);
+			llm_avx2_q41x8_min_terms(2, nb, x, sa + c * nb, y + c * ldy, ldy);
 		else
-			g8_min(1, nb, x, sa + c * nb, y + c * ldy, ldy);
+			llm_avx2_q41x8_min_terms(1, nb, x, sa + c * nb, y + c * ldy, ldy);
 	}
 }
 

@@ -1262,6 +1262,40 @@ ref_axpy_f32_rows(int64_t n, const float *a, const float *x, int64_t stride, int
 }
 
 /*
+ * ref_dot_f32_rows over f16 rows of y: each row widened, then ref_dot_f32.
+ */
+static void
+ref_dot_f16_rows(int64_t n, const float *x, const uint16_t *y, int64_t stride, int64_t rows,
+				 float scale, float *out)
+{
+	for (int64_t r = 0; r < rows; r++)
+	{
+		const uint16_t *yr = y + r * stride;
+		double		sum = 0.0;
+
+		for (int64_t i = 0; i < n; i++)
+			sum += (double) x[i] * (double) llm_fp16_to_fp32(yr[i]);
+		out[r] = (float) sum * scale;
+	}
+}
+
+/*
+ * ref_axpy_f32_rows over f16 rows of x.
+ */
+static void
+ref_axpy_f16_rows(int64_t n, const float *a, const uint16_t *x, int64_t stride, int64_t rows,
+				  float *y)
+{
+	for (int64_t r = 0; r < rows; r++)
+	{
+		const uint16_t *xr = x + r * stride;
+
+		for (int64_t i = 0; i < n; i++)
+			y[i] += a[r] * llm_fp16_to_fp32(xr[i]);
+	}
+}
+
+/*
  * y *= a
  */
 static void
@@ -1287,6 +1321,8 @@ llm_kernels_init_scalar(llm_kernels *k)
 	k->scale_f32 = ref_scale_f32;
 	k->dot_f32_rows = ref_dot_f32_rows;
 	k->axpy_f32_rows = ref_axpy_f32_rows;
+	k->dot_f16_rows = ref_dot_f16_rows;
+	k->axpy_f16_rows = ref_axpy_f16_rows;
 
 	t[LLM_TYPE_F32] = (llm_type_ops) {ref_f32_to_float, ref_f32_from_float, ref_vec_dot_f32, LLM_TYPE_F32, NULL, NULL, NULL};
 	t[LLM_TYPE_F16] = (llm_type_ops) {ref_f16_to_float, ref_f16_from_float, ref_vec_dot_f16, LLM_TYPE_F16, NULL, NULL, NULL};

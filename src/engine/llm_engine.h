@@ -79,8 +79,26 @@ const llm_model_info *llm_model_get_info(const llm_model *m);
 const llm_tokenizer *llm_model_tokenizer(const llm_model *m);
 /* NULL when the model has no template we recognise */
 const llm_chat_template *llm_model_chat_template(const llm_model *m);
-/* KV-cache bytes one position of one sequence takes */
+/* KV-cache bytes one position of one sequence takes (current kv type) */
 size_t		llm_model_kv_bytes_per_pos(const llm_model *m);
+
+/*
+ * Element type of the KV cache: f32 (the default) or f16, which halves
+ * its memory and attention reads (values rounded to nearest even when
+ * stored). It applies to the sequences created after the call; a
+ * sequence keeps its type, and prefix copies need equal types.
+ */
+typedef enum llm_kv_type
+{
+	LLM_KV_F32 = 0,
+	LLM_KV_F16 = 1
+} llm_kv_type;
+
+void		llm_model_set_kv_type(llm_model *m, llm_kv_type t);
+llm_kv_type llm_model_kv_type(const llm_model *m);
+/* "f32" or "f16" to a type; -1 for anything else */
+int			llm_kv_type_parse(const char *name, llm_kv_type *out);
+const char *llm_kv_type_name(llm_kv_type t);
 
 /* --------------------------------------------------------------- engine */
 

@@ -9,6 +9,7 @@
  */
 #include "model_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,40 @@ llm_load_vector(llm_model *m, float **out, int64_t n, bool optional,
 }
 
 /*
+ * gemma3's own hyper-parameters, as llama.cpp reads them: the sliding
+ * window (attention.sliding_window; 0 or absent: every layer global), the
+ * pattern (attention.sliding_window_pattern, default 6: layers with
+ * l % 6 < 5 slide), the sliding layers' rope base (rope.freq_base_swa,
+ * default 10000), the q.k scale (1/sqrt(head size), or
+ * 1/sqrt(n_embd / n_head) for the 62-layer 27B) and the sqrt(n_embd)
+ * embedding scale. m->layers does not exist yet: the pattern is kept in
+ * m->n_swa_pattern for llm_load_tensors.
+ */
+static int
+llm_gemma3_hparams(llm_model *m, uint32_t n_layer, uint32_t n_embd, uint32_t n_head, char *err)
+{
+	uint32_t	n_swa,
+				pattern;
+
+	m->geglu = true;
+	m->embd_scale = sqrtf((float) n_embd);
+	if (n_layer == 62)
+		m->attn_scale = 1.0f / sqrtf((float) (n_embd / n_head));
+	if (llm_get_hparam(m, "attention.sliding_window", &n_swa, false, 0, err) < 0 ||
+		llm_get_hparam(m, "attention.sliding_window_pattern", &pattern, false, 6, err) < 0 ||
+		llm_get_hparam_f32(m, "rope.freq_base_swa", &m->rope_theta_swa, 10000.0f, err) < 0)
+		return -1;
+	if (n_swa > LLM_MAX_CTX || pattern > LLM_MAX_LAYERS)
+		return llm_err(err, "gemma3.attention.sliding_window %u or its pattern %u out of range",
+					   n_swa, pattern);
+	if (!(m->rope_theta_swa > 0.0f))
+		return llm_err(err, "gemma3.rope.freq_base_swa out of range");
+	m->n_swa = (int32_t) n_swa;
+	m->n_swa_pattern = (int32_t) pattern;
+	return 0;
+}
+
+/*
  * Read and check the hyper-parameters of the architecture.
  */
 static int
@@ -238,7 +273,8 @@ llm_load_hparams(llm_model *m, char *err)
 	if (n_rot == 0 || n_rot % 2 != 0 || n_rot > (uint32_t) m->n_embd_head)
 		return llm_err(err, "%s.rope.dimension_count %u must be even and in 2..%d",
 					   in->arch, n_rot, m->n_embd_head);
-	if (m->arch == LLM_ARCH_QWEN3 && n_rot != (uint32_t) m->n_embd_head)
+	if ((m->arch == LLM_ARCH_QWEN3 || m->arch == LLM_ARCH_GEMMA3) &&
+		n_rot != (uint32_t) m->n_embd_head)
 		return llm_err(err, "%s.rope.dimension_count %u must equal the head size %d",
 					   in->arch, n_rot, m->n_embd_head);
 	if (llm_get_hparam_f32(m, "rope.freq_base", &in->rope_theta, 10000.0f, err) < 0 ||
@@ -280,6 +316,12 @@ llm_load_hparams(llm_model *m, char *err)
 			}
 		}
 	}
+
+	/* attention scale, embedding scale, gemma3's sliding-window layers */
+	m->attn_scale = 1.0f / sqrtf((float) m->n_embd_head);
+	m->embd_scale = 1.0f;
+	if (m->arch == LLM_ARCH_GEMMA3 && llm_gemma3_hparams(m, n_layer, n_embd, n_head, err) < 0)
+		return -1;
 
 	in->n_layer = (int32_t) n_layer;
 	in->n_ctx_train = (int32_t) n_ctx;
@@ -404,7 +446,8 @@ llm_load_tensors(llm_model *m, const llm_kernels *k, char *err)
 				F = in->n_ff,
 				V = in->n_vocab;
 	bool		bias = m->arch == LLM_ARCH_QWEN2;
-	bool		qk_norm = m->arch == LLM_ARCH_QWEN3;
+	bool		qk_norm = m->arch == LLM_ARCH_QWEN3 || m->arch == LLM_ARCH_GEMMA3;
+	bool		post_norms = m->arch == LLM_ARCH_GEMMA3;
 	int			l;
 
 	if (llm_load_matrix(m, &m->tok_embd, E, V, false, err, "token_embd.weight", 0) < 0 ||
@@ -453,6 +496,15 @@ llm_load_tensors(llm_model *m, const llm_kernels *k, char *err)
 			 llm_load_vector(m, &L->k_norm, m->n_embd_head, false, k, err,
 							 "blk.%d.attn_k_norm.weight", l) < 0))
 			return -1;
+		if (post_norms &&
+			(llm_load_vector(m, &L->post_attn_norm, E, false, k, err,
+							 "blk.%d.post_attention_norm.weight", l) < 0 ||
+			 llm_load_vector(m, &L->post_ffn_norm, E, false, k, err,
+							 "blk.%d.post_ffw_norm.weight", l) < 0))
+			return -1;
+		/* llama.cpp's pattern: n layers, the last of each n global */
+		L->swa = m->n_swa > 0 &&
+			(m->n_swa_pattern == 0 || l % m->n_swa_pattern < m->n_swa_pattern - 1);
 	}
 	return llm_pack_weights(m, k, err);
 }
@@ -530,9 +582,11 @@ llm_model_load_ex(llm_model **out, const char *path, int32_t ctx_cap,
 		m->arch = LLM_ARCH_QWEN2, m->rope_type = LLM_ROPE_NEOX;
 	else if (strcmp(s, "qwen3") == 0)
 		m->arch = LLM_ARCH_QWEN3, m->rope_type = LLM_ROPE_NEOX;
+	else if (strcmp(s, "gemma3") == 0)
+		m->arch = LLM_ARCH_GEMMA3, m->rope_type = LLM_ROPE_NEOX;
 	else
 	{
-		llm_err(err, "unknown architecture '%.64s' (supported: llama, qwen2, qwen3)", s);
+		llm_err(err, "unknown architecture '%.64s' (supported: llama, qwen2, qwen3, gemma3)", s);
 		free(s);
 		goto fail;
 	}
@@ -621,6 +675,8 @@ llm_model_free(llm_model *m)
 			free(L->bk);
 			free(L->bv);
 			free(L->q_norm);
+			free(L->post_attn_norm);
+			free(L->post_ffn_norm);
 			free(L->k_norm);
 		}
 		free(m->layers);
@@ -654,12 +710,57 @@ llm_model_chat_template(const llm_model *m)
 }
 
 /*
- * Bytes of KV cache per position: K and V, every layer, f32.
+ * Bytes of KV cache per position: K and V, every layer, in the model's
+ * current KV type.
  */
 size_t
 llm_model_kv_bytes_per_pos(const llm_model *m)
 {
-	return (size_t) m->info.n_layer * 2 * (size_t) m->n_embd_kv * sizeof(float);
+	size_t		elt = m->kv_type == LLM_KV_F16 ? sizeof(uint16_t) : sizeof(float);
+
+	return (size_t) m->info.n_layer * 2 * (size_t) m->n_embd_kv * elt;
+}
+
+/*
+ * Set the KV element type of the sequences created from now on.
+ */
+void
+llm_model_set_kv_type(llm_model *m, llm_kv_type t)
+{
+	m->kv_type = t == LLM_KV_F16 ? LLM_KV_F16 : LLM_KV_F32;
+}
+
+/*
+ * The KV element type new sequences get.
+ */
+llm_kv_type
+llm_model_kv_type(const llm_model *m)
+{
+	return m->kv_type;
+}
+
+/*
+ * Parse a KV type name ("f32", "f16"); -1 if unknown.
+ */
+int
+llm_kv_type_parse(const char *name, llm_kv_type *out)
+{
+	if (name != NULL && strcmp(name, "f32") == 0)
+		*out = LLM_KV_F32;
+	else if (name != NULL && strcmp(name, "f16") == 0)
+		*out = LLM_KV_F16;
+	else
+		return -1;
+	return 0;
+}
+
+/*
+ * The name of a KV type.
+ */
+const char *
+llm_kv_type_name(llm_kv_type t)
+{
+	return t == LLM_KV_F16 ? "f16" : "f32";
 }
 
 /* ------------------------------------------------------------ sequences */
@@ -679,8 +780,8 @@ llm_seq_new(const llm_model *m, int32_t max_pos, char *err)
 	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL ||
-		(s->k = calloc((size_t) m->info.n_layer, sizeof(float *))) == NULL ||
-		(s->v = calloc((size_t) m->info.n_layer, sizeof(float *))) == NULL)
+		(s->k = calloc((size_t) m->info.n_layer, sizeof(void *))) == NULL ||
+		(s->v = calloc((size_t) m->info.n_layer, sizeof(void *))) == NULL)
 	{
 		if (s)
 			free(s->k);
@@ -690,6 +791,7 @@ llm_seq_new(const llm_model *m, int32_t max_pos, char *err)
 	}
 	s->model = m;
 	s->max_pos = max_pos;
+	s->f16 = m->kv_type == LLM_KV_F16;
 	return s;
 }
 
@@ -716,8 +818,8 @@ llm_seq_reserve(llm_seq *s, int32_t n, char *err)
 		cap = s->max_pos;
 	for (l = 0; l < m->info.n_layer; l++)
 	{
-		size_t		bytes = (size_t) cap * (size_t) m->n_embd_kv * sizeof(float);
-		float	   *k = realloc(s->k[l], bytes);
+		size_t		bytes = (size_t) cap * (size_t) m->n_embd_kv * LLM_SEQ_ELT(s);
+		void	   *k = realloc(s->k[l], bytes);
 
 		if (k == NULL)
 			return llm_err(err, "out of memory growing the KV cache to %d positions", cap);

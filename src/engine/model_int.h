@@ -14,7 +14,9 @@ typedef enum llm_arch
 {
 	LLM_ARCH_LLAMA,
 	LLM_ARCH_QWEN2,
-	LLM_ARCH_QWEN3				/* qwen2 without biases, RMSNorm on q and k heads */
+	LLM_ARCH_QWEN3,				/* qwen2 without biases, RMSNorm on q and k heads */
+	LLM_ARCH_GEMMA3				/* qwen3-like heads, sliding-window layers,
+								 * extra norms after attention and FFN, GeGLU */
 } llm_arch;
 
 typedef enum llm_rope_type
@@ -55,6 +57,9 @@ typedef struct llm_layer
 	llm_weight	w_gate;			/* [n_embd] -> [n_ff] */
 	llm_weight	w_up;			/* [n_embd] -> [n_ff] */
 	llm_weight	w_down;			/* [n_ff] -> [n_embd] */
+	float	   *post_attn_norm; /* gemma3: RMSNorm of the attention output, else NULL */
+	float	   *post_ffn_norm;	/* gemma3: RMSNorm of the FFN output, else NULL */
+	bool		swa;			/* gemma3: attends to the last n_swa positions only */
 } llm_layer;
 
 struct llm_model
@@ -71,6 +76,12 @@ struct llm_model
 	int32_t		n_embd_kv;		/* n_embd_head * n_head_kv */
 	llm_rope_type rope_type;
 	float		rope_freq_scale;	/* 1 / linear scaling factor */
+	float		rope_theta_swa; /* gemma3: rope base of the sliding-window layers */
+	int32_t		n_swa;			/* gemma3: sliding window (positions), 0: none */
+	int32_t		n_swa_pattern;	/* gemma3: every n-th layer is global */
+	float		attn_scale;		/* q.k multiplier: 1 / sqrt(head size) */
+	float		embd_scale;		/* token embeddings multiplied by it (gemma3: sqrt(n_embd)) */
+	bool		geglu;			/* FFN gate activation: GELU (tanh form), else SiLU */
 	float	   *rope_freqs;		/* optional per-pair divisors [n_rot/2] */
 
 	llm_weight	tok_embd;		/* [n_embd] x n_vocab rows */
@@ -80,19 +91,28 @@ struct llm_model
 	llm_layer  *layers;
 
 	void	   *packed_arena;	/* every llm_weight.packed points into it */
+	llm_kv_type kv_type;		/* element type of sequences created next */
 	const llm_abort *abort;		/* the caller's check, during the load only */
 };
 
-/* The KV cache of one sequence: per layer, positions x n_embd_kv floats. */
+/*
+ * The KV cache of one sequence: per layer, positions x n_embd_kv values,
+ * f32 (float) or f16 (uint16_t) as the model's kv_type was when the
+ * sequence was created.
+ */
 struct llm_seq
 {
 	const llm_model *model;
 	int32_t		pos;			/* positions filled */
 	int32_t		max_pos;		/* hard limit */
 	int32_t		cap;			/* positions allocated */
-	float	  **k;				/* [n_layer] -> cap * n_embd_kv */
-	float	  **v;
+	bool		f16;			/* elements are f16 */
+	void	  **k;				/* [n_layer] -> cap * n_embd_kv */
+	void	  **v;
 };
+
+/* bytes of one KV element of s */
+#define LLM_SEQ_ELT(s) ((s)->f16 ? sizeof(uint16_t) : sizeof(float))
 
 /*
  * A compute backend: runs the forward pass of llm_engine_step() for a

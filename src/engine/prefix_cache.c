@@ -129,9 +129,9 @@ static int
 prefix_copy_rows(llm_seq *dst, const llm_seq *src, int32_t n, char *err)
 {
 	const llm_model *m = src->model;
-	size_t		bytes = (size_t) n * (size_t) m->n_embd_kv * sizeof(float);
+	size_t		bytes = (size_t) n * (size_t) m->n_embd_kv * LLM_SEQ_ELT(src);
 
-	if (dst->model != m || dst->pos != 0 || n > src->pos)
+	if (dst->model != m || dst->f16 != src->f16 || dst->pos != 0 || n > src->pos)
 		return llm_err(err, "prefix copy between incompatible sequences");
 	if (llm_seq_reserve(dst, n, err) < 0)
 		return -1;

@@ -932,6 +932,58 @@ test_f32_rows(const llm_kernels *k, const char *isa)
 	ok(good_axpy, "%s axpy_f32_rows bit-identical to axpy_f32 row by row", isa);
 }
 
+/*
+ * dot_f16_rows and axpy_f16_rows (the f16 KV cache): bit-identical, for
+ * each kernel set, to dot_f32_rows and axpy_f32_rows over the same rows
+ * widened to f32, so an f16 cache changes attention only by the rounding
+ * of the stored values.
+ */
+static void
+test_f16_rows(const llm_kernels *k, const char *isa)
+{
+	static const int lens[] = {8, 13, 32, 64, 72, 128, 130};
+	static uint16_t h[16 * 160];
+	static float x[16 * 160];
+	static float q[160];
+	static float a[16];
+	static float got[16];
+	static float want[16];
+	static float y1[160];
+	static float y2[160];
+	uint64_t	s = 13;
+	int			good_dot = 1;
+	int			good_axpy = 1;
+
+	for (int li = 0; li < (int) (sizeof(lens) / sizeof(lens[0])); li++)
+		for (int rows = 0; rows <= 9; rows++)
+		{
+			int			n = lens[li];
+			int			stride = n + 3;
+			float		scale = 0.125f + rnd_f(&s);
+
+			rnd_floats(&s, x, rows * stride);
+			for (int i = 0; i < rows * stride; i++)
+			{
+				h[i] = llm_fp32_to_fp16(x[i]);
+				x[i] = llm_fp16_to_fp32(h[i]);
+			}
+			rnd_floats(&s, q, n);
+			rnd_floats(&s, a, rows);
+			rnd_floats(&s, y1, n);
+			memcpy(y2, y1, n * sizeof(float));
+			k->dot_f16_rows(n, q, h, stride, rows, scale, got);
+			k->dot_f32_rows(n, q, x, stride, rows, scale, want);
+			if (rows > 0 && memcmp(got, want, rows * sizeof(float)) != 0)
+				good_dot = 0;
+			k->axpy_f16_rows(n, a, h, stride, rows, y1);
+			k->axpy_f32_rows(n, a, x, stride, rows, y2);
+			if (memcmp(y1, y2, n * sizeof(float)) != 0)
+				good_axpy = 0;
+		}
+	ok(good_dot, "%s dot_f16_rows bit-identical to dot_f32_rows on the widened rows", isa);
+	ok(good_axpy, "%s axpy_f16_rows bit-identical to axpy_f32_rows on the widened rows", isa);
+}
+
 /* -------------------------------------------------------------- benchmark */
 
 /*
@@ -1452,8 +1504,12 @@ main(int argc, char **argv)
 	test_vec_dot(&ks, &ka, have_avx2);
 	test_f32_helpers(&ks, &ka, have_avx2);
 	test_f32_rows(&ks, "scalar");
+	test_f16_rows(&ks, "scalar");
 	if (have_avx2)
+	{
 		test_f32_rows(&ka, "avx2");
+		test_f16_rows(&ka, "avx2");
+	}
 	test_gemm(&ks, &ka, have_avx2);
 	test_gemm8(&ks, &ka, have_avx2);
 	test_gemm8_avx512(&ks, &kx, have_avx512);
