@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fgemm.h"
 #include "embed_int.h"
@@ -761,7 +762,11 @@ llm_bert_ctx_new(llm_bert_ctx **out, int n_threads, const char *isa, char *err)
 	if (!c)
 		return llm_err(err, "out of memory");
 	if (n_threads < 1)
-		n_threads = 1;
+	{
+		long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		n_threads = ncpu > 0 ? (int) (ncpu < 512 ? ncpu : 512) : 1;
+	}
 	llm_kernels_init(&c->k, isa);
 	llm_vmath_init(&c->vm, c->k.isa);
 	c->pool = llm_pool_new(n_threads, err);
@@ -1049,7 +1054,8 @@ bert_item_cmp(const void *a, const void *b)
 int
 llm_bert_batch(llm_bert_ctx *c, const llm_bert *m,
 			   const char *const *texts, const size_t *lens, int n,
-			   float *out, llm_embed_truncation mode, int64_t *n_tokens, char *err)
+			   float *out, llm_embed_truncation mode, const llm_abort *ab,
+			   int64_t *n_tokens, char *err)
 {
 	bert_item  *items;
 	bert_batch	b;
@@ -1073,6 +1079,11 @@ llm_bert_batch(llm_bert_ctx *c, const llm_bert *m,
 	for (i = 0; i < n; i++)
 	{
 		items[i].idx = i;
+		if (llm_should_abort(ab))
+		{
+			llm_err(err, LLM_ABORT_MSG);
+			goto done;
+		}
 		if (llm_wp_encode(m->wp, texts[i], lens[i], true, 0, &items[i].ids, &items[i].n, err) < 0)
 			goto done;
 		if (items[i].n > m->max_seq)
@@ -1128,6 +1139,11 @@ llm_bert_batch(llm_bert_ctx *c, const llm_bert *m,
 		}
 		b.n_seq = ns;
 		b.n_tok = tok;
+		if (llm_should_abort(ab))
+		{
+			llm_err(err, LLM_ABORT_MSG);
+			goto done;
+		}
 		bert_forward(&b, bids, pooled);
 		for (i = 0; i < ns; i++)
 			memcpy(out + (size_t) items[start + i].idx * m->dim, pooled + (size_t) i * m->dim,

@@ -29,6 +29,7 @@ struct llm_embed_ctx
 	llm_bert_ctx *enc;			/* thread pool and kernels of the encoder */
 	struct llm_engine *dec_engine;	/* for decoder models, made on first use */
 	int64_t		n_tokens;		/* tokens embedded so far */
+	llm_abort	abort;			/* the caller's check; fn NULL: none */
 };
 
 /*
@@ -37,7 +38,7 @@ struct llm_embed_ctx
  * with the opened file.
  */
 static int
-embed_load_gguf(llm_embed_model *m, const char *path, char *err)
+embed_load_gguf(llm_embed_model *m, const char *path, const llm_abort *ab, char *err)
 {
 	gguf_file  *gg = NULL;
 	char	   *arch = NULL;
@@ -49,7 +50,7 @@ embed_load_gguf(llm_embed_model *m, const char *path, char *err)
 	{
 		free(arch);
 		gguf_close(gg);
-		return llm_embdec_load(&m->dec, path, err);
+		return llm_embdec_load(&m->dec, path, ab, err);
 	}
 	if (arch == NULL || strcmp(arch, "bert") != 0)
 	{
@@ -69,6 +70,16 @@ embed_load_gguf(llm_embed_model *m, const char *path, char *err)
 int
 llm_embed_model_load(llm_embed_model **out, const char *path, char *err)
 {
+	return llm_embed_model_load_ex(out, path, NULL, err);
+}
+
+/*
+ * Load a model, asking ab whether to stop (see llm_embed.h).
+ */
+int
+llm_embed_model_load_ex(llm_embed_model **out, const char *path,
+						const llm_abort *ab, char *err)
+{
 	llm_embed_model *m;
 	struct stat st;
 	int			rc;
@@ -82,7 +93,7 @@ llm_embed_model_load(llm_embed_model **out, const char *path, char *err)
 	if (S_ISDIR(st.st_mode))
 		rc = llm_bert_load_dir(&m->enc, path, err);
 	else
-		rc = embed_load_gguf(m, path, err);
+		rc = embed_load_gguf(m, path, ab, err);
 	if (rc < 0)
 	{
 		llm_embed_model_free(m);
@@ -185,6 +196,26 @@ llm_embed_ctx_free(llm_embed_ctx *c)
 }
 
 /*
+ * Set (fn NULL: clear) the check llm_embed_batch asks between texts and
+ * batches.
+ */
+void
+llm_embed_ctx_set_abort(llm_embed_ctx *c, int (*fn) (void *arg), void *arg)
+{
+	c->abort.fn = fn;
+	c->abort.arg = arg;
+}
+
+/*
+ * Number of threads the context computes with (the caller's included).
+ */
+int
+llm_embed_ctx_threads(const llm_embed_ctx *c)
+{
+	return llm_bert_ctx_threads(c->enc);
+}
+
+/*
  * Tokens embedded by this context so far (after truncation, specials
  * included).
  */
@@ -206,6 +237,7 @@ llm_embed_batch(llm_embed_ctx *c, const llm_embed_model *m,
 	if (m->dec)
 		return llm_embdec_batch(&c->dec_engine, llm_bert_ctx_threads(c->enc),
 								llm_bert_ctx_isa(c->enc), m->dec, texts, lens, n, out,
-								mode, &c->n_tokens, err);
-	return llm_bert_batch(c->enc, m->enc, texts, lens, n, out, mode, &c->n_tokens, err);
+								mode, &c->abort, &c->n_tokens, err);
+	return llm_bert_batch(c->enc, m->enc, texts, lens, n, out, mode, &c->abort,
+						  &c->n_tokens, err);
 }

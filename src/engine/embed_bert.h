@@ -33,7 +33,10 @@ int			llm_bert_set_pooling(llm_bert *m, llm_embed_pooling p, char *err);
 int			llm_bert_tokenize(const llm_bert *m, const char *text, size_t len,
 							  int max_len, int32_t **ids, int *n_ids, char *err);
 
-/* A thread pool and kernel table for the encoder (see llm_embed_ctx_new). */
+/*
+ * A thread pool and kernel table for the encoder (see llm_embed_ctx_new);
+ * n_threads < 1 is one thread per online CPU.
+ */
 int			llm_bert_ctx_new(llm_bert_ctx **out, int n_threads, const char *isa,
 							 char *err);
 void		llm_bert_ctx_free(llm_bert_ctx *c);
@@ -42,11 +45,12 @@ const char *llm_bert_ctx_isa(const llm_bert_ctx *c);
 
 /*
  * Embed n texts into out[n * dim] (see llm_embed_batch); the tokens
- * embedded (after truncation) are added to *n_tokens.
+ * embedded (after truncation) are added to *n_tokens. ab (may be NULL)
+ * is asked before each text is tokenized and before each batch.
  */
 int			llm_bert_batch(llm_bert_ctx *c, const llm_bert *m,
 						   const char *const *texts, const size_t *lens, int n,
-						   float *out, llm_embed_truncation mode, int64_t *n_tokens,
-						   char *err);
+						   float *out, llm_embed_truncation mode, const llm_abort *ab,
+						   int64_t *n_tokens, char *err);
 
 #endif							/* LLM_EMBED_BERT_H */

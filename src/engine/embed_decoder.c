@@ -104,7 +104,7 @@ embdec_pooling(llm_embdec *d, char *err)
  * Load a decoder model for embedding.
  */
 int
-llm_embdec_load(llm_embdec **out, const char *path, char *err)
+llm_embdec_load(llm_embdec **out, const char *path, const llm_abort *ab, char *err)
 {
 	llm_embdec *d;
 	int			rc;
@@ -113,7 +113,7 @@ llm_embdec_load(llm_embdec **out, const char *path, char *err)
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return llm_err(err, "out of memory");
-	if (llm_model_load(&d->model, path, 0, err) < 0)
+	if (llm_model_load_ex(&d->model, path, 0, ab, err) < 0)
 	{
 		free(d);
 		return -1;
@@ -349,7 +349,8 @@ int
 llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 				 const llm_embdec *d, const char *const *texts,
 				 const size_t *lens, int n, float *out,
-				 llm_embed_truncation mode, int64_t *n_tokens, char *err)
+				 llm_embed_truncation mode, const llm_abort *ab,
+				 int64_t *n_tokens, char *err)
 {
 	const llm_model *m = d->model;
 	int			dim = m->info.n_embd;
@@ -396,6 +397,11 @@ llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 	{
 		char		sub[LLM_ERRLEN];
 
+		if (llm_should_abort(ab))
+		{
+			llm_err(err, LLM_ABORT_MSG);
+			goto done;
+		}
 		if (texts[i] == NULL && lens[i] > 0)
 		{
 			llm_err(err, "text %d is NULL", i);
@@ -464,6 +470,11 @@ llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 				cur++;
 				off = 0;
 			}
+		}
+		if (llm_should_abort(ab))
+		{
+			llm_err(err, LLM_ABORT_MSG);
+			goto done;
 		}
 		if (llm_engine_step_hidden(*eng, m, items, n_items, item_hidden, err) < 0)
 			goto done;

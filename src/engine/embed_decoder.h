@@ -25,7 +25,8 @@ typedef struct llm_embdec llm_embdec;
 bool		llm_embdec_arch_supported(const char *arch);
 
 /* Load the decoder GGUF at path; -1 with err on failure. */
-int			llm_embdec_load(llm_embdec **out, const char *path, char *err);
+int			llm_embdec_load(llm_embdec **out, const char *path, const llm_abort *ab,
+							char *err);
 void		llm_embdec_free(llm_embdec *d);
 void		llm_embdec_info(const llm_embdec *d, llm_embed_info *info);
 /* mean, cls or last; -1 with err for the others */
@@ -44,12 +45,14 @@ int			llm_embdec_tokenize(const llm_embdec *d, const char *text, size_t len,
  * Embed n texts into out[n * dim] with the engine *eng (created with
  * n_threads threads and kernels isa when *eng is NULL; the caller frees
  * it with llm_embdec_engine_free()). On success the tokens embedded
- * (after truncation) are added to *n_tokens.
+ * (after truncation) are added to *n_tokens. ab (may be NULL) is asked
+ * before each text is tokenized and before each step.
  */
 int			llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 							 const llm_embdec *d, const char *const *texts,
 							 const size_t *lens, int n, float *out,
-							 llm_embed_truncation mode, int64_t *n_tokens, char *err);
+							 llm_embed_truncation mode, const llm_abort *ab,
+							 int64_t *n_tokens, char *err);
 void		llm_embdec_engine_free(struct llm_engine *e);
 
 #endif							/* LLM_EMBED_DECODER_H */

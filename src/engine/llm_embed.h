@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llm_util.h"
+
 typedef enum llm_embed_pooling
 {
 	LLM_EMBED_POOL_MEAN = 0,	/* mean over the tokens (attention mask) */
@@ -59,6 +61,14 @@ typedef struct llm_embed_ctx llm_embed_ctx;
 
 /* Load a model directory or .gguf file; -1 with err on failure. */
 int			llm_embed_model_load(llm_embed_model **out, const char *path, char *err);
+
+/*
+ * llm_embed_model_load that asks ab (NULL: never) whether to stop while
+ * it loads a decoder GGUF (see llm_model_load_ex); encoder models load
+ * without asking.
+ */
+int			llm_embed_model_load_ex(llm_embed_model **out, const char *path,
+									const llm_abort *ab, char *err);
 void		llm_embed_model_free(llm_embed_model *m);
 void		llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info);
 
@@ -90,12 +100,22 @@ int			llm_embed_tokenize(const llm_embed_model *m, const char *text, size_t len,
 							   int max_len, int32_t **ids, int *n_ids, char *err);
 
 /*
- * A compute context: n_threads threads (>= 1), kernels chosen by isa
- * (NULL/"auto", "scalar", "avx2", "avx512").
+ * A compute context: n_threads threads (< 1: one per online CPU), kernels
+ * chosen by isa (NULL/"auto", "scalar", "avx2", "avx512"). Its threads
+ * start with every signal blocked.
  */
 int			llm_embed_ctx_new(llm_embed_ctx **out, int n_threads, const char *isa,
 							  char *err);
 void		llm_embed_ctx_free(llm_embed_ctx *c);
+/* Threads the context computes with, the caller's included. */
+int			llm_embed_ctx_threads(const llm_embed_ctx *c);
+
+/*
+ * Have llm_embed_batch call fn(arg) (fn NULL: nothing) on the calling
+ * thread before each text is tokenized and before each batch or step of
+ * compute; nonzero makes it stop and fail with LLM_ABORT_MSG.
+ */
+void		llm_embed_ctx_set_abort(llm_embed_ctx *c, int (*fn) (void *arg), void *arg);
 
 /* Tokens embedded by the context so far (after truncation). */
 int64_t		llm_embed_ctx_tokens(const llm_embed_ctx *c);

@@ -66,6 +66,14 @@ typedef struct llm_model_info
  */
 int			llm_model_load(llm_model **out, const char *path, int32_t ctx_cap,
 						   char *err);
+
+/*
+ * llm_model_load that calls ab (NULL: never) between layers and between
+ * packed weights; when it asks to stop, the load frees what it made and
+ * fails with LLM_ABORT_MSG.
+ */
+int			llm_model_load_ex(llm_model **out, const char *path, int32_t ctx_cap,
+							  const llm_abort *ab, char *err);
 void		llm_model_free(llm_model *m);
 const llm_model_info *llm_model_get_info(const llm_model *m);
 const llm_tokenizer *llm_model_tokenizer(const llm_model *m);

@@ -47,6 +47,28 @@ llm_bf16_to_fp32(uint16_t h)
 
 uint16_t	llm_fp32_to_bf16(float f);
 
+/*
+ * A caller's interrupt check for long calls (model loads, embedding
+ * batches). fn(arg) runs on the calling thread only, between units of
+ * work, never inside a parallel region; nonzero asks the call to stop,
+ * and it then frees what it made and fails with LLM_ABORT_MSG. fn must
+ * return: a longjmp out of the engine would leak its memory.
+ */
+typedef struct llm_abort
+{
+	int			(*fn) (void *arg);
+	void	   *arg;
+} llm_abort;
+
+#define LLM_ABORT_MSG "interrupted by the caller"
+
+/* Whether a (may be NULL, or have no fn) asks to stop. */
+static inline bool
+llm_should_abort(const llm_abort *a)
+{
+	return a != NULL && a->fn != NULL && a->fn(a->arg) != 0;
+}
+
 /* Monotonic clock in seconds. */
 double		llm_time_sec(void);
 

@@ -370,6 +370,9 @@ llm_pack_weight(llm_model *m, llm_weight *w, const llm_kernels *k, char *arena,
 	{
 		char	   *dst = arena + *off;
 
+		if (llm_should_abort(m->abort))
+			return llm_err(err, LLM_ABORT_MSG);
+
 		for (int64_t g = 0; g < w->ne1 / 8; g++)
 			k->type[w->type].pack8(w->ne0, (const char *) w->data + g * group, w->row_bytes,
 								   dst + g * group);
@@ -475,6 +478,8 @@ llm_load_tensors(llm_model *m, const llm_kernels *k, char *err)
 	{
 		llm_layer  *L = &m->layers[l];
 
+		if (llm_should_abort(m->abort))
+			return llm_err(err, LLM_ABORT_MSG);
 		if (llm_load_vector(m, &L->attn_norm, E, false, k, err, "blk.%d.attn_norm.weight", l) < 0 ||
 			llm_load_matrix(m, &L->wq, E, Q, false, err, "blk.%d.attn_q.weight", l) < 0 ||
 			llm_load_matrix(m, &L->wk, E, KV, false, err, "blk.%d.attn_k.weight", l) < 0 ||
@@ -540,6 +545,17 @@ llm_dominant_type(llm_model *m)
 int
 llm_model_load(llm_model **out, const char *path, int32_t ctx_cap, char *err)
 {
+	return llm_model_load_ex(out, path, ctx_cap, NULL, err);
+}
+
+/*
+ * Load the model at path, asking ab between layers and packed weights
+ * whether to stop. See llm_engine.h.
+ */
+int
+llm_model_load_ex(llm_model **out, const char *path, int32_t ctx_cap,
+				  const llm_abort *ab, char *err)
+{
 	llm_model  *m;
 	llm_kernels k;
 	char	   *s = NULL;
@@ -549,6 +565,7 @@ llm_model_load(llm_model **out, const char *path, int32_t ctx_cap, char *err)
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return llm_err(err, "out of memory");
+	m->abort = ab;
 	if (gguf_open(&m->gf, path, err) < 0)
 	{
 		free(m);
@@ -589,6 +606,11 @@ llm_model_load(llm_model **out, const char *path, int32_t ctx_cap, char *err)
 		goto fail;
 	if (llm_tokenizer_load(&m->tok, m->gf, err) < 0)
 		goto fail;
+	if (llm_should_abort(m->abort))
+	{
+		llm_err(err, LLM_ABORT_MSG);
+		goto fail;
+	}
 	m->info.n_vocab = llm_tokenizer_n_vocab(m->tok);
 	{
 		uint32_t	nv;
@@ -626,6 +648,7 @@ llm_model_load(llm_model **out, const char *path, int32_t ctx_cap, char *err)
 		}
 		free(s);
 	}
+	m->abort = NULL;
 	*out = m;
 	return 0;
 

@@ -92,6 +92,7 @@ struct llm_model
 
 	void	   *packed_arena;	/* every llm_weight.packed points into it */
 	llm_kv_type kv_type;		/* element type of sequences created next */
+	const llm_abort *abort;		/* the caller's check, during the load only */
 };
 
 /*

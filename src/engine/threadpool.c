@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -109,13 +110,21 @@ llm_pool_main(void *p)
 }
 
 /*
- * Create a pool of n_threads (the caller counts as one of them).
+ * Create a pool of n_threads (the caller counts as one of them). The
+ * workers start with every signal blocked (a new thread inherits the mask
+ * of its creator, which is set so only around pthread_create): signals
+ * meant for the process then always go to a thread of the embedder,
+ * whose handlers never run on our threads. The caller's mask is restored
+ * before returning.
  */
 llm_pool *
 llm_pool_new(int n_threads, char *err)
 {
 	llm_pool   *pool;
-	int			i;
+	sigset_t	all,
+				old;
+	int			i,
+				failed = -1;
 
 	if (n_threads < 1 || n_threads > 512)
 	{
@@ -141,6 +150,13 @@ llm_pool_new(int n_threads, char *err)
 			return NULL;
 		}
 	}
+	sigfillset(&all);
+	if (n_threads > 1 && pthread_sigmask(SIG_BLOCK, &all, &old) != 0)
+	{
+		llm_pool_free(pool);
+		llm_err(err, "could not block signals to create the thread pool");
+		return NULL;
+	}
 	for (i = 0; i < n_threads - 1; i++)
 	{
 		llm_pool_worker *w = &pool->workers[i];
@@ -149,11 +165,18 @@ llm_pool_new(int n_threads, char *err)
 		w->ith = i + 1;
 		if (pthread_create(&w->thread, NULL, llm_pool_main, w) != 0)
 		{
-			llm_pool_free(pool);
-			llm_err(err, "could not create thread %d of %d", i + 2, n_threads);
-			return NULL;
+			failed = i;
+			break;
 		}
 		pool->n_started++;
+	}
+	if (n_threads > 1)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (failed >= 0)
+	{
+		llm_pool_free(pool);
+		llm_err(err, "could not create thread %d of %d", failed + 2, n_threads);
+		return NULL;
 	}
 	return pool;
 }

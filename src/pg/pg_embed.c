@@ -20,7 +20,6 @@
  */
 #include "postgres.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -327,7 +326,11 @@ we_error(LlmWErr *e, const char *err)
 				have,
 				max;
 
-	if (sscanf(err, "text %d has %d tokens, the model takes %d", &idx, &have, &max) == 3)
+	if (strcmp(err, LLM_ABORT_MSG) == 0)
+		llm_werr_set(e, ERRCODE_ADMIN_SHUTDOWN, "could not compute the embedding",
+					 "The llm worker was stopped while it computed the embedding.",
+					 "Run the query again when the worker is back.");
+	else if (sscanf(err, "text %d has %d tokens, the model takes %d", &idx, &have, &max) == 3)
 	{
 		char		detail[LLM_MSG_LEN];
 
@@ -342,21 +345,31 @@ we_error(LlmWErr *e, const char *err)
 }
 
 /*
- * Embed n texts of model mi into out (signals blocked around the engine).
+ * Embed n texts of model mi into out. The context (llm.threads threads,
+ * 0: one per CPU) is made on first use; the engine asks
+ * llm_worker_interrupt_check between texts and batches, so a shutdown
+ * or a ProcSignal barrier does not wait for the whole chunk.
  */
 static int
 we_embed(int mi, const char *const *texts, const size_t *lens, int n, float *out,
 		 llm_embed_truncation mode, char *err)
 {
-	sigset_t	old;
 	int			rc;
 
-	llm_block_signals(&old);
-	if (we_ctx == NULL && llm_embed_ctx_new(&we_ctx, llm_guc_threads, NULL, err) != 0)
-		we_ctx = NULL;
-	rc = we_ctx ? llm_embed_batch(we_ctx, llm_wmodels[mi].em, texts, lens, n, out, mode, err)
-		: -1;
-	llm_restore_signals(&old);
+	if (we_ctx == NULL)
+	{
+		if (llm_embed_ctx_new(&we_ctx, llm_guc_threads, NULL, err) != 0)
+		{
+			we_ctx = NULL;
+			return -1;
+		}
+		llm_embed_ctx_set_abort(we_ctx, llm_worker_interrupt_check, NULL);
+		ereport(LOG,
+				(errmsg("llm worker embedding context: %d threads",
+						llm_embed_ctx_threads(we_ctx))));
+	}
+	rc = llm_embed_batch(we_ctx, llm_wmodels[mi].em, texts, lens, n, out, mode, err);
+	llm_worker_rethrow();
 	return rc;
 }
 

@@ -337,14 +337,14 @@ typedef struct LlmWModel
 
 extern void llm_werr_set(LlmWErr *e, int code, const char *msg,
 						 const char *detail, const char *hint);
-/* pg_reply.c: publish a request's outcome; the worker's signal mask */
+/* pg_reply.c: publish a request's outcome; the engine's interrupt check */
 extern void llm_reply_complete(int slotno, uint64 request_id, const LlmWErr *err,
 								const void *data, Size len,
 								int32 n_prompt, int32 n_generated, int32 finish);
 extern void llm_reply_fail(int slotno, uint64 request_id, int code,
 							const char *msg, const char *detail, const char *hint);
-extern void llm_block_signals(sigset_t *old);
-extern void llm_restore_signals(const sigset_t *old);
+extern int	llm_worker_interrupt_check(void *arg);
+extern void llm_worker_rethrow(void);
 
 /* pg_models.c */
 extern LlmWModel llm_wmodels[LLM_MAX_MODELS];

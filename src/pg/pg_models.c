@@ -255,7 +255,7 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	llm_model  *m = NULL;
 	const llm_model_info *info;
 	llm_embed_model *em = NULL;
-	sigset_t	old;
+	llm_abort	ab = {llm_worker_interrupt_check, NULL};
 	int			idx = -1;
 	int			rc;
 	LlmModelEntry *ent;
@@ -306,9 +306,17 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 		is_dir = true;
 	else
 	{
-		llm_block_signals(&old);
-		rc = llm_model_load(&m, path, ctx_size, err);
-		llm_restore_signals(&old);
+		rc = llm_model_load_ex(&m, path, ctx_size, &ab, err);
+		llm_worker_rethrow();
+	}
+	if (rc != 0 && strcmp(err, LLM_ABORT_MSG) == 0)
+	{
+		/* the worker is shutting down: no second try as an embedding model */
+		snprintf(msg, sizeof(msg), "could not load model \"%s\"", name);
+		llm_werr_set(e, ERRCODE_ADMIN_SHUTDOWN, msg,
+					 "The llm worker was stopped while it loaded the model.",
+					 "Load it again when the worker is back.");
+		return -1;
 	}
 	if (rc != 0 || m == NULL)
 	{
@@ -316,15 +324,14 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 
 		m = NULL;
 		eerr[0] = '\0';
-		llm_block_signals(&old);
-		rc = llm_embed_model_load(&em, path, eerr);
+		rc = llm_embed_model_load_ex(&em, path, &ab, eerr);
+		llm_worker_rethrow();
 		if (rc == 0 && em != NULL && llm_embed_model_cap_seq(em, ctx_size, eerr) != 0)
 		{
 			llm_embed_model_free(em);
 			em = NULL;
 			rc = -1;
 		}
-		llm_restore_signals(&old);
 		if (rc != 0 || em == NULL)
 		{
 			/* report the embedding loader's reason where it applies */
@@ -346,12 +353,10 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 
 		if (!wm_fits_budget(name, bytes, memory_mb, e))
 		{
-			llm_block_signals(&old);
 			if (m)
 				llm_model_free(m);
 			if (em)
 				llm_embed_model_free(em);
-			llm_restore_signals(&old);
 			return -1;
 		}
 		memset(&llm_wmodels[idx], 0, sizeof(LlmWModel));
@@ -634,7 +639,7 @@ llm_wm_request_embed_model(const char *name, LlmWErr *e)
 	char		msg[LLM_MSG_LEN];
 	char		err[LLM_ERRLEN];
 	int			mi = -1;
-	sigset_t	old;
+	llm_abort	ab = {llm_worker_interrupt_check, NULL};
 	int			rc;
 
 	if (name[0] == '\0')
@@ -680,8 +685,8 @@ llm_wm_request_embed_model(const char *name, LlmWErr *e)
 
 	/* a generation model: open its file for embeddings once */
 	err[0] = '\0';
-	llm_block_signals(&old);
-	rc = llm_embed_model_load(&llm_wmodels[mi].em, llm_wmodels[mi].path, err);
+	rc = llm_embed_model_load_ex(&llm_wmodels[mi].em, llm_wmodels[mi].path, &ab, err);
+	llm_worker_rethrow();
 	if (rc == 0 && llm_wmodels[mi].em != NULL)
 	{
 		/* texts get no more positions than generation has (llm.ctx_size) */
@@ -691,7 +696,16 @@ llm_wm_request_embed_model(const char *name, LlmWErr *e)
 			rc = -1;
 		}
 	}
-	llm_restore_signals(&old);
+	if (rc != 0 && strcmp(err, LLM_ABORT_MSG) == 0)
+	{
+		llm_wmodels[mi].em = NULL;
+		snprintf(msg, sizeof(msg), "could not open model \"%s\" for embeddings",
+				 llm_wmodels[mi].name);
+		llm_werr_set(e, ERRCODE_ADMIN_SHUTDOWN, msg,
+					 "The llm worker was stopped while it opened the model.",
+					 "Run the query again when the worker is back.");
+		return -1;
+	}
 	if (rc != 0 || llm_wmodels[mi].em == NULL)
 	{
 		llm_wmodels[mi].em = NULL;

@@ -2,7 +2,8 @@
  * pg_reply.c - worker-side helpers shared by the worker loop
  * (pg_worker.c), the model registry (pg_models.c) and the embedding path
  * (pg_embed.c): how a request's outcome is published into its queue slot,
- * and the signal mask kept around engine calls that start threads.
+ * and the interrupt check that long engine calls (model loads, embedding
+ * batches) run between units of work.
  *
  * These sit next to the queue (pg_queue.c) and call nothing but it, so the
  * three worker-side files can use them without calling one another back:
@@ -11,29 +12,66 @@
  */
 #include "postgres.h"
 
-#include <pthread.h>
-#include <signal.h>
-
+#include "miscadmin.h"
+#include "postmaster/interrupt.h"
 #include "storage/lwlock.h"
 #include "utils/dsa.h"
+#include "utils/memutils.h"
 
 #include "pg_llm.h"
 
-/* Block every signal in this thread (and threads it starts). */
-void
-llm_block_signals(sigset_t *old)
-{
-	sigset_t	all;
+/* an error CHECK_FOR_INTERRUPTS raised inside an engine call, held back */
+static ErrorData *llm_held_error = NULL;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, old);
+/*
+ * The llm_abort check of the worker's long engine calls. The engine calls
+ * it on the worker's own thread between layers, texts and batches (never
+ * while its pool threads compute). It asks the engine to stop when a
+ * shutdown was requested (SIGTERM: the loop then exits), and otherwise
+ * serves pending interrupts, ProcSignal barriers among them, with
+ * CHECK_FOR_INTERRUPTS. An ERROR that raises is caught, so that nothing
+ * jumps out of engine code: the engine is told to stop, unwinds and
+ * frees, and llm_worker_rethrow() raises the error after the call.
+ * (A FATAL exits the process at once, which needs no unwinding.)
+ */
+int
+llm_worker_interrupt_check(void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	(void) arg;
+	if (llm_held_error != NULL || ShutdownRequestPending)
+		return 1;
+	if (!INTERRUPTS_PENDING_CONDITION())
+		return 0;
+	PG_TRY();
+	{
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		llm_held_error = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return llm_held_error != NULL || ShutdownRequestPending;
 }
 
-/* Restore the signal mask saved by llm_block_signals. */
+/*
+ * Raise the error llm_worker_interrupt_check held back during the engine
+ * call that just returned, if any (in the worker an ERROR ends the
+ * process like a FATAL, and its exit hook fails the pending requests).
+ */
 void
-llm_restore_signals(const sigset_t *old)
+llm_worker_rethrow(void)
 {
-	pthread_sigmask(SIG_SETMASK, old, NULL);
+	ErrorData  *edata = llm_held_error;
+
+	if (edata == NULL)
+		return;
+	llm_held_error = NULL;
+	ReThrowError(edata);
 }
 
 /* Fill a LlmWErr. */

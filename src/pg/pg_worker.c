@@ -37,13 +37,17 @@
  * for a current request.
  *
  * The engine runs its own threads. They must never run PostgreSQL signal
- * handlers, so all signals are blocked around engine calls that may start
- * or use threads; signals that arrive meanwhile are delivered afterwards.
+ * handlers: the engine creates them with every signal blocked (its thread
+ * pool blocks them around pthread_create), so signals always reach this
+ * process's own thread, whose mask is PostgreSQL's throughout, engine
+ * calls included. SIGTERM and SIGQUIT therefore act at once; long engine
+ * calls (model loads, embedding batches) run llm_worker_interrupt_check
+ * between units of work, which stops them on a shutdown request and
+ * serves ProcSignal barriers (pg_reply.c).
  */
 #include "postgres.h"
 
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <malloc.h>
@@ -870,7 +874,6 @@ worker_step(void)
 	{
 		int			n = 0;
 		char		err[LLM_ERRLEN];
-		sigset_t	old;
 		double		t0,
 					t1;
 		int			rc;
@@ -903,11 +906,9 @@ worker_step(void)
 			continue;
 
 		err[0] = '\0';
-		llm_block_signals(&old);
 		t0 = llm_time_sec();
 		rc = llm_engine_step(W.engine, llm_wmodels[mi].m, items, n, err);
 		t1 = llm_time_sec();
-		llm_restore_signals(&old);
 
 		LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 		llm_shared->steps++;
@@ -1107,7 +1108,6 @@ worker_create_engine(void)
 	static const char *const devices[] = {"auto", "cpu", "cuda"};
 	llm_engine_params ep;
 	char		err[LLM_ERRLEN];
-	sigset_t	old;
 	int			rc;
 
 	memset(&ep, 0, sizeof(ep));
@@ -1115,9 +1115,7 @@ worker_create_engine(void)
 	ep.isa = NULL;
 	ep.device = devices[llm_guc_device];
 	err[0] = '\0';
-	llm_block_signals(&old);
 	rc = llm_engine_new(&W.engine, &ep, err);
-	llm_restore_signals(&old);
 	if ((rc != 0 || W.engine == NULL) && llm_guc_device == LLM_DEVICE_CUDA)
 	{
 		/* stay up and answer every request with the reason */

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "llm_embed.h"
@@ -23,14 +26,16 @@
 
 /*
  * Check counts, so that tap_plan pins the total whatever is skipped:
- * test_wordpiece, test_golden_vectors, test_model (with its golden
- * tokens and vectors), each GGUF conversion, and the whole program.
+ * test_wordpiece, test_golden_vectors, test_model (with its threads and
+ * abort checks, golden tokens and vectors), each GGUF conversion, and the
+ * whole program.
  */
 #define WP_CHECKS 17
 #define VECTOR_CHECKS 2
-#define MODEL_CHECKS (4 + 1 + VECTOR_CHECKS)
+#define THREAD_CHECKS 10		/* test_threads_and_abort */
+#define MODEL_CHECKS (4 + 1 + THREAD_CHECKS + VECTOR_CHECKS)
 #define GGUF_CHECKS (2 + VECTOR_CHECKS)
-#define EMBED_PLAN 94
+#define EMBED_PLAN 104
 
 /*
  * Build a safetensors image: 8-byte length, header, then ndata bytes.
@@ -542,6 +547,191 @@ test_golden_vectors(const llm_embed_model *m, int dim, const char *label, double
 	free(out);
 }
 
+/* an llm_abort check that counts its calls and asks to stop at call stop_at (0: never) */
+typedef struct abort_probe
+{
+	int			calls;
+	int			stop_at;
+} abort_probe;
+
+/*
+ * The llm_abort function of an abort_probe.
+ */
+static int
+probe_check(void *arg)
+{
+	abort_probe *p = arg;
+
+	p->calls++;
+	return p->stop_at > 0 && p->calls >= p->stop_at;
+}
+
+/*
+ * Whether every thread of this process but the calling one blocks SIGTERM
+ * and SIGQUIT (read from /proc/self/task/<tid>/status SigBlk); *n_other
+ * gets the number of those threads.
+ */
+static bool
+other_threads_block_signals(int *n_other)
+{
+	DIR		   *d = opendir("/proc/self/task");
+	struct dirent *de;
+	bool		all = true;
+	long		self = (long) getpid();
+
+	*n_other = 0;
+	if (d == NULL)
+		return false;
+	while ((de = readdir(d)) != NULL)
+	{
+		char		path[300],
+					line[256];
+		FILE	   *f;
+		unsigned long long blk = 0;
+		bool		found = false;
+
+		if (de->d_name[0] == '.' || atol(de->d_name) == self)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "SigBlk: %llx", &blk) == 1)
+			{
+				found = true;
+				break;
+			}
+		fclose(f);
+		(*n_other)++;
+		if (!found || !(blk & (1ULL << (SIGTERM - 1))) || !(blk & (1ULL << (SIGQUIT - 1))))
+			all = false;
+	}
+	closedir(d);
+	return all;
+}
+
+/*
+ * Thread pools (issue 17): llm.threads = 0 means one thread per CPU; pool
+ * threads start with signals blocked whatever the creator's mask, and the
+ * creator's mask is left as it was. The abort check: asked between texts
+ * and batches, it stops llm_embed_batch with LLM_ABORT_MSG, and the
+ * context still works afterwards; a decoder load stops the same way.
+ */
+static void
+test_threads_and_abort(const llm_embed_model *m, int dim)
+{
+	static const char *const texts[3] = {"the first text", "a second one", "and a third"};
+	size_t		lens[3];
+	float	   *ref = malloc(3 * (size_t) dim * sizeof(float)),
+			   *out = malloc(3 * (size_t) dim * sizeof(float));
+	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	char		err[LLM_ERRLEN];
+	char		path[4200];
+	sigset_t	none,
+				before,
+				after;
+	llm_embed_ctx *c;
+	abort_probe probe;
+	int			n_other = 0,
+				rc;
+	bool		blocked;
+	struct stat st;
+
+	for (int i = 0; i < 3; i++)
+		lens[i] = strlen(texts[i]);
+
+	/* 0 threads: one per CPU */
+	if (llm_embed_ctx_new(&c, 0, NULL, err) < 0)
+		ok(0, "context with 0 threads: %s", err);
+	else
+	{
+		ok(llm_embed_ctx_threads(c) == (int) (ncpu > 0 ? ncpu : 1),
+		   "0 threads is one per CPU (%d threads, %ld CPUs)", llm_embed_ctx_threads(c), ncpu);
+		llm_embed_ctx_free(c);
+	}
+
+	/* created from a thread that blocks nothing */
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, &before);
+	if (llm_embed_ctx_new(&c, 3, NULL, err) < 0)
+	{
+		pthread_sigmask(SIG_SETMASK, &before, NULL);
+		ok(0, "context with 3 threads: %s", err);
+		free(ref);
+		free(out);
+		return;
+	}
+	pthread_sigmask(SIG_SETMASK, &before, &after);
+	ok(!sigismember(&after, SIGTERM) && !sigismember(&after, SIGQUIT),
+	   "the creating thread's mask is restored");
+
+	/* (after a batch: a thread not yet scheduled would still block everything) */
+	ok(llm_embed_batch(c, m, texts, lens, 3, ref, LLM_TRUNCATE_END, err) == 0,
+	   "embed without a check");
+	blocked = other_threads_block_signals(&n_other);
+	ok(blocked && n_other == 2,
+	   "the 2 pool threads block SIGTERM and SIGQUIT (%d threads seen)", n_other);
+	memset(&probe, 0, sizeof(probe));
+	llm_embed_ctx_set_abort(c, probe_check, &probe);
+	rc = llm_embed_batch(c, m, texts, lens, 3, out, LLM_TRUNCATE_END, err);
+	ok(rc == 0 &&
+	   probe.calls >= 4 && memcmp(out, ref, 3 * (size_t) dim * sizeof(float)) == 0,
+	   "a check that never stops: same vectors, asked %d times", probe.calls);
+	probe.calls = 0;
+	probe.stop_at = 1;
+	err[0] = '\0';
+	rc = llm_embed_batch(c, m, texts, lens, 3, out, LLM_TRUNCATE_END, err);
+	ok(rc < 0 &&
+	   strcmp(err, LLM_ABORT_MSG) == 0 && probe.calls == 1,
+	   "stop before the first text: %s (asked %d times)", err, probe.calls);
+	probe.calls = 0;
+	probe.stop_at = 4;			/* after the 3 texts: before the first batch */
+	err[0] = '\0';
+	rc = llm_embed_batch(c, m, texts, lens, 3, out, LLM_TRUNCATE_END, err);
+	ok(rc < 0 &&
+	   strcmp(err, LLM_ABORT_MSG) == 0 && probe.calls == 4,
+	   "stop before the first batch: %s (asked %d times)", err, probe.calls);
+	llm_embed_ctx_set_abort(c, NULL, NULL);
+	memset(out, 0, 3 * (size_t) dim * sizeof(float));
+	ok(llm_embed_batch(c, m, texts, lens, 3, out, LLM_TRUNCATE_END, err) == 0 &&
+	   memcmp(out, ref, 3 * (size_t) dim * sizeof(float)) == 0,
+	   "the context works after a stop");
+	llm_embed_ctx_free(c);
+	free(ref);
+	free(out);
+
+	/* a decoder GGUF load (llm_model_load_ex) */
+	snprintf(path, sizeof(path), "%s/SmolLM2-135M-Instruct.Q4_1.gguf", tap_model_dir());
+	if (stat(path, &st) < 0)
+	{
+		skip("no %s", path);
+		skip("no %s", path);
+		return;
+	}
+	{
+		llm_embed_model *dm = NULL;
+		llm_abort	ab = {probe_check, &probe};
+
+		memset(&probe, 0, sizeof(probe));
+		rc = llm_embed_model_load_ex(&dm, path, &ab, err);
+		if (rc < 0)
+			ok(0, "decoder load with a check: %s", err);
+		else
+			ok(probe.calls > 30, "decoder load asked the check %d times", probe.calls);
+		llm_embed_model_free(dm);
+		dm = NULL;
+		probe.stop_at = probe.calls / 2 > 1 ? probe.calls / 2 : 1;
+		probe.calls = 0;
+		err[0] = '\0';
+		rc = llm_embed_model_load_ex(&dm, path, &ab, err);
+		ok(rc < 0 && dm == NULL &&
+		   strcmp(err, LLM_ABORT_MSG) == 0 && probe.calls == probe.stop_at,
+		   "decoder load stopped halfway: %s (at call %d)", err, probe.calls);
+		llm_embed_model_free(dm);
+	}
+}
+
 /*
  * Model-level checks with all-MiniLM-L6-v2.
  */
@@ -596,6 +786,7 @@ test_model(void)
 		ok(0, "embedding context: %s", err);
 		skip("no embedding context");
 	}
+	test_threads_and_abort(m, info.dim);
 	test_golden_tokens(m, "safetensors");
 	/* f32 against sentence-transformers: measured 1 - min below 1e-6 (issue 19) */
 	test_golden_vectors(m, info.dim, "safetensors", 1.0 - 1e-6, 0);
