@@ -81,6 +81,13 @@ SELECT prompt_tokens AS before FROM llm_stats \gset
 SELECT length(llm_generate('three ' || repeat('one two ', 40), max_tokens => 4,
                            model => 'ctx64')) > 0 AS generated;
 SELECT prompt_tokens - :before AS prompt_tokens_used FROM llm_stats;
+-- but not to a sliver: with max_tokens over half of the context, a cut
+-- that keeps less than half of the prompt fails (issue 17 point 3)
+SELECT llm_generate('three ' || repeat('one two ', 40), max_tokens => 40,
+                    model => 'ctx64');
+SET llm.truncation = 'left';
+SELECT llm_generate('three ' || repeat('one two ', 40), max_tokens => 40,
+                    model => 'ctx64');
 RESET llm.truncation;
 -- max_tokens must fit in the context, whatever the truncation
 SELECT llm_generate('One, two, three,', max_tokens => 200, model => 'ctx64');

@@ -62,7 +62,10 @@ llm_gen_defaults(llm_gen_params *p)
 
 /*
  * Apply the truncation policy so that the prompt leaves room for
- * max_tokens in a context of n_ctx positions.
+ * max_tokens in a context of n_ctx positions. left and right refuse to
+ * cut a prompt to a sliver: when max_tokens takes more than half of the
+ * context and the cut would keep less than half of the prompt, the
+ * request fails instead.
  */
 static int
 llm_gen_truncate(llm_gen *g, const llm_gen_params *p, int32_t n_ctx, bool has_bos,
@@ -76,27 +79,27 @@ llm_gen_truncate(llm_gen *g, const llm_gen_params *p, int32_t n_ctx, bool has_bo
 	room = n_ctx - p->max_tokens;
 	if (g->n_prompt <= room)
 		return 0;
-	switch (p->truncation)
+	if (p->truncation == LLM_TRUNC_ERROR)
+		return llm_err(err, "prompt of %d tokens plus max_tokens %d exceeds the context of %d tokens",
+					   g->n_prompt, p->max_tokens, n_ctx);
+	if (p->truncation != LLM_TRUNC_LEFT && p->truncation != LLM_TRUNC_RIGHT)
+		return llm_err(err, "unknown truncation mode %d", (int) p->truncation);
+	if (2 * (int64_t) p->max_tokens > n_ctx && 2 * (int64_t) room < g->n_prompt)
+		return llm_err(err, "prompt of %d tokens would be cut to %d tokens to leave room "
+					   "for max_tokens %d in the context of %d tokens",
+					   g->n_prompt, room, p->max_tokens, n_ctx);
+	if (p->truncation == LLM_TRUNC_LEFT)
 	{
-		case LLM_TRUNC_ERROR:
-			return llm_err(err, "prompt of %d tokens plus max_tokens %d exceeds the context of %d tokens",
-						   g->n_prompt, p->max_tokens, n_ctx);
-		case LLM_TRUNC_RIGHT:
-			g->n_prompt = room;
-			return 0;
-		case LLM_TRUNC_LEFT:
-			{
-				/* keep a leading BOS, drop the oldest tokens after it */
-				int32_t		keep = has_bos ? 1 : 0;
-				int32_t		drop = g->n_prompt - room;
+		/* keep a leading BOS, drop the oldest tokens after it */
+		int32_t		keep = has_bos ? 1 : 0;
+		int32_t		drop = g->n_prompt - room;
 
-				memmove(g->prompt + keep, g->prompt + keep + drop,
-						(size_t) (g->n_prompt - keep - drop) * sizeof(int32_t));
-				g->n_prompt = room;
-				return 0;
-			}
+		memmove(g->prompt + keep, g->prompt + keep + drop,
+				(size_t) (g->n_prompt - keep - drop) * sizeof(int32_t));
 	}
-	return llm_err(err, "unknown truncation mode %d", (int) p->truncation);
+	/* right keeps the first room tokens */
+	g->n_prompt = room;
+	return 0;
 }
 
 /*
@@ -489,6 +492,15 @@ int32_t
 llm_gen_n_prompt(const llm_gen *g)
 {
 	return g->n_prompt;
+}
+
+/*
+ * The prompt tokens the generation runs. See llm_engine.h.
+ */
+const int32_t *
+llm_gen_prompt(const llm_gen *g)
+{
+	return g->prompt;
 }
 
 int32_t

@@ -157,6 +157,13 @@ int			llm_engine_step_hidden(llm_engine *e, const llm_model *m,
 
 /* ----------------------------------------------------------- generation */
 
+/*
+ * What to do with a prompt longer than the context minus max_tokens.
+ * LEFT and RIGHT refuse (the error says "would be cut") when max_tokens
+ * takes more than half of the context and the cut would keep less than
+ * half of the prompt: the prompt would be cut to a sliver. For chats
+ * (llm_chat_fit) both leave out whole turns, oldest first.
+ */
 typedef enum llm_truncation
 {
 	LLM_TRUNC_ERROR = 0,		/* prompt too long: error */
@@ -209,6 +216,25 @@ int			llm_gen_new(llm_gen **out, const llm_model *m, const char *prompt,
 void		llm_gen_free(llm_gen *g);
 
 /*
+ * Render chat messages with template t (the model's) into the prompt of a
+ * generation with parameters p on model m: *out, *marks and *n_marks as
+ * llm_chat_apply_marked() gives them (assistant opening included), to be
+ * passed to llm_gen_new() with parse_special false and these marks.
+ * Under LLM_TRUNC_LEFT or _RIGHT, when the render plus p->max_tokens
+ * exceeds the context, the oldest turns (a user message and the messages
+ * up to the next one) are left out, as few as needed; the system
+ * messages and the last user turn (the last user message and what
+ * follows it) are always kept. When even those do not fit, -1 with an
+ * error that says "exceeds the context". Under LLM_TRUNC_ERROR the whole
+ * conversation is rendered (llm_gen_new() then reports it too long).
+ * *n_dropped (may be NULL) gets the number of messages left out.
+ */
+int			llm_chat_fit(const llm_model *m, const llm_chat_template *t,
+						 const llm_chat_msg *msgs, size_t n, const llm_gen_params *p,
+						 char **out, llm_text_span **marks, size_t *n_marks,
+						 size_t *n_dropped, char *err);
+
+/*
  * Fill *item with the tokens this generation wants processed next: up to
  * max_tokens of its prompt while prefilling, else its last sampled token.
  * Returns the number of tokens (0 when finished).
@@ -239,6 +265,8 @@ double		llm_gen_mask_seconds(const llm_gen *g);
 /* generated text so far (complete UTF-8 characters only until finished) */
 const char *llm_gen_text(const llm_gen *g, size_t *len);
 int32_t		llm_gen_n_prompt(const llm_gen *g);
+/* the prompt tokens it runs (after truncation), llm_gen_n_prompt() of them */
+const int32_t *llm_gen_prompt(const llm_gen *g);
 int32_t		llm_gen_n_generated(const llm_gen *g);
 const char *llm_finish_name(llm_finish f);
 

@@ -414,6 +414,12 @@ werr_from_gen(LlmWErr *e, const char *err)
 		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
 				 "max_tokens does not fit in the context", err,
 				 "Lower max_tokens, or load the model with a larger llm.ctx_size.");
+	else if (strstr(err, "last user turn"))
+		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "prompt is too long", err,
+				 "Shorten the system message or the last user message, or lower max_tokens.");
+	else if (strstr(err, "would be cut"))
+		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "prompt is too long", err,
+				 "Lower max_tokens: truncation keeps at least half of the prompt when max_tokens takes over half of the context.");
 	else if (strstr(err, "exceeds the context") || strstr(err, "too long"))
 		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "prompt is too long", err,
 				 "Shorten the prompt, lower max_tokens, or set llm.truncation to left or right.");
@@ -508,12 +514,26 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 			rc = plain_prompt(msgs, s->opt.n_msgs, &rendered, err);
 		else
 		{
-			/* only the template's markers may become special tokens */
-			rc = llm_chat_apply_marked(tmpl, msgs, s->opt.n_msgs, true, &rendered,
-									   &marks, &n_marks, err);
+			llm_gen_params fp;
+
+			/*
+			 * Only the template's markers may become special tokens; a
+			 * conversation too long loses whole turns (llm.truncation).
+			 */
+			llm_gen_defaults(&fp);
+			fp.max_tokens = s->opt.max_tokens;
+			fp.add_bos = -1;
+			fp.truncation = (llm_truncation) s->opt.truncation;
+			rc = llm_chat_fit(llm_wmodels[mi].m, tmpl, msgs, s->opt.n_msgs, &fp,
+							  &rendered, &marks, &n_marks, NULL, err);
 		}
 		pfree(parts);
 		pfree(msgs);
+		if (rc != 0 && strstr(err, "exceeds the context"))
+		{
+			werr_from_gen(e, err);
+			return false;
+		}
 		if (rc != 0)
 		{
 			llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "invalid chat messages", err,
