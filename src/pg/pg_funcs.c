@@ -97,7 +97,8 @@ text_from_utf8(const char *s, size_t len)
 		const unsigned char *p = (const unsigned char *) s + i;
 		int			l = pg_utf_mblen(p);
 
-		if (*p != 0 && l <= (int) (len - i) && pg_utf8_islegal(p, l))
+		/* compare as size_t: a result over 2 GB must not wrap to negative */
+		if (*p != 0 && (size_t) l <= len - i && pg_utf8_islegal(p, l))
 		{
 			appendBinaryStringInfo(&buf, (const char *) p, l);
 			i += l;

@@ -16,7 +16,9 @@
  * A slot moves FREE -> QUEUED (backend) -> RUNNING (worker) -> DONE
  * (worker) -> FREE (backend).  A backend that gives up (cancel, timeout,
  * error, exit) frees a QUEUED or DONE slot itself and turns a RUNNING one
- * into CANCELLED, which the worker frees within one step.  Every
+ * into CANCELLED, which the worker frees within one step (a RUNNING
+ * embedding request whose text the worker has copied is freed by the
+ * backend at once: the worker answers only a slot with its request_id).  Every
  * submission gets a new request_id, so a slot that has been reused never
  * hands a stale result to a newer request.  DSA chunks named by a slot
  * belong to that slot: whoever sets the slot FREE frees them.

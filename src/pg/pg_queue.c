@@ -26,7 +26,24 @@
  * CHECK_FOR_INTERRUPTS(), so cancel requests and statement_timeout work
  * at any time. On any way out - error, cancel, FATAL, backend exit - the
  * backend's slots are released: QUEUED and DONE slots are freed on the
- * spot, RUNNING ones marked CANCELLED for the worker to drop.
+ * spot, RUNNING ones marked CANCELLED for the worker to drop, except
+ * embedding requests whose text the worker has already copied: those are
+ * freed on the spot too (the worker answers a slot only while it still
+ * holds the same request_id), so a cancelled llm_embed_batch() gives all
+ * its slots back at once instead of after the worker's current chunk.
+ *
+ * While it waits, the backend checks about once a second
+ * (LLM_CLIENT_CHECK_MS) whether its client is still connected; when the
+ * client has gone (killed, network lost) it ends with FATAL "connection
+ * to client lost", as client_connection_check_interval would, so that
+ * the worker stops generating for nobody.
+ *
+ * Results are copied out of the DSA area after llm_shared->lock is
+ * released (llm_collect): under the lock a finished slot's chunks are
+ * detached and the slot freed, so that the chunks belong to this backend
+ * alone and no reset or unload can free them; then they are copied and
+ * freed. An allocation failure during the copy (a huge result) thus
+ * raises its ERROR with no LWLock held.
  */
 #include "postgres.h"
 
@@ -38,10 +55,20 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "pg_llm.h"
+
+/*
+ * From libpq/libpq.h (PostgreSQL 14 and later), declared here because
+ * that header pulls in libpq-be.h, which needs the GSSAPI headers of a
+ * server built with GSSAPI (Debian's is), a build dependency for two
+ * declarations.
+ */
+extern bool pq_check_connection(void);
+extern PGDLLIMPORT WaitEventSet *FeBeWaitSet;
 
 LlmShared  *llm_shared = NULL;
 
@@ -53,6 +80,8 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 /* poll intervals of the wait loop, in milliseconds */
 #define LLM_POLL_RESULT_MS	100
 #define LLM_POLL_SLOT_MS	10
+/* how often a waiting backend checks that its client is still there */
+#define LLM_CLIENT_CHECK_MS	1000
 
 /*
  * Bytes of shared memory the queue needs for llm.queue_size slots.
@@ -262,7 +291,21 @@ llm_release_my_slots(void)
 				llm_slot_clear(slot);
 				break;
 			case LLM_SLOT_RUNNING:
-				slot->state = LLM_SLOT_CANCELLED;
+				if (slot->kind == LLM_REQ_EMBED && !DsaPointerIsValid(slot->input))
+				{
+					/*
+					 * The worker has copied the text (it frees the input
+					 * chunk then) and replies only to a slot that still
+					 * holds this request_id: free it now, so that the
+					 * slot does not wait for the worker's current
+					 * embedding chunk. The worker drops the text before
+					 * its next chunk.
+					 */
+					llm_free_slot_chunks(slot, chunks, &nchunks);
+					llm_slot_clear(slot);
+				}
+				else
+					slot->state = LLM_SLOT_CANCELLED;
 				wake_worker = true;
 				break;
 			default:
@@ -389,7 +432,17 @@ llm_submit_one(LlmRequest *req, int *hint)
 								   DSA_ALLOC_HUGE | DSA_ALLOC_NO_OOM);
 		if (!DsaPointerIsValid(in))
 			return false;		/* llm.shared_text_mb is taken: wait */
-		memcpy(dsa_get_address(llm_area, in), req->input, req->input_len);
+		/* a mapping failure must not leak the chunk: nobody else knows it */
+		PG_TRY();
+		{
+			memcpy(dsa_get_address(llm_area, in), req->input, req->input_len);
+		}
+		PG_CATCH();
+		{
+			dsa_free(llm_area, in);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 	}
 
 	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
@@ -444,17 +497,94 @@ typedef struct LlmError
 } LlmError;
 
 /*
- * Collect finished requests among the first `submitted': copy their
- * results into backend memory and free their slots. Returns the number
+ * A finished request's DSA chunks, detached from its slot under the lock
+ * so that they belong to this backend alone until copied and freed.
+ */
+typedef struct LlmTaken
+{
+	int			index;			/* the request's position */
+	dsa_pointer input;
+	dsa_pointer output;
+	Size		len;			/* bytes of output */
+	bool		copy;			/* a success: copy the output */
+} LlmTaken;
+
+/*
+ * Free the chunks of a taken result that are still held.
+ */
+static void
+llm_taken_free(LlmTaken *t)
+{
+	if (DsaPointerIsValid(t->input))
+	{
+		dsa_free(llm_area, t->input);
+		t->input = InvalidDsaPointer;
+	}
+	if (DsaPointerIsValid(t->output))
+	{
+		dsa_free(llm_area, t->output);
+		t->output = InvalidDsaPointer;
+	}
+}
+
+/*
+ * Copy the taken results into backend memory (no lock held) and free
+ * their chunks. An ERROR on the way (out of memory for a huge result, a
+ * segment that cannot be mapped) frees the chunks not yet freed before
+ * it propagates; only a chunk whose segment cannot be mapped at all can
+ * then stay behind, since freeing it needs the mapping too.
+ */
+static void
+llm_copy_taken(LlmRequest *reqs, LlmTaken *taken, int ntaken)
+{
+	PG_TRY();
+	{
+		for (int k = 0; k < ntaken; k++)
+		{
+			LlmTaken   *t = &taken[k];
+			LlmRequest *r = &reqs[t->index];
+
+			if (t->copy)
+			{
+				r->output = MemoryContextAllocHuge(CurrentMemoryContext, t->len + 1);
+				if (t->len > 0)
+					memcpy(r->output, dsa_get_address(llm_area, t->output), t->len);
+				r->output[t->len] = '\0';
+			}
+			llm_taken_free(t);
+			r->done = true;
+		}
+	}
+	PG_CATCH();
+	{
+		for (int k = 0; k < ntaken; k++)
+			llm_taken_free(&taken[k]);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Collect finished requests among the first `submitted': free their
+ * slots, then copy their results into backend memory. Returns the number
  * still pending; *err receives the error of the failed request with the
  * lowest position seen so far (sqlerrcode stays 0 if none), so that a
  * batch fails with the error its first failing row would have raised row
- * by row. *lo is the first request that may still be pending.
+ * by row. *lo is the first request that may still be pending. taken has
+ * room for cap results (at least the slots this backend may hold);
+ * results beyond it wait for the next call.
+ *
+ * Under the exclusive lock a finished slot only has its chunks detached
+ * (they are then this backend's alone: no reset, unload or worker exit
+ * can free them) and is freed; the copy, which may be large and may fail,
+ * happens after the lock is released.
  */
 static int
-llm_collect(LlmRequest *reqs, int submitted, int *lo, LlmError *err)
+llm_collect(LlmRequest *reqs, int submitted, int *lo, LlmError *err,
+			LlmTaken *taken, int cap)
 {
 	int			pending = 0;
+	int			ntaken = 0;
 	bool		worker_alive;
 	pid_t		worker_pid;
 
@@ -471,7 +601,7 @@ llm_collect(LlmRequest *reqs, int submitted, int *lo, LlmError *err)
 	{
 		LlmRequest *r = &reqs[i];
 		LlmSlot    *slot;
-		dsa_pointer out;
+		LlmTaken   *t;
 
 		if (r->done || r->slot < 0)
 			continue;
@@ -479,6 +609,8 @@ llm_collect(LlmRequest *reqs, int submitted, int *lo, LlmError *err)
 		if (slot->request_id != r->request_id || slot->owner_pid != MyProcPid)
 		{
 			LWLockRelease(llm_shared->lock);
+			for (int k = 0; k < ntaken; k++)
+				llm_taken_free(&taken[k]);
 			elog(ERROR, "llm request slot %d was taken over by another request",
 				 r->slot);
 		}
@@ -502,13 +634,13 @@ llm_collect(LlmRequest *reqs, int submitted, int *lo, LlmError *err)
 			r->done = true;
 			continue;
 		}
-		if (slot->state != LLM_SLOT_DONE)
+		if (slot->state != LLM_SLOT_DONE || ntaken >= cap)
 		{
 			pending++;
 			continue;
 		}
 
-		/* take the result */
+		/* take the result: detach its chunks and free the slot */
 		if (slot->sqlerrcode != 0 && (err->sqlerrcode == 0 || i < err->index))
 		{
 			err->index = i;
@@ -521,26 +653,54 @@ llm_collect(LlmRequest *reqs, int submitted, int *lo, LlmError *err)
 		r->n_generated = slot->n_generated;
 		r->finish = slot->finish;
 		r->output_len = slot->output_len;
-		out = slot->output;
-		if (slot->sqlerrcode == 0)
-		{
-			r->output = MemoryContextAllocHuge(CurrentMemoryContext, slot->output_len + 1);
-			if (slot->output_len > 0)
-				memcpy(r->output, dsa_get_address(llm_area, out), slot->output_len);
-			r->output[slot->output_len] = '\0';
-		}
-		if (DsaPointerIsValid(slot->input))
-			dsa_free(llm_area, slot->input);
-		if (DsaPointerIsValid(out))
-			dsa_free(llm_area, out);
+		t = &taken[ntaken++];
+		t->index = i;
+		t->input = slot->input;
+		t->output = slot->output;
+		t->len = slot->output_len;
+		t->copy = slot->sqlerrcode == 0;
 		slot->input = InvalidDsaPointer;
 		slot->output = InvalidDsaPointer;
+		slot->input_len = 0;
+		slot->output_len = 0;
 		llm_slot_clear(slot);
 		r->slot = -1;
-		r->done = true;
 	}
 	LWLockRelease(llm_shared->lock);
+
+	llm_copy_taken(reqs, taken, ntaken);
 	return pending;
+}
+
+/*
+ * Check, at most once per LLM_CLIENT_CHECK_MS, that the client of this
+ * backend is still connected (only a backend with a client socket; a
+ * background worker has none). When it has gone, end the session as
+ * ProcessInterrupts does for a lost connection: FATAL, whose exit
+ * callback releases every slot, so that the worker stops the requests.
+ */
+static void
+llm_check_client(TimestampTz *last)
+{
+	TimestampTz now;
+
+	if (MyProcPort == NULL || FeBeWaitSet == NULL || whereToSendOutput != DestRemote)
+		return;
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(*last, now, LLM_CLIENT_CHECK_MS))
+		return;
+	*last = now;
+	/* this may reset MyLatch: the caller collects before it waits again */
+	if (pq_check_connection())
+		return;
+	ClientConnectionLost = true;
+	InterruptPending = true;
+	CHECK_FOR_INTERRUPTS();
+
+	/* interrupts are held: at least give the requests up now */
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("connection to client lost")));
 }
 
 /*
@@ -553,6 +713,9 @@ llm_run_loop(LlmRequest *reqs, int n)
 	int			lo = 0;
 	int			hint = MyProcPid % llm_shared->n_slots;
 	LlmError	err;
+	int			cap = Min(n, llm_shared->n_slots);
+	LlmTaken   *taken = palloc(sizeof(LlmTaken) * cap);
+	TimestampTz last_check = GetCurrentTimestamp();
 
 	memset(&err, 0, sizeof(err));
 	for (;;)
@@ -589,7 +752,7 @@ llm_run_loop(LlmRequest *reqs, int n)
 			llm_set_proc_latch(procno);
 		}
 
-		pending = llm_collect(reqs, next, &lo, &err);
+		pending = llm_collect(reqs, next, &lo, &err, taken, cap);
 		/* raise an error once every request before it has finished */
 		if (err.sqlerrcode != 0 && lo >= err.index)
 			ereport(ERROR,
@@ -606,7 +769,9 @@ llm_run_loop(LlmRequest *reqs, int n)
 						 LLM_WAIT_EVENT);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		llm_check_client(&last_check);
 	}
+	pfree(taken);
 }
 
 /*

@@ -88,7 +88,7 @@ llm_werr_set(LlmWErr *e, int code, const char *msg, const char *detail,
 /*
  * Publish the outcome of a request: copy data into the DSA area, mark the
  * slot DONE and wake its owner. If the owner cancelled meanwhile, the slot
- * is freed instead.
+ * is freed instead (or, if the owner freed it already, left alone).
  */
 void
 llm_reply_complete(int slotno, uint64 request_id, const LlmWErr *err,
@@ -112,18 +112,32 @@ llm_reply_complete(int slotno, uint64 request_id, const LlmWErr *err,
 			err = &oom;
 		}
 		else
-			memcpy(dsa_get_address(area, out), data, len);
+		{
+			/* an ERROR here (mapping) is FATAL: do not leak the chunk */
+			PG_TRY();
+			{
+				memcpy(dsa_get_address(area, out), data, len);
+			}
+			PG_CATCH();
+			{
+				dsa_free(area, out);
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
+		}
 	}
 
 	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 	if (slot->request_id != request_id)
 	{
-		/* cannot happen: only this worker frees a RUNNING slot */
+		/*
+		 * The owner gave up and freed the slot itself (an embedding request
+		 * whose text this worker had copied, see llm_release_my_slots): the
+		 * result goes nowhere.
+		 */
 		LWLockRelease(llm_shared->lock);
 		if (DsaPointerIsValid(out))
 			dsa_free(area, out);
-		elog(LOG, "llm worker: slot %d no longer holds request " UINT64_FORMAT,
-			 slotno, request_id);
 		return;
 	}
 	if (slot->state == LLM_SLOT_CANCELLED)
