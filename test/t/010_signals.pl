@@ -1,4 +1,4 @@
-# 009_signals.pl - the llm worker's signals and threads (issue 17 points 7
+# 010_signals.pl - the llm worker's signals and threads (issue 17 points 7
 # and 8):
 #  - with llm.threads = 0 the embedding context runs one thread per CPU
 #    (the worker gains nproc - 1 threads at its first embedding);
