@@ -41,11 +41,18 @@ int			llm_guc_enrich_batch_size = 64;
 int			llm_guc_enrich_max_attempts = 5;
 int			llm_guc_enrich_retry_delay = 1000;
 int			llm_guc_enrich_naptime = 1000;
+int			llm_guc_kv_type = LLM_KV_F32;
 
 static const struct config_enum_entry llm_truncation_options[] = {
 	{"error", LLM_TRUNC_ERROR, false},
 	{"left", LLM_TRUNC_LEFT, false},
 	{"right", LLM_TRUNC_RIGHT, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry llm_kv_type_options[] = {
+	{"f32", LLM_KV_F32, false},
+	{"f16", LLM_KV_F16, false},
 	{NULL, 0, false}
 };
 
@@ -175,6 +182,12 @@ llm_define_gucs(void)
 							 NULL,
 							 &llm_guc_device, LLM_DEVICE_AUTO, llm_device_options,
 							 PGC_POSTMASTER, 0, llm_check_device, NULL, NULL);
+	DefineCustomEnumVariable("llm.kv_type",
+							 "Element type of the KV cache of models loaded from now on.",
+							 "f16 halves the KV memory per position; a model keeps "
+							 "the type it was loaded with.",
+							 &llm_guc_kv_type, LLM_KV_F32, llm_kv_type_options,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("llm.prefill_chunk",
 							"Prompt tokens of one request processed per batch step.",
 							"Long prompts are fed in chunks of this size so that "

@@ -74,6 +74,7 @@ extern int	llm_guc_max_tokens;
 extern int	llm_guc_default_max_tokens;
 extern int	llm_guc_truncation;		/* an llm_truncation value */
 extern int	llm_guc_device;			/* an LlmDevice value */
+extern int	llm_guc_kv_type;		/* an llm_kv_type value */
 extern int	llm_guc_prefill_chunk;
 extern int	llm_guc_model_memory_mb;	/* 0: no budget */
 extern int	llm_guc_max_input_kb;

@@ -395,6 +395,8 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	}
 
 	info = llm_model_get_info(m);
+	/* the KV type is fixed for the model's life: set before any sequence */
+	llm_model_set_kv_type(m, llm_guc_kv_type == LLM_KV_F16 ? LLM_KV_F16 : LLM_KV_F32);
 	llm_wmodels[idx].kv_per_pos = llm_model_kv_bytes_per_pos(m);
 	llm_wmodels[idx].n_ctx = info->n_ctx;
 	llm_wmodels[idx].kv_reserved = 0;
@@ -417,7 +419,8 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	LWLockRelease(llm_shared->lock);
 
 	ereport(LOG,
-			(errmsg("llm worker loaded model \"%s\" from \"%s\"", name, path)));
+			(errmsg("llm worker loaded model \"%s\" from \"%s\" (KV cache %s)", name, path,
+					llm_kv_type_name(llm_model_kv_type(m)))));
 	return idx;
 }
 
