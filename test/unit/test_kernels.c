@@ -27,6 +27,15 @@
 
 #define MAX_N 4096
 
+/*
+ * Checks (tap_plan): KERNELS_CHECKS in all, KERNELS_AVX2_ONLY of them on
+ * the AVX2 kernels (skipped together where the CPU lacks AVX2), and the
+ * AVX512_CHECKS of test_gemm8_avx512 (skipped together without VNNI).
+ */
+#define KERNELS_CHECKS 123
+#define KERNELS_AVX2_ONLY 53
+#define AVX512_CHECKS 7
+
 /* the weight types with a vec_dot, and the pairing ggml uses */
 static const struct
 {
@@ -460,7 +469,7 @@ test_fixtures(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
 		n = (int64_t) (flen / sizeof(float));
 		if (q == NULL || want == NULL)
 		{
-			skip("no fixture %s (run test/fixtures/make_quant_vectors.py)", path);
+			tap_skip_n(1 + have_avx2, "no fixture %s (run test/fixtures/make_quant_vectors.py)", path);
 			free(q);
 			free(want);
 			continue;
@@ -501,7 +510,7 @@ test_fixtures(const llm_kernels *ks, const llm_kernels *ka, int have_avx2)
 		want = act ? read_file(path, &wlen) : NULL;
 		if (want == NULL)
 		{
-			skip("no fixture %s", path);
+			tap_skip_n(1 + have_avx2, "no fixture %s", path);
 			continue;
 		}
 		if (llm_row_size(acts[i].t, n) != wlen || (got = malloc(wlen)) == NULL)
@@ -1375,7 +1384,7 @@ test_gemm8_avx512(const llm_kernels *ks, const llm_kernels *kx, int have_avx512)
 
 	if (!have_avx512)
 	{
-		skip("no AVX-512 VNNI: avx512 gemm8 comparison");
+		tap_skip_n(AVX512_CHECKS, "no AVX-512 VNNI: avx512 gemm8 comparison");
 		return;
 	}
 	ok(strcmp(kx->isa, "avx512") == 0 &&
@@ -1438,6 +1447,7 @@ main(int argc, char **argv)
 		llm_kernels_init_scalar(&ka);
 	if (argc > 1 && strcmp(argv[1], "--bench") == 0)
 		return run_bench(have_avx2);
+	tap_plan(KERNELS_CHECKS);
 
 	diag("cpu has avx2: %s, avx512 vnni: %s", have_avx2 ? "yes" : "no", have_avx512 ? "yes" : "no");
 	test_tables(&ks, &ka, have_avx2);
@@ -1457,5 +1467,7 @@ main(int argc, char **argv)
 	test_gemm(&ks, &ka, have_avx2);
 	test_gemm8(&ks, &ka, have_avx2);
 	test_gemm8_avx512(&ks, &kx, have_avx512);
+	if (!have_avx2)
+		tap_skip_n(KERNELS_AVX2_ONLY, "no AVX2: the checks of the avx2 kernels");
 	return tap_done();
 }
