@@ -90,4 +90,4 @@ $node->safe_psql('postgres',
 $g->quit;
 
 $node->stop;
-done_testing();
+done_testing(4);
