@@ -2,7 +2,8 @@
 # Run the whole test suite: the layout checks (layers kept apart, no
 # call cycles, no file over 1,500 lines), engine unit tests (normal build and under
 # AddressSanitizer + UBSan), golden comparisons against llama.cpp's data,
-# the malformed-file checks of llm-cli, the libFuzzer targets
+# the malformed-file checks of llm-cli, llm-cli generate, embed and bench
+# on the real models (test/cli/run.sh), the libFuzzer targets
 # (test/fuzz/run.sh, 20 s each), and the PostgreSQL extension's
 # pg_regress, TAP, concurrency and isolation suites (throw-away clusters run as the
 # postgres user by pg_virtualenv), and the scale-out suite (test/scaleout/run.sh:
@@ -50,6 +51,7 @@ run_suite unit           tap        make --no-print-directory check
 run_suite unit-scalar    tap        env LLM_TEST_NO_AVX2=1 test/run-unit.sh build/test/test_kernels
 run_suite cli-fixtures   tap        test/test-fixtures.sh build/llm-cli build/fixtures
 run_suite cli-perplexity tap        test/cli/perplexity.sh build/llm-cli
+run_suite cli-models     tap        test/cli/run.sh build/llm-cli "$LLM_MODEL_DIR"
 run_suite pg-regress     pg_regress test/pg/run-regress.sh
 run_suite pg-tap         prove      test/pg/run-tap.sh
 run_suite pg-concurrency verdict    test/pg/run-concurrency.sh

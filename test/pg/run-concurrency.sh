@@ -2,7 +2,10 @@
 # test/pg/run-concurrency.sh - 16 concurrent sessions (pgbench -c 16)
 # generate through one worker. Every result must equal the same prompt's
 # greedy output computed first in a single session, and the worker must
-# have batched (llm_stats.avg_batch > 1 during the run). Then 16 sessions
+# have batched (llm_stats.avg_batch > 1 during the run), and the prompts,
+# which all begin with the same instruction, must have reused it from the
+# prefix cache (llm_stats.cached_prompt_tokens grew during the run; it
+# stays 0 without the cache). Then 16 sessions
 # embed texts of different lengths: every vector must equal, bit for bit,
 # the one computed alone, and the worker must have put several texts
 # into its embedding batches.
@@ -31,6 +34,7 @@ INSERT INTO prompts VALUES
  (10, 'A B C D'), (11, 'Python is a'), (12, 'The largest planet is'),
  (13, 'Once upon a time'), (14, 'The quick brown fox'),
  (15, 'To be or not to be,'), (16, 'In the beginning');
+UPDATE prompts SET prompt = 'Continue the text below with a few plain words, as a person would. ' || prompt;
 -- reference outputs: one request at a time, in this session
 CREATE TABLE expected AS
   SELECT id, llm_generate(prompt, max_tokens => $MAX_TOKENS) AS output FROM prompts;
@@ -75,20 +79,21 @@ cat >"$work/run.sh" <<SH
 set -euo pipefail
 psql -X -q -v ON_ERROR_STOP=1 -f "$work/setup.sql"
 read steps0 seqs0 < <(psql -X -At -F ' ' -c 'SELECT steps, avg_batch * steps FROM llm_stats')
+cached0=\$(psql -X -At -c "SELECT cached_prompt_tokens FROM llm_stats")
 pgbench -n -c $CLIENTS -j 4 -t $TRANSACTIONS -f "$work/bench.sql"
 psql -X -v steps0=\$steps0 -v seqs0=\$seqs0 -f "$work/check.sql" | tee "$work/check.out"
 read results mismatches < <(psql -X -At -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE r.output IS DISTINCT FROM e.output) FROM results r JOIN expected e USING (id)")
 batched=\$(psql -X -At -c "SELECT (avg_batch * steps - \$seqs0) / nullif(steps - \$steps0, 0) > 1 FROM llm_stats")
 drained=\$(psql -X -At -c "SELECT queue_depth = 0 AND slots_in_use = 0 FROM llm_stats")
 cached=\$(psql -X -At -c "SELECT cached_prompt_tokens FROM llm_stats")
-echo "results=\$results mismatches=\$mismatches batched=\$batched drained=\$drained prompt_positions_from_prefix_cache=\$cached"
+echo "results=\$results mismatches=\$mismatches batched=\$batched drained=\$drained prompt_positions_from_prefix_cache=\$((cached - cached0))"
 read texts0 batches0 < <(psql -X -At -F ' ' -c 'SELECT embedded_texts, embed_batches FROM llm_stats')
 pgbench -n -c $CLIENTS -j 4 -t $((TRANSACTIONS * 4)) -f "$work/embed.sql"
 read eresults emismatches < <(psql -X -At -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE r.e IS DISTINCT FROM x.e) FROM emb_results r JOIN expected_emb x USING (id)")
 read per_batch < <(psql -X -At -c "SELECT round((embedded_texts - \$texts0)::numeric / nullif(embed_batches - \$batches0, 0), 2) FROM llm_stats")
 echo "embeddings=\$eresults mismatches=\$emismatches texts_per_batch=\$per_batch"
 [ "\$results" = $((CLIENTS * TRANSACTIONS)) ] && [ "\$mismatches" = 0 ] &&
-	[ "\$batched" = t ] && [ "\$drained" = t ] &&
+	[ "\$batched" = t ] && [ "\$drained" = t ] && [ "\$cached" -gt "\$cached0" ] &&
 	[ "\$eresults" = $((CLIENTS * TRANSACTIONS * 4)) ] && [ "\$emismatches" = 0 ] &&
 	awk -v b="\$per_batch" 'BEGIN { exit !(b > 1) }'
 SH
@@ -96,7 +101,7 @@ chmod 755 "$work/run.sh"
 
 cd /tmp
 if llm_pg_virtualenv -o llm.max_batch=16 -o llm.queue_size=32 "$work/run.sh"; then
-	echo "PASS: $CLIENTS clients, every output and embedding equals the single-session one, batched"
+	echo "PASS: $CLIENTS clients, every output and embedding equals the single-session one, batched, prefix cache hit"
 else
 	echo "FAIL"
 	exit 1

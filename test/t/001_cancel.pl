@@ -133,4 +133,4 @@ $s->quit;
 $node->stop;
 ok(!$node->log_contains('TRAP|PANIC|terminated by signal'), 'no crash in the server log');
 
-done_testing();
+done_testing(20);

@@ -98,4 +98,4 @@ for my $how ('pg_terminate_backend', 'SIGKILL')
 }
 
 $node->stop;
-done_testing();
+done_testing(13);

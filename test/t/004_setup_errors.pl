@@ -51,4 +51,4 @@ ok($cuda->log_contains('llm.device "cuda" is not available in this build'),
 like($err, qr/not available in this build/, 'ALTER SYSTEM refuses cuda');
 $cuda->stop;
 
-done_testing();
+done_testing(12);

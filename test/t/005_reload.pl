@@ -87,4 +87,4 @@ is($seqs1 - $seqs0, $steps1 - $steps0,
 	'the KV budget admits them one at a time (one sequence per step)');
 
 $node->stop;
-done_testing();
+done_testing(12);

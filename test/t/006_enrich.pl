@@ -183,4 +183,4 @@ isnt($node->safe_psql('postgres', 'SELECT worker_pid FROM llm_enrich_jobs WHERE 
 	'', 'llm_enrich_jobs shows its pid');
 
 $node->stop;
-done_testing();
+done_testing(23);

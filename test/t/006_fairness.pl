@@ -140,4 +140,4 @@ SKIP:
 	ok(LlmNode::queue_drains($node, 30), 'queue drained after the embedding batches');
 	$node->stop;
 }
-done_testing();
+done_testing(7);

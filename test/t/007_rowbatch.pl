@@ -160,4 +160,4 @@ $s->quit;
 ok(LlmNode::queue_drains($node, 5), 'queue empty at the end');
 
 $node->stop;
-done_testing();
+done_testing(15);

@@ -81,4 +81,4 @@ for my $case ('call', 'update')
 }
 
 $node->stop;
-done_testing();
+done_testing(14);

@@ -198,4 +198,4 @@ is($node->safe_psql('postgres',
 $node->stop;
 ok(!$node->log_contains('TRAP|PANIC|terminated by signal'), 'no crash in the server log');
 
-done_testing();
+done_testing(20);

@@ -157,4 +157,4 @@ is($node->safe_psql('postgres', long_embed_sql(4)), '4', 'the new worker serves 
 ok(LlmNode::queue_drains($node, 5), 'no slot left behind');
 
 $node->stop;
-done_testing();
+done_testing(11);

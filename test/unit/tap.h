@@ -1,14 +1,17 @@
 /*
  * tap.h - a minimal TAP producer for the engine's unit tests.
  *
+ *   tap_plan(12);
  *   ok(cond, "what was checked %d", x);
  *   return tap_done();
  *
- * Each check prints "ok N - ..." or "not ok N - ..."; tap_done() prints
- * the plan and returns the process exit code (1 if anything failed).
- * A program that calls tap_plan(n) first prints "1..n" up front instead,
- * and tap_done() then fails the run unless exactly n checks ran, so a
- * check that vanishes (or a run cut short) cannot go unnoticed.
+ * Each check prints "ok N - ..." or "not ok N - ..."; tap_plan(n), called
+ * before the first check, prints "1..n" up front, and tap_done() returns
+ * the process exit code: 1 if anything failed, unless exactly n checks
+ * ran (skips count), or if no plan was declared up front. So a check that
+ * vanishes, a run cut short, or a new program without a plan cannot go
+ * unnoticed; a path that cannot run its checks skips as many
+ * (tap_skip_n).
  */
 #ifndef LLM_TAP_H
 #define LLM_TAP_H
@@ -20,13 +23,17 @@
 static int	tap_count;
 static int	tap_failed;
 static int	tap_planned = -1;
+static int	tap_plan_late;
 
 /*
  * Declare up front that the program runs exactly n checks (skips count).
+ * A plan declared after a check has run fails the program.
  */
 static inline void
 tap_plan(int n)
 {
+	if (tap_count > 0)
+		tap_plan_late = 1;
 	tap_planned = n;
 	printf("1..%d\n", n);
 	fflush(stdout);
@@ -61,8 +68,9 @@ tap_ok(int cond, const char *fmt, ...)
 #define tap_skip_n(n, ...) do { int tap_i_, tap_n_ = (n); for (tap_i_ = 0; tap_i_ < tap_n_; tap_i_++) skip(__VA_ARGS__); } while (0)
 
 /*
- * Finish: print the plan (unless tap_plan did), check the planned count,
- * and return the process exit code (1 if anything failed).
+ * Finish: check that a plan was declared before the first check and that
+ * exactly that many checks ran; return the process exit code (1 if
+ * anything failed or either condition does not hold).
  */
 static inline int
 tap_done(void)
@@ -70,7 +78,13 @@ tap_done(void)
 	if (tap_planned < 0)
 	{
 		printf("1..%d\n", tap_count);
-		return tap_failed ? 1 : 0;
+		printf("# no tap_plan() before the first check: the count is not pinned\n");
+		return 1;
+	}
+	if (tap_plan_late)
+	{
+		printf("# tap_plan() came after the first check\n");
+		return 1;
 	}
 	if (tap_count != tap_planned)
 	{

@@ -693,6 +693,7 @@ test_errors(void)
 int
 main(void)
 {
+	tap_plan(78);
 	test_detect();
 	test_default_system();
 	test_errors();

@@ -37,8 +37,9 @@
 #define MIN_COSINE_F32 (1.0 - 1e-6)
 #define MIN_COSINE_Q4 0.999
 
-/* skip n checks for one reason */
-#define skip_n(n, ...) do { int skip_i_; for (skip_i_ = 0; skip_i_ < (n); skip_i_++) skip(__VA_ARGS__); } while (0)
+/* checks on each model, run or skipped (tap_plan pins their sum) */
+#define QWEN3_CHECKS 25
+#define SMOLLM2_CHECKS 10
 #define MAX_GOLD 128
 
 /* one golden embedding line */
@@ -385,7 +386,7 @@ check_golden(llm_embed_ctx *c, const llm_embed_model *m, const golden *g,
 		}
 	if (n == 0)
 	{
-		skip_n(3, "no golden lines for %s %s", model, pool);
+		tap_skip_n(2, "no golden lines for %s %s", model, pool);
 		return;
 	}
 	for (i = 0; i < n; i++)
@@ -406,7 +407,6 @@ check_golden(llm_embed_ctx *c, const llm_embed_model *m, const golden *g,
 	if (llm_embed_batch(c, m, texts, lens, n, out, LLM_TRUNCATE_END, err) < 0)
 	{
 		ok(0, "%s %s: embed %d texts in one batch: %s", model, pool, n, err);
-		skip_n(1, "no embeddings");
 		free(out);
 		return;
 	}
@@ -455,7 +455,10 @@ check_batch_independence(llm_embed_ctx *c, const llm_embed_model *m, const golde
 	alone = embed_one(c, m, probe, strlen(probe), LLM_TRUNCATE_END, err);
 	if (!ok(alone != NULL, "%s: embed a text alone%s%s", model, alone ? "" : ": ",
 			alone ? "" : err))
+	{
+		skip("no embedding to compare");
 		return;
+	}
 	/* many texts (short ones, max_bytes each at most), probe in the middle */
 	for (rep = 0; rep < reps; rep++)
 		for (i = 0; i < g->n && n < 190; i++)
@@ -531,13 +534,13 @@ check_qwen3_generation(const char *path, const golden *g)
 
 	if (g->n_gen_prompt == 0 || g->n_gen_out == 0)
 	{
-		skip_n(2, "no golden generation");
+		tap_skip_n(2, "no golden generation");
 		return;
 	}
 	if (llm_model_load(&m, path, 0, err) < 0)
 	{
 		ok(0, "qwen3: llm_model_load: %s", err);
-		skip_n(1, "no model");
+		skip("no model");
 		return;
 	}
 	ok(strcmp(llm_model_get_info(m)->arch, "qwen3") == 0, "qwen3: generation model loads");
@@ -599,14 +602,14 @@ test_qwen3(const golden *g, bool have_golden)
 	snprintf(path, sizeof(path), "%s/qwen3-embed.gguf", fix && *fix ? fix : "build/fixtures");
 	if (stat(path, &st) != 0)
 	{
-		skip_n(20, "no fixture %s (make fixtures)", path);
+		tap_skip_n(QWEN3_CHECKS, "no fixture %s (make fixtures)", path);
 		return;
 	}
 	if (have_golden)
 		ok(sha256_file(path, hex) && strcmp(hex, g->sha) == 0,
 		   "qwen3 fixture sha256 matches the golden file (%s)", hex);
 	else
-		skip_n(1, "no golden file");
+		skip("no golden file");
 
 	if (!ok(llm_embed_model_load(&m, path, err) == 0, "qwen3: embedder loads %s", err))
 		return;
@@ -642,7 +645,7 @@ test_qwen3(const golden *g, bool have_golden)
 		check_batch_independence(c, m, g, "qwen3-embed.gguf", "batch probe text", 4, 1000);
 	}
 	else
-		skip_n(5, "no golden file");
+		tap_skip_n(4, "no golden file");
 
 	/* thread count and kernel choice */
 	{
@@ -765,7 +768,7 @@ test_qwen3(const golden *g, bool have_golden)
 	if (have_golden)
 		check_qwen3_generation(path, g);
 	else
-		skip_n(2, "no golden file");
+		tap_skip_n(2, "no golden file");
 }
 
 /* -------------------------------------------------------------- SmolLM2 */
@@ -786,13 +789,13 @@ test_smollm2(const golden *g, bool have_golden)
 
 	if (strlen(tap_model_dir()) > 1000)
 	{
-		skip_n(12, "model directory path too long");
+		tap_skip_n(SMOLLM2_CHECKS, "model directory path too long");
 		return;
 	}
 	snprintf(path, sizeof(path), "%.1000s/%s", tap_model_dir(), name);
 	if (stat(path, &st) != 0 || !have_golden)
 	{
-		skip_n(12, "no %s or no golden file", path);
+		tap_skip_n(SMOLLM2_CHECKS, "no %s or no golden file", path);
 		return;
 	}
 	if (!ok(llm_embed_model_load(&m, path, err) == 0, "smollm2: embedder loads %s", err))
@@ -833,8 +836,10 @@ int
 main(void)
 {
 	static golden g;
-	bool		have = golden_load(&g);
+	bool		have;
 
+	tap_plan(QWEN3_CHECKS + SMOLLM2_CHECKS);
+	have = golden_load(&g);
 	test_qwen3(&g, have);
 	test_smollm2(&g, have);
 	golden_free(&g);

@@ -4,8 +4,8 @@
  *  - mutated copies of a tiny model (bytes flipped in the header, the
  *    metadata and the tensor table; extreme 32/64-bit values written over
  *    counts) go through llm_model_load(): each must load or fail with a
- *    message, never crash (sanitizers watch), and a model that loads must
- *    run a step;
+ *    message, never crash (sanitizers watch), and every model that loads
+ *    must run a step that succeeds and writes its logits;
  *  - random byte strings, including invalid UTF-8 and special-token text,
  *    go through the default model's tokenizer: tokenize must succeed and
  *    every id must be in range, detokenize must succeed, and valid UTF-8
@@ -105,6 +105,25 @@ valid_utf8(const unsigned char *s, size_t n)
 }
 
 /*
+ * true when a step wrote the n logits: none keeps the all-ones bits the
+ * buffer was filled with (a computed NaN has other bits)
+ */
+static bool
+logits_written(const float *logits, int32_t n)
+{
+	int32_t		i;
+	uint32_t	b;
+
+	for (i = 0; i < n; i++)
+	{
+		memcpy(&b, &logits[i], sizeof(b));
+		if (b == 0xffffffffu)
+			return false;
+	}
+	return true;
+}
+
+/*
  * Mutate the first part of a tiny model (where all the metadata and the
  * tensor table live) and load it through the full loader.
  */
@@ -128,13 +147,14 @@ fuzz_loader(const char *path, int iters)
 
 	if (orig == NULL)
 	{
-		skip("fixture %s not found", path);
+		tap_skip_n(2, "fixture %s not found", path);
 		return;
 	}
 	fd = mkstemp(tmp);
 	if (fd < 0 || llm_engine_new(&e, &ep, err) < 0)
 	{
 		ok(0, "fuzz setup");
+		skip("no fuzz run");
 		free(orig);
 		return;
 	}
@@ -183,12 +203,18 @@ fuzz_loader(const char *path, int iters)
 		{
 			int32_t		tok[3] = {0, 1, 2};
 			llm_seq    *s = llm_seq_new(m, 8, err);
-			float	   *logits = malloc(sizeof(float) * llm_model_get_info(m)->n_vocab);
+			int32_t		nv = llm_model_get_info(m)->n_vocab;
+			float	   *logits = malloc(sizeof(float) * nv);
 			llm_batch_item it = {s, tok, 3, logits};
 
 			loaded++;
-			if (s && logits && llm_engine_step(e, m, &it, 1, err) == 0)
+			if (logits)			/* all-ones bits: no computed value has them */
+				memset(logits, 0xff, sizeof(float) * nv);
+			if (s && logits && llm_engine_step(e, m, &it, 1, err) == 0 &&
+				logits_written(logits, nv))
 				ran++;
+			else if (loaded - ran == 1)
+				diag("mutation %d loads but its step fails: %s", i, s ? err : "no sequence");
 			free(logits);
 			llm_seq_free(s);
 			llm_model_free(m);
@@ -199,8 +225,10 @@ fuzz_loader(const char *path, int iters)
 	}
 	close(fd);
 	unlink(tmp);
-	ok(loaded + rejected == iters, "fuzz: %d mutated models: %d loaded (%d ran a step), %d rejected with a message",
-	   iters, loaded, ran, rejected);
+	ok(loaded + rejected == iters, "fuzz: %d mutated models: %d loaded, %d rejected with a message",
+	   iters, loaded, rejected);
+	ok(loaded > 0 && ran == loaded, "fuzz: each of the %d loaded models ran a step that wrote logits (%d did)",
+	   loaded, ran);
 	llm_engine_free(e);
 	free(buf);
 	free(orig);
@@ -305,10 +333,11 @@ main(void)
 	llm_model  *m;
 
 	snprintf(path, sizeof(path), "%s/tiny-q4_0.gguf", fix ? fix : "build/fixtures");
+	tap_plan(5);
 	fuzz_loader(path, 1500);
 	snprintf(path, sizeof(path), "%s/SmolLM2-135M-Instruct.Q4_1.gguf", tap_model_dir());
 	if (llm_model_load(&m, path, 0, err) < 0)
-		skip("default model not available: %s", err);
+		tap_skip_n(3, "default model not available: %s", err);
 	else
 	{
 		fuzz_tokenizer(llm_model_tokenizer(m), 3000);

@@ -21,6 +21,17 @@
 #include "llm_util.h"
 #include "tap.h"
 
+/*
+ * The checks this program runs (tap_plan): 18 on the real model, and on
+ * the fixtures one per valid tiny model (12), one per line of cases.tsv
+ * (FIXTURE_CASES, written by test/fixtures/make_fixtures.py) and one on
+ * that count; each run or skipped.
+ */
+#define REAL_MODEL_CHECKS 18
+#define FIXTURE_CASES 34
+#define FIXTURE_CHECKS (12 + FIXTURE_CASES + 1)
+#define TOTAL_CHECKS 133
+
 /* ------------------------------------------------------------- writer */
 
 typedef struct wbuf
@@ -657,12 +668,15 @@ test_real_model(void)
 	fp = fopen(path, "rb");
 	if (fp == NULL)
 	{
-		skip("default model not found at %s", path);
+		tap_skip_n(REAL_MODEL_CHECKS, "default model not found at %s", path);
 		return;
 	}
 	fclose(fp);
 	if (!ok(gguf_open(&f, path, err) == 0, "real model opens (%s)", err))
+	{
+		tap_skip_n(REAL_MODEL_CHECKS - 1, "the real model does not open");
 		return;
+	}
 	ok(gguf_version(f) == 3 && gguf_alignment(f) == 32, "version 3, alignment 32");
 	ok(gguf_n_kv(f) == 33 && gguf_n_tensors(f) == 272, "33 kv, 272 tensors (%llu, %llu)",
 	   (unsigned long long) gguf_n_kv(f), (unsigned long long) gguf_n_tensors(f));
@@ -735,7 +749,7 @@ test_fixtures(void)
 	fp = fopen(path, "r");
 	if (fp == NULL)
 	{
-		skip("no fixtures at %s (run make fixtures)", dir);
+		tap_skip_n(FIXTURE_CHECKS, "no fixtures at %s (run make fixtures)", dir);
 		return;
 	}
 	for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
@@ -772,7 +786,7 @@ test_fixtures(void)
 		gguf_close(f);
 	}
 	fclose(fp);
-	ok(ncases >= 22, "cases.tsv lists %d cases", ncases);
+	ok(ncases == FIXTURE_CASES, "cases.tsv lists %d cases (%d planned)", ncases, FIXTURE_CASES);
 }
 
 /*
@@ -796,6 +810,7 @@ test_open_errors(void)
 int
 main(void)
 {
+	tap_plan(TOTAL_CHECKS);
 	test_real_model();
 	test_valid_image();
 	test_malformed();

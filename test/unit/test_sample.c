@@ -645,6 +645,7 @@ test_nonfinite(void)
 int
 main(void)
 {
+	tap_plan(57);
 	test_validate();
 	test_greedy();
 	test_determinism();

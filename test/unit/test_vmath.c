@@ -41,7 +41,7 @@ test_elementwise(void)
 	ok(strcmp(ref.isa, "scalar") == 0, "scalar vmath selected");
 	if (!llm_cpu_has_avx2())
 	{
-		skip("no AVX2 on this CPU (6 checks)");
+		tap_skip_n(6, "no AVX2 on this CPU");
 		return;
 	}
 	llm_vmath_init(&vec, "avx2");
@@ -313,6 +313,7 @@ test_gemm(void)
 int
 main(void)
 {
+	tap_plan(20);
 	test_elementwise();
 	test_gemm();
 	return tap_done();
