@@ -145,4 +145,4 @@ like($err, qr/exceeds llm.max_tokens/, 'plain role cannot ask for more than the 
 is($node->safe_psql('postgres', 'SHOW llm.max_tokens'), '4096', 'cap unchanged');
 
 $node->stop;
-done_testing(33);
+done_testing(35);
