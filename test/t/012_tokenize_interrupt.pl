@@ -34,7 +34,8 @@ sub start_psql
 {
 	my ($q) = @_;
 	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', $q ],
+	my $h = IPC::Run::start(
+		[ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $node->connstr('postgres'), '-c', $q ],
 		'>', \$out, '2>', \$err);
 	return [ $h, \$out, \$err ];
 }
@@ -82,8 +83,10 @@ diag sprintf('worker gone %.3f s after the signal; the tokenization had %.2f s t
 # without the check the worker finishes the tokenization first (about
 # two thirds of the full time) and the request fails as too long
 cmp_ok($gone, '<', $full * 0.25, 'the worker exits well before the tokenization would end');
+like(${ $s->[2] }, qr/57P01: could not start the generation/,
+	'the request fails with SQLSTATE 57P01');
 like(${ $s->[2] }, qr/stopped while it tokenized the prompt/,
-	'the request fails with the shutdown error');
+	'the error says the worker was stopped during the tokenization');
 unlike(${ $s->[2] }, qr/prompt is too long/, 'the tokenization did not run to its end');
 
 ok( $node->poll_query_until(
