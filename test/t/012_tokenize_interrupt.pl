@@ -98,4 +98,4 @@ is($node->safe_psql('postgres', "SELECT length(llm_generate('Hi', max_tokens => 
 ok(LlmNode::queue_drains($node, 5), 'no slot left behind');
 
 $node->stop;
-done_testing();
+done_testing(11);

@@ -1112,17 +1112,17 @@ main(void)
 	const char *golden = getenv("LLM_TOKENIZE_GOLDEN");
 	const char *spm_golden = getenv("LLM_SPM_GOLDEN");
 
-	tap_plan(83);				/* 38 need the default model, 5 the SPM fixture */
+	tap_plan(89);				/* 41 need the default model, 8 the SPM fixture */
 	test_validation();
 	test_tiny_bpe();
 	test_tiny_spm();
 
 	snprintf(path, sizeof(path), "%.4000s/SmolLM2-135M-Instruct.Q4_1.gguf", tap_model_dir());
 	with_file(path, "default model", default_model_block,
-			  golden && *golden ? golden : "test/golden/tokenize.tsv", 38);
+			  golden && *golden ? golden : "test/golden/tokenize.tsv", 41);
 
 	snprintf(path, sizeof(path), "%.4000s/spm-vocab.gguf", fixture_dir(fx, sizeof(fx)));
 	with_file(path, "SPM fixture", spm_block,
-			  spm_golden && *spm_golden ? spm_golden : "test/golden/spm_tokenize.tsv", 5);
+			  spm_golden && *spm_golden ? spm_golden : "test/golden/spm_tokenize.tsv", 8);
 	return tap_done();
 }
