@@ -158,11 +158,12 @@ llm_gen_new(llm_gen **out, const llm_model *m, const char *prompt, size_t len,
 	bos = bos && llm_tokenizer_bos(m->tok) >= 0;
 	if (!p->parse_special && p->n_special_marks > 0)
 	{
-		if (llm_tokenize_marked(m->tok, prompt, len, bos, p->special_marks,
-								p->n_special_marks, &g->prompt, &n, err) < 0)
+		if (llm_tokenize_marked_ex(m->tok, prompt, len, bos, p->special_marks,
+								   p->n_special_marks, p->abort, &g->prompt, &n, err) < 0)
 			goto fail;
 	}
-	else if (llm_tokenize(m->tok, prompt, len, bos, p->parse_special, &g->prompt, &n, err) < 0)
+	else if (llm_tokenize_ex(m->tok, prompt, len, bos, p->parse_special, p->abort,
+							 &g->prompt, &n, err) < 0)
 		goto fail;
 	if (n == 0)
 	{

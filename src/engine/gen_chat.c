@@ -28,14 +28,14 @@ chat_fit_bos(const llm_model *m, const llm_gen_params *p)
 /*
  * Render the messages whose keep[] flag is set and count the tokens of
  * the result as llm_gen_new() will tokenize it (only the template's
- * markers special). On success the render, its marks and the count are
- * returned; the caller frees *out and *marks.
+ * markers special), asking ab whether to stop. On success the render,
+ * its marks and the count are returned; the caller frees *out and *marks.
  */
 static int
 chat_fit_render(const llm_model *m, const llm_chat_template *t, const llm_chat_msg *msgs,
 				size_t n, const bool *keep, llm_chat_msg *scratch, bool bos,
-				char **out, llm_text_span **marks, size_t *n_marks, size_t *n_tok,
-				char *err)
+				const llm_abort *ab, char **out, llm_text_span **marks,
+				size_t *n_marks, size_t *n_tok, char *err)
 {
 	size_t		k = 0;
 	int32_t    *ids = NULL;
@@ -47,10 +47,10 @@ chat_fit_render(const llm_model *m, const llm_chat_template *t, const llm_chat_m
 	if (llm_chat_apply_marked(t, scratch, k, true, out, marks, n_marks, err) < 0)
 		return -1;
 	if (*n_marks > 0)
-		rc = llm_tokenize_marked(m->tok, *out, strlen(*out), bos, *marks, *n_marks,
-								 &ids, n_tok, err);
+		rc = llm_tokenize_marked_ex(m->tok, *out, strlen(*out), bos, *marks, *n_marks,
+									ab, &ids, n_tok, err);
 	else
-		rc = llm_tokenize(m->tok, *out, strlen(*out), bos, false, &ids, n_tok, err);
+		rc = llm_tokenize_ex(m->tok, *out, strlen(*out), bos, false, ab, &ids, n_tok, err);
 	free(ids);
 	if (rc < 0)
 	{
@@ -144,7 +144,7 @@ llm_chat_fit(const llm_model *m, const llm_chat_template *t, const llm_chat_msg 
 
 	/* the whole conversation first */
 	chat_fit_keep(turn_of, n, 0, keep);
-	if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, out, marks, n_marks,
+	if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, p->abort, out, marks, n_marks,
 						&n_tok, err) < 0)
 		goto done;
 	if (n_tok + (size_t) p->max_tokens <= (size_t) n_ctx)
@@ -159,7 +159,7 @@ llm_chat_fit(const llm_model *m, const llm_chat_template *t, const llm_chat_msg 
 
 	/* then only the messages that are always kept */
 	chat_fit_keep(turn_of, n, n_turns, keep);
-	if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, out, marks, n_marks,
+	if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, p->abort, out, marks, n_marks,
 						&n_tok, err) < 0)
 		goto done;
 	if (n_tok + (size_t) p->max_tokens > (size_t) n_ctx)
@@ -184,7 +184,7 @@ llm_chat_fit(const llm_model *m, const llm_chat_template *t, const llm_chat_msg 
 		size_t		mn = 0;
 
 		chat_fit_keep(turn_of, n, mid, keep);
-		if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, &mo, &mm, &mn,
+		if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, p->abort, &mo, &mm, &mn,
 							&n_tok, err) < 0)
 			goto done;
 		if (n_tok + (size_t) p->max_tokens <= (size_t) n_ctx)

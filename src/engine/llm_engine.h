@@ -195,6 +195,12 @@ typedef struct llm_gen_params
 	 */
 	const llm_json_schema *json_schema;
 	const llm_vocab_trie *vocab_trie;
+	/*
+	 * Asked (may be NULL) while llm_gen_new() and llm_chat_fit() tokenize
+	 * the prompt; a stop fails them with LLM_ABORT_MSG. Must outlive those
+	 * calls only.
+	 */
+	const llm_abort *abort;
 } llm_gen_params;
 
 void		llm_gen_defaults(llm_gen_params *p);

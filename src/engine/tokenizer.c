@@ -926,19 +926,22 @@ oom:
 
 /*
  * Encode the fragments of text (special tokens and raw pieces) into the
- * ids of *vec; -1 with err.
+ * ids of *vec; -1 with err (LLM_ABORT_MSG when ab asked to stop).
  */
 static int
 encode_frags(const llm_tokenizer *t, const char *text, const tok_frags *fr,
-			 tok_vec *vec, char *err)
+			 const llm_abort *ab, tok_vec *vec, char *err)
 {
 	bool		prev_special = true;
+	tok_check	ck = {.ab = ab};
 
 	for (size_t i = 0; i < fr->n; i++)
 	{
 		const tok_frag *fg = &fr->v[i];
 		int			rc;
 
+		if (tok_tick(&ck))
+			return llm_err(err, LLM_ABORT_MSG);
 		if (fg->tok >= 0)
 		{
 			if (tok_vec_push(vec, fg->tok) < 0)
@@ -948,9 +951,9 @@ encode_frags(const llm_tokenizer *t, const char *text, const tok_frags *fr,
 		}
 		if (t->kind == TOK_KIND_SPM)
 			rc = tok_spm_encode(t, text + fg->off, fg->len,
-								t->add_space_prefix && prev_special, vec, err);
+								t->add_space_prefix && prev_special, &ck, vec, err);
 		else
-			rc = tok_bpe_encode(t, text + fg->off, fg->len, vec, err);
+			rc = tok_bpe_encode(t, text + fg->off, fg->len, &ck, vec, err);
 		if (rc < 0)
 			return -1;
 		prev_special = false;
@@ -983,6 +986,17 @@ llm_tokenize(const llm_tokenizer *t, const char *text, size_t len,
 			 bool add_bos, bool parse_special,
 			 int32_t **out, size_t *n, char *err)
 {
+	return llm_tokenize_ex(t, text, len, add_bos, parse_special, NULL, out, n, err);
+}
+
+/*
+ * llm_tokenize() that polls ab while it works (see tokenizer.h).
+ */
+int
+llm_tokenize_ex(const llm_tokenizer *t, const char *text, size_t len,
+				bool add_bos, bool parse_special, const llm_abort *ab,
+				int32_t **out, size_t *n, char *err)
+{
 	tok_vec		vec = {0};
 	tok_frags	fr = {0};
 
@@ -996,7 +1010,7 @@ llm_tokenize(const llm_tokenizer *t, const char *text, size_t len,
 		goto fail;
 	}
 	if (partition(t, text, len, parse_special, &fr, err) < 0 ||
-		encode_frags(t, text, &fr, &vec, err) < 0)
+		encode_frags(t, text, &fr, ab, &vec, err) < 0)
 		goto fail;
 	free(fr.v);
 	return tokens_out(&vec, out, n, err);
@@ -1036,6 +1050,18 @@ llm_tokenize_marked(const llm_tokenizer *t, const char *text, size_t len,
 					bool add_bos, const llm_text_span *marks, size_t n_marks,
 					int32_t **out, size_t *n, char *err)
 {
+	return llm_tokenize_marked_ex(t, text, len, add_bos, marks, n_marks, NULL,
+								  out, n, err);
+}
+
+/*
+ * llm_tokenize_marked() that polls ab while it works (see tokenizer.h).
+ */
+int
+llm_tokenize_marked_ex(const llm_tokenizer *t, const char *text, size_t len,
+					   bool add_bos, const llm_text_span *marks, size_t n_marks,
+					   const llm_abort *ab, int32_t **out, size_t *n, char *err)
+{
 	tok_vec		vec = {0};
 	tok_frags	fr = {0};
 	tok_frags	piece = {0};
@@ -1071,7 +1097,7 @@ llm_tokenize_marked(const llm_tokenizer *t, const char *text, size_t len,
 			goto fail;
 		pos = marks[k].off + marks[k].len;
 	}
-	if (encode_frags(t, text, &fr, &vec, err) < 0)
+	if (encode_frags(t, text, &fr, ab, &vec, err) < 0)
 		goto fail;
 	free(fr.v);
 	free(piece.v);

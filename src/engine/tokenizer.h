@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "gguf.h"
+#include "llm_util.h"
 
 typedef struct llm_tokenizer llm_tokenizer;
 
@@ -83,6 +84,19 @@ typedef struct llm_text_span
 int			llm_tokenize_marked(const llm_tokenizer *t, const char *text, size_t len,
 								bool add_bos, const llm_text_span *marks, size_t n_marks,
 								int32_t **out, size_t *n, char *err);
+
+/*
+ * llm_tokenize() and llm_tokenize_marked() that ask ab (may be NULL) every
+ * few thousand pre-tokenizer pieces, words and merges whether to stop; on
+ * a stop they free what they built and return -1 with LLM_ABORT_MSG.
+ */
+int			llm_tokenize_ex(const llm_tokenizer *t, const char *text, size_t len,
+							bool add_bos, bool parse_special, const llm_abort *ab,
+							int32_t **out, size_t *n, char *err);
+int			llm_tokenize_marked_ex(const llm_tokenizer *t, const char *text, size_t len,
+								   bool add_bos, const llm_text_span *marks,
+								   size_t n_marks, const llm_abort *ab,
+								   int32_t **out, size_t *n, char *err);
 
 /*
  * Bytes that token tok stands for in the output (byte-level decoding

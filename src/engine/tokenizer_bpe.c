@@ -442,11 +442,13 @@ bpe_word(const llm_tokenizer *t, bpe_work *w, size_t len, tok_vec *out)
 /*
  * Split every piece (given by its end offsets in ends[0..*n)) with regex
  * re, writing the new end offsets to nends. Offsets are byte offsets into
- * subj, which is valid UTF-8.
+ * subj, which is valid UTF-8. Each match counts one tick of ck; a stop
+ * returns -1 with LLM_ABORT_MSG.
  */
 static int
 split_regex(const pcre2_code *re, pcre2_match_data *md, const char *subj,
-			const uint32_t *ends, size_t n, uint32_t *nends, size_t *nn, char *err)
+			const uint32_t *ends, size_t n, uint32_t *nends, size_t *nn,
+			tok_check *ck, char *err)
 {
 	size_t		k = 0;
 	uint32_t	base = 0;
@@ -464,6 +466,8 @@ split_regex(const pcre2_code *re, pcre2_match_data *md, const char *subj,
 										 PCRE2_NO_UTF_CHECK, md, NULL);
 			PCRE2_SIZE *ov;
 
+			if (tok_tick(ck))
+				return llm_err(err, LLM_ABORT_MSG);
 			if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
 				rc = pcre2_match(re, (PCRE2_SPTR) ps, plen, start,
 								 PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, NULL);
@@ -501,7 +505,7 @@ split_regex(const pcre2_code *re, pcre2_match_data *md, const char *subj,
  */
 int
 tok_bpe_encode(const llm_tokenizer *t, const char *text, size_t len,
-			   tok_vec *out, char *err)
+			   tok_check *ck, tok_vec *out, char *err)
 {
 	char	   *canon = NULL;	/* code points re-encoded as llama.cpp does */
 	char	   *subj = NULL;	/* same, surrogates replaced for PCRE2 */
@@ -544,7 +548,7 @@ tok_bpe_encode(const llm_tokenizer *t, const char *text, size_t len,
 	{
 		uint32_t   *tmp;
 
-		if (split_regex(t->regex[r], md, subj, ends, n, nends, &n, err) < 0)
+		if (split_regex(t->regex[r], md, subj, ends, n, nends, &n, ck, err) < 0)
 			goto done;
 		tmp = ends;
 		ends = nends;
@@ -555,6 +559,11 @@ tok_bpe_encode(const llm_tokenizer *t, const char *text, size_t len,
 	{
 		size_t		wl = 0;
 
+		if (tok_tick(ck))
+		{
+			llm_err(err, LLM_ABORT_MSG);
+			goto done;
+		}
 		if (!llm_mul_size(ends[i] - a, 2, &cap))
 			goto oom;
 		if (cap > w.word_cap)

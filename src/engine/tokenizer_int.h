@@ -163,15 +163,39 @@ uint32_t	tok_utf8_decode(const char *s, size_t n, size_t *i);
 /* Encode code point c (<= 0x10FFFF, surrogates allowed) into out; length. */
 size_t		tok_utf8_encode(uint32_t c, char *out);
 
+/*
+ * Interrupt polling shared by one tokenization: tok_tick() counts a unit
+ * of work (a regex piece, a word, a merge) and asks ab every
+ * TOK_CHECK_EVERY units, so the callback stays off the hot path.
+ */
+#define TOK_CHECK_EVERY 4096
+
+typedef struct tok_check
+{
+	const llm_abort *ab;		/* may be NULL: never stop */
+	uint32_t	count;
+} tok_check;
+
+/* Count one unit of work; true when the caller asked to stop. */
+static inline bool
+tok_tick(tok_check *c)
+{
+	if (c == NULL || c->ab == NULL)
+		return false;
+	if (++c->count % TOK_CHECK_EVERY != 0)
+		return false;
+	return llm_should_abort(c->ab);
+}
+
 /* tokenizer_bpe.c */
 int			tok_bpe_load_merges(llm_tokenizer *t, const gguf_file *f, char *err);
 int			tok_bpe_setup_pre(llm_tokenizer *t, const char *pre, char *err);
 void		tok_bpe_free(llm_tokenizer *t);
 int			tok_bpe_encode(const llm_tokenizer *t, const char *text, size_t len,
-						   tok_vec *out, char *err);
+						   tok_check *ck, tok_vec *out, char *err);
 
 /* tokenizer_spm.c */
 int			tok_spm_encode(const llm_tokenizer *t, const char *text, size_t len,
-						   bool space_prefix, tok_vec *out, char *err);
+						   bool space_prefix, tok_check *ck, tok_vec *out, char *err);
 
 #endif							/* LLM_TOKENIZER_INT_H */

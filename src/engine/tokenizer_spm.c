@@ -91,11 +91,12 @@ spm_byte_token(const llm_tokenizer *t, unsigned char b)
 }
 
 /*
- * Tokenize one raw-text fragment, appending ids to out.
+ * Tokenize one raw-text fragment, appending ids to out. Each merge counts
+ * one tick of ck; a stop returns -1 with LLM_ABORT_MSG.
  */
 int
 tok_spm_encode(const llm_tokenizer *t, const char *text, size_t len,
-			   bool space_prefix, tok_vec *out, char *err)
+			   bool space_prefix, tok_check *ck, tok_vec *out, char *err)
 {
 	spm_work	w = {.heap = TOK_HEAP_INIT(spm_pair, spm_before)};
 	char	   *buf;
@@ -151,6 +152,11 @@ tok_spm_encode(const llm_tokenizer *t, const char *text, size_t len,
 		spm_pair	p;
 		spm_sym    *l, *r;
 
+		if (tok_tick(ck))
+		{
+			llm_err(err, LLM_ABORT_MSG);
+			goto done;
+		}
 		tok_heap_pop(&w.heap, &p);
 		l = &w.sym[p.left];
 		r = &w.sym[p.right];

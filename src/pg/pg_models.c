@@ -769,8 +769,21 @@ llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 	{
 		int32_t    *ids = NULL;
 		size_t		n = 0;
+		llm_abort	ab = {llm_worker_interrupt_check, NULL};
+		int			rc;
 
-		if (llm_tokenize(tok, input, s->input_len, false, true, &ids, &n, err) != 0)
+		/* a long text's tokenization serves interrupts (issue 17) */
+		rc = llm_tokenize_ex(tok, input, s->input_len, false, true, &ab, &ids, &n, err);
+		llm_worker_rethrow();
+		if (rc != 0 && strcmp(err, LLM_ABORT_MSG) == 0)
+		{
+			llm_werr_set(e, ERRCODE_ADMIN_SHUTDOWN, "could not tokenize the text",
+						 "The llm worker was stopped while it tokenized the text.",
+						 "Run the query again when the worker is back.");
+			llm_reply_complete(slotno, s->request_id, e, NULL, 0, 0, 0, 0);
+			return;
+		}
+		if (rc != 0)
 		{
 			llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "could not tokenize the text",
 					 err, "Check that the text is valid UTF-8.");

@@ -41,7 +41,8 @@
  * pool blocks them around pthread_create), so signals always reach this
  * process's own thread, whose mask is PostgreSQL's throughout, engine
  * calls included. SIGTERM and SIGQUIT therefore act at once; long engine
- * calls (model loads, embedding batches) run llm_worker_interrupt_check
+ * calls (model loads, embedding batches, prompt tokenizations) run
+ * llm_worker_interrupt_check
  * between units of work, which stops them on a shutdown request and
  * serves ProcSignal barriers (pg_reply.c).
  */
@@ -405,12 +406,17 @@ worker_take_queued(LlmSlot *copy, int *slotno, char **input, bool with_embed)
 
 /*
  * Turn an engine error from llm_gen_new into a request error, with an
- * SQLSTATE and hint chosen from the kind of problem.
+ * SQLSTATE and hint chosen from the kind of problem (57P01 when the
+ * tokenization stopped for a shutdown).
  */
 static void
 werr_from_gen(LlmWErr *e, const char *err)
 {
-	if (strstr(err, "does not fit the context"))
+	if (strcmp(err, LLM_ABORT_MSG) == 0)
+		llm_werr_set(e, ERRCODE_ADMIN_SHUTDOWN, "could not start the generation",
+				 "The llm worker was stopped while it tokenized the prompt.",
+				 "Run the query again when the worker is back.");
+	else if (strstr(err, "does not fit the context"))
 		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
 				 "max_tokens does not fit in the context", err,
 				 "Lower max_tokens, or load the model with a larger llm.ctx_size.");
@@ -466,6 +472,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 {
 	char		err[LLM_ERRLEN];
 	llm_gen_params p;
+	llm_abort	ab = {llm_worker_interrupt_check, NULL};
 	const char **stops = NULL;
 	const char *prompt;
 	char	   *rendered = NULL;
@@ -524,12 +531,15 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 			fp.max_tokens = s->opt.max_tokens;
 			fp.add_bos = -1;
 			fp.truncation = (llm_truncation) s->opt.truncation;
+			fp.abort = &ab;
 			rc = llm_chat_fit(llm_wmodels[mi].m, tmpl, msgs, s->opt.n_msgs, &fp,
 							  &rendered, &marks, &n_marks, NULL, err);
+			llm_worker_rethrow();
 		}
 		pfree(parts);
 		pfree(msgs);
-		if (rc != 0 && strstr(err, "exceeds the context"))
+		if (rc != 0 && (strcmp(err, LLM_ABORT_MSG) == 0 ||
+						strstr(err, "exceeds the context")))
 		{
 			werr_from_gen(e, err);
 			return false;
@@ -616,10 +626,13 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	else
 		p.parse_special = s->opt.parse_special;
 	p.truncation = (llm_truncation) s->opt.truncation;
+	/* a long prompt's tokenization serves interrupts (issue 17) */
+	p.abort = &ab;
 
 	rc = llm_gen_new(&gen, llm_wmodels[mi].m, prompt, strlen(prompt), &p, err);
 	free(rendered);
 	free(marks);
+	llm_worker_rethrow();
 	if (rc != 0 || gen == NULL)
 	{
 		if (stops)

@@ -999,12 +999,96 @@ test_marked(const llm_tokenizer *t)
 	   "marks out of order are refused: %s", err);
 }
 
+/* an llm_abort callback that counts its calls and stops at the stop_at-th */
+typedef struct abort_count
+{
+	int			calls;
+	int			stop_at;		/* 0: never stop */
+} abort_count;
+
+/* Count a call; ask to stop once stop_at calls were made. */
+static int
+abort_count_fn(void *arg)
+{
+	abort_count *c = arg;
+
+	c->calls++;
+	return c->stop_at > 0 && c->calls >= c->stop_at;
+}
+
+/*
+ * A long text (cap bytes of words, digits, punctuation and newlines)
+ * tokenized with an abort callback: a callback that stops at its third
+ * call ends the tokenization with LLM_ABORT_MSG and no ids (ASan checks
+ * that nothing leaks), the marked variant stops too, and a callback that
+ * never stops is asked many times and changes no id.
+ */
+static void
+test_abort(const llm_tokenizer *t, const char *label, size_t cap)
+{
+	static const char *const words[] = {"the ", "quick ", "brown ", "fox, ", "jumps ",
+	"over 12 ", "lazy ", "dogs.\n", "Émile ", "naïve ", "(x+y) ", "déjà-vu "};
+	size_t		len = 0;
+	char	   *text = malloc(cap + 16);
+	int32_t    *a = NULL, *b = NULL;
+	size_t		na = 0, nb = 0;
+	char		err[LLM_ERRLEN];
+	abort_count c = {0, 3};
+	llm_abort	ab = {abort_count_fn, &c};
+	llm_text_span mark = {0, 0};
+	int			rc;
+	double		t0, t_plain, t_ab;
+
+	if (!text)
+	{
+		printf("Bail out! out of memory\n");
+		exit(1);
+	}
+	for (size_t j = 0; len < cap; j++)
+	{
+		size_t		k = strlen(words[(j * 5 + j / 12) % 12]);
+
+		memcpy(text + len, words[(j * 5 + j / 12) % 12], k);
+		len += k;
+	}
+
+	err[0] = '\0';
+	rc = llm_tokenize_ex(t, text, len, true, true, &ab, &a, &na, err);
+	ok(rc < 0 && a == NULL && na == 0 && strcmp(err, LLM_ABORT_MSG) == 0 && c.calls == 3,
+	   "%s: a %zu KB tokenization stops at the callback's 3rd call: rc %d, %d calls, %s",
+	   label, len >> 10, rc, c.calls, err);
+
+	c.calls = 0;
+	c.stop_at = 2;
+	err[0] = '\0';
+	rc = llm_tokenize_marked_ex(t, text, len, false, &mark, 1, &ab, &a, &na, err);
+	ok(rc < 0 && a == NULL && strcmp(err, LLM_ABORT_MSG) == 0 && c.calls == 2,
+	   "%s: the marked tokenization stops too: rc %d, %d calls, %s", label, rc, c.calls, err);
+
+	c.calls = 0;
+	c.stop_at = 0;
+	t0 = llm_time_sec();
+	rc = llm_tokenize(t, text, len, true, true, &a, &na, err);
+	t_plain = llm_time_sec() - t0;
+	t0 = llm_time_sec();
+	if (rc == 0)
+		rc = llm_tokenize_ex(t, text, len, true, true, &ab, &b, &nb, err);
+	t_ab = llm_time_sec() - t0;
+	ok(rc == 0 && na == nb && na > 0 && memcmp(a, b, na * sizeof(int32_t)) == 0 && c.calls > 10,
+	   "%s: a callback that never stops changes no id (%zu ids, asked %d times, "
+	   "%.3f s plain, %.3f s with the callback)", label, na, c.calls, t_plain, t_ab);
+	free(a);
+	free(b);
+	free(text);
+}
+
 /* Default model: fixed checks then the golden file. */
 static void
 default_model_block(const llm_tokenizer *t, const char *golden)
 {
 	test_default_model(t);
 	test_marked(t);
+	test_abort(t, "default model", 2u << 20);
 	run_golden(t, golden, "default model", false);
 }
 
@@ -1016,6 +1100,7 @@ spm_block(const llm_tokenizer *t, const char *golden)
 
 	ok(llm_tokenizer_add_bos(t) && llm_tokenizer_bos(t) == 1, "fixture: add_bos and BOS");
 	ok(tok(t, "hello", false, false, ids, 4) >= 1 && ids[0] != 1, "fixture: no BOS unless asked");
+	test_abort(t, "SPM fixture", 1u << 20);
 	run_golden(t, golden, "SPM fixture", true);
 }
 
@@ -1027,17 +1112,17 @@ main(void)
 	const char *golden = getenv("LLM_TOKENIZE_GOLDEN");
 	const char *spm_golden = getenv("LLM_SPM_GOLDEN");
 
-	tap_plan(83);				/* 38 need the default model, 5 the SPM fixture */
+	tap_plan(89);				/* 41 need the default model, 8 the SPM fixture */
 	test_validation();
 	test_tiny_bpe();
 	test_tiny_spm();
 
 	snprintf(path, sizeof(path), "%.4000s/SmolLM2-135M-Instruct.Q4_1.gguf", tap_model_dir());
 	with_file(path, "default model", default_model_block,
-			  golden && *golden ? golden : "test/golden/tokenize.tsv", 38);
+			  golden && *golden ? golden : "test/golden/tokenize.tsv", 41);
 
 	snprintf(path, sizeof(path), "%.4000s/spm-vocab.gguf", fixture_dir(fx, sizeof(fx)));
 	with_file(path, "SPM fixture", spm_block,
-			  spm_golden && *spm_golden ? spm_golden : "test/golden/spm_tokenize.tsv", 5);
+			  spm_golden && *spm_golden ? spm_golden : "test/golden/spm_tokenize.tsv", 8);
 	return tap_done();
 }
