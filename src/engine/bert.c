@@ -1084,7 +1084,7 @@ llm_bert_batch(llm_bert_ctx *c, const llm_bert *m,
 			llm_err(err, LLM_ABORT_MSG);
 			goto done;
 		}
-		if (llm_wp_encode(m->wp, texts[i], lens[i], true, 0, &items[i].ids, &items[i].n, err) < 0)
+		if (llm_wp_encode_ex(m->wp, texts[i], lens[i], true, 0, ab, &items[i].ids, &items[i].n, err) < 0)
 			goto done;
 		if (items[i].n > m->max_seq)
 		{

@@ -212,6 +212,16 @@ int
 llm_embdec_tokenize(const llm_embdec *d, const char *text, size_t len,
 					int max_len, int32_t **ids, int *n_ids, char *err)
 {
+	return llm_embdec_tokenize_ex(d, text, len, max_len, NULL, ids, n_ids, err);
+}
+
+/*
+ * llm_embdec_tokenize whose tokenization asks ab whether to stop.
+ */
+int
+llm_embdec_tokenize_ex(const llm_embdec *d, const char *text, size_t len, int max_len,
+					   const llm_abort *ab, int32_t **ids, int *n_ids, char *err)
+{
 	int32_t    *v = NULL;
 	size_t		n = 0;
 
@@ -219,7 +229,8 @@ llm_embdec_tokenize(const llm_embdec *d, const char *text, size_t len,
 	*n_ids = 0;
 	if (text == NULL && len > 0)
 		return llm_err(err, "text is NULL");
-	if (llm_tokenize(d->model->tok, text ? text : "", len, d->add_bos, false, &v, &n, err) < 0)
+	if (llm_tokenize_ex(d->model->tok, text ? text : "", len, d->add_bos, false, ab,
+						&v, &n, err) < 0)
 		return -1;
 	if (n >= (size_t) INT32_MAX - 1)
 	{
@@ -407,9 +418,12 @@ llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 			llm_err(err, "text %d is NULL", i);
 			goto done;
 		}
-		if (llm_embdec_tokenize(d, texts[i], lens[i], 0, &tx[i].ids, &tx[i].n, sub) < 0)
+		if (llm_embdec_tokenize_ex(d, texts[i], lens[i], 0, ab, &tx[i].ids, &tx[i].n, sub) < 0)
 		{
-			llm_err(err, "text %d: %s", i, sub);
+			if (strcmp(sub, LLM_ABORT_MSG) == 0)
+				llm_err(err, LLM_ABORT_MSG);
+			else
+				llm_err(err, "text %d: %s", i, sub);
 			goto done;
 		}
 		if (tx[i].n == 0)

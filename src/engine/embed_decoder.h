@@ -40,6 +40,10 @@ int			llm_embdec_cap_seq(llm_embdec *d, int max_seq, char *err);
  */
 int			llm_embdec_tokenize(const llm_embdec *d, const char *text, size_t len,
 								int max_len, int32_t **ids, int *n_ids, char *err);
+/* the same, asking ab (may be NULL) whether to stop while it tokenizes */
+int			llm_embdec_tokenize_ex(const llm_embdec *d, const char *text, size_t len,
+								   int max_len, const llm_abort *ab, int32_t **ids,
+								   int *n_ids, char *err);
 
 /*
  * Embed n texts into out[n * dim] with the engine *eng (created with

@@ -640,9 +640,11 @@ wp_word(const llm_wordpiece *wp, const uint32_t *w, size_t n, wp_i32vec *ids,
  * Pre-tokenize a normalised segment and WordPiece each word.
  */
 static bool
-wp_segment(const llm_wordpiece *wp, const wp_u32vec *cps, wp_i32vec *ids)
+wp_segment(const llm_wordpiece *wp, const wp_u32vec *cps, wp_i32vec *ids,
+		   const llm_abort *ab, bool *aborted)
 {
-	size_t		i = 0;
+	size_t		i = 0,
+				words = 0;
 	char	   *buf = malloc(cps->n * 4 + 8);
 	char	   *tmp = malloc(cps->n * 4 + 8);
 	size_t	   *bound = malloc((cps->n + 2) * sizeof(size_t));
@@ -668,6 +670,12 @@ wp_segment(const llm_wordpiece *wp, const wp_u32vec *cps, wp_i32vec *ids)
 			j++;
 		okk = wp_word(wp, cps->v + i, j - i, ids, buf, tmp, bound);
 		i = j;
+		/* a long text: ask the caller's check every 4096 words */
+		if (okk && (++words & 4095) == 0 && llm_should_abort(ab))
+		{
+			*aborted = true;
+			okk = false;
+		}
 	}
 	free(buf);
 	free(tmp);
@@ -682,6 +690,19 @@ int
 llm_wp_encode(const llm_wordpiece *wp, const char *text, size_t len,
 			  bool add_special, int max_len, int32_t **ids, int *n_ids, char *err)
 {
+	return llm_wp_encode_ex(wp, text, len, add_special, max_len, NULL, ids, n_ids, err);
+}
+
+/*
+ * llm_wp_encode asking ab (may be NULL) every 4096 words whether to stop
+ * (see wordpiece.h).
+ */
+int
+llm_wp_encode_ex(const llm_wordpiece *wp, const char *text, size_t len,
+				 bool add_special, int max_len, const llm_abort *ab,
+				 int32_t **ids, int *n_ids, char *err)
+{
+	bool		aborted = false;
 	wp_i32vec	out = {0};
 	wp_u32vec	raw = {0},
 				norm = {0};
@@ -718,7 +739,7 @@ llm_wp_encode(const llm_wordpiece *wp, const char *text, size_t len,
 		norm.n = 0;
 		okk = wp_decode(text + seg, pos - seg, &raw) &&
 			wp_normalize(&wp->opt, &raw, &norm) &&
-			wp_segment(wp, &norm, &out);
+			wp_segment(wp, &norm, &out, ab, &aborted);
 		if (!okk || best < 0)
 			break;
 		okk = i32_push(&out, wp->special[best].id);
@@ -732,7 +753,7 @@ llm_wp_encode(const llm_wordpiece *wp, const char *text, size_t len,
 	if (!okk)
 	{
 		free(out.v);
-		return llm_err(err, "out of memory while tokenizing");
+		return llm_err(err, aborted ? LLM_ABORT_MSG : "out of memory while tokenizing");
 	}
 	if (out.n > (size_t) INT32_MAX)
 	{

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "json.h"
+#include "llm_util.h"
 
 typedef struct llm_wp_options
 {
@@ -76,5 +77,12 @@ const char *llm_wp_token(const llm_wordpiece *wp, int32_t id);
 int			llm_wp_encode(const llm_wordpiece *wp, const char *text, size_t len,
 						  bool add_special, int max_len, int32_t **ids,
 						  int *n_ids, char *err);
+/*
+ * llm_wp_encode that asks ab (may be NULL) every 4096 words whether to
+ * stop; a stop returns -1 with LLM_ABORT_MSG and frees everything.
+ */
+int			llm_wp_encode_ex(const llm_wordpiece *wp, const char *text, size_t len,
+							 bool add_special, int max_len, const llm_abort *ab,
+							 int32_t **ids, int *n_ids, char *err);
 
 #endif							/* LLM_WORDPIECE_H */

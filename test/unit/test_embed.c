@@ -32,10 +32,10 @@
  */
 #define WP_CHECKS 17
 #define VECTOR_CHECKS 2
-#define THREAD_CHECKS 10		/* test_threads_and_abort */
+#define THREAD_CHECKS 12		/* test_threads_and_abort */
 #define MODEL_CHECKS (4 + 1 + THREAD_CHECKS + VECTOR_CHECKS)
 #define GGUF_CHECKS (2 + VECTOR_CHECKS)
-#define EMBED_PLAN 104
+#define EMBED_PLAN 106
 
 /*
  * Build a safetensors image: 8-byte length, header, then ndata bytes.
@@ -692,6 +692,37 @@ test_threads_and_abort(const llm_embed_model *m, int dim)
 	ok(rc < 0 &&
 	   strcmp(err, LLM_ABORT_MSG) == 0 && probe.calls == 4,
 	   "stop before the first batch: %s (asked %d times)", err, probe.calls);
+	/*
+	 * one long text (2 MB, ~330k words): its own tokenization asks the
+	 * check many times, not only the once before the text; a stop there
+	 * fails the batch with the abort message
+	 */
+	{
+		size_t		big_len = 2u << 20;
+		char	   *big = malloc(big_len + 1);
+		const char *bt[1] = {big};
+		size_t		bl[1] = {big_len};
+		int			short_calls;
+
+		for (size_t i = 0; big && i < big_len; i++)
+			big[i] = "the cat sat on a mat. "[i % 22];
+		probe.calls = 0;
+		probe.stop_at = 0;
+		rc = big ? llm_embed_batch(c, m, texts, lens, 1, out, LLM_TRUNCATE_END, err) : -1;
+		short_calls = probe.calls;
+		probe.calls = 0;
+		rc = rc == 0 && big ? llm_embed_batch(c, m, bt, bl, 1, out, LLM_TRUNCATE_END, err) : -1;
+		ok(rc == 0 && probe.calls >= short_calls + 40,
+		   "a 2 MB text's tokenization asks the check (%d times, %d for a short text)",
+		   probe.calls, short_calls);
+		probe.calls = 0;
+		probe.stop_at = short_calls + 10;
+		err[0] = '\0';
+		rc = big ? llm_embed_batch(c, m, bt, bl, 1, out, LLM_TRUNCATE_END, err) : 0;
+		ok(rc < 0 && strcmp(err, LLM_ABORT_MSG) == 0 && probe.calls == short_calls + 10,
+		   "a stop inside that tokenization: %s (asked %d times)", err, probe.calls);
+		free(big);
+	}
 	llm_embed_ctx_set_abort(c, NULL, NULL);
 	memset(out, 0, 3 * (size_t) dim * sizeof(float));
 	ok(llm_embed_batch(c, m, texts, lens, 3, out, LLM_TRUNCATE_END, err) == 0 &&
