@@ -741,6 +741,15 @@ llm_bert_ctx_isa(const llm_bert_ctx *c)
 }
 
 /*
+ * The arithmetic of the context's matrix products (see embed_bert.h).
+ */
+const char *
+llm_bert_ctx_precision(const llm_bert_ctx *c)
+{
+	return c->vm.gemm_kind;
+}
+
+/*
  * Tokenize with the model's tokenizer.
  */
 int

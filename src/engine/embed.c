@@ -216,6 +216,15 @@ llm_embed_ctx_threads(const llm_embed_ctx *c)
 }
 
 /*
+ * How the context's encoder matrix products compute (see llm_embed.h).
+ */
+const char *
+llm_embed_ctx_precision(const llm_embed_ctx *c)
+{
+	return llm_bert_ctx_precision(c->enc);
+}
+
+/*
  * Tokens embedded by this context so far (after truncation, specials
  * included).
  */

@@ -42,6 +42,8 @@ int			llm_bert_ctx_new(llm_bert_ctx **out, int n_threads, const char *isa,
 void		llm_bert_ctx_free(llm_bert_ctx *c);
 int			llm_bert_ctx_threads(const llm_bert_ctx *c);
 const char *llm_bert_ctx_isa(const llm_bert_ctx *c);
+/* "f32" or "bf16": how the context's matrix products compute (fgemm.h) */
+const char *llm_bert_ctx_precision(const llm_bert_ctx *c);
 
 /*
  * Embed n texts into out[n * dim] (see llm_embed_batch); the tokens

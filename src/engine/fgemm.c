@@ -96,6 +96,92 @@ llm_fgemm_ref(int64_t m, const float *a, int64_t lda, const llm_fgemm_b *b, int6
 }
 
 /*
+ * See fgemm.h. NaN keeps its sign and becomes a quiet NaN.
+ */
+uint16_t
+llm_f32_to_bf16_rne(float x)
+{
+	uint32_t	u;
+
+	memcpy(&u, &x, sizeof(u));
+	if ((u & 0x7f800000u) == 0)
+		return (uint16_t) ((u >> 16) & 0x8000u);	/* zero or denormal */
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t) ((u >> 16) | 0x0040u);	/* NaN */
+	u += 0x7fffu + ((u >> 16) & 1u);
+	return (uint16_t) (u >> 16);
+}
+
+/*
+ * bfloat16 bits to f32 (exact).
+ */
+static inline float
+bf16_to_f32(uint16_t h)
+{
+	uint32_t	u = (uint32_t) h << 16;
+	float		f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+/*
+ * A denormal f32 becomes a zero of its sign (vdpbf16ps flushes its sums).
+ */
+static inline float
+flush_denormal(float x)
+{
+	uint32_t	u;
+
+	memcpy(&u, &x, sizeof(u));
+	if ((u & 0x7f800000u) == 0)
+		u &= 0x80000000u;
+	memcpy(&x, &u, sizeof(x));
+	return x;
+}
+
+/*
+ * Scalar reference of the bfloat16 product (see fgemm.h). The products
+ * of two bfloat16 values are exact in f32, so s + p is one rounding.
+ */
+void
+llm_fgemm_bf16_ref(int64_t m, const float *a, int64_t lda, const llm_fgemm_b *b, int64_t p0,
+				  int64_t p1, const float *bias, float *c, int64_t ldc)
+{
+	int64_t		k = b->k;
+
+	for (int64_t p = p0; p < p1; p++)
+	{
+		const float *panel = b->data + p * k * LLM_FGEMM_PANEL;
+		int64_t		j0 = p * LLM_FGEMM_PANEL,
+					nj = b->n - j0 < LLM_FGEMM_PANEL ? b->n - j0 : LLM_FGEMM_PANEL;
+
+		for (int64_t i = 0; i < m; i++)
+			for (int64_t j = 0; j < nj; j++)
+			{
+				float		s = flush_denormal(bias ? bias[j0 + j] : 0.0f);
+
+				for (int64_t kk = 0; kk < k; kk += 2)
+				{
+					float		alo = bf16_to_f32(llm_f32_to_bf16_rne(a[i * lda + kk])),
+								blo = bf16_to_f32(llm_f32_to_bf16_rne(panel[kk * LLM_FGEMM_PANEL + j])),
+								ahi = 0.0f,
+								bhi = 0.0f;
+
+					if (kk + 1 < k)
+					{
+						ahi = bf16_to_f32(llm_f32_to_bf16_rne(a[i * lda + kk + 1]));
+						bhi = bf16_to_f32(llm_f32_to_bf16_rne(panel[(kk + 1) * LLM_FGEMM_PANEL + j]));
+					}
+					s = flush_denormal(s + ahi * bhi);
+					s = flush_denormal(s + alo * blo);
+				}
+				c[i * ldc + j0 + j] = s;
+			}
+	}
+}
+
+/*
  * See fgemm.h.
  */
 void

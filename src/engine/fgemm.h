@@ -10,6 +10,13 @@
  * embedding never depends on the batch it was computed in, and the AVX2
  * kernel is bit-identical to the reference. (OpenBLAS was tried first:
  * its result for a row depends on the row's position in the call.)
+ *
+ * On CPUs with AVX512_BF16 a second product is available:
+ * llm_fgemm_avx512bf16 rounds A and B to bfloat16 (round to nearest even,
+ * denormals to zero) and adds two exact products per step with vdpbf16ps,
+ * twice the arithmetic per instruction of an FMA. Its element is also one
+ * fixed chain (over pairs of k), so it too is independent of the batch and
+ * of the split over threads, and llm_fgemm_bf16_ref gives its bits.
  */
 #ifndef LLM_FGEMM_H
 #define LLM_FGEMM_H
@@ -55,6 +62,24 @@ void		llm_fgemm_ref(int64_t m, const float *a, int64_t lda, const llm_fgemm_b *b
 						 int64_t p0, int64_t p1, const float *bias, float *c, int64_t ldc);
 void		llm_fgemm_avx2(int64_t m, const float *a, int64_t lda, const llm_fgemm_b *b,
 						  int64_t p0, int64_t p1, const float *bias, float *c, int64_t ldc);
+
+/*
+ * The bfloat16 product: per element s = bias (or 0), then for each pair
+ * (2i, 2i+1) of k (a missing last one is 0) s += A'[2i+1] * B'[2i+1],
+ * s += A'[2i] * B'[2i], A' and B' the bfloat16 roundings (products are
+ * exact in f32; each sum rounded to nearest even, a denormal sum flushed
+ * to zero), as vdpbf16ps does. The reference in plain C and the AVX-512
+ * version (call only when llm_cpu_has_avx512_bf16(); it falls back to
+ * llm_fgemm_avx2 if its scratch memory cannot be allocated).
+ */
+void		llm_fgemm_bf16_ref(int64_t m, const float *a, int64_t lda, const llm_fgemm_b *b,
+							  int64_t p0, int64_t p1, const float *bias, float *c, int64_t ldc);
+void		llm_fgemm_avx512bf16(int64_t m, const float *a, int64_t lda, const llm_fgemm_b *b,
+								int64_t p0, int64_t p1, const float *bias, float *c,
+								int64_t ldc);
+
+/* f32 to bfloat16 bits as vcvtne2ps2bf16 (nearest even, denormal to 0) */
+uint16_t	llm_f32_to_bf16_rne(float x);
 
 /*
  * Thread ith of nth: compute its contiguous share of the panels with fn;

@@ -24,6 +24,7 @@
 #define LLM_CPUID7_AVX512BW	(1u << 30)
 #define LLM_CPUID7_AVX512VL	(1u << 31)
 #define LLM_CPUID7C_AVX512VNNI (1u << 11)	/* leaf 7 ecx */
+#define LLM_CPUID71A_AVX512BF16 (1u << 5)	/* leaf 7 subleaf 1 eax */
 /* XCR0: SSE, AVX (YMM upper halves), opmask, ZMM upper halves, ZMM16-31 */
 #define LLM_XCR0_AVX		0x06u
 #define LLM_XCR0_AVX512		0xe6u
@@ -84,6 +85,22 @@ llm_cpu_has_avx512(void)
 	return (ebx & need7) == need7 && (ecx & LLM_CPUID7C_AVX512VNNI) != 0;
 }
 
+/*
+ * True when llm_cpu_has_avx512() and the CPU also implements AVX512_BF16
+ * (vcvtne2ps2bf16, vdpbf16ps; cpuid leaf 7 subleaf 1, eax bit 5).
+ */
+int
+llm_cpu_has_avx512_bf16(void)
+{
+	unsigned int eax, ebx, ecx, edx;
+
+	if (!llm_cpu_has_avx512())
+		return 0;
+	if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx))
+		return 0;
+	return (eax & LLM_CPUID71A_AVX512BF16) != 0;
+}
+
 #else
 
 /*
@@ -100,6 +117,15 @@ llm_cpu_has_avx2(void)
  */
 int
 llm_cpu_has_avx512(void)
+{
+	return 0;
+}
+
+/*
+ * Not an x86 CPU: no AVX-512 BF16.
+ */
+int
+llm_cpu_has_avx512_bf16(void)
 {
 	return 0;
 }

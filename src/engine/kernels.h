@@ -124,6 +124,9 @@ int			llm_cpu_has_avx2(void);
  */
 int			llm_cpu_has_avx512(void);
 
+/* true when llm_cpu_has_avx512() and the CPU has AVX512_BF16 */
+int			llm_cpu_has_avx512_bf16(void);
+
 /*
  * Internal (kernels.c, kernels_avx2.c): replace entries of k, already
  * filled by llm_kernels_init_scalar(), with their AVX2 versions. Call only

@@ -117,6 +117,15 @@ int			llm_embed_ctx_threads(const llm_embed_ctx *c);
  */
 void		llm_embed_ctx_set_abort(llm_embed_ctx *c, int (*fn) (void *arg), void *arg);
 
+/*
+ * How the encoder's matrix products compute: "f32" (one f32 fused chain per
+ * element: the same bits on every CPU) or "bf16" (isa "auto"/"avx512" on a
+ * CPU with AVX512_BF16: inputs rounded to bfloat16, about twice as fast;
+ * within 1e-4 of the f32 cosine on the golden strings). Decoder models
+ * used as embedders always run their own quantized kernels.
+ */
+const char *llm_embed_ctx_precision(const llm_embed_ctx *c);
+
 /* Tokens embedded by the context so far (after truncation). */
 int64_t		llm_embed_ctx_tokens(const llm_embed_ctx *c);
 

@@ -88,6 +88,12 @@ llm_vmath_init(llm_vmath *v, const char *isa)
 		v->exp_shift_sum = llm_vmath_exp_shift_sum_avx2;
 		v->add_layernorm = llm_vmath_add_layernorm_avx2;
 		v->gemm = llm_fgemm_avx2;
+		v->gemm_kind = "f32";
+		if (strcmp(isa, "avx512") == 0 && llm_cpu_has_avx512_bf16())
+		{
+			v->gemm = llm_fgemm_avx512bf16;
+			v->gemm_kind = "bf16";
+		}
 		return;
 	}
 #endif
@@ -97,4 +103,5 @@ llm_vmath_init(llm_vmath *v, const char *isa)
 	v->exp_shift_sum = llm_vmath_exp_shift_sum_ref;
 	v->add_layernorm = llm_vmath_add_layernorm_ref;
 	v->gemm = llm_fgemm_ref;
+	v->gemm_kind = "f32";
 }

@@ -24,12 +24,15 @@ typedef struct llm_vmath
 								  const float *b, int64_t n, float eps);
 	/* C = A * B^T (+ bias) over packed B, see gemm.h */
 	llm_fgemm_fn gemm;
+	/* "f32" (fused chains in f32) or "bf16" (llm_fgemm_avx512bf16) */
+	const char *gemm_kind;
 } llm_vmath;
 
 /*
  * Fill v for the isa the kernels were chosen for ("avx2" or "avx512",
  * which share the AVX2 element-wise functions, or anything
- * else for the scalar reference).
+ * else for the scalar reference). "avx512" on a CPU with AVX512_BF16
+ * takes the bfloat16 matrix product (see fgemm.h).
  */
 void		llm_vmath_init(llm_vmath *v, const char *isa);
 

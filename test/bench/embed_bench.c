@@ -7,7 +7,8 @@
  * Prints one line: "rows N tokens N seconds S rows_per_s R tokens_per_s T"
  * for the fastest of REPEATS runs (default 1). With PER_CALL, the texts go
  * PER_CALL at a time into llm_embed_batch (1: what a per-row UPDATE costs
- * the engine); by default all in one call.
+ * the engine); by default all in one call. LLM_ISA (auto, scalar, avx2,
+ * avx512) chooses the kernels; the line ends with "precision f32|bf16".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +100,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (llm_embed_model_load(&m, argv[1], err) != 0 ||
-		llm_embed_ctx_new(&c, threads, NULL, err) != 0)
+		llm_embed_ctx_new(&c, threads, getenv("LLM_ISA"), err) != 0)
 	{
 		fprintf(stderr, "%s\n", err);
 		return 1;
@@ -141,8 +142,8 @@ main(int argc, char **argv)
 		if (dt < best)
 			best = dt;
 	}
-	printf("rows %d tokens %lld seconds %.3f rows_per_s %.1f tokens_per_s %.0f\n",
-		   n, tokens, best, n / best, tokens / best);
+	printf("rows %d tokens %lld seconds %.3f rows_per_s %.1f tokens_per_s %.0f precision %s\n",
+		   n, tokens, best, n / best, tokens / best, llm_embed_ctx_precision(c));
 	free(out);
 	llm_embed_ctx_free(c);
 	llm_embed_model_free(m);

@@ -27,6 +27,19 @@ rnd(unsigned *s, float lo, float hi)
 }
 
 /*
+ * x rounded to bfloat16 and back (llm_f32_to_bf16_rne), as a float.
+ */
+static float
+bf16_round(float x)
+{
+	uint32_t	u = (uint32_t) llm_f32_to_bf16_rne(x) << 16;
+	float		f;
+
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+/*
  * AVX2 against the scalar reference.
  */
 static void
@@ -291,6 +304,192 @@ test_gemm_case(int M, int N, int K)
 }
 
 /*
+ * The bfloat16 product: the AVX-512 kernel against its scalar reference
+ * (same bits with 1-3 threads, each row alone), the reference against a
+ * double-precision product of the rounded inputs, and against f32.
+ */
+static void
+test_gemm_bf16_case(int M, int N, int K)
+{
+	float	   *A = malloc(sizeof(float) * M * K),
+			   *B = malloc(sizeof(float) * N * K),
+			   *bias = malloc(sizeof(float) * N),
+			   *C = malloc(sizeof(float) * M * N),
+			   *C2 = malloc(sizeof(float) * M * N),
+			   *Cf = malloc(sizeof(float) * M * N),
+			   *C1 = malloc(sizeof(float) * N);
+	unsigned	seed = 29 + M + N + K;
+	double		worst = 0,
+				e2 = 0,
+				n2 = 0;
+	bool		same = true,
+				same_rows = true;
+	char		err[LLM_ERRLEN];
+	llm_fgemm_b	pb;
+	int64_t		c0,
+				c1;
+
+	for (int i = 0; i < M * K; i++)
+		A[i] = rnd(&seed, -1, 1);
+	for (int i = 0; i < N * K; i++)
+		B[i] = rnd(&seed, -1, 1);
+	for (int i = 0; i < N; i++)
+		bias[i] = rnd(&seed, -1, 1);
+	if (llm_fgemm_pack(&pb, N, K, B, (size_t) K * sizeof(float), copy_f32, err) != 0)
+	{
+		ok(0, "pack %d x %d: %s", N, K, err);
+		return;
+	}
+	llm_fgemm_part(llm_fgemm_bf16_ref, M, A, K, &pb, bias, C, N, 0, 1, &c0, &c1);
+	llm_fgemm_part(llm_fgemm_ref, M, A, K, &pb, bias, Cf, N, 0, 1, &c0, &c1);
+	for (int i = 0; i < M; i++)
+		for (int j = 0; j < N; j++)
+		{
+			double		s = bias[j];
+
+			for (int k = 0; k < K; k++)
+				s += (double) bf16_round(A[i * K + k]) * bf16_round(B[j * K + k]);
+			if (fabs(s - C[i * N + j]) > worst)
+				worst = fabs(s - C[i * N + j]);
+			e2 += (double) (C[i * N + j] - Cf[i * N + j]) * (C[i * N + j] - Cf[i * N + j]);
+			n2 += (double) Cf[i * N + j] * Cf[i * N + j];
+		}
+	ok(worst < 1e-5 * K, "bf16 gemm %dx%dx%d: reference matches a double product of the rounded inputs (worst %.3g)",
+	   M, N, K, worst);
+	ok(sqrt(e2 / n2) < 1e-2, "bf16 gemm %dx%dx%d: within 1%% of the f32 product (relative RMS %.2e)",
+	   M, N, K, sqrt(e2 / n2));
+	if (!llm_cpu_has_avx512_bf16())
+	{
+		tap_skip_n(2, "no AVX512_BF16 on this CPU");
+		goto done;
+	}
+	for (int nth = 1; nth <= 3; nth++)
+	{
+		for (int i = 0; i < M * N; i++)
+			C2[i] = NAN;
+		for (int ith = 0; ith < nth; ith++)
+			llm_fgemm_part(llm_fgemm_avx512bf16, M, A, K, &pb, bias, C2, N, ith, nth, &c0, &c1);
+		if (memcmp(C, C2, sizeof(float) * M * N) != 0)
+			same = false;
+	}
+	for (int i = 0; i < M; i++)
+	{
+		llm_fgemm_part(llm_fgemm_avx512bf16, 1, A + i * K, K, &pb, i % 2 ? bias : NULL, C1, N,
+					   0, 1, &c0, &c1);
+		if (i % 2)
+			same_rows &= memcmp(C1, C + i * N, sizeof(float) * N) == 0;
+		else
+		{
+			float	   *R1 = malloc(sizeof(float) * N);
+
+			llm_fgemm_part(llm_fgemm_bf16_ref, 1, A + i * K, K, &pb, NULL, R1, N, 0, 1, &c0, &c1);
+			same_rows &= memcmp(C1, R1, sizeof(float) * N) == 0;
+			free(R1);
+		}
+	}
+	ok(same, "bf16 gemm %dx%dx%d: AVX-512 kernel bit-identical to the reference with 1-3 threads",
+	   M, N, K);
+	ok(same_rows, "bf16 gemm %dx%dx%d: each row alone (with and without bias) bit-identical", M, N, K);
+done:
+	llm_fgemm_b_free(&pb);
+	free(A);
+	free(B);
+	free(bias);
+	free(C);
+	free(C2);
+	free(Cf);
+	free(C1);
+}
+
+/*
+ * Rounding to bfloat16 in the kernel equals llm_f32_to_bf16_rne on
+ * hard values (ties to even, denormals, signed zeros, huge values): A
+ * times an identity B gives bf16(A) exactly, and an identity A times B
+ * gives bf16(B).
+ */
+static void
+test_bf16_rounding(void)
+{
+	enum
+	{
+		NV = 64
+	};
+	float		v[NV],
+				bv[NV * NV],
+				eye[NV * NV],
+				C[NV * NV],
+				R[NV * NV];
+	unsigned	seed = 5;
+	char		err[LLM_ERRLEN];
+	llm_fgemm_b	pv,
+				pe;
+	int64_t		c0,
+				c1;
+	bool		same_a,
+				same_b;
+
+	for (int i = 0; i < NV; i++)
+	{
+		uint32_t	u = (uint32_t) (i * 2654435761u);
+
+		switch (i % 8)
+		{
+			case 0:				/* exact tie below an even / odd mantissa */
+				u = 0x3f808000u + ((uint32_t) (i / 8) << 16);
+				break;
+			case 1:				/* denormal */
+				u = 0x00012345u | ((uint32_t) (i & 16) << 27);
+				break;
+			case 2:
+				u = 0x80000000u;	/* -0 */
+				break;
+			case 3:				/* a tie near the largest finite bfloat16 */
+				u = 0x7f7e8000u;
+				break;
+			default:
+				memcpy(&u, &(float) {rnd(&seed, -100, 100)}, 4);
+				break;
+		}
+		memcpy(&v[i], &u, 4);
+	}
+	for (int i = 0; i < NV * NV; i++)
+	{
+		eye[i] = i / NV == i % NV ? 1.0f : 0.0f;
+		bv[i] = v[(i / NV + i % NV) % NV];
+	}
+	/* A = one row of the values (as a 1 x NV row), B = identity */
+	if (llm_fgemm_pack(&pe, NV, NV, eye, NV * sizeof(float), copy_f32, err) != 0 ||
+		llm_fgemm_pack(&pv, NV, NV, bv, NV * sizeof(float), copy_f32, err) != 0)
+	{
+		ok(0, "pack: %s", err);
+		ok(0, "pack: %s", err);
+		return;
+	}
+	if (!llm_cpu_has_avx512_bf16())
+	{
+		tap_skip_n(2, "no AVX512_BF16 on this CPU");
+		llm_fgemm_b_free(&pe);
+		llm_fgemm_b_free(&pv);
+		return;
+	}
+	llm_fgemm_part(llm_fgemm_avx512bf16, 1, v, NV, &pe, NULL, C, NV, 0, 1, &c0, &c1);
+	llm_fgemm_part(llm_fgemm_bf16_ref, 1, v, NV, &pe, NULL, R, NV, 0, 1, &c0, &c1);
+	same_a = memcmp(C, R, sizeof(float) * NV) == 0;
+	for (int i = 0; i < NV && same_a; i++)
+		same_a = bf16_round(v[i]) == C[i] || (isnan(C[i]) && isnan(v[i]));
+	/* B rows holding every value (row j = v rotated by j) against A = identity */
+	llm_fgemm_part(llm_fgemm_avx512bf16, NV, eye, NV, &pv, NULL, C, NV, 0, 1, &c0, &c1);
+	llm_fgemm_part(llm_fgemm_bf16_ref, NV, eye, NV, &pv, NULL, R, NV, 0, 1, &c0, &c1);
+	same_b = memcmp(C, R, sizeof(float) * NV * NV) == 0;
+	for (int i = 0; i < NV * NV && same_b; i++)
+		same_b = bf16_round(bv[(i % NV) * NV + i / NV]) == C[i] || isnan(C[i]);
+	ok(same_a, "bf16: the kernel rounds A as llm_f32_to_bf16_rne (ties, denormals, -0, near the largest)");
+	ok(same_b, "bf16: the kernel rounds B as llm_f32_to_bf16_rne");
+	llm_fgemm_b_free(&pe);
+	llm_fgemm_b_free(&pv);
+}
+
+/*
  * Packing rejects impossible sizes.
  */
 static void
@@ -303,6 +502,10 @@ test_gemm(void)
 	test_gemm_case(37, 70, 48);
 	test_gemm_case(13, 384, 384);
 	test_gemm_case(6, 16, 1);
+	test_gemm_bf16_case(37, 70, 48);
+	test_gemm_bf16_case(13, 384, 383);
+	test_gemm_bf16_case(25, 16, 1);
+	test_bf16_rounding();
 	ok(llm_fgemm_pack(&pb, 0, 4, &one, 16, copy_f32, err) < 0 && pb.data == NULL,
 	   "pack: 0 rows rejected (%s)", err);
 }
@@ -313,7 +516,7 @@ test_gemm(void)
 int
 main(void)
 {
-	tap_plan(20);
+	tap_plan(34);
 	test_elementwise();
 	test_gemm();
 	return tap_done();
