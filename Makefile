@@ -13,8 +13,8 @@
 #
 # No -march=native: AVX2 code lives in src/engine/*_avx2.c files compiled with
 # -mavx2 -mfma -mf16c, AVX-512 code in src/engine/*_avx512.c files compiled
-# with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mfma -mf16c; both are
-# chosen at run time after a cpuid check.
+# with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512bf16 -mfma -mf16c;
+# both are chosen at run time after a cpuid check.
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -35,7 +35,7 @@ CFLAGS_COMMON := -std=gnu11 $(OPT) -fPIC -Wall -Wextra -Wno-unused-parameter \
 CFLAGS  ?=
 ALL_CFLAGS := $(CFLAGS_COMMON) $(CFLAGS)
 AVX2_FLAGS := -mavx2 -mfma -mf16c
-AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mfma -mf16c
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512bf16 -mfma -mf16c
 LDLIBS  := -lpcre2-8 -lutf8proc -lm -lpthread
 
 # The three layers: src/engine (the engine library, no PostgreSQL

@@ -13,14 +13,12 @@
  * Every lane is one element of C and one chain over the pairs in order, so
  * the result is llm_fgemm_bf16_ref() bit for bit, for any batch and split.
  *
- * Built with the AVX-512 flags plus avx512bf16 (pragma below); nothing
- * here may run before llm_cpu_has_avx512_bf16() said yes.
+ * Built with the AVX-512 flags (-mavx512bf16 among them); nothing here may
+ * run before llm_cpu_has_avx512_bf16() said yes.
  */
 #include "fgemm.h"
 
 #if defined(__x86_64__)
-
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16")
 
 #include <immintrin.h>
 #include <stdlib.h>
