@@ -43,6 +43,8 @@
 /* fewest tokens for which the gemm kernel beats vec_dot (its per-row set-up
  * is shared by fewer pairs below that); results are the same either way */
 #define LLM_MM_GEMM_MIN_T 4
+/* query heads of one KV head whose attention runs together (scores per thread) */
+#define LLM_ATT_GROUP 4
 
 /* state of the CPU backend */
 struct llm_backend
@@ -71,8 +73,8 @@ struct llm_backend
 	int32_t    *tok_item;		/* [T] item of each token */
 	int32_t    *tok_pos;		/* [T] position of each token */
 	void	   *quant[3];		/* quantized activations, per vec_dot type */
-	int64_t		cap_scores;		/* per thread */
-	float	   *scores;			/* [n_threads, cap_scores] */
+	int64_t		cap_scores;		/* per head */
+	float	   *scores;			/* [n_threads, LLM_ATT_GROUP, cap_scores] */
 	int64_t		cap_out_x;		/* floats */
 	int64_t		cap_out_logits; /* floats */
 	float	   *out_x;			/* [n_out, E] */
@@ -238,7 +240,8 @@ cpu_reserve(llm_backend *e, const llm_model *m, int64_t T, int64_t n_out,
 	}
 	if (max_ctx > e->cap_scores)
 	{
-		if (llm_grow((void **) &e->scores, (size_t) (max_ctx * e->n_threads), sizeof(float)) < 0)
+		if (llm_grow((void **) &e->scores, (size_t) (max_ctx * e->n_threads * LLM_ATT_GROUP),
+					  sizeof(float)) < 0)
 			return llm_err(err, "out of memory for attention scores");
 		e->cap_scores = max_ctx;
 	}
@@ -556,27 +559,13 @@ llm_att_head(const llm_att_task *t, int64_t tok, int h, float *sc)
 	const float *q = e->q + tok * m->n_embd_q + (int64_t) h * D;
 	int64_t		off = (int64_t) p0 * KV + (int64_t) kvh * D;
 	float	   *out = e->att + tok * m->n_embd_q + (int64_t) h * D;
-	double		dsum = 0.0;
-	float		mx = -INFINITY,
-				sum;
-	int32_t		p;
 
 	/* sc[0..n-1] = q . k_(p0+i) * scale */
 	if (s->f16)
 		k->dot_f16_rows(D, q, (const uint16_t *) s->k[t->layer] + off, KV, n, scale, sc);
 	else
 		k->dot_f32_rows(D, q, (const float *) s->k[t->layer] + off, KV, n, scale, sc);
-	for (p = 0; p < n; p++)
-		if (sc[p] > mx)
-			mx = sc[p];
-	for (p = 0; p < n; p++)
-	{
-		sc[p] = expf(sc[p] - mx);
-		dsum += sc[p];
-	}
-	sum = (float) (1.0 / dsum);
-	for (p = 0; p < n; p++)
-		sc[p] *= sum;
+	k->softmax(n, sc);
 	/* out[D] = sum_p sc[p] v_p */
 	memset(out, 0, (size_t) D * sizeof(float));
 	if (s->f16)
@@ -586,27 +575,85 @@ llm_att_head(const llm_att_task *t, int64_t tok, int h, float *sc)
 }
 
 /*
+ * Attention of the G heads of token tok that share KV head kvh, sc with
+ * room for LLM_ATT_GROUP rows of cap scores: when the kernel table has the
+ * grouped forms, up to LLM_ATT_GROUP heads go through them together (each
+ * K and V row read once for them), else head by head. Either way every
+ * head gets exactly llm_att_head's bits.
+ */
+static void
+llm_att_group(const llm_att_task *t, int64_t tok, int kvh, float *sc, int64_t cap)
+{
+	llm_backend *e = t->e;
+	const llm_model *m = t->m;
+	const llm_kernels *k = &e->k;
+	int			G = m->info.n_head / m->info.n_head_kv,
+				D = m->n_embd_head,
+				KV = m->n_embd_kv;
+	const llm_seq *s = t->items[e->tok_item[tok]].seq;
+	int32_t		pos = e->tok_pos[tok];
+	int32_t		p0 = m->layers[t->layer].swa && pos >= m->n_swa ? pos - m->n_swa + 1 : 0;
+	int32_t		n = pos - p0 + 1;
+	int64_t		off = (int64_t) p0 * KV + (int64_t) kvh * D;
+
+	if (k->dot_f32_rows_g == NULL || G == 1)
+	{
+		for (int g = 0; g < G; g++)
+			llm_att_head(t, tok, kvh * G + g, sc);
+		return;
+	}
+	for (int g0 = 0; g0 < G; g0 += LLM_ATT_GROUP)
+	{
+		int			gn = G - g0 < LLM_ATT_GROUP ? G - g0 : LLM_ATT_GROUP;
+		int			h0 = kvh * G + g0;
+		const float *q = e->q + tok * m->n_embd_q + (int64_t) h0 * D;
+		float	   *out = e->att + tok * m->n_embd_q + (int64_t) h0 * D;
+
+		/* sc[g * cap + i] = q_g . k_(p0+i) * scale */
+		if (s->f16)
+			k->dot_f16_rows_g(D, gn, q, D, (const uint16_t *) s->k[t->layer] + off, KV, n,
+							  m->attn_scale, sc, cap);
+		else
+			k->dot_f32_rows_g(D, gn, q, D, (const float *) s->k[t->layer] + off, KV, n,
+							  m->attn_scale, sc, cap);
+		for (int g = 0; g < gn; g++)
+			k->softmax(n, sc + g * cap);
+		/* out_g[D] = sum_p sc_g[p] v_p */
+		memset(out, 0, (size_t) gn * D * sizeof(float));
+		if (s->f16)
+			k->axpy_f16_rows_g(D, gn, sc, cap, (const uint16_t *) s->v[t->layer] + off, KV, n,
+							   out, D);
+		else
+			k->axpy_f32_rows_g(D, gn, sc, cap, (const float *) s->v[t->layer] + off, KV, n,
+							   out, D);
+	}
+}
+
+/*
  * Attention of all tokens and heads. For batches of four tokens or more,
  * the threads take whole tokens from a shared counter: the heads of a
  * token share its K and V rows (grouped-query attention), which then stay
- * in one core's cache, and sequences of different lengths balance out.
- * For fewer tokens the (token, head) pairs are interleaved over the
- * threads. Every head is computed the same way either way.
+ * in one core's cache (and go through the grouped kernels together), and
+ * sequences of different lengths balance out. For fewer tokens the
+ * (token, head) pairs are interleaved over the threads. Every head is
+ * computed the same way either way.
  */
 static void
 llm_att_run(void *arg, int ith, int nth)
 {
 	llm_att_task *t = arg;
-	int			H = t->m->info.n_head;
-	float	   *sc = t->e->scores + (int64_t) ith * t->e->cap_scores;
+	int			H = t->m->info.n_head,
+				HKV = t->m->info.n_head_kv;
+	int64_t		cap = t->e->cap_scores;
+	float	   *sc = t->e->scores + (int64_t) ith * cap * LLM_ATT_GROUP;
 	int64_t		job,
 				tok;
 
 	if (t->T >= 4)
 	{
 		while ((tok = atomic_fetch_add(&t->next_tok, 1)) < t->T)
-			for (int h = 0; h < H; h++)
-				llm_att_head(t, tok, h, sc);
+			for (int kvh = 0; kvh < HKV; kvh++)
+				llm_att_group(t, tok, kvh, sc, cap);
 		return;
 	}
 	for (job = ith; job < t->T * H; job += nth)

@@ -151,6 +151,9 @@ llm_kernels_init(llm_kernels *k, const char *want)
 	if (want != NULL && strcmp(want, "avx2") == 0)
 		return k->isa;
 	if (llm_cpu_has_avx512())
+	{
 		llm_kernels_overlay_avx512(k);
+		llm_kernels_overlay_avx512_att(k);
+	}
 	return k->isa;
 }

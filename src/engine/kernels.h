@@ -101,6 +101,32 @@ typedef struct llm_kernels
 								 int64_t rows, float scale, float *out);
 	void		(*axpy_f16_rows) (int64_t n, const float *a, const uint16_t *x, int64_t stride,
 								  int64_t rows, float *y);
+
+	/*
+	 * Attention weights: y = exp(y - max y) / sum over n > 0 values. The
+	 * scalar reference (expf, one double sum in order) serves the scalar
+	 * and AVX2 tables; AVX-512 has its own (kernels_att_avx512.c).
+	 */
+	void		(*softmax) (int64_t n, float *y);
+
+	/*
+	 * Optional (NULL: the caller loops over the single forms): the same
+	 * over G query heads that share their K/V rows (grouped-query
+	 * attention), each head's result bit-identical to the single form.
+	 * dot: out[g * os + r] = dot(x + g * xs, row r of y) * scale;
+	 * axpy: for each g, y + g * ys += a[g * as + r] * (row r of x), r in order.
+	 */
+	void		(*dot_f32_rows_g) (int64_t n, int G, const float *x, int64_t xs, const float *y,
+								   int64_t stride, int64_t rows, float scale, float *out,
+								   int64_t os);
+	void		(*dot_f16_rows_g) (int64_t n, int G, const float *x, int64_t xs,
+								   const uint16_t *y, int64_t stride, int64_t rows, float scale,
+								   float *out, int64_t os);
+	void		(*axpy_f32_rows_g) (int64_t n, int G, const float *a, int64_t as, const float *x,
+									int64_t stride, int64_t rows, float *y, int64_t ys);
+	void		(*axpy_f16_rows_g) (int64_t n, int G, const float *a, int64_t as,
+									const uint16_t *x, int64_t stride, int64_t rows, float *y,
+									int64_t ys);
 } llm_kernels;
 
 /* Fill k with the scalar reference kernels. */
@@ -142,5 +168,13 @@ bool		llm_kernels_overlay_avx2(llm_kernels *k);
  * Returns false when this build has no AVX-512 code.
  */
 bool		llm_kernels_overlay_avx512(llm_kernels *k);
+
+/*
+ * Internal (kernels_att_avx512.c): replace the attention helpers and the
+ * softmax of k with their AVX-512 versions (one arithmetic of their own:
+ * the row forms bit-identical to the single ones, not to the AVX2 table's
+ * sums). Call only when llm_cpu_has_avx512().
+ */
+bool		llm_kernels_overlay_avx512_att(llm_kernels *k);
 
 #endif							/* LLM_KERNELS_H */

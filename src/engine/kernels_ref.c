@@ -1312,6 +1312,30 @@ ref_axpy_f32_rows(int64_t n, const float *a, const float *x, int64_t stride, int
 }
 
 /*
+ * y = exp(y - max) / sum: expf per value, the sum in double in order, one
+ * multiply by the float of its inverse.
+ */
+static void
+ref_softmax(int64_t n, float *y)
+{
+	double		dsum = 0.0;
+	float		mx = -INFINITY,
+				inv;
+
+	for (int64_t p = 0; p < n; p++)
+		if (y[p] > mx)
+			mx = y[p];
+	for (int64_t p = 0; p < n; p++)
+	{
+		y[p] = expf(y[p] - mx);
+		dsum += y[p];
+	}
+	inv = (float) (1.0 / dsum);
+	for (int64_t p = 0; p < n; p++)
+		y[p] *= inv;
+}
+
+/*
  * ref_dot_f32_rows over f16 rows of y: each row widened, then ref_dot_f32.
  */
 static void
@@ -1370,6 +1394,7 @@ llm_kernels_init_scalar(llm_kernels *k)
 	k->axpy_f32 = ref_axpy_f32;
 	k->scale_f32 = ref_scale_f32;
 	k->dot_f32_rows = ref_dot_f32_rows;
+	k->softmax = ref_softmax;
 	k->axpy_f32_rows = ref_axpy_f32_rows;
 	k->dot_f16_rows = ref_dot_f16_rows;
 	k->axpy_f16_rows = ref_axpy_f16_rows;

@@ -30,9 +30,10 @@
 /*
  * Checks (tap_plan): KERNELS_CHECKS in all, KERNELS_AVX2_ONLY of them on
  * the AVX2 kernels (skipped together where the CPU lacks AVX2), and the
- * AVX512_CHECKS of test_gemm8_avx512 (skipped together without VNNI).
+ * AVX512_CHECKS of test_gemm8_avx512 (skipped together without VNNI)
+ * plus the 4 of test_f32_rows on the avx512 table.
  */
-#define KERNELS_CHECKS 129
+#define KERNELS_CHECKS 133
 #define KERNELS_AVX2_ONLY 55
 #define AVX512_CHECKS 7
 
@@ -1469,6 +1470,10 @@ main(void)
 	test_gemm8(&ks, &ka, have_avx2);
 	test_row8_to_float(&ks, &ka);
 	test_gemm8_avx512(&ks, &kx, have_avx512);
+	if (have_avx512)
+		test_f32_rows(&kx, "avx512");
+	else
+		tap_skip_n(4, "no AVX-512: its attention helpers");
 	if (!have_avx2)
 		tap_skip_n(KERNELS_AVX2_ONLY, "no AVX2: the checks of the avx2 kernels");
 	return tap_done();
