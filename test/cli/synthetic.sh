@@ -84,7 +84,7 @@ sys.exit(0 if j["quantization"] == sys.argv[1] and j["n_vocab"] == 512 and
   check $ok "$shape $type: llm-cli info loads it as $dom (exit $rc)"
 
   timeout 30 "$CLI" generate -m "$f" -p "hello world" -n 4 --temp 0 -t 1 >/dev/null 2>"$TMP/err"; rc=$?
-  check $([ $rc -eq 0 ] && echo 1 || echo 0) "$shape $type: generate runs (exit $rc $(head -c 200 "$TMP/err"))"
+  check "$([ $rc -eq 0 ] && echo 1 || echo 0)" "$shape $type: generate runs (exit $rc $(head -c 200 "$TMP/err"))"
 
   ok=0
   b1=$(timeout 30 "$CLI" bench -m "$f" -p 16 -n 4 -r 1 -t 1 --json 2>&1) &&
@@ -97,7 +97,7 @@ sys.exit(0 if a["pp_tok_s"] > 0 and a["tg_tok_s"] > 0 and b["batch"] == 2 and b[
 done
 
 out=$($PY "$GEN" --shape tiny --type q3_k -o "$TMP/x.gguf" 2>&1); rc=$?
-check $([ $rc -eq 2 ] && [ ! -e "$TMP/x.gguf" ] && echo 1 || echo 0) "an unknown --type is a usage error (exit $rc)"
+check "$([ $rc -eq 2 ] && [ ! -e "$TMP/x.gguf" ] && echo 1 || echo 0)" "an unknown --type is a usage error (exit $rc)"
 
 echo "synthetic: $pass passed, $fail failed"
 [ $fail -eq 0 ]
