@@ -39,7 +39,7 @@
 #   --device D       llm-cli --device (default cuda)
 #   --batches "N.."  sequence counts (default "1 8 32 64")
 #   --extra "T.."    more types, single stream only, if time is left
-#                    (default "q4_0"; "" for none)
+#                    (default "q4_0_mix", llama.cpp's Q4_0; "" for none)
 #   --no-build       use the build/ already there
 #   --no-hf          skip the transformers peer
 # Exit status: 0 when every step that ran passed, 1 otherwise, 2 on a usage
@@ -51,7 +51,7 @@ ROOT=$PWD
 usage() { sed -n '2,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 MODE=device; OUTDIR=${OUT:-}; BUDGET=450; SHAPE=llama-7b; TYPE=q4_k_m; DEVICE=cuda
-BATCHES="1 8 32 64"; EXTRA="q4_0"; BUILD_STEP=1; HF_STEP=1
+BATCHES="1 8 32 64"; EXTRA="q4_0_mix"; BUILD_STEP=1; HF_STEP=1
 PP=512; TG=128; BP=32; BN=32; REPS=3; HF_SHAPE=; HF_DEVICE=cuda
 while [ $# -gt 0 ]; do
   case $1 in
@@ -75,7 +75,7 @@ for b in $BATCHES; do
   case $b in ''|*[!0-9]*|0) echo "device-check.sh: --batches must be positive integers" >&2; exit 2 ;; esac
 done
 if [ $MODE = dry-run ]; then
-  SHAPE=tiny; DEVICE=cpu; BATCHES="1 2 4"; EXTRA="q4_0"; PP=64; TG=16; BP=8; BN=8; REPS=1
+  SHAPE=tiny; DEVICE=cpu; BATCHES="1 2 4"; EXTRA="q4_0_mix"; PP=64; TG=16; BP=8; BN=8; REPS=1
   HF_DEVICE=cpu
 fi
 HF_SHAPE=$SHAPE
@@ -115,7 +115,7 @@ left() { echo $((DEADLINE - $(date +%s) - RESERVE)); }
 # step NAME LIMIT CMD...: run CMD under timeout (LIMIT, or what is left),
 # output to $W/NAME.log; returns CMD's status (-1 recorded when not run)
 step() {
-  local name=$1 limit=$2 t0 rc l; shift 2
+  local name=$1 limit=$2 t0 rc l c; shift 2
   l=$(left)
   [ "$l" -lt "$limit" ] && limit=$l
   if [ "$limit" -lt 5 ]; then
@@ -123,7 +123,8 @@ step() {
     echo "== $name: not run (no time left)"
     return 1
   fi
-  echo "== $name (limit ${limit}s): $*"
+  c="$*"; c=${c//$'\n'/ }
+  echo "== $name (limit ${limit}s): ${c:0:160}"
   t0=$(date +%s.%N)
   timeout -k 5 "$limit" "$@" >"$W/$name.log" 2>&1 </dev/null; rc=$?
   record "$name" $rc "$(echo "$(date +%s.%N) - $t0" | awk '{print $1 - $3}' 2>/dev/null || echo 0)" "$limit"
@@ -151,9 +152,14 @@ echo "device-check.sh: $MODE, $SHAPE $TYPE --device $DEVICE, budget ${BUDGET}s; 
 SITE=$ROOT/build/device-check/site
 if ls "$DEPS"/wheels/gguf-*.whl >/dev/null 2>&1; then
   rm -rf "$SITE"
-  step deps 60 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-    --upgrade --target "$SITE" "$DEPS"/wheels/gguf-*.whl
-  export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH}
+  if step deps 60 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+      --upgrade --target "$SITE" "$DEPS"/wheels/gguf-*.whl; then
+    export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH}
+  else
+    # a wheel of pure Python imports from the zip itself
+    whl=$(find "$DEPS/wheels" -name "gguf-*.whl" | head -n 1)
+    export PYTHONPATH=$whl${PYTHONPATH:+:$PYTHONPATH}
+  fi
 elif $PY -c 'import gguf' 2>/dev/null; then
   skip deps "no .devdeps/wheels; the gguf already installed"
 else
