@@ -15,12 +15,12 @@
 #   synth         (in the background, from the start) the synthetic models:
 #                 test/fixtures/make_synthetic.py --shape S --type T, then
 #                 the --extra types
-#   build         make all: build/llm-cli and, where nvcc is, build/llm_cuda.so
+#   build         make -k all: build/llm-cli and, where nvcc is, build/llm_cuda.so
 #   fixtures      make fixtures (the tiny models test_cuda compares)
 #   test_cuda     build/test/test_cuda through test/run-unit.sh
 #   membw         test/bench/cuda_membw.cu built with nvcc and run
 #   info          llm-cli info --json of the synthetic model
-#   bench_single  llm-cli bench --device D -p PP -n TG (pp and single-stream tg)
+#   bench_single  llm-cli bench --device D -p 512 -n 128 (pp and single-stream tg)
 #   bench_bN      llm-cli bench --device D -b N -p 32 -n 32 for each N of
 #                 --batches: aggregate decode tok/s of N sequences
 #   hf            test/bench/hf_generate_peer.py, the same shape in bf16
@@ -98,11 +98,13 @@ DEPS=$ROOT/.devdeps
 if [ -d "$DEPS/root/usr/lib/x86_64-linux-gnu" ]; then
   export C_INCLUDE_PATH=$DEPS/root/usr/include${C_INCLUDE_PATH:+:$C_INCLUDE_PATH}
   export LIBRARY_PATH=$DEPS/root/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}
-  export LD_LIBRARY_PATH=$DEPS/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  # only for our programs (WITHLIBS), not for python, nvcc and the rest
+  LIBDIR=$DEPS/root/usr/lib/x86_64-linux-gnu
 else
   echo "device-check.sh: no .devdeps (scripts/fetch-device-debs.sh): using the system's PCRE2 and utf8proc" >&2
 fi
 [ -d /usr/local/cuda/bin ] && case :$PATH: in *:/usr/local/cuda/bin:*) ;; *) PATH=$PATH:/usr/local/cuda/bin ;; esac
+WITHLIBS=(env "LD_LIBRARY_PATH=${LIBDIR:-}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
 JOBS=$(nproc 2>/dev/null || echo 4)
 export LLM_FIXTURE_DIR=$ROOT/build/fixtures
 
@@ -136,8 +138,6 @@ step() {
 
 # skip NAME REASON: record a step that cannot run here
 skip() { record "$1" -1 0 "$2"; echo "== $1: not run ($2)"; }
-
-cli() { "$ROOT/build/llm-cli" "$@"; }
 
 # ---- the machine
 gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv,noheader 2>/dev/null | head -n 1)
@@ -180,7 +180,8 @@ SYNTH_PID=$!
 # ---- build
 if [ $BUILD_STEP = 1 ]; then
   command -v make >/dev/null || echo "device-check.sh: no make on this machine" >&2
-  step build 240 make -j"$JOBS" all
+  # -k: a failing CUDA module still leaves llm-cli built
+  step build 240 make -k -j"$JOBS" all
   [ -x build/llm-cli ] || echo "device-check.sh: build/llm-cli was not built" >&2
   if command -v nvcc >/dev/null && [ ! -f build/llm_cuda.so ]; then
     echo "device-check.sh: nvcc is here but make built no build/llm_cuda.so (no CUDA module in this tree?)" >&2
@@ -194,7 +195,7 @@ fi
 if [ -f test/unit/test_cuda.c ]; then
   step fixtures 90 make fixtures
   if step test_cuda_build 120 make -j"$JOBS" build/test/test_cuda; then
-    step test_cuda 120 test/run-unit.sh build/test/test_cuda
+    step test_cuda 120 "${WITHLIBS[@]}" test/run-unit.sh build/test/test_cuda
   else
     skip test_cuda "test_cuda did not build"
   fi
@@ -218,10 +219,13 @@ fi
 wait $SYNTH_PID
 M=$MODELS/$SHAPE-$TYPE.gguf
 if [ -x build/llm-cli ] && [ -s "$M" ]; then
-  step info 60 build/llm-cli info -m "$M" --json
-  step bench_single 150 build/llm-cli bench -m "$M" --device "$DEVICE" -p $PP -n $TG -r $REPS --json
+  # -c: a context of what the runs use, not the shape's (up to 32768)
+  step info 60 "${WITHLIBS[@]}" build/llm-cli info -m "$M" --json
+  step bench_single 150 "${WITHLIBS[@]}" build/llm-cli bench -m "$M" --device "$DEVICE" \
+    -c $((PP + TG + 64)) -p $PP -n $TG -r $REPS --json
   for b in $BATCHES; do
-    step "bench_b$b" 120 build/llm-cli bench -m "$M" --device "$DEVICE" -b "$b" -p $BP -n $BN -r $REPS --json
+    step "bench_b$b" 120 "${WITHLIBS[@]}" build/llm-cli bench -m "$M" --device "$DEVICE" \
+      -c $((BP + BN + 64)) -b "$b" -p $BP -n $BN -r $REPS --json
   done
 else
   for s in info bench_single $(for b in $BATCHES; do echo "bench_b$b"; done); do
@@ -241,7 +245,8 @@ fi
 # ---- other types, single stream, with what time is left
 for t in $EXTRA; do
   if [ -x build/llm-cli ] && [ -s "$MODELS/$SHAPE-$t.gguf" ]; then
-    step "extra_$t" 90 build/llm-cli bench -m "$MODELS/$SHAPE-$t.gguf" --device "$DEVICE" -p $PP -n $TG -r $REPS --json
+    step "extra_$t" 90 "${WITHLIBS[@]}" build/llm-cli bench -m "$MODELS/$SHAPE-$t.gguf" --device "$DEVICE" \
+      -c $((PP + TG + 64)) -p $PP -n $TG -r $REPS --json
   else
     skip "extra_$t" "no build/llm-cli or no $t model"
   fi
