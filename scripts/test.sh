@@ -55,6 +55,8 @@ run_suite cli-perplexity tap        test/cli/perplexity.sh build/llm-cli
 run_suite cli-models     tap        test/cli/run.sh build/llm-cli "$LLM_MODEL_DIR"
 # random-weight models of every type (test/fixtures/make_synthetic.py)
 run_suite cli-synthetic  tap        test/cli/synthetic.sh build/llm-cli
+# scripts/device-check.sh without a GPU: usage, the summary writer, a dry run
+run_suite cli-device     tap        test/cli/device-check.sh
 run_suite pg-regress     pg_regress test/pg/run-regress.sh
 run_suite pg-tap         prove      test/pg/run-tap.sh
 run_suite pg-concurrency verdict    test/pg/run-concurrency.sh
