@@ -3,7 +3,8 @@
 # call cycles, no file over 1,500 lines), engine unit tests (normal build and under
 # AddressSanitizer + UBSan), golden comparisons against llama.cpp's data,
 # the malformed-file checks of llm-cli, llm-cli generate, embed and bench
-# on the real models (test/cli/run.sh), the libFuzzer targets
+# on the real models (test/cli/run.sh) and on random-weight models of
+# every type (test/cli/synthetic.sh), the libFuzzer targets
 # (test/fuzz/run.sh, 20 s each), and the PostgreSQL extension's
 # pg_regress, TAP, concurrency and isolation suites (throw-away clusters run as the
 # postgres user by pg_virtualenv), and the scale-out suite (test/scaleout/run.sh:
@@ -52,6 +53,10 @@ run_suite unit-scalar    tap        env LLM_TEST_NO_AVX2=1 test/run-unit.sh buil
 run_suite cli-fixtures   tap        test/test-fixtures.sh build/llm-cli build/fixtures
 run_suite cli-perplexity tap        test/cli/perplexity.sh build/llm-cli
 run_suite cli-models     tap        test/cli/run.sh build/llm-cli "$LLM_MODEL_DIR"
+# random-weight models of every type (test/fixtures/make_synthetic.py)
+run_suite cli-synthetic  tap        test/cli/synthetic.sh build/llm-cli
+# scripts/device-check.sh without a GPU: usage, the summary writer, a dry run
+run_suite cli-device     tap        test/cli/device-check.sh
 run_suite pg-regress     pg_regress test/pg/run-regress.sh
 run_suite pg-tap         prove      test/pg/run-tap.sh
 run_suite pg-concurrency verdict    test/pg/run-concurrency.sh
