@@ -68,12 +68,17 @@ CUDA_HDR  := $(wildcard kernels/*.h kernels/*.cuh) $(ENGINE_HDR)
 CUDA_OBJ  := $(patsubst kernels/%.cu,$(BUILD)/cuda/%.o,$(CUDA_SRC)) \
              $(patsubst kernels/%.c,$(BUILD)/cuda/%.o,$(CUDA_HOST))
 CUDA_MOD  := $(BUILD)/llm_cuda.so
+# never sanitized (SAN=1): the module is linked by nvcc, without those runtimes
+CUDA_CFLAGS := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra \
+             -Wno-unused-parameter -Wshadow=local -Wstrict-prototypes -pthread -Isrc/engine
 NVCCFLAGS := -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden \
              -Isrc/engine -Ikernels
 
 ifneq ($(NVCC),)
 all: $(CUDA_MOD)
 cuda: $(CUDA_MOD)
+# the kernels' block arithmetic checked on the host (no GPU needed)
+UNIT_BIN += $(BUILD)/test/test_cuda_layout
 else
 cuda:
 	@echo "make cuda: nvcc not found; the CUDA backend (llm_cuda.so) is not built" >&2
@@ -83,7 +88,10 @@ $(BUILD)/cuda/%.o: kernels/%.cu $(CUDA_HDR) | $(BUILD)/cuda
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 $(BUILD)/cuda/%.o: kernels/%.c $(CUDA_HDR) | $(BUILD)/cuda
-	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -Ikernels -I$(CUDA_HOME)/include -c $< -o $@
+	$(CC) $(CUDA_CFLAGS) -Ikernels -I$(CUDA_HOME)/include -c $< -o $@
+
+$(BUILD)/test/test_cuda_layout: test/unit/test_cuda_layout.cu test/unit/tap.h $(CUDA_HDR) $(LIB) | $(BUILD)/test
+	$(NVCC) -O1 -std=c++17 -Isrc/engine -Ikernels -Itest/unit $< -o $@ $(LIB) $(LDLIBS)
 
 $(CUDA_MOD): $(CUDA_OBJ)
 	$(NVCC) -shared $(CUDA_ARCH) -o $@ $(CUDA_OBJ) -L$(CUDA_HOME)/lib64 -lcublas \

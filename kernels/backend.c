@@ -1032,7 +1032,7 @@ llm_cuda_backend(uint32_t abi, size_t model_size, size_t seq_size, size_t ops_si
 	if (abi != LLM_BACKEND_ABI || model_size != sizeof(llm_model) ||
 		seq_size != sizeof(llm_seq) || ops_size != sizeof(llm_backend_ops))
 	{
-		cu_errf(err, "llm_cuda.so was built for another version of llm (ABI %u, this one %u)",
+		cu_errf(err, "llm_cuda.so was built for another version of llm (its ABI %u, the engine's %u)",
 				(unsigned) LLM_BACKEND_ABI, (unsigned) abi);
 		return NULL;
 	}

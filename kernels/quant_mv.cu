@@ -85,20 +85,7 @@ k_matvec_q(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t n
 
 		cu_unpack32(type, w + r * row_bytes, jb, q, &a0, &b0, &a1, &b1);
 		for (int t = 0; t < NT; t++)
-		{
-			const cu_q8 *xb = xq + t * nb + jb;
-			const int  *xi = (const int *) xb->qs;
-			int			s0 = 0,
-						s1 = 0;
-
-			for (int i = 0; i < 4; i++)
-			{
-				s0 = __dp4a(q[i], xi[i], s0);
-				s1 = __dp4a(q[i + 4], xi[i + 4], s1);
-			}
-			acc[t] += a0 * xb->d * (float) s0 + b0 * xb->s0 +
-				a1 * xb->d * (float) s1 + b1 * xb->s1;
-		}
+			acc[t] += cu_dot_block(q, a0, b0, a1, b1, xq + t * nb + jb);
 	}
 	for (int t = 0; t < NT; t++)
 	{

@@ -4,7 +4,9 @@
  * element order, as int8) and the affine form of each half of the block,
  * x = a * q + b (a0, b0 for elements 0..15, a1, b1 for 16..31). Layouts
  * are those of src/engine/quant.h (GGUF's); every multi-byte field is
- * read byte by byte because blocks are not 4-byte aligned.
+ * read byte by byte because blocks are not 4-byte aligned. Host-callable
+ * too, so that the layouts can be checked against the CPU's to_float
+ * without a GPU.
  */
 #ifndef LLM_CUDA_UNPACK_CUH
 #define LLM_CUDA_UNPACK_CUH
@@ -12,10 +14,11 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+#include "cuda_int.h"
 #include "llm_types.h"
 
 /* whether type is one of the quantized types cu_unpack32 reads */
-static __device__ __host__ __forceinline__ int
+static __host__ __device__ __forceinline__ int
 cu_type_is_quant_dev(int type)
 {
 	return type == LLM_TYPE_Q4_0 || type == LLM_TYPE_Q4_1 || type == LLM_TYPE_Q5_0 ||
@@ -24,7 +27,7 @@ cu_type_is_quant_dev(int type)
 }
 
 /* a half-precision value stored little endian at p */
-static __device__ __forceinline__ float
+static __host__ __device__ __forceinline__ float
 cu_ld_f16(const uint8_t *p)
 {
 	unsigned short h = (unsigned short) (p[0] | (p[1] << 8));
@@ -33,7 +36,7 @@ cu_ld_f16(const uint8_t *p)
 }
 
 /* q4_K / q5_K: scale and min number j (0..7) from the packed 12 bytes */
-static __device__ __forceinline__ void
+static __host__ __device__ __forceinline__ void
 cu_scale_min_k4(int j, const uint8_t *q, int *sc, int *mn)
 {
 	if (j < 4)
@@ -49,7 +52,7 @@ cu_scale_min_k4(int j, const uint8_t *q, int *sc, int *mn)
 }
 
 /* pack four int8 values into an int, first in the low byte */
-static __device__ __forceinline__ int
+static __host__ __device__ __forceinline__ int
 cu_pack4(int a, int b, int c, int d)
 {
 	return (int) ((uint32_t) (a & 0xFF) | ((uint32_t) (b & 0xFF) << 8) |
@@ -60,7 +63,7 @@ cu_pack4(int a, int b, int c, int d)
  * Block jb (32 elements) of row to q[8] (element 4i + k in byte k of q[i])
  * and its halves' affine forms. type is one of the quantized types.
  */
-static __device__ __forceinline__ void
+static __host__ __device__ __forceinline__ void
 cu_unpack32(int type, const uint8_t *row, int64_t jb, int *q, float *a0, float *b0,
 			float *a1, float *b1)
 {
@@ -187,10 +190,42 @@ cu_unpack32(int type, const uint8_t *row, int64_t jb, int *q, float *a0, float *
 }
 
 /* element i (0..31) of an unpacked block */
-static __device__ __forceinline__ int
+static __host__ __device__ __forceinline__ int
 cu_q_at(const int *q, int i)
 {
 	return (int) (int8_t) ((q[i >> 2] >> (8 * (i & 3))) & 0xFF);
+}
+
+/* sum of the four int8 products of a and b, plus c (__dp4a on the device) */
+static __host__ __device__ __forceinline__ int
+cu_dp4a(int a, int b, int c)
+{
+#ifdef __CUDA_ARCH__
+	return __dp4a(a, b, c);
+#else
+	for (int k = 0; k < 4; k++)
+		c += (int) (int8_t) ((a >> (8 * k)) & 0xFF) * (int) (int8_t) ((b >> (8 * k)) & 0xFF);
+	return c;
+#endif
+}
+
+/*
+ * Dot product of an unpacked weight block (q, a0, b0, a1, b1) with the
+ * 8-bit activation block xb: per half, a * d * sum(q * xq) + b * s.
+ */
+static __host__ __device__ __forceinline__ float
+cu_dot_block(const int *q, float a0, float b0, float a1, float b1, const cu_q8 *xb)
+{
+	const int  *xi = (const int *) xb->qs;
+	int			s0 = 0,
+				s1 = 0;
+
+	for (int i = 0; i < 4; i++)
+	{
+		s0 = cu_dp4a(q[i], xi[i], s0);
+		s1 = cu_dp4a(q[i + 4], xi[i + 4], s1);
+	}
+	return a0 * xb->d * (float) s0 + b0 * xb->s0 + a1 * xb->d * (float) s1 + b1 * xb->s1;
 }
 
 #endif							/* LLM_CUDA_UNPACK_CUH */
