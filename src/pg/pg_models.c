@@ -25,6 +25,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "utils/memutils.h"
 
@@ -399,9 +400,18 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	/* the KV type is fixed for the model's life: set before any sequence */
 	llm_model_set_kv_type(m, llm_guc_kv_type == LLM_KV_F16 ? LLM_KV_F16 : LLM_KV_F32);
 	/* on a GPU engine: the weights go to the device now, once */
-	if (llm_worker_engine() && llm_engine_attach(llm_worker_engine(), m, err) < 0)
+	if (llm_worker_engine() && (rc = llm_engine_attach(llm_worker_engine(), m, err)) < 0)
 	{
 		bool		oom = strncmp(err, "out of GPU memory", 17) == 0;
+
+		if (rc == LLM_ERR_DEVICE_LOST)
+		{
+			/* the GPU is gone: a new worker starts (on the CPU under auto) */
+			ereport(LOG,
+					(errmsg("llm worker exits: the GPU failed while loading model \"%s\"", name),
+					 errdetail_internal("%s", err)));
+			proc_exit(1);
+		}
 
 		llm_model_free(m);
 		memset(&llm_wmodels[idx], 0, sizeof(LlmWModel));
