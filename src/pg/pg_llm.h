@@ -353,10 +353,9 @@ extern void llm_reply_fail(int slotno, uint64 request_id, int code,
 extern int	llm_worker_interrupt_check(void *arg);
 extern void llm_worker_rethrow(void);
 
-/* pg_worker.c: the worker's engine (NULL until created) */
-extern llm_engine *llm_worker_engine(void);
-
 /* pg_models.c */
+/* the worker's engine, which models are attached to (NULL: none yet) */
+extern void llm_wm_set_engine(llm_engine *e);
 extern LlmWModel llm_wmodels[LLM_MAX_MODELS];
 extern int	llm_wm_find(const char *name);
 extern int	llm_wm_default(void);

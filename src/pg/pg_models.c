@@ -34,6 +34,18 @@
 
 LlmWModel	llm_wmodels[LLM_MAX_MODELS];
 
+/* the worker's engine: generation models are attached to it at load */
+static llm_engine *wm_engine = NULL;
+
+/*
+ * Set the engine models are attached to (the worker, once it has made it).
+ */
+void
+llm_wm_set_engine(llm_engine *e)
+{
+	wm_engine = e;
+}
+
 /* llm.default_model / llm.default_embedding_model as last applied */
 static char *wm_cur_default = NULL;
 static char *wm_cur_embedding = NULL;
@@ -400,7 +412,7 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	/* the KV type is fixed for the model's life: set before any sequence */
 	llm_model_set_kv_type(m, llm_guc_kv_type == LLM_KV_F16 ? LLM_KV_F16 : LLM_KV_F32);
 	/* on a GPU engine: the weights go to the device now, once */
-	if (llm_worker_engine() && (rc = llm_engine_attach(llm_worker_engine(), m, err)) < 0)
+	if (wm_engine && (rc = llm_engine_attach(wm_engine, m, err)) < 0)
 	{
 		bool		oom = strncmp(err, "out of GPU memory", 17) == 0;
 
@@ -439,10 +451,10 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	ent->n_ctx = info->n_ctx;
 	ent->model_bytes = (int64) (info->file_bytes + info->packed_bytes);
 	ent->kv_bytes = 0;
-	strlcpy(ent->device, llm_worker_engine() ? llm_engine_device(llm_worker_engine()) : "cpu",
+	strlcpy(ent->device, wm_engine ? llm_engine_device(wm_engine) : "cpu",
 			sizeof(ent->device));
-	ent->gpu_bytes = llm_worker_engine() ?
-		(int64) llm_engine_device_bytes(llm_worker_engine(), m) : 0;
+	ent->gpu_bytes = wm_engine ?
+		(int64) llm_engine_device_bytes(wm_engine, m) : 0;
 	ent->in_use = true;
 	LWLockRelease(llm_shared->lock);
 
@@ -477,7 +489,7 @@ llm_wm_unload(int mi)
 	/* a copy that another name still uses stays */
 	if (llm_wmodels[mi].m && !wm_shared_with_other(mi, false))
 	{
-		llm_engine_detach(llm_worker_engine(), llm_wmodels[mi].m);
+		llm_engine_detach(wm_engine, llm_wmodels[mi].m);
 		llm_model_free(llm_wmodels[mi].m);
 	}
 	if (llm_wmodels[mi].em && !wm_shared_with_other(mi, true))

@@ -1204,6 +1204,7 @@ worker_create_engine(void)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("llm worker could not create the inference engine"),
 				 errdetail_internal("%s", err)));
+	llm_wm_set_engine(W.engine);
 	if (llm_engine_note(W.engine)[0])
 		ereport(LOG,
 				(errmsg("llm worker: llm.device \"auto\" runs on the CPU: %s",
@@ -1213,16 +1214,6 @@ worker_create_engine(void)
 					llm_engine_device(W.engine),
 					(int) llm_engine_threads(W.engine), llm_engine_isa(W.engine))));
 	return true;
-}
-
-/*
- * The worker's engine, for the model registry (pg_models.c); NULL before
- * it is created or when the device is not available.
- */
-llm_engine *
-llm_worker_engine(void)
-{
-	return W.engine;
 }
 
 /*
