@@ -94,7 +94,7 @@ $(BUILD)/test/test_cuda_layout: test/unit/test_cuda_layout.cu test/unit/tap.h $(
 	$(NVCC) -O1 -std=c++17 -Isrc/engine -Ikernels -Itest/unit $< -o $@ $(LIB) $(LDLIBS)
 
 $(CUDA_MOD): $(CUDA_OBJ)
-	$(NVCC) -shared $(CUDA_ARCH) -o $@ $(CUDA_OBJ) -L$(CUDA_HOME)/lib64 -lcublas \
+	$(NVCC) -shared $(CUDA_ARCH) -o $@ $(CUDA_OBJ) -ldl \
 		-Xlinker --exclude-libs,ALL -Xlinker -rpath,$(CUDA_HOME)/lib64
 
 $(BUILD)/cuda:

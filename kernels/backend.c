@@ -27,6 +27,7 @@
 #include "cuda_int.h"
 
 #include <cublas_v2.h>
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,16 @@ struct llm_backend
 	char		name[300];		/* "cuda sm_90 NVIDIA H200" */
 	cudaStream_t st;
 	cublasHandle_t blas;
+	/*
+	 * cuBLAS, opened with dlopen once a device is found: loading it costs
+	 * ~215 MB of resident memory, which a machine without a GPU (auto
+	 * falling back to the CPU) should not pay
+	 */
+	void	   *blas_dl;
+	__typeof__(cublasCreate_v2) *blas_create;
+	__typeof__(cublasDestroy_v2) *blas_destroy;
+	__typeof__(cublasSetStream_v2) *blas_set_stream;
+	__typeof__(cublasGemmEx) *blas_gemm;
 	uint64_t	budget;			/* bytes for weights, caches and scratch */
 	uint64_t	used;
 	bool		lost;			/* a CUDA error other than OOM: unusable */
@@ -233,6 +244,33 @@ cu_grow(llm_backend *b, int i, size_t bytes, char *err)
 /* ----------------------------------------------------------------- table */
 
 /*
+ * Open cuBLAS (libcublas.so.<major of the headers>, found through the
+ * module's run path) and look up the four functions the backend calls.
+ */
+static int
+cu_open_blas(llm_backend *b, char *err)
+{
+	char		name[64];
+
+	snprintf(name, sizeof(name), "libcublas.so.%d", CUBLAS_VER_MAJOR);
+	/* never unloaded, like the module itself */
+	b->blas_dl = dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (b->blas_dl == NULL)
+	{
+		const char *why = dlerror();
+
+		return cu_errf(err, "could not load cuBLAS: %s", why ? why : name);
+	}
+	*(void **) (&b->blas_create) = dlsym(b->blas_dl, "cublasCreate_v2");
+	*(void **) (&b->blas_destroy) = dlsym(b->blas_dl, "cublasDestroy_v2");
+	*(void **) (&b->blas_set_stream) = dlsym(b->blas_dl, "cublasSetStream_v2");
+	*(void **) (&b->blas_gemm) = dlsym(b->blas_dl, "cublasGemmEx");
+	if (!b->blas_create || !b->blas_destroy || !b->blas_set_stream || !b->blas_gemm)
+		return cu_errf(err, "%s lacks a function the CUDA backend calls", name);
+	return 0;
+}
+
+/*
  * Create the backend on device 0: LLM_ERR_NO_DEVICE when there is none.
  */
 static int
@@ -275,12 +313,29 @@ cu_create(llm_backend **out, const llm_engine_params *p, char *err)
 		free(b);
 		return -1;
 	}
-	brc = cublasCreate(&b->blas);
+	if ((rc = cu_probe()) != cudaSuccess)
+	{
+		cu_errf(err, "llm_cuda.so has no code for CUDA device %s (sm_%d%d): %s; rebuild with "
+				"CUDA_ARCH naming it", prop.name, prop.major, prop.minor, cudaGetErrorString(rc));
+		(void) cudaGetLastError();
+		cudaStreamDestroy(b->st);
+		free(b);
+		return -1;
+	}
+	if (cu_open_blas(b, err) < 0)
+	{
+		cudaStreamDestroy(b->st);
+		free(b);
+		return -1;
+	}
+	brc = b->blas_create(&b->blas);
 	if (brc == CUBLAS_STATUS_SUCCESS)
-		brc = cublasSetStream(b->blas, b->st);
+		brc = b->blas_set_stream(b->blas, b->st);
 	if (brc != CUBLAS_STATUS_SUCCESS)
 	{
 		cu_errf(err, "could not start cuBLAS: status %d", (int) brc);
+		if (b->blas)
+			b->blas_destroy(b->blas);
 		cudaStreamDestroy(b->st);
 		free(b);
 		return -1;
@@ -312,7 +367,7 @@ cu_destroy(llm_backend *b)
 	}
 	for (int i = 0; i < B_COUNT; i++)
 		cu_release(b, b->buf[i].p, b->buf[i].bytes);
-	cublasDestroy(b->blas);
+	b->blas_destroy(b->blas);
 	cudaStreamDestroy(b->st);
 	free(b->h_tok);
 	free(b->h_kv);
@@ -739,7 +794,7 @@ cu_mm(llm_backend *b, const float *x, int64_t ldx, int64_t T, int n,
 
 			CU_CHECK(cu_dequant_f16(w[i], r0, nr, b->buf[B_WH].p, b->st), "dequantizing weights");
 			/* column-major: C[nr x T] = W_chunk^T[nr x n_in] . X[n_in x T] */
-			brc = cublasGemmEx(b->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) nr, (int) T, (int) n_in,
+			brc = b->blas_gemm(b->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) nr, (int) T, (int) n_in,
 							   &alpha, b->buf[B_WH].p, CUDA_R_16F, (int) n_in,
 							   b->buf[B_XH].p, CUDA_R_16F, (int) n_in, &beta,
 							   y[i] + r0, CUDA_R_32F, (int) ldy[i],

@@ -44,6 +44,9 @@ typedef struct cu_q8
 	int8_t		qs[32];
 } cu_q8;
 
+/* whether the module has code for the current device (cudaSuccess) */
+cudaError_t cu_probe(void);
+
 /* whether a weight type has an integer (dp4a) matrix-vector kernel */
 int			cu_type_is_quant(int type);
 /* whether a weight type is supported at all (quantized or f16/bf16/f32) */

@@ -54,6 +54,19 @@ k_add_bias(float *x, const float *b, int64_t total, int64_t n)
 }
 
 /*
+ * Whether this module's code runs on the current device: the attributes
+ * of one of its kernels can only be read when an image (SASS for its
+ * architecture, or PTX the driver can compile) is there.
+ */
+extern "C" cudaError_t
+cu_probe(void)
+{
+	struct cudaFuncAttributes attr;
+
+	return cudaFuncGetAttributes(&attr, k_add);
+}
+
+/*
  * Launcher of k_rmsnorm: one block per row.
  */
 extern "C" cudaError_t
