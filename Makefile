@@ -1,8 +1,10 @@
 # Makefile for llm: the engine (plain C library + llm-cli) and the
 # PostgreSQL extension (llm.so, built by PGXS through pg.mk).
 #
-#   make            build build/libllmengine.a, build/llm-cli and, when
-#                   pg_config is found, the extension llm.so
+#   make            build build/libllmengine.a, build/llm-cli, when
+#                   pg_config is found the extension llm.so, and when nvcc
+#                   is found the CUDA backend build/llm_cuda.so (kernels/)
+#   make NVCC= ...  the same without the CUDA backend
 #   make check      build and run the engine unit tests (test/unit)
 #   make SAN=1 ...  same, built with AddressSanitizer + UBSan into build-san/
 #   make install    install llm-cli into $(PREFIX)/bin and the extension

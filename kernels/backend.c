@@ -299,7 +299,12 @@ cu_create(llm_backend **out, const llm_engine_params *p, char *err)
 	if ((rc = cudaSetDevice(0)) != cudaSuccess ||
 		(rc = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess ||
 		(rc = cudaMemGetInfo(&free_b, &total_b)) != cudaSuccess ||
-		(rc = cudaStreamCreateWithFlags(&b->st, cudaStreamNonBlocking)) != cudaSuccess)
+		/*
+		 * a blocking stream: it is ordered with the legacy default stream,
+		 * where the uploads, KV-cache copies and test inputs go
+		 * (cudaMemcpy), so work on it never starts before those finish
+		 */
+		(rc = cudaStreamCreateWithFlags(&b->st, cudaStreamDefault)) != cudaSuccess)
 	{
 		cu_errf(err, "could not start CUDA on device 0: %s", cudaGetErrorString(rc));
 		free(b);
