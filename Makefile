@@ -1,8 +1,10 @@
 # Makefile for llm: the engine (plain C library + llm-cli) and the
 # PostgreSQL extension (llm.so, built by PGXS through pg.mk).
 #
-#   make            build build/libllmengine.a, build/llm-cli and, when
-#                   pg_config is found, the extension llm.so
+#   make            build build/libllmengine.a, build/llm-cli, when
+#                   pg_config is found the extension llm.so, and when nvcc
+#                   is found the CUDA backend build/llm_cuda.so (kernels/)
+#   make NVCC= ...  the same without the CUDA backend
 #   make check      build and run the engine unit tests (test/unit)
 #   make SAN=1 ...  same, built with AddressSanitizer + UBSan into build-san/
 #   make install    install llm-cli into $(PREFIX)/bin and the extension
@@ -36,7 +38,7 @@ CFLAGS  ?=
 ALL_CFLAGS := $(CFLAGS_COMMON) $(CFLAGS)
 AVX2_FLAGS := -mavx2 -mfma -mf16c
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512bf16 -mfma -mf16c
-LDLIBS  := -lpcre2-8 -lutf8proc -lm -lpthread
+LDLIBS  := -lpcre2-8 -lutf8proc -lm -lpthread -ldl
 
 # The three layers: src/engine (the engine library, no PostgreSQL
 # headers), src/cli (llm-cli, on the engine's public headers) and src/pg
@@ -51,7 +53,54 @@ CLI        := $(BUILD)/llm-cli
 UNIT_SRC   := $(wildcard test/unit/test_*.c)
 UNIT_BIN   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(UNIT_SRC))
 
-.PHONY: all engine cli unit check fixtures install clean pg pg-install pg-check fuzz
+.PHONY: all engine cli unit check fixtures install clean pg pg-install pg-check fuzz cuda
+
+# The CUDA backend: build/llm_cuda.so from kernels/*.cu (nvcc) and the host
+# file kernels/backend.c ($(CC)), built by "all" when nvcc is found (on the
+# PATH or in /usr/local/cuda/bin); "make NVCC=" skips it. The engine opens
+# it with dlopen at run time (src/engine/engine.c), so nothing else links
+# CUDA. sm_90 code (H100/H200) plus PTX for later GPUs (the driver compiles
+# it); CUDA_ARCH replaces the list.
+NVCC      ?= $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
+CUDA_HOME ?= $(if $(NVCC),$(patsubst %/bin/,%,$(dir $(NVCC))))
+CUDA_ARCH ?= -gencode arch=compute_90,code=[sm_90,compute_90]
+CUDA_SRC  := $(wildcard kernels/*.cu)
+CUDA_HOST := $(wildcard kernels/*.c)
+CUDA_HDR  := $(wildcard kernels/*.h kernels/*.cuh) $(ENGINE_HDR)
+CUDA_OBJ  := $(patsubst kernels/%.cu,$(BUILD)/cuda/%.o,$(CUDA_SRC)) \
+             $(patsubst kernels/%.c,$(BUILD)/cuda/%.o,$(CUDA_HOST))
+CUDA_MOD  := $(BUILD)/llm_cuda.so
+# never sanitized (SAN=1): the module is linked by nvcc, without those runtimes
+CUDA_CFLAGS := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra \
+             -Wno-unused-parameter -Wshadow=local -Wstrict-prototypes -pthread -Isrc/engine
+NVCCFLAGS := -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden \
+             -Isrc/engine -Ikernels
+
+ifneq ($(NVCC),)
+all: $(CUDA_MOD)
+cuda: $(CUDA_MOD)
+# the kernels' block arithmetic checked on the host (no GPU needed)
+UNIT_BIN += $(BUILD)/test/test_cuda_layout
+else
+cuda:
+	@echo "make cuda: nvcc not found; the CUDA backend (llm_cuda.so) is not built" >&2
+endif
+
+$(BUILD)/cuda/%.o: kernels/%.cu $(CUDA_HDR) | $(BUILD)/cuda
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/cuda/%.o: kernels/%.c $(CUDA_HDR) | $(BUILD)/cuda
+	$(CC) $(CUDA_CFLAGS) -Ikernels -I$(CUDA_HOME)/include -c $< -o $@
+
+$(BUILD)/test/test_cuda_layout: test/unit/test_cuda_layout.cu test/unit/tap.h $(CUDA_HDR) $(LIB) | $(BUILD)/test
+	$(NVCC) -O1 -std=c++17 -Isrc/engine -Ikernels -Itest/unit $< -o $@ $(LIB) $(LDLIBS)
+
+$(CUDA_MOD): $(CUDA_OBJ)
+	$(NVCC) -shared $(CUDA_ARCH) -o $@ $(CUDA_OBJ) -ldl \
+		-Xlinker --exclude-libs,ALL -Xlinker -rpath,$(CUDA_HOME)/lib64
+
+$(BUILD)/cuda:
+	mkdir -p $@
 
 PG_CONFIG ?= pg_config
 HAVE_PG := $(shell command -v $(PG_CONFIG) >/dev/null 2>&1 && echo yes)
@@ -146,6 +195,8 @@ $(FUZZ_DIR)/obj:
 install: $(CLI)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/llm-cli
+	if [ -f $(CUDA_MOD) ]; then install -d $(DESTDIR)$(PREFIX)/lib/llm && \
+		install -m 755 $(CUDA_MOD) $(DESTDIR)$(PREFIX)/lib/llm/llm_cuda.so; fi
 ifeq ($(HAVE_PG),yes)
 	$(MAKE) -f pg.mk LLM_ENGINE_LIB=build/libllmengine.a install
 endif

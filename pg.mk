@@ -26,7 +26,7 @@ REGRESS_OPTS = --load-extension=llm
 
 LLM_ENGINE_LIB ?= build/libllmengine.a
 PG_CPPFLAGS  = -Isrc/pg -Isrc/engine
-SHLIB_LINK   = $(LLM_ENGINE_LIB) -lpcre2-8 -lutf8proc -lm -lpthread
+SHLIB_LINK   = $(LLM_ENGINE_LIB) -lpcre2-8 -lutf8proc -lm -lpthread -ldl
 EXTRA_CLEAN  = src/pg/*.bc
 
 # No LLVM bitcode for the JIT: nothing in these files is worth inlining.
@@ -38,6 +38,18 @@ include $(PGXS)
 
 # relink when the engine library changes
 $(shlib): $(LLM_ENGINE_LIB)
+
+# The CUDA backend module, when "make" built it (nvcc found): installed
+# beside llm.so, where the worker opens it ($libdir/llm_cuda.so); an old
+# copy is removed when this build has none, so llm.device = auto never
+# opens a module of another build.
+LLM_CUDA_MOD ?= build/llm_cuda.so
+install: install-llm-cuda
+.PHONY: install-llm-cuda
+install-llm-cuda:
+	if [ -f $(LLM_CUDA_MOD) ]; then \
+		$(INSTALL_SHLIB) $(LLM_CUDA_MOD) '$(DESTDIR)$(pkglibdir)/llm_cuda.so'; \
+	else rm -f '$(DESTDIR)$(pkglibdir)/llm_cuda.so'; fi
 
 # Tests against throw-away clusters (see test/pg/*.sh; need the model).
 .PHONY: pg-regress pg-tap pg-concurrency pg-isolation pg-check

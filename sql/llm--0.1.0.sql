@@ -132,7 +132,9 @@ CREATE FUNCTION llm_models(
     OUT embedding_dim integer,
     OUT pooling text,
     OUT is_default_embedding boolean,
-    OUT owner text)
+    OUT owner text,
+    OUT device text,
+    OUT gpu_bytes bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'llm_models'
 LANGUAGE C VOLATILE PARALLEL SAFE;

@@ -54,7 +54,7 @@ RESET llm.default_max_tokens;
 -- enum settings
 SET llm.truncation = 'middle';
 SET llm.device = 'cpu';
-ALTER SYSTEM SET llm.device = 'cuda';
+ALTER SYSTEM SET llm.device = 'gpu';
 -- unknown llm.* settings are refused (the prefix is reserved)
 SET llm.no_such_setting = 1;
 --

@@ -4,6 +4,9 @@
 SELECT name, architecture, parameters, quantization, context_length, loaded,
        memory_bytes, is_default, chat_format
   FROM llm_models ORDER BY name;
+-- where the loaded models run: the CPU (these tests run without a GPU, and
+-- llm.device is auto), so no GPU memory
+SELECT DISTINCT device, gpu_bytes FROM llm_models WHERE loaded;
 SELECT path = current_setting('llm.model_dir') || '/' || current_setting('llm.default_model')
        AS path_in_model_dir
   FROM llm_models WHERE is_default;

@@ -12,5 +12,6 @@ SELECT name, context, vartype FROM pg_settings
  WHERE name LIKE 'llm.%' ORDER BY name;
 SELECT name, setting FROM pg_settings
  WHERE name IN ('llm.truncation', 'llm.device', 'llm.max_tokens',
-                'llm.default_max_tokens', 'llm.ctx_size', 'llm.threads')
+                'llm.default_max_tokens', 'llm.ctx_size', 'llm.threads',
+                'llm.gpu_memory_mb')
  ORDER BY name;

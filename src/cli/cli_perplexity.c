@@ -338,7 +338,7 @@ llm_cli_perplexity(int argc, char **argv)
 	{
 		llm_engine_params ep = {.n_threads = threads, .isa = isa, .device = NULL};
 
-		if (llm_engine_new(&e, &ep, err) < 0)
+		if (llm_engine_new(&e, &ep, err) < 0 || llm_engine_attach(e, m, err) < 0)
 		{
 			fprintf(stderr, "llm-cli: %s\n", err);
 			goto done;

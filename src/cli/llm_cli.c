@@ -708,9 +708,10 @@ main(int argc, char **argv)
 	{
 		llm_engine_params ep = {.n_threads = o.threads, .isa = o.isa, .device = o.device};
 
-		if (llm_engine_new(&e, &ep, err) < 0)
+		if (llm_engine_new(&e, &ep, err) < 0 || llm_engine_attach(e, m, err) < 0)
 		{
 			fprintf(stderr, "llm-cli: %s\n", err);
+			llm_engine_free(e);
 			llm_model_free(m);
 			return 1;
 		}

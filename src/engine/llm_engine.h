@@ -102,18 +102,60 @@ const char *llm_kv_type_name(llm_kv_type t);
 
 /* --------------------------------------------------------------- engine */
 
+/*
+ * device: "cpu", "cuda" or NULL/"auto" (the GPU when the CUDA module
+ * loads and finds a device, else the CPU). The CUDA backend is a separate
+ * module (llm_cuda.so) opened with dlopen by llm_engine_new() only, so a
+ * process that never asks for an engine on "auto"/"cuda" never starts the
+ * CUDA runtime (a CUDA context must not exist before fork()).
+ */
 typedef struct llm_engine_params
 {
 	int32_t		n_threads;		/* <= 0: one per online CPU */
 	const char *isa;			/* NULL/"auto", "scalar", "avx2", "avx512" */
-	const char *device;			/* NULL/"auto" or "cpu"; "cuda" when built */
+	const char *device;			/* NULL/"auto", "cpu" or "cuda" */
+	/*
+	 * Path of llm_cuda.so; NULL: $LLM_CUDA_MODULE, else llm_cuda.so beside
+	 * the running program (or in ../lib/llm from it)
+	 */
+	const char *cuda_module;
+	/* GPU memory for weights and KV caches together; 0: what the device has */
+	uint64_t	gpu_memory_bytes;
 } llm_engine_params;
 
+/* llm_engine_new(): "cuda" was asked and no CUDA device (or module) was found */
+#define LLM_ERR_NO_DEVICE (-2)
+/* llm_engine_step(): the device failed (lost, or a kernel fault); the
+ * engine is unusable and the process should exit and start again */
+#define LLM_ERR_DEVICE_LOST (-3)
+
+/*
+ * -1 (or LLM_ERR_NO_DEVICE) with err on failure. Under "auto" a missing
+ * module or GPU is not an error: the engine runs on the CPU and
+ * llm_engine_note() says why.
+ */
 int			llm_engine_new(llm_engine **out, const llm_engine_params *p, char *err);
 void		llm_engine_free(llm_engine *e);
 const char *llm_engine_isa(const llm_engine *e);
+/* "cpu" or "cuda" */
 const char *llm_engine_device(const llm_engine *e);
 int32_t		llm_engine_threads(const llm_engine *e);
+/* why "auto" chose the CPU, or "" */
+const char *llm_engine_note(const llm_engine *e);
+
+/*
+ * Make model m ready on e's device: the CUDA backend uploads its weights
+ * (kept quantized) once; the CPU backend has nothing to do. A model is
+ * attached before it is stepped on a GPU engine and detached (which frees
+ * its device memory) before llm_model_free(); sequences stepped on a GPU
+ * engine hold their KV cache on the device and must be freed before the
+ * engine. -1 with err (out of device memory, an architecture the device
+ * backend does not run).
+ */
+int			llm_engine_attach(llm_engine *e, llm_model *m, char *err);
+void		llm_engine_detach(llm_engine *e, const llm_model *m);
+/* device memory model m takes on e: weights plus its sequences' KV caches */
+uint64_t	llm_engine_device_bytes(const llm_engine *e, const llm_model *m);
 
 /* ------------------------------------------------------------ sequences */
 

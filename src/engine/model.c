@@ -813,6 +813,8 @@ llm_seq_reserve(llm_seq *s, int32_t n, char *err)
 	if (n < 0 || need > s->max_pos)
 		return llm_err(err, "sequence is full: %d positions used, %d more requested, limit %d",
 					   s->pos, n, s->max_pos);
+	if (s->dev != NULL)
+		return llm_err(err, "the sequence's KV cache is on a device");
 	if (need <= s->cap)
 		return 0;
 	cap = s->cap > 0 ? s->cap : 64;
@@ -844,6 +846,8 @@ llm_seq_free(llm_seq *s)
 
 	if (s == NULL)
 		return;
+	if (s->dev_ops != NULL)
+		s->dev_ops->release(s);
 	for (l = 0; l < s->model->info.n_layer; l++)
 	{
 		free(s->k[l]);

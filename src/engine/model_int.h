@@ -109,7 +109,21 @@ struct llm_seq
 	bool		f16;			/* elements are f16 */
 	void	  **k;				/* [n_layer] -> cap * n_embd_kv */
 	void	  **v;
+	/*
+	 * A GPU backend's copy of the cache (then k and v stay unallocated):
+	 * set by its seq_reserve on the first step, freed by llm_seq_free
+	 */
+	void	   *dev;
+	const struct llm_seq_dev_ops *dev_ops;
 };
+
+/* What the owner of a device-side KV cache (llm_seq.dev) provides. */
+typedef struct llm_seq_dev_ops
+{
+	void		(*release) (llm_seq *s);	/* free s->dev */
+	/* rows 0 .. n - 1 of src into the empty dst (made device-side too) */
+	int			(*copy) (llm_seq *dst, const llm_seq *src, int32_t n, char *err);
+} llm_seq_dev_ops;
 
 /* bytes of one KV element of s */
 #define LLM_SEQ_ELT(s) ((s)->f16 ? sizeof(uint16_t) : sizeof(float))
@@ -136,9 +150,30 @@ typedef struct llm_backend_ops
 	int			(*step) (llm_backend *b, const llm_model *m, llm_batch_item *items,
 						 int32_t n_items, int64_t n_tokens, int64_t n_out,
 						 float *const *hidden, char *err);
+	/* optional (NULL: nothing to do / host memory / 0 bytes) */
+	int			(*attach) (llm_backend *b, llm_model *m, char *err);
+	void		(*detach) (llm_backend *b, const llm_model *m);
+	uint64_t	(*device_bytes) (const llm_backend *b, const llm_model *m);
+	/* room for n more positions in s on the device (sets s->dev) */
+	int			(*seq_reserve) (llm_backend *b, llm_seq *s, int32_t n, char *err);
+	/* the dev_ops of the sequences it keeps on the device (NULL: none) */
+	const llm_seq_dev_ops *seq_dev_ops;
 } llm_backend_ops;
 
 extern const llm_backend_ops llm_backend_cpu;
+
+/*
+ * The CUDA module (llm_cuda.so, kernels/) exports LLM_CUDA_ENTRY, a
+ * llm_backend_entry_fn: given this build's ABI number and struct sizes it
+ * returns its table, or NULL with err when they differ from its own (a
+ * module of another build). Bump LLM_BACKEND_ABI whenever llm_model,
+ * llm_layer, llm_weight, llm_seq or llm_backend_ops change meaning.
+ */
+#define LLM_BACKEND_ABI 1
+#define LLM_CUDA_ENTRY "llm_cuda_backend"
+typedef const llm_backend_ops *(*llm_backend_entry_fn) (uint32_t abi, size_t model_size,
+														size_t seq_size, size_t ops_size,
+														char *err);
 
 /* Make room for n more positions; -1 with err if over max_pos or OOM. */
 int			llm_seq_reserve(llm_seq *s, int32_t n, char *err);

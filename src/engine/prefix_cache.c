@@ -133,6 +133,18 @@ prefix_copy_rows(llm_seq *dst, const llm_seq *src, int32_t n, char *err)
 
 	if (dst->model != m || dst->f16 != src->f16 || dst->pos != 0 || n > src->pos)
 		return llm_err(err, "prefix copy between incompatible sequences");
+	if (src->dev_ops != NULL || dst->dev_ops != NULL)
+	{
+		/* a device-side cache: its owner copies (dst becomes device-side) */
+		const llm_seq_dev_ops *ops = src->dev_ops ? src->dev_ops : dst->dev_ops;
+
+		if ((src->dev_ops && dst->dev_ops && src->dev_ops != dst->dev_ops) ||
+			(src->dev_ops == NULL && n > 0))
+			return llm_err(err, "prefix copy between sequences on different devices");
+		if (n == 0)
+			return 0;
+		return ops->copy(dst, src, n, err);
+	}
 	if (llm_seq_reserve(dst, n, err) < 0)
 		return -1;
 	for (int l = 0; l < m->info.n_layer; l++)

@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include <unistd.h>
+
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -35,6 +37,7 @@ int			llm_guc_device = LLM_DEVICE_AUTO;
 int			llm_guc_prefill_chunk = 128;
 int			llm_guc_batch_rows = 64;
 int			llm_guc_model_memory_mb = 0;
+int			llm_guc_gpu_memory_mb = 0;
 int			llm_guc_max_input_kb = 1024;
 int			llm_guc_shared_text_mb = 256;
 int			llm_guc_enrich_batch_size = 64;
@@ -64,26 +67,42 @@ static const struct config_enum_entry llm_device_options[] = {
 };
 
 /*
- * Check hook of llm.device: this build has only CPU kernels, so "cuda" is
- * refused with a clear message (ALTER SYSTEM) instead of silently running
- * on the CPU. At server start the value is accepted - rejecting it there
- * would only log a warning and fall back to "auto" - and the worker then
- * answers every request with the error instead (pg_worker.c). A build
- * with the CUDA backend defines LLM_HAVE_CUDA.
+ * Check hook of llm.device: when the CUDA module (llm_cuda.so in
+ * PostgreSQL's library directory) is not installed, "cuda" is refused
+ * with a clear message (ALTER SYSTEM) instead of silently running on the
+ * CPU. Only the file is looked at: this process must not start CUDA (the
+ * postmaster forks every backend), so whether a GPU is there is the
+ * worker's to find out. At server start the value is accepted - rejecting
+ * it there would only log a warning and fall back to "auto" - and the
+ * worker then answers every request with the error instead (pg_worker.c).
  */
 static bool
 llm_check_device(int *newval, void **extra, GucSource source)
 {
-#ifndef LLM_HAVE_CUDA
+	char		path[MAXPGPATH];
+
 	if (*newval == LLM_DEVICE_CUDA && !process_shared_preload_libraries_in_progress)
 	{
-		GUC_check_errcode(ERRCODE_FEATURE_NOT_SUPPORTED);
-		GUC_check_errmsg("llm.device \"cuda\" is not available in this build");
-		GUC_check_errhint("Set llm.device to \"auto\" or \"cpu\".");
-		return false;
+		llm_cuda_module_path(path, sizeof(path));
+		if (access(path, R_OK) != 0)
+		{
+			GUC_check_errcode(ERRCODE_FEATURE_NOT_SUPPORTED);
+			GUC_check_errmsg("llm.device \"cuda\" is not available in this build");
+			GUC_check_errdetail("The CUDA backend module \"%s\" is not installed.", path);
+			GUC_check_errhint("Set llm.device to \"auto\" or \"cpu\", or build llm with nvcc.");
+			return false;
+		}
 	}
-#endif
 	return true;
+}
+
+/*
+ * Where the CUDA backend module is installed: $libdir/llm_cuda.so.
+ */
+void
+llm_cuda_module_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/llm_cuda.so", pkglib_path);
 }
 
 /*
@@ -179,9 +198,17 @@ llm_define_gucs(void)
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("llm.device",
 							 "Device the worker runs inference on.",
-							 NULL,
+							 "auto uses the GPU when the CUDA module finds one, else "
+							 "the CPU; cuda fails every request when there is none.",
 							 &llm_guc_device, LLM_DEVICE_AUTO, llm_device_options,
 							 PGC_POSTMASTER, 0, llm_check_device, NULL, NULL);
+	DefineCustomIntVariable("llm.gpu_memory_mb",
+							"GPU memory the worker may use for weights and KV caches.",
+							"0 uses what the GPU has free when the worker starts "
+							"(less 256 MB). A model load or request that would "
+							"exceed it fails.",
+							&llm_guc_gpu_memory_mb, 0, 0, INT_MAX / 2,
+							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
 	DefineCustomEnumVariable("llm.kv_type",
 							 "Element type of the KV cache of models loaded from now on.",
 							 "f16 halves the KV memory per position; a model keeps "

@@ -62,6 +62,7 @@ typedef enum LlmDevice
 
 /* pg_guc.c: the llm.* settings */
 extern void llm_define_gucs(void);
+extern void llm_cuda_module_path(char *buf, size_t len);
 extern char *llm_guc_model_dir;
 extern char *llm_guc_default_model;
 extern char *llm_guc_default_embedding_model;
@@ -77,6 +78,7 @@ extern int	llm_guc_device;			/* an LlmDevice value */
 extern int	llm_guc_kv_type;		/* an llm_kv_type value */
 extern int	llm_guc_prefill_chunk;
 extern int	llm_guc_model_memory_mb;	/* 0: no budget */
+extern int	llm_guc_gpu_memory_mb;	/* 0: what the GPU has */
 extern int	llm_guc_max_input_kb;
 extern int	llm_guc_shared_text_mb;
 
@@ -176,6 +178,8 @@ typedef struct LlmModelEntry
 	int32		n_ctx;
 	int64		model_bytes;	/* the mapped file plus in-memory packed weights */
 	int64		kv_bytes;		/* KV cache currently held by its sequences */
+	char		device[8];		/* "cpu" or "cuda": where it runs */
+	int64		gpu_bytes;		/* device memory: weights plus KV caches */
 } LlmModelEntry;
 
 typedef struct LlmShared
@@ -350,6 +354,8 @@ extern int	llm_worker_interrupt_check(void *arg);
 extern void llm_worker_rethrow(void);
 
 /* pg_models.c */
+/* the worker's engine, which models are attached to (NULL: none yet) */
+extern void llm_wm_set_engine(llm_engine *e);
 extern LlmWModel llm_wmodels[LLM_MAX_MODELS];
 extern int	llm_wm_find(const char *name);
 extern int	llm_wm_default(void);

@@ -25,6 +25,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "utils/memutils.h"
 
@@ -32,6 +33,18 @@
 #include "pg_llm.h"
 
 LlmWModel	llm_wmodels[LLM_MAX_MODELS];
+
+/* the worker's engine: generation models are attached to it at load */
+static llm_engine *wm_engine = NULL;
+
+/*
+ * Set the engine models are attached to (the worker, once it has made it).
+ */
+void
+llm_wm_set_engine(llm_engine *e)
+{
+	wm_engine = e;
+}
 
 /* llm.default_model / llm.default_embedding_model as last applied */
 static char *wm_cur_default = NULL;
@@ -382,6 +395,7 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 		ent->owner = owner;
 		strlcpy(ent->path, path, MAXPGPATH);
 		strlcpy(ent->arch, "bert", sizeof(ent->arch));
+		strlcpy(ent->device, "cpu", sizeof(ent->device));
 		ent->n_params = einfo.n_params;
 		ent->n_ctx = einfo.max_seq_len;
 		ent->model_bytes = wm_path_bytes(path);
@@ -397,6 +411,28 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	info = llm_model_get_info(m);
 	/* the KV type is fixed for the model's life: set before any sequence */
 	llm_model_set_kv_type(m, llm_guc_kv_type == LLM_KV_F16 ? LLM_KV_F16 : LLM_KV_F32);
+	/* on a GPU engine: the weights go to the device now, once */
+	if (wm_engine && (rc = llm_engine_attach(wm_engine, m, err)) < 0)
+	{
+		bool		oom = strncmp(err, "out of GPU memory", 17) == 0;
+
+		if (rc == LLM_ERR_DEVICE_LOST)
+		{
+			/* the GPU is gone: a new worker starts (on the CPU under auto) */
+			ereport(LOG,
+					(errmsg("llm worker exits: the GPU failed while loading model \"%s\"", name),
+					 errdetail_internal("%s", err)));
+			proc_exit(1);
+		}
+
+		llm_model_free(m);
+		memset(&llm_wmodels[idx], 0, sizeof(LlmWModel));
+		snprintf(msg, sizeof(msg), "could not load model \"%s\" on the GPU", name);
+		llm_werr_set(e, oom ? ERRCODE_OUT_OF_MEMORY : ERRCODE_FEATURE_NOT_SUPPORTED, msg, err,
+					 oom ? "Raise llm.gpu_memory_mb, unload a model, or use a smaller quantization."
+					 : "Set llm.device to \"cpu\" (or \"auto\" on a machine without a GPU) to run it on the CPU.");
+		return -1;
+	}
 	llm_wmodels[idx].kv_per_pos = llm_model_kv_bytes_per_pos(m);
 	llm_wmodels[idx].n_ctx = info->n_ctx;
 	llm_wmodels[idx].kv_reserved = 0;
@@ -415,6 +451,10 @@ llm_wm_load(const char *name, const char *path, int32 ctx_size, Oid owner,
 	ent->n_ctx = info->n_ctx;
 	ent->model_bytes = (int64) (info->file_bytes + info->packed_bytes);
 	ent->kv_bytes = 0;
+	strlcpy(ent->device, wm_engine ? llm_engine_device(wm_engine) : "cpu",
+			sizeof(ent->device));
+	ent->gpu_bytes = wm_engine ?
+		(int64) llm_engine_device_bytes(wm_engine, m) : 0;
 	ent->in_use = true;
 	LWLockRelease(llm_shared->lock);
 
@@ -448,7 +488,10 @@ llm_wm_unload(int mi)
 	llm_wmodels[mi].trie = NULL;
 	/* a copy that another name still uses stays */
 	if (llm_wmodels[mi].m && !wm_shared_with_other(mi, false))
+	{
+		llm_engine_detach(wm_engine, llm_wmodels[mi].m);
 		llm_model_free(llm_wmodels[mi].m);
+	}
 	if (llm_wmodels[mi].em && !wm_shared_with_other(mi, true))
 		llm_embed_model_free(llm_wmodels[mi].em);
 	memset(&llm_wmodels[mi], 0, sizeof(LlmWModel));

@@ -23,7 +23,7 @@
 PG_FUNCTION_INFO_V1(llm_models);
 PG_FUNCTION_INFO_V1(llm_stats);
 
-#define LLM_MODELS_COLS	14
+#define LLM_MODELS_COLS	16
 #define LLM_STATS_COLS	18
 
 /*
@@ -173,6 +173,8 @@ llm_models(PG_FUNCTION_ARGS)
 		}
 		else
 			nulls[13] = true;
+		values[14] = CStringGetTextDatum(m->device[0] ? m->device : "cpu");
+		values[15] = Int64GetDatum(m->gpu_bytes);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	add_unloaded_files(rsinfo, models, show_paths);

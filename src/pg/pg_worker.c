@@ -48,6 +48,8 @@
  */
 #include "postgres.h"
 
+#include <unistd.h>
+
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -116,6 +118,7 @@ typedef struct LlmWorkerState
 	int			cap_reqs;
 	int64		kv_used;
 	char		broken[LLM_MSG_LEN];	/* set: cannot serve, fail every request */
+	char		broken_detail[LLM_MSG_LEN];
 	char		broken_hint[LLM_MSG_LEN];
 	WOwner	   *owners;			/* backends served lately */
 	int			n_owners;
@@ -853,7 +856,7 @@ worker_fail_all_queued(void)
 	{
 		pfree(input);
 		llm_reply_fail(slotno, s.request_id, ERRCODE_FEATURE_NOT_SUPPORTED,
-					W.broken, NULL, W.broken_hint);
+					W.broken, W.broken_detail[0] ? W.broken_detail : NULL, W.broken_hint);
 	}
 }
 
@@ -948,17 +951,31 @@ worker_step(void)
 		llm_shared->step_seqs += n;
 		llm_shared->step_seconds += t1 - t0;
 		llm_shared->models[mi].kv_bytes = llm_wmodels[mi].kv_reserved;
+		llm_shared->models[mi].gpu_bytes = W.engine ?
+			(int64) llm_engine_device_bytes(W.engine, llm_wmodels[mi].m) : 0;
 		LWLockRelease(llm_shared->lock);
 
 		if (rc != 0)
 		{
+			bool		oom = strncmp(err, "out of GPU memory", 17) == 0;
+
 			for (int i = 0; i < n; i++)
 			{
 				WReq	   *r = &W.reqs[which[i]];
 
-				llm_reply_fail(r->slot, r->request_id, ERRCODE_INTERNAL_ERROR,
-							"llm engine step failed", err, NULL);
+				llm_reply_fail(r->slot, r->request_id,
+							oom ? ERRCODE_OUT_OF_MEMORY : ERRCODE_INTERNAL_ERROR,
+							"llm engine step failed", err,
+							oom ? "Lower llm.max_batch or the requests' max_tokens, or raise llm.gpu_memory_mb." : NULL);
 				r->failed = true;
+			}
+			if (rc == LLM_ERR_DEVICE_LOST)
+			{
+				/* the GPU is gone: a new worker starts (on the CPU under auto) */
+				ereport(LOG,
+						(errmsg("llm worker exits: the GPU failed"),
+						 errdetail_internal("%s", err)));
+				proc_exit(1);
 			}
 			continue;
 		}
@@ -1012,6 +1029,8 @@ worker_step(void)
 		{
 			LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 			llm_shared->models[mi].kv_bytes = llm_wmodels[mi].kv_reserved;
+		llm_shared->models[mi].gpu_bytes = W.engine ?
+			(int64) llm_engine_device_bytes(W.engine, llm_wmodels[mi].m) : 0;
 			LWLockRelease(llm_shared->lock);
 		}
 	pfree(items);
@@ -1131,9 +1150,12 @@ worker_start(void)
 }
 
 /*
- * Create the engine with llm.threads threads on llm.device. Returns false
- * when the device is not available (W.broken then says why); any other
- * failure is FATAL.
+ * Create the engine with llm.threads threads on llm.device. This is the
+ * only place the CUDA module is opened (engine.c does it for "auto" and
+ * "cuda"), in the worker: the postmaster and ordinary backends never start
+ * CUDA. Returns false when the device asked for is not available (W.broken
+ * then says why, and every request fails with it); any other failure is
+ * FATAL.
  */
 static bool
 worker_create_engine(void)
@@ -1141,27 +1163,40 @@ worker_create_engine(void)
 	static const char *const devices[] = {"auto", "cpu", "cuda"};
 	llm_engine_params ep;
 	char		err[LLM_ERRLEN];
+	char		module[MAXPGPATH];
 	int			rc;
 
 	memset(&ep, 0, sizeof(ep));
 	ep.n_threads = llm_guc_threads;
 	ep.isa = NULL;
 	ep.device = devices[llm_guc_device];
+	llm_cuda_module_path(module, sizeof(module));
+	ep.cuda_module = module;
+	ep.gpu_memory_bytes = (uint64) llm_guc_gpu_memory_mb * 1024 * 1024;
 	err[0] = '\0';
 	rc = llm_engine_new(&W.engine, &ep, err);
 	if ((rc != 0 || W.engine == NULL) && llm_guc_device == LLM_DEVICE_CUDA)
 	{
 		/* stay up and answer every request with the reason */
-		strlcpy(W.broken, "llm.device \"cuda\" is not available in this build",
-				LLM_MSG_LEN);
+		if (rc == LLM_ERR_NO_DEVICE)
+			strlcpy(W.broken, "llm.device is \"cuda\" but no CUDA device was found",
+					LLM_MSG_LEN);
+		else if (access(module, R_OK) != 0)
+			strlcpy(W.broken, "llm.device \"cuda\" is not available in this build",
+					LLM_MSG_LEN);
+		else
+			strlcpy(W.broken, "llm.device is \"cuda\" but the CUDA backend could not start",
+					LLM_MSG_LEN);
+		strlcpy(W.broken_detail, err, LLM_MSG_LEN);
 		strlcpy(W.broken_hint,
-				"Set llm.device to \"auto\" or \"cpu\" and restart the server.",
+				"Set llm.device to \"auto\" (the CPU when there is no GPU) or \"cpu\" and restart the server.",
 				LLM_MSG_LEN);
 		ereport(WARNING,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s", W.broken),
 				 errdetail_internal("%s", err),
 				 errhint("%s", W.broken_hint)));
+		W.engine = NULL;
 		return false;
 	}
 	if (rc != 0 || W.engine == NULL)
@@ -1169,6 +1204,11 @@ worker_create_engine(void)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("llm worker could not create the inference engine"),
 				 errdetail_internal("%s", err)));
+	llm_wm_set_engine(W.engine);
+	if (llm_engine_note(W.engine)[0])
+		ereport(LOG,
+				(errmsg("llm worker: llm.device \"auto\" runs on the CPU: %s",
+						llm_engine_note(W.engine))));
 	ereport(LOG,
 			(errmsg("llm worker started: device %s, %d threads, kernels %s",
 					llm_engine_device(W.engine),

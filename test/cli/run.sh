@@ -8,7 +8,11 @@
 #    each vector within cosine 1 - 1e-6 of sentence-transformers' (the
 #    bound of test_embed.c for the f32 model);
 #  - bench: exits 0 and prints its JSON line with a positive pp_tok_s and
-#    tg_tok_s and the asked sizes.
+#    tg_tok_s and the asked sizes;
+#  - --device cuda on a machine without a GPU (nvidia-smi lists none)
+#    exits 1 saying no CUDA device was found (or, when llm_cuda.so was not
+#    built, that the module was not found); with a GPU it exits 0;
+#  - --device auto without a GPU gives exactly the --device cpu text.
 # MODEL-DIR defaults to LLM_MODEL_DIR, else ~/.cache/llm; a missing model
 # is a failure, not a skip. LLM_CLI_GEN_MODEL / LLM_CLI_EMBED_MODEL
 # replace the models (to see the checks fail on a wrong one). Ends with
@@ -21,7 +25,7 @@ EMB=${LLM_CLI_EMBED_MODEL:-$DIR/all-MiniLM-L6-v2}
 GOLD=$(dirname "$0")/../golden
 PY=${PYTHON:-python3}
 pass=0; fail=0
-echo "1..3"
+echo "1..5"
 
 # check OK DESCRIPTION: print one TAP line and count it
 check() {
@@ -74,6 +78,30 @@ except (ValueError, KeyError, IndexError, TypeError):
     print("0 unparsable output")
 ')
 check $([ $rc -eq 0 ] && echo "${res%% *}" || echo 0) "bench: ${res#* } (exit $rc)"
+
+# devices: cuda without a GPU is a clear error; auto falls back to the CPU
+gpu=0
+command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU' && gpu=1
+mod=0; [ -f "$(dirname "$CLI")/llm_cuda.so" ] && mod=1
+out=$(timeout 60 "$CLI" generate -m "$GEN" -p "$prompt" -n 4 --temp 0 -t 1 --device cuda 2>&1); rc=$?
+ok=0
+if [ $gpu -eq 1 ] && [ $mod -eq 1 ]; then
+  [ $rc -eq 0 ] && ok=1
+elif [ $mod -eq 1 ]; then
+  [ $rc -eq 1 ] && printf '%s' "$out" | grep -q 'no CUDA device was found' && ok=1
+else
+  [ $rc -eq 1 ] && printf '%s' "$out" | grep -q 'llm_cuda.so was not found' && ok=1
+fi
+check $ok "--device cuda (GPU $gpu, module $mod): exit $rc, $(printf '%s' "$out" | tail -n 1)"
+cpu=$(timeout 60 "$CLI" generate -m "$GEN" -p "$prompt" -n 4 --temp 0 -t 1 --device cpu 2>&1); rc1=$?
+auto=$(timeout 60 "$CLI" generate -m "$GEN" -p "$prompt" -n 4 --temp 0 -t 1 --device auto 2>&1); rc2=$?
+ok=0
+if [ $gpu -eq 1 ] && [ $mod -eq 1 ]; then
+  [ $rc2 -eq 0 ] && ok=1
+else
+  [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ -n "$cpu" ] && [ "$cpu" = "$auto" ] && ok=1
+fi
+check $ok "--device auto (GPU $gpu): exit $rc2, same text as --device cpu"
 
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,5 +1,6 @@
 # 004_setup_errors.pl - without shared_preload_libraries every function
-# explains how to preload the library; llm.device = cuda is refused.
+# explains how to preload the library; llm.device = cuda without a GPU (or
+# without the CUDA module) fails with a clear error.
 use strict;
 use warnings;
 
@@ -33,8 +34,16 @@ for my $sql (
 }
 $node->stop;
 
-# llm.device = cuda: refused by ALTER SYSTEM; in postgresql.conf the
-# server starts but every request fails with the reason
+# llm.device = cuda. Without the CUDA module installed ($libdir/llm_cuda.so,
+# built when nvcc is found): refused by ALTER SYSTEM, and in
+# postgresql.conf the server starts but every request fails with the
+# reason. With the module but no GPU: ALTER SYSTEM accepts it (only the
+# worker may look for a GPU), and every request fails with SQLSTATE 0A000
+# saying no CUDA device was found, with a hint.
+my $libdir = `pg_config --pkglibdir`;
+chomp $libdir;
+my $module = -f "$libdir/llm_cuda.so";
+my $gpu = system('nvidia-smi -L 2>/dev/null | grep -q "^GPU"') == 0;
 my $cuda = PostgreSQL::Test::Cluster->new('cuda');
 $cuda->init;
 $cuda->append_conf('postgresql.conf',
@@ -42,13 +51,32 @@ $cuda->append_conf('postgresql.conf',
 $cuda->start;
 $cuda->safe_psql('postgres', 'CREATE EXTENSION llm');
 my ($ret, $out, $err) = $cuda->psql('postgres', "SELECT llm_generate('x')");
-like($err,
-	qr/llm.device "cuda" is not available in this build.*HINT:  Set llm.device to "auto" or "cpu"/s,
-	'llm.device = cuda: requests fail with a clear error');
-ok($cuda->log_contains('llm.device "cuda" is not available in this build'),
-	'... and the worker says so in the log');
-($ret, $out, $err) = $cuda->psql('postgres', "ALTER SYSTEM SET llm.device = 'cuda'");
-like($err, qr/not available in this build/, 'ALTER SYSTEM refuses cuda');
+SKIP:
+{
+	skip 'a GPU is present: llm.device = cuda serves requests', 3 if $module && $gpu;
+	if (!$module)
+	{
+		like($err,
+			qr/llm.device "cuda" is not available in this build.*HINT:  Set llm.device to "auto"/s,
+			'llm.device = cuda without the module: requests fail with a clear error');
+		ok($cuda->log_contains('llm.device "cuda" is not available in this build'),
+			'... and the worker says so in the log');
+		($ret, $out, $err) = $cuda->psql('postgres', "ALTER SYSTEM SET llm.device = 'cuda'");
+		like($err, qr/not available in this build/, 'ALTER SYSTEM refuses cuda');
+	}
+	else
+	{
+		like($err,
+			qr/llm.device is "cuda" but no CUDA device was found.*HINT:  Set llm.device to "auto" \(the CPU when there is no GPU\) or "cpu"/s,
+			'llm.device = cuda without a GPU: requests fail saying no CUDA device was found');
+		($ret, $out, $err) = $cuda->psql('postgres',
+			q{DO $$ BEGIN PERFORM llm_generate('x'); EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'sqlstate %', SQLSTATE; END $$});
+		like($err, qr/sqlstate 0A000/, '... with SQLSTATE 0A000 (feature_not_supported)');
+		($ret, $out, $err) = $cuda->psql('postgres', "ALTER SYSTEM SET llm.device = 'cuda'");
+		is($ret, 0, 'ALTER SYSTEM accepts cuda when the module is installed');
+		$cuda->safe_psql('postgres', 'ALTER SYSTEM RESET llm.device');
+	}
+}
 $cuda->stop;
 
 done_testing(12);

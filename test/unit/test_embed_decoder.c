@@ -526,7 +526,7 @@ check_qwen3_generation(const char *path, const golden *g)
 	llm_model  *m = NULL;
 	llm_engine *e = NULL;
 	llm_seq    *s = NULL;
-	llm_engine_params ep = {1, NULL, "cpu"};
+	llm_engine_params ep = {.n_threads = 1, .device = "cpu"};
 	int32_t		got[64];
 	float	   *logits = NULL;
 	int			i,
