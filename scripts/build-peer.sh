@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 #
-# build-peer.sh [llama-bench|llama-server|llama-perplexity] - build
-# llama.cpp's llama-bench (the speed reference for test/bench/bench.sh; the
-# default), llama-server (the peer of test/bench/bench-pg.sh) or
-# llama-perplexity (the reference of llm-cli perplexity), from the llama.cpp
+# build-peer.sh [llama-bench|llama-server|llama-perplexity|llama-quantize] -
+# build llama.cpp's llama-bench (the speed reference for test/bench/bench.sh;
+# the default), llama-server (the peer of test/bench/bench-pg.sh),
+# llama-perplexity (the reference of llm-cli perplexity) or llama-quantize
+# (makes the quant-type files of test/bench/quant-ppl.sh), from the llama.cpp
 # source vendored in the llama-cpp-python sdist.
 #
 # Everything lives under ${LLM_CACHE:-$HOME/.cache/llm}/peer, never in the
@@ -13,6 +14,7 @@
 #   peer/build/bin/llama-bench             the result
 #   peer/build-server/bin/llama-server      with the llama-server argument
 #   peer/build-server/bin/llama-perplexity  with the llama-perplexity argument
+#   peer/build-server/bin/llama-quantize    with the llama-quantize argument
 #
 # Idempotent: does nothing when the binary already exists (FORCE=1 rebuilds).
 #
@@ -36,7 +38,8 @@ case "$TARGET" in
     llama-server) BUILD="$PEER/build-server"; SERVER=ON ;;
     # the reference of llm-cli perplexity; shares llama-server's build tree
     llama-perplexity) BUILD="$PEER/build-server"; SERVER=ON ;;
-    *) echo "build-peer.sh: unknown target $TARGET (llama-bench, llama-server or llama-perplexity)" >&2; exit 2 ;;
+    llama-quantize)   BUILD="$PEER/build-server"; SERVER=ON ;;
+    *) echo "build-peer.sh: unknown target $TARGET (llama-bench, llama-server, llama-perplexity or llama-quantize)" >&2; exit 2 ;;
 esac
 BIN="$BUILD/bin/$TARGET"
 

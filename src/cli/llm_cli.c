@@ -386,6 +386,8 @@ cli_generate(llm_engine *e, const llm_model *m, const cli_opts *o)
 	llm_gen_params gp;
 	char	   *prompt = NULL;
 	char	   *text = NULL;
+	llm_text_span *marks = NULL;
+	size_t		n_marks = 0;
 
 	if (o->prompt == NULL)
 	{
@@ -418,23 +420,29 @@ cli_generate(llm_engine *e, const llm_model *m, const cli_opts *o)
 		}
 		msgs[n].role = "user";
 		msgs[n++].content = o->prompt;
-		if (llm_chat_apply(t, msgs, n, true, &prompt, err) < 0)
+		/* only the template's markers are special; the messages are text */
+		if (llm_chat_fit(m, t, msgs, n, &gp, &prompt, &marks, &n_marks, NULL, err) < 0)
 		{
 			fprintf(stderr, "llm-cli: %s\n", err);
 			return 1;
 		}
+		gp.parse_special = false;
+		gp.special_marks = marks;
+		gp.n_special_marks = n_marks;
 	}
 	if (o->json_schema != NULL)
 	{
 		int			rc = cli_generate_json(e, m, prompt ? prompt : o->prompt, &gp, o->json_schema);
 
 		free(prompt);
+		free(marks);
 		return rc;
 	}
 	if (llm_generate_simple(e, m, prompt ? prompt : o->prompt, &gp, &text, err) < 0)
 	{
 		fprintf(stderr, "llm-cli: %s\n", err);
 		free(prompt);
+		free(marks);
 		return 1;
 	}
 	fputs(text, stdout);
@@ -442,6 +450,7 @@ cli_generate(llm_engine *e, const llm_model *m, const cli_opts *o)
 		putchar('\n');
 	free(text);
 	free(prompt);
+	free(marks);
 	return 0;
 }
 

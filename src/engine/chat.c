@@ -1055,6 +1055,31 @@ llm_chat_template_parse(llm_chat_template *out, const char *src, char *err)
 }
 
 /*
+ * The format of an architecture whose files may come without a template
+ * (see chat.h). Gemma GGUFs converted from the base checkpoints often
+ * carry none, yet the instruction-tuned weights in them expect Gemma's
+ * turns; llama.cpp would fall back to chatml there.
+ */
+int
+llm_chat_template_for_arch(llm_chat_template *out, const char *arch, char *err)
+{
+	static const char *const gemma[] = {"gemma", "gemma2", "gemma3"};
+
+	if (out == NULL)
+		return llm_err(err, "chat template: no output given");
+	out->format = LLM_CHAT_CHATML;
+	out->default_system = NULL;
+	for (size_t i = 0; arch != NULL && i < sizeof(gemma) / sizeof(gemma[0]); i++)
+		if (strcmp(arch, gemma[i]) == 0)
+		{
+			out->format = LLM_CHAT_GEMMA;
+			return 0;
+		}
+	return llm_err(err, "no chat format is known for architecture \"%.40s\"",
+				   arch ? arch : "(none)");
+}
+
+/*
  * Release what a parsed template owns (the struct itself is the
  * caller's).
  */

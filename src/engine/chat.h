@@ -42,6 +42,14 @@ typedef struct llm_chat_msg
  */
 int			llm_chat_template_parse(llm_chat_template *out, const char *src, char *err);
 void		llm_chat_template_free(llm_chat_template *t);
+
+/*
+ * The format a model of architecture arch (general.architecture) is
+ * trained on, for a file that carries no tokenizer.chat_template: gemma
+ * for "gemma", "gemma2" and "gemma3". -1 with err for any other
+ * architecture (no format is guessed).
+ */
+int			llm_chat_template_for_arch(llm_chat_template *out, const char *arch, char *err);
 const char *llm_chat_format_name(llm_chat_format f);
 
 /*

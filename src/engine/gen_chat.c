@@ -6,7 +6,8 @@
  * opening): whole turns are left out, the oldest first. The system
  * messages and the last user turn (the last user message and whatever
  * follows it) are always kept, and the render always ends with the
- * assistant opening. See llm_chat_fit() in llm_engine.h.
+ * assistant opening. See llm_chat_fit() in llm_engine.h. A render that
+ * opens with the BOS text the tokenizer adds anyway loses that text.
  */
 #include "model_int.h"
 
@@ -23,6 +24,39 @@ chat_fit_bos(const llm_model *m, const llm_gen_params *p)
 	bool		bos = p->add_bos < 0 ? llm_tokenizer_add_bos(m->tok) : p->add_bos != 0;
 
 	return bos && llm_tokenizer_bos(m->tok) >= 0;
+}
+
+/*
+ * llm_chat_apply_marked() for a prompt that llm_gen_new() tokenizes with
+ * BOS added when bos is set: then a render that opens with the model's
+ * BOS text as a template marker (gemma, llama3, mistral) loses it, so that
+ * the prompt starts with one BOS, not two. llama.cpp's chat code does the
+ * same with a rendered template's leading bos_token.
+ */
+static int
+chat_apply_bos(const llm_model *m, const llm_chat_template *t, const llm_chat_msg *msgs,
+			   size_t n, bool bos, char **out, llm_text_span **marks, size_t *n_marks,
+			   char *err)
+{
+	const char *bt;
+	size_t		bl;
+
+	if (llm_chat_apply_marked(t, msgs, n, true, out, marks, n_marks, err) < 0)
+		return -1;
+	if (!bos || *n_marks == 0 || (*marks)[0].off != 0 ||
+		(bt = llm_tokenizer_text(m->tok, llm_tokenizer_bos(m->tok))) == NULL)
+		return 0;
+	bl = strlen(bt);
+	if (bl == 0 || (*marks)[0].len != bl || strncmp(*out, bt, bl) != 0)
+		return 0;
+	memmove(*out, *out + bl, strlen(*out + bl) + 1);
+	for (size_t i = 1; i < *n_marks; i++)
+	{
+		(*marks)[i - 1] = (*marks)[i];
+		(*marks)[i - 1].off -= bl;
+	}
+	(*n_marks)--;
+	return 0;
 }
 
 /*
@@ -44,7 +78,7 @@ chat_fit_render(const llm_model *m, const llm_chat_template *t, const llm_chat_m
 	for (size_t i = 0; i < n; i++)
 		if (keep[i])
 			scratch[k++] = msgs[i];
-	if (llm_chat_apply_marked(t, scratch, k, true, out, marks, n_marks, err) < 0)
+	if (chat_apply_bos(m, t, scratch, k, bos, out, marks, n_marks, err) < 0)
 		return -1;
 	if (*n_marks > 0)
 		rc = llm_tokenize_marked_ex(m->tok, *out, strlen(*out), bos, *marks, *n_marks,
@@ -105,7 +139,7 @@ llm_chat_fit(const llm_model *m, const llm_chat_template *t, const llm_chat_msg 
 		return llm_err(err, "chat: no messages given");
 	/* the full conversation; llm_gen_new() reports what does not fit */
 	if (p->truncation == LLM_TRUNC_ERROR || p->max_tokens <= 0 || p->max_tokens >= n_ctx)
-		return llm_chat_apply_marked(t, msgs, n, true, out, marks, n_marks, err);
+		return chat_apply_bos(m, t, msgs, n, bos, out, marks, n_marks, err);
 
 	turn_of = malloc(n * sizeof(int32_t));
 	keep = malloc(n * sizeof(bool));

@@ -268,6 +268,9 @@ void		llm_gen_free(llm_gen *g);
  * generation with parameters p on model m: *out, *marks and *n_marks as
  * llm_chat_apply_marked() gives them (assistant opening included), to be
  * passed to llm_gen_new() with parse_special false and these marks.
+ * When p adds a BOS (add_bos, or the model's default), a leading BOS
+ * marker of the template (gemma's "<bos>", llama3's "<|begin_of_text|>")
+ * is left out of the render, so that the prompt holds one BOS.
  * Under LLM_TRUNC_LEFT or _RIGHT, when the render plus p->max_tokens
  * exceeds the context, the oldest turns (a user message and the messages
  * up to the next one) are left out, as few as needed; the system

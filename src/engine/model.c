@@ -633,7 +633,10 @@ llm_model_load_ex(llm_model **out, const char *path, int32_t ctx_cap,
 	m->info.file_bytes = gguf_file_size(m->gf);
 	llm_dominant_type(m);
 
-	/* chat template: optional; an unknown one just leaves has_chat false */
+	/*
+	 * chat template: optional; an unknown one just leaves has_chat false,
+	 * a missing one takes the architecture's format (gemma3)
+	 */
 	rc = gguf_get_str(m->gf, "tokenizer.chat_template", &s, err);
 	if (rc < 0)
 		goto fail;
@@ -647,6 +650,17 @@ llm_model_load_ex(llm_model **out, const char *path, int32_t ctx_cap,
 			m->info.chat_format = llm_chat_format_name(m->chat.format);
 		}
 		free(s);
+	}
+	else
+	{
+		char		cerr[LLM_ERRLEN];
+
+		/* no template in the file: the architecture's own format, if any */
+		if (llm_chat_template_for_arch(&m->chat, m->info.arch, cerr) == 0)
+		{
+			m->has_chat = true;
+			m->info.chat_format = llm_chat_format_name(m->chat.format);
+		}
 	}
 	m->abort = NULL;
 	*out = m;

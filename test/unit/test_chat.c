@@ -556,6 +556,21 @@ test_detect(void)
 		   strcmp(llm_chat_bos_text(&c), "<s>") == 0 && strcmp(llm_chat_bos_text(&d), "<bos>") == 0,
 		   "BOS text per format");
 	}
+	{
+		llm_chat_template g = {LLM_CHAT_CHATML, NULL},
+					h = {LLM_CHAT_GEMMA, NULL};
+		bool		gem = true;
+
+		for (int k = 0; k < 3; k++)
+			gem = gem && llm_chat_template_for_arch(&g, (const char *[]) {"gemma", "gemma2", "gemma3"}[k],
+													 err) == 0 && g.format == LLM_CHAT_GEMMA &&
+				g.default_system == NULL;
+		err[0] = '\0';
+		ok(gem && llm_chat_template_for_arch(&h, "llama", err) == -1 && h.format == LLM_CHAT_CHATML &&
+		   strstr(err, "\"llama\"") != NULL && llm_chat_template_for_arch(&h, NULL, err) == -1 &&
+		   llm_chat_template_for_arch(&h, "gemma3x", err) == -1,
+		   "format by architecture: gemma, gemma2, gemma3 get gemma; llama, gemma3x, none: %s", err);
+	}
 }
 
 /*
@@ -693,7 +708,7 @@ test_errors(void)
 int
 main(void)
 {
-	tap_plan(78);
+	tap_plan(79);
 	test_detect();
 	test_default_system();
 	test_errors();
