@@ -104,8 +104,7 @@ typedef struct llm_kernels
 
 	/*
 	 * Attention weights: y = exp(y - max y) / sum over n > 0 values. The
-	 * scalar reference (expf, one double sum in order) serves the scalar
-	 * and AVX2 tables; AVX-512 has its own (kernels_att_avx512.c).
+	 * scalar reference (expf, one double sum in order) serves every table.
 	 */
 	void		(*softmax) (int64_t n, float *y);
 
@@ -170,8 +169,8 @@ bool		llm_kernels_overlay_avx2(llm_kernels *k);
 bool		llm_kernels_overlay_avx512(llm_kernels *k);
 
 /*
- * Internal (kernels_att_avx512.c): replace the attention helpers and the
- * softmax of k with their AVX-512 versions (one arithmetic of their own:
+ * Internal (kernels_att_avx512.c): replace the attention helpers of k
+ * with their AVX-512 versions (one arithmetic of their own:
  * the row forms bit-identical to the single ones, not to the AVX2 table's
  * sums). Call only when llm_cpu_has_avx512().
  */
