@@ -81,6 +81,13 @@
  */
 #define LLM_SYNC_BYTES			(256 * 1024)
 
+/*
+ * A prompt longer than this is tokenized in parts of about this many
+ * bytes of work, one part per loop round, with the batch's step in
+ * between (llm_tok_job); a shorter one at once.
+ */
+#define LLM_TOK_PART_BYTES		(64 * 1024)
+
 /* when a backend last had a request admitted (fair admission) */
 typedef struct WOwner
 {
@@ -101,6 +108,10 @@ typedef struct WReq
 	const char **stops;
 	llm_json_schema *schema;	/* compiled json_schema, or NULL */
 	int64		kv_bytes;		/* reserved KV-cache bytes */
+	llm_tok_job *job;			/* set: its prompt is still being tokenized */
+	llm_gen_params params;		/* with job: how to start gen afterwards */
+	char	   *rendered;		/* with job: a chat's prompt (malloc'd) */
+	llm_text_span *marks;		/* with job: its special marks (malloc'd) */
 	bool		active;			/* false: waiting for KV-cache budget */
 	bool		failed;			/* answered with an error, remove */
 	llm_batch_item item;
@@ -159,6 +170,12 @@ worker_req_release(WReq *r)
 	}
 	if (r->gen)
 		llm_gen_free(r->gen);
+	llm_tok_job_free(r->job);
+	free(r->rendered);
+	free(r->marks);
+	r->job = NULL;
+	r->rendered = NULL;
+	r->marks = NULL;
 	if (r->input)
 		pfree(r->input);
 	if (r->stops)
@@ -464,6 +481,20 @@ plain_prompt(const llm_chat_msg *msgs, int n, char **out, char *err)
 }
 
 /*
+ * The KV-cache bytes request r reserves: its prompt plus max_tokens
+ * positions, at most the context.
+ */
+static void
+worker_req_kv(WReq *r)
+{
+	int64		positions = (int64) llm_gen_n_prompt(r->gen) + r->params.max_tokens;
+
+	if (positions > llm_wmodels[r->model].n_ctx)
+		positions = llm_wmodels[r->model].n_ctx;
+	r->kv_bytes = positions * (int64) llm_wmodels[r->model].kv_per_pos;
+}
+
+/*
  * Create the generation of a GENERATE or CHAT request and append it to
  * the request list (not yet active). Returns false with *e on error.
  */
@@ -480,6 +511,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	size_t		n_marks = 0;
 	Size		pos = 0;
 	llm_gen    *gen = NULL;
+	llm_tok_job *job = NULL;
 	int			mi;
 	WReq	   *r;
 	int			rc;
@@ -629,12 +661,28 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	/* a long prompt's tokenization serves interrupts (issue 17) */
 	p.abort = &ab;
 
-	rc = llm_gen_new(&gen, llm_wmodels[mi].m, prompt, strlen(prompt), &p, err);
-	free(rendered);
-	free(marks);
-	llm_worker_rethrow();
-	if (rc != 0 || gen == NULL)
+	if (strlen(prompt) > LLM_TOK_PART_BYTES)
 	{
+		/* a long prompt: tokenized in parts between steps (worker_tokenize) */
+		rc = llm_tok_job_new(&job, llm_model_tokenizer(llm_wmodels[mi].m), prompt,
+							 strlen(prompt), llm_gen_wants_bos(llm_wmodels[mi].m, &p),
+							 p.parse_special, p.parse_special ? NULL : marks,
+							 p.parse_special ? 0 : n_marks, err);
+		p.abort = NULL;
+	}
+	else
+	{
+		rc = llm_gen_new(&gen, llm_wmodels[mi].m, prompt, strlen(prompt), &p, err);
+		free(rendered);
+		free(marks);
+		rendered = NULL;
+		marks = NULL;
+		llm_worker_rethrow();
+	}
+	if (rc != 0 || (gen == NULL && job == NULL))
+	{
+		free(rendered);
+		free(marks);
 		if (stops)
 			pfree(stops);
 		llm_json_schema_free((llm_json_schema *) p.json_schema);
@@ -659,15 +707,69 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	r->input = input;
 	r->stops = stops;
 	r->schema = (llm_json_schema *) p.json_schema;
-	{
-		int64		positions = (int64) llm_gen_n_prompt(gen) + s->opt.max_tokens;
-
-		if (positions > llm_wmodels[mi].n_ctx)
-			positions = llm_wmodels[mi].n_ctx;
-		r->kv_bytes = positions * (int64) llm_wmodels[mi].kv_per_pos;
-	}
+	r->job = job;
+	r->params = p;
+	r->params.special_marks = marks;
+	r->params.abort = NULL;
+	r->rendered = rendered;
+	r->marks = marks;
+	if (gen)
+		worker_req_kv(r);
 	r->active = false;
 	return true;
+}
+
+/*
+ * Go on tokenizing the prompt of the oldest request that is still being
+ * tokenized, for one part (LLM_TOK_PART_BYTES of work); once it is done,
+ * start its generation, which then waits for KV-cache room like any
+ * other. A failure answers the request. Returns true when a prompt is
+ * still being tokenized after this.
+ */
+static bool
+worker_tokenize(void)
+{
+	char		err[LLM_ERRLEN];
+	llm_abort	ab = {llm_worker_interrupt_check, NULL};
+	WReq	   *r = NULL;
+	int			k;
+	int			rc;
+	int32_t    *ids = NULL;
+	size_t		n = 0;
+
+	for (k = 0; k < W.n_reqs && r == NULL; k++)
+		if (W.reqs[k].job)
+			r = &W.reqs[k];
+	if (r == NULL)
+		return false;
+	k--;
+	err[0] = '\0';
+	rc = llm_tok_job_run(r->job, LLM_TOK_PART_BYTES, &ab, err);
+	llm_worker_rethrow();
+	if (rc == 0)
+		return true;
+	if (rc > 0)
+		rc = llm_tok_job_take(r->job, &ids, &n, err);
+	if (rc >= 0)
+		rc = llm_gen_new_ids(&r->gen, llm_wmodels[r->model].m, ids, n, &r->params, err);
+	llm_tok_job_free(r->job);
+	r->job = NULL;
+	free(r->rendered);
+	free(r->marks);
+	r->rendered = NULL;
+	r->marks = NULL;
+	if (rc < 0 || r->gen == NULL)
+	{
+		LlmWErr		e;
+
+		r->gen = NULL;
+		werr_from_gen(&e, err);
+		llm_reply_complete(r->slot, r->request_id, &e, NULL, 0, 0, 0, 0);
+		worker_req_remove(k);
+		return false;
+	}
+	worker_req_kv(r);
+	return false;
 }
 
 /* Number of requests currently in the batch. */
@@ -742,6 +844,8 @@ worker_activate(void)
 
 		if (r->active)
 			continue;
+		if (r->job)
+			break;				/* still tokenizing: later ones wait behind it */
 		if (r->kv_bytes > budget)
 		{
 			char		detail[LLM_MSG_LEN];
@@ -1275,6 +1379,10 @@ llm_worker_main(Datum arg)
 
 		worker_drop_cancelled();
 		more = worker_admit();
+		/* one part of a long prompt's tokenization, then the step */
+		if (worker_tokenize())
+			more = true;
+		worker_activate();
 		if (llm_we_pending())
 		{
 			llm_we_run();
