@@ -112,6 +112,7 @@ typedef struct WReq
 	llm_gen_params params;		/* with job: how to start gen afterwards */
 	char	   *rendered;		/* with job: a chat's prompt (malloc'd) */
 	llm_text_span *marks;		/* with job: its special marks (malloc'd) */
+	bool		tokenize;		/* an llm_tokenize request: job, no gen */
 	bool		active;			/* false: waiting for KV-cache budget */
 	bool		failed;			/* answered with an error, remove */
 	llm_batch_item item;
@@ -481,6 +482,90 @@ plain_prompt(const llm_chat_msg *msgs, int n, char **out, char *err)
 }
 
 /*
+ * Append a zeroed request for slot slotno (copied into s) on model mi.
+ */
+static WReq *
+worker_req_append(const LlmSlot *s, int slotno, int mi)
+{
+	WReq	   *r;
+
+	if (W.n_reqs == W.cap_reqs)
+	{
+		W.cap_reqs = Max(16, W.cap_reqs * 2);
+		W.reqs = W.reqs ? repalloc(W.reqs, sizeof(WReq) * W.cap_reqs)
+			: MemoryContextAlloc(W.cxt, sizeof(WReq) * W.cap_reqs);
+	}
+	r = &W.reqs[W.n_reqs++];
+	memset(r, 0, sizeof(*r));
+	r->slot = slotno;
+	r->request_id = s->request_id;
+	r->model = mi;
+	r->owner_pid = s->owner_pid;
+	r->role = s->owner_role;
+	return r;
+}
+
+/*
+ * Take an llm_tokenize request whose text is longer than
+ * LLM_TOK_PART_BYTES on a generation model: its ids are made in parts
+ * (worker_tokenize) and input becomes the request's. false when it is
+ * not such a request: it is then answered at once (llm_wm_do_tokens).
+ */
+static bool
+worker_take_tokenize(const LlmSlot *s, int slotno, char *input)
+{
+	LlmWErr		e;
+	char		err[LLM_ERRLEN];
+	llm_tok_job *job = NULL;
+	WReq	   *r;
+	int			mi;
+
+	if (s->kind != LLM_REQ_TOKENIZE || s->input_len <= LLM_TOK_PART_BYTES)
+		return false;
+	mi = llm_wm_request_model(s->model, &e);
+	if (mi < 0 || llm_wmodels[mi].m == NULL)
+		return false;
+	if (llm_tok_job_new(&job, llm_model_tokenizer(llm_wmodels[mi].m), input, s->input_len,
+						false, true, NULL, 0, err) < 0)
+		return false;
+	r = worker_req_append(s, slotno, mi);
+	r->job = job;
+	r->tokenize = true;
+	r->input = input;
+	return true;
+}
+
+/*
+ * Answer a finished llm_tokenize request k (rc < 0: with the error in
+ * err) and remove it.
+ */
+static void
+worker_tokenize_reply(int k, int rc, int32_t *ids, size_t n, const char *err)
+{
+	WReq	   *r = &W.reqs[k];
+	LlmWErr		e;
+
+	if (rc < 0 && strcmp(err, LLM_ABORT_MSG) == 0)
+	{
+		llm_werr_set(&e, ERRCODE_ADMIN_SHUTDOWN, "could not tokenize the text",
+					 "The llm worker was stopped while it tokenized the text.",
+					 "Run the query again when the worker is back.");
+		llm_reply_complete(r->slot, r->request_id, &e, NULL, 0, 0, 0, 0);
+	}
+	else if (rc < 0)
+	{
+		llm_werr_set(&e, ERRCODE_INVALID_PARAMETER_VALUE, "could not tokenize the text",
+					 err, "Check that the text is valid UTF-8.");
+		llm_reply_complete(r->slot, r->request_id, &e, NULL, 0, 0, 0, 0);
+	}
+	else
+		llm_reply_complete(r->slot, r->request_id, NULL, ids, n * sizeof(int32_t),
+						   (int32) n, 0, 0);
+	free(ids);
+	worker_req_remove(k);
+}
+
+/*
  * The KV-cache bytes request r reserves: its prompt plus max_tokens
  * positions, at most the context.
  */
@@ -690,19 +775,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 		return false;
 	}
 
-	if (W.n_reqs == W.cap_reqs)
-	{
-		W.cap_reqs = Max(16, W.cap_reqs * 2);
-		W.reqs = W.reqs ? repalloc(W.reqs, sizeof(WReq) * W.cap_reqs)
-			: MemoryContextAlloc(W.cxt, sizeof(WReq) * W.cap_reqs);
-	}
-	r = &W.reqs[W.n_reqs++];
-	memset(r, 0, sizeof(*r));
-	r->slot = slotno;
-	r->request_id = s->request_id;
-	r->model = mi;
-	r->owner_pid = s->owner_pid;
-	r->role = s->owner_role;
+	r = worker_req_append(s, slotno, mi);
 	r->gen = gen;
 	r->input = input;
 	r->stops = stops;
@@ -750,6 +823,11 @@ worker_tokenize(void)
 		return true;
 	if (rc > 0)
 		rc = llm_tok_job_take(r->job, &ids, &n, err);
+	if (r->tokenize)
+	{
+		worker_tokenize_reply(k, rc, ids, n, err);
+		return false;
+	}
 	if (rc >= 0)
 		rc = llm_gen_new_ids(&r->gen, llm_wmodels[r->model].m, ids, n, &r->params, err);
 	llm_tok_job_free(r->job);
@@ -908,6 +986,9 @@ worker_admit(void)
 		{
 			case LLM_REQ_TOKENIZE:
 			case LLM_REQ_DETOKENIZE:
+				/* a long text is tokenized in parts (worker_tokenize) */
+				if (worker_take_tokenize(&s, slotno, input))
+					break;
 				llm_wm_do_tokens(&s, slotno, input, &e);
 				pfree(input);
 				break;

@@ -1,8 +1,9 @@
 # 013_tokenize_parts.pl - a long prompt is tokenized in parts between
 # decode steps (issue 16 point 4): while one session generates, another
-# submits a 4 MB prompt; the llm worker tokenizes it 64 kB of work at a
-# time and runs the generating session's step after each part, so
-# llm_stats.steps keeps advancing during the whole tokenization. Tokenized
+# submits a 4 MB prompt, then llm_tokenize()s the same text; the llm
+# worker tokenizes it 64 kB of work at a time and runs the generating
+# session's step after each part, so llm_stats.steps keeps advancing
+# during the whole tokenization. Tokenized
 # in one piece (as before), the steps stop until it is over: only the one
 # or two steps at the edges of the window are counted.
 use strict;
@@ -47,6 +48,20 @@ BEGIN
 	secs := extract(epoch FROM clock_timestamp() - t0);
 	SELECT l.steps - s0 INTO steps FROM llm_stats l;
 END $$;
+CREATE FUNCTION big_tokenize_window(mb int, OUT steps bigint, OUT secs float8, OUT n int)
+LANGUAGE plpgsql AS $$
+DECLARE
+	s0 bigint;
+	t0 timestamptz;
+	p text := repeat('The quick brown fox, 12 lazy dogs; naive cafe (x+y). ',
+					 mb * 1024 * 1024 / 53);
+BEGIN
+	SELECT l.steps INTO s0 FROM llm_stats l;
+	t0 := clock_timestamp();
+	n := cardinality(llm_tokenize(p));
+	secs := extract(epoch FROM clock_timestamp() - t0);
+	SELECT l.steps - s0 INTO steps FROM llm_stats l;
+END $$;
 });
 
 # the model is loaded before anything is timed
@@ -58,6 +73,10 @@ my ($steps, $secs, $err) = split /\|/,
   $node->safe_psql('postgres', "SELECT * FROM big_prompt_window($mb)");
 like($err, qr/prompt is too long/, "a $mb MB prompt is tokenized, then refused as too long");
 diag sprintf('%d MB prompt alone: %.3f s, %d steps', $mb, $secs, $steps);
+
+my ($tsteps, $tsecs, $n_alone) = split /\|/,
+  $node->safe_psql('postgres', "SELECT * FROM big_tokenize_window($mb)");
+diag sprintf('llm_tokenize of %d MB alone: %.3f s, %d ids', $mb, $tsecs, $n_alone);
 
 # --- a long generation in another session (greedy counting: no early end)
 my ($gout, $gerr) = ('', '');
@@ -88,9 +107,18 @@ is($running, '1', 'the generation was still running when the big prompt was done
 # at its two edges
 cmp_ok($steps, '>=', 20, 'the generation kept stepping while the big prompt was tokenized');
 
+# the same for llm_tokenize of the text
+my $n_beside;
+($tsteps, $tsecs, $n_beside) = split /\|/,
+  $node->safe_psql('postgres', "SELECT * FROM big_tokenize_window($mb)");
+diag sprintf('llm_tokenize of %d MB beside a generation: %.3f s, %d steps, %d ids',
+	$mb, $tsecs, $tsteps, $n_beside);
+is($n_beside, $n_alone, 'llm_tokenize gives as many ids beside the generation');
+cmp_ok($tsteps, '>=', 20, 'the generation kept stepping while llm_tokenize ran');
+
 $gen->finish;
 like($gout, qr/^\d+$/, 'the generation completes');
 ok(LlmNode::queue_drains($node, 5), 'no slot left behind');
 
 $node->stop;
-done_testing(8);
+done_testing(10);
