@@ -131,40 +131,77 @@ llm_gen_json_setup(llm_gen *g, const llm_gen_params *p, char *err)
 }
 
 /*
+ * Whether a generation with parameters p on m starts its prompt with BOS
+ * (see llm_engine.h).
+ */
+bool
+llm_gen_wants_bos(const llm_model *m, const llm_gen_params *p)
+{
+	bool		bos = p->add_bos < 0 ? llm_tokenizer_add_bos(m->tok) : p->add_bos != 0;
+
+	return bos && llm_tokenizer_bos(m->tok) >= 0;
+}
+
+/*
  * Start a generation. See llm_engine.h.
  */
 int
 llm_gen_new(llm_gen **out, const llm_model *m, const char *prompt, size_t len,
 			const llm_gen_params *p, char *err)
 {
-	llm_gen    *g;
+	int32_t    *ids = NULL;
 	size_t		n = 0;
-	bool		bos;
+	bool		bos = llm_gen_wants_bos(m, p);
+
+	*out = NULL;
+	if (!p->parse_special && p->n_special_marks > 0)
+	{
+		if (llm_tokenize_marked_ex(m->tok, prompt, len, bos, p->special_marks,
+								   p->n_special_marks, p->abort, &ids, &n, err) < 0)
+			return -1;
+	}
+	else if (llm_tokenize_ex(m->tok, prompt, len, bos, p->parse_special, p->abort,
+							 &ids, &n, err) < 0)
+		return -1;
+	return llm_gen_new_ids(out, m, ids, n, p, err);
+}
+
+/*
+ * Start a generation from a tokenized prompt. See llm_engine.h.
+ */
+int
+llm_gen_new_ids(llm_gen **out, const llm_model *m, int32_t *ids, size_t n,
+				const llm_gen_params *p, char *err)
+{
+	llm_gen    *g;
+	bool		bos = llm_gen_wants_bos(m, p);
 	int32_t		i;
 
 	*out = NULL;
 	if (p->max_tokens <= 0)
+	{
+		free(ids);
 		return llm_err(err, "max_tokens must be positive, got %d", p->max_tokens);
+	}
 	if (p->n_stop < 0 || (p->n_stop > 0 && p->stop == NULL))
+	{
+		free(ids);
 		return llm_err(err, "invalid stop list");
+	}
 	if (llm_sampling_validate(&p->sampling, err) < 0)
+	{
+		free(ids);
 		return -1;
+	}
 	g = calloc(1, sizeof(*g));
 	if (g == NULL)
+	{
+		free(ids);
 		return llm_err(err, "out of memory");
+	}
 	g->m = m;
 	g->max_tokens = p->max_tokens;
-	bos = p->add_bos < 0 ? llm_tokenizer_add_bos(m->tok) : p->add_bos != 0;
-	bos = bos && llm_tokenizer_bos(m->tok) >= 0;
-	if (!p->parse_special && p->n_special_marks > 0)
-	{
-		if (llm_tokenize_marked_ex(m->tok, prompt, len, bos, p->special_marks,
-								   p->n_special_marks, p->abort, &g->prompt, &n, err) < 0)
-			goto fail;
-	}
-	else if (llm_tokenize_ex(m->tok, prompt, len, bos, p->parse_special, p->abort,
-							 &g->prompt, &n, err) < 0)
-		goto fail;
+	g->prompt = ids;
 	if (n == 0)
 	{
 		llm_err(err, "the prompt is empty");

@@ -261,6 +261,15 @@ typedef enum llm_finish
  */
 int			llm_gen_new(llm_gen **out, const llm_model *m, const char *prompt,
 						size_t len, const llm_gen_params *p, char *err);
+/*
+ * llm_gen_new() for a prompt already tokenized (llm_tok_job), with BOS
+ * first when llm_gen_wants_bos() says so and special tokens parsed as p
+ * asks: takes ids (malloc'd) over, freeing them on failure too.
+ */
+int			llm_gen_new_ids(llm_gen **out, const llm_model *m, int32_t *ids, size_t n,
+							const llm_gen_params *p, char *err);
+/* whether a generation with parameters p on m begins with BOS */
+bool		llm_gen_wants_bos(const llm_model *m, const llm_gen_params *p);
 void		llm_gen_free(llm_gen *g);
 
 /*

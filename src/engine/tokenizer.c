@@ -101,21 +101,6 @@ static const char *const k_user_defined_texts[] = {
 	"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>", NULL
 };
 
-/* a piece of the input: raw text (tok < 0) or one special token */
-typedef struct tok_frag
-{
-	int32_t		tok;
-	size_t		off;
-	size_t		len;
-} tok_frag;
-
-typedef struct tok_frags
-{
-	tok_frag   *v;
-	size_t		n;
-	size_t		cap;
-} tok_frags;
-
 /* an output window that counts what would not fit */
 typedef struct tok_sink
 {
@@ -736,6 +721,7 @@ llm_tokenizer_load(llm_tokenizer **out, const gguf_file *f, char *err)
 	mark_eog(t, ids);
 	if (build_specials(t, err) < 0)
 		goto fail;
+	tok_pairs_build(t);
 	t->bos = ids[SP_BOS];
 	t->eos = ids[SP_EOS];
 	t->eot = ids[SP_EOT];
@@ -839,8 +825,8 @@ llm_tokenizer_text(const llm_tokenizer *t, int32_t tok)
 /*
  * Append a fragment; -1 when memory runs out.
  */
-static int
-frag_push(tok_frags *fr, int32_t tok, size_t off, size_t len)
+int
+tok_frag_push(tok_frags *fr, int32_t tok, size_t off, size_t len)
 {
 	if (fr->n == fr->cap)
 	{
@@ -869,13 +855,13 @@ frag_push(tok_frags *fr, int32_t tok, size_t off, size_t len)
  * cut out. Control and unknown tokens take part only with parse_special;
  * user-defined tokens always do. The result is left in *cur.
  */
-static int
-partition(const llm_tokenizer *t, const char *text, size_t len,
+int
+tok_partition(const llm_tokenizer *t, const char *text, size_t len,
 		  bool parse_special, tok_frags *cur, char *err)
 {
 	tok_frags	nxt = {0};
 
-	if (len > 0 && frag_push(cur, -1, 0, len) < 0)
+	if (len > 0 && tok_frag_push(cur, -1, 0, len) < 0)
 		return llm_err(err, "out of memory");
 
 	for (uint32_t k = 0; k < t->n_specials; k++)
@@ -901,15 +887,15 @@ partition(const llm_tokenizer *t, const char *text, size_t len,
 			{
 				size_t		at = (size_t) (p - text);
 
-				if (at > fg.off && frag_push(&nxt, -1, fg.off, at - fg.off) < 0)
+				if (at > fg.off && tok_frag_push(&nxt, -1, fg.off, at - fg.off) < 0)
 					goto oom;
-				if (frag_push(&nxt, id, at, sl) < 0)
+				if (tok_frag_push(&nxt, id, at, sl) < 0)
 					goto oom;
 				fg.len -= at + sl - fg.off;
 				fg.off = at + sl;
 			}
 			if ((fg.tok >= 0 || fg.len > 0) &&
-				frag_push(&nxt, fg.tok, fg.off, fg.len) < 0)
+				tok_frag_push(&nxt, fg.tok, fg.off, fg.len) < 0)
 				goto oom;
 		}
 		tmp = *cur;
@@ -1009,7 +995,7 @@ llm_tokenize_ex(const llm_tokenizer *t, const char *text, size_t len,
 		llm_err(err, "out of memory while tokenizing");
 		goto fail;
 	}
-	if (partition(t, text, len, parse_special, &fr, err) < 0 ||
+	if (tok_partition(t, text, len, parse_special, &fr, err) < 0 ||
 		encode_frags(t, text, &fr, ab, &vec, err) < 0)
 		goto fail;
 	free(fr.v);
@@ -1033,10 +1019,10 @@ partition_range(const llm_tokenizer *t, const char *text, size_t off, size_t len
 	if (len == 0)
 		return 0;
 	piece->n = 0;
-	if (partition(t, text + off, len, parse_special, piece, err) < 0)
+	if (tok_partition(t, text + off, len, parse_special, piece, err) < 0)
 		return -1;
 	for (size_t i = 0; i < piece->n; i++)
-		if (frag_push(all, piece->v[i].tok, piece->v[i].off + off, piece->v[i].len) < 0)
+		if (tok_frag_push(all, piece->v[i].tok, piece->v[i].off + off, piece->v[i].len) < 0)
 			return llm_err(err, "out of memory");
 	return 0;
 }

@@ -99,6 +99,32 @@ int			llm_tokenize_marked_ex(const llm_tokenizer *t, const char *text, size_t le
 								   int32_t **out, size_t *n, char *err);
 
 /*
+ * Tokenizing in bounded parts (tokenizer_job.c), for a caller that must
+ * not be held up for the whole of a long text: llm_tok_job_new() takes
+ * the arguments of llm_tokenize() (n_marks 0), or of llm_tokenize_marked()
+ * (n_marks > 0: parse_special is then ignored); text and marks must stay
+ * valid until llm_tok_job_free(). Each llm_tok_job_run() does about
+ * budget bytes of work (splitting on special tokens, a regex pass or the
+ * merges over that many bytes of the text; a text with no place where a
+ * cut cannot change the ids is done in one part), asks ab (may be NULL)
+ * as llm_tokenize_ex() does and once more before it returns, and returns
+ * 1 when the ids are ready, 0 when work is left, -1 with err
+ * (LLM_ABORT_MSG on a stop; the job is then finished with). After 1,
+ * llm_tok_job_take() hands over the ids: exactly those of llm_tokenize()
+ * or llm_tokenize_marked() on the same arguments. llm_tok_job_bytes()
+ * says how far the split on special tokens has come (of *total).
+ */
+typedef struct llm_tok_job llm_tok_job;
+
+int			llm_tok_job_new(llm_tok_job **out, const llm_tokenizer *t, const char *text,
+							size_t len, bool add_bos, bool parse_special,
+							const llm_text_span *marks, size_t n_marks, char *err);
+int			llm_tok_job_run(llm_tok_job *j, size_t budget, const llm_abort *ab, char *err);
+int			llm_tok_job_take(llm_tok_job *j, int32_t **out, size_t *n, char *err);
+size_t		llm_tok_job_bytes(const llm_tok_job *j, size_t *total);
+void		llm_tok_job_free(llm_tok_job *j);
+
+/*
  * Bytes that token tok stands for in the output (byte-level decoding
  * applied; may be a fragment of a UTF-8 character). Control tokens give
  * their text only when render_special. Returns the number of bytes the

@@ -440,37 +440,127 @@ bpe_word(const llm_tokenizer *t, bpe_work *w, size_t len, tok_vec *out)
 }
 
 /*
- * Split every piece (given by its end offsets in ends[0..*n)) with regex
- * re, writing the new end offsets to nends. Offsets are byte offsets into
- * subj, which is valid UTF-8. Each match counts one tick of ck; a stop
- * returns -1 with LLM_ABORT_MSG.
+ * One byte-level BPE encoding in progress (tok_bpe_begin): the text
+ * re-encoded, the piece ends of the regex pass under way, and where that
+ * pass (or, after the last regex, the merging) stands.
+ */
+struct tok_bpe_run
+{
+	char	   *canon;			/* code points re-encoded as llama.cpp does */
+	char	   *subj;			/* same, surrogates replaced for PCRE2 */
+	uint32_t   *ends;			/* piece ends before the current regex */
+	uint32_t   *nends;			/* piece ends it has produced */
+	size_t		n;				/* entries of ends */
+	size_t		k;				/* entries of nends so far */
+	pcre2_match_data *md;
+	bpe_work	w;
+	int			level;			/* regex being applied; n_regex: merging */
+	size_t		i;				/* piece of ends under way */
+	size_t		start;			/* match start inside piece i */
+	size_t		done;			/* end of the last match inside piece i */
+};
+
+/*
+ * Prepare the encoding of text[0..len) (see tokenizer_int.h).
+ */
+int
+tok_bpe_begin(const llm_tokenizer *t, const char *text, size_t len,
+			  tok_bpe_run **out, char *err)
+{
+	tok_bpe_run *r;
+	size_t		cap, clen = 0, ncp = 0;
+
+	*out = NULL;
+	if (!llm_mul_size(len, 3, &cap) || cap > UINT32_MAX)
+		return llm_err(err, "text too long to tokenize (%zu bytes)", len);
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return llm_err(err, "out of memory while tokenizing");
+	r->w = (bpe_work) {.heap = TOK_HEAP_INIT(bpe_pair, pair_before)};
+	r->canon = malloc(cap ? cap : 1);
+	r->subj = malloc(cap ? cap : 1);
+	if (!r->canon || !r->subj)
+		goto oom;
+	for (size_t i = 0; i < len; ncp++)
+	{
+		uint32_t	c = tok_utf8_decode(text, len, &i);
+		size_t		k = tok_utf8_encode(c, r->canon + clen);
+
+		if (c >= 0xD800 && c <= 0xDFFF)
+			tok_utf8_encode(0xE000, r->subj + clen);	/* same length, also \p{C} */
+		else
+			memcpy(r->subj + clen, r->canon + clen, k);
+		clen += k;
+	}
+	r->ends = malloc((ncp ? ncp : 1) * sizeof(uint32_t));
+	r->nends = malloc((ncp ? ncp : 1) * sizeof(uint32_t));
+	r->md = pcre2_match_data_create(4, NULL);
+	if (!r->ends || !r->nends || !r->md)
+		goto oom;
+	r->ends[0] = (uint32_t) clen;
+	r->n = len > 0 ? 1 : 0;
+	*out = r;
+	return 0;
+
+oom:
+	tok_bpe_end(r);
+	return llm_err(err, "out of memory while tokenizing");
+}
+
+/*
+ * Release an encoding in progress (NULL is fine).
+ */
+void
+tok_bpe_end(tok_bpe_run *r)
+{
+	if (!r)
+		return;
+	pcre2_match_data_free(r->md);
+	free(r->canon);
+	free(r->subj);
+	free(r->ends);
+	free(r->nends);
+	free(r->w.word);
+	free(r->w.sym);
+	tok_heap_free(&r->w.heap);
+	free(r);
+}
+
+/*
+ * Go on splitting the pieces of r->ends with regex re, writing the new
+ * end offsets to r->nends, until the pass is over (1) or *used, to which
+ * the bytes scanned are added, has reached budget (0). Each match counts
+ * one tick of ck; a stop returns -1 with LLM_ABORT_MSG.
  */
 static int
-split_regex(const pcre2_code *re, pcre2_match_data *md, const char *subj,
-			const uint32_t *ends, size_t n, uint32_t *nends, size_t *nn,
-			tok_check *ck, char *err)
+split_regex_more(const pcre2_code *re, tok_bpe_run *r, size_t budget,
+				 size_t *used, tok_check *ck, char *err)
 {
-	size_t		k = 0;
-	uint32_t	base = 0;
+	size_t		scanned = *used;
 
-	for (size_t i = 0; i < n; base = ends[i], i++)
+	for (; r->i < r->n; r->i++, r->start = 0, r->done = 0)
 	{
-		const char *ps = subj + base;
-		size_t		plen = ends[i] - base;
-		size_t		start = 0;
-		size_t		done = 0;
+		uint32_t	base = r->i > 0 ? r->ends[r->i - 1] : 0;
+		const char *ps = r->subj + base;
+		size_t		plen = r->ends[r->i] - base;
 
-		while (start < plen)
+		while (r->start < plen)
 		{
-			int			rc = pcre2_match(re, (PCRE2_SPTR) ps, plen, start,
-										 PCRE2_NO_UTF_CHECK, md, NULL);
+			int			rc;
 			PCRE2_SIZE *ov;
 
+			if (scanned >= budget)
+			{
+				*used = scanned;
+				return 0;
+			}
+			rc = pcre2_match(re, (PCRE2_SPTR) ps, plen, r->start,
+							 PCRE2_NO_UTF_CHECK, r->md, NULL);
 			if (tok_tick(ck))
 				return llm_err(err, LLM_ABORT_MSG);
 			if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
-				rc = pcre2_match(re, (PCRE2_SPTR) ps, plen, start,
-								 PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, NULL);
+				rc = pcre2_match(re, (PCRE2_SPTR) ps, plen, r->start,
+								 PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, r->md, NULL);
 			if (rc == PCRE2_ERROR_NOMATCH)
 				break;
 			if (rc < 0)
@@ -480,24 +570,96 @@ split_regex(const pcre2_code *re, pcre2_match_data *md, const char *subj,
 				pcre2_get_error_message(rc, msg, sizeof(msg));
 				return llm_err(err, "pre-tokenizer regex failed: %s", (const char *) msg);
 			}
-			ov = pcre2_get_ovector_pointer(md);
+			ov = pcre2_get_ovector_pointer(r->md);
 			if (ov[1] <= ov[0])
 			{
 				/* empty match: skip one character */
-				start = ov[0] + tok_utf8_len((unsigned char) ps[ov[0]]);
+				size_t		next = ov[0] + tok_utf8_len((unsigned char) ps[ov[0]]);
+
+				scanned += next - r->start;
+				r->start = next;
 				continue;
 			}
-			if (ov[0] > done)
-				nends[k++] = base + (uint32_t) ov[0];
-			nends[k++] = base + (uint32_t) ov[1];
-			done = ov[1];
-			start = ov[1];
+			if (ov[0] > r->done)
+				r->nends[r->k++] = base + (uint32_t) ov[0];
+			r->nends[r->k++] = base + (uint32_t) ov[1];
+			scanned += ov[1] - r->start;
+			r->done = ov[1];
+			r->start = ov[1];
 		}
-		if (done < plen)
-			nends[k++] = ends[i];
+		scanned += plen - (r->start < plen ? r->start : plen);
+		if (r->done < plen)
+			r->nends[r->k++] = r->ends[r->i];
 	}
-	*nn = k;
-	return 0;
+	*used = scanned;
+	return 1;
+}
+
+/*
+ * Go on with an encoding (see tokenizer_int.h): the regex passes, one
+ * after the other, then BPE inside each piece; the bytes done are added
+ * to *used and the call returns once it reaches budget.
+ */
+int
+tok_bpe_more(const llm_tokenizer *t, tok_bpe_run *r, size_t budget, size_t *used,
+			 tok_check *ck, tok_vec *out, char *err)
+{
+	size_t		cap;
+
+	if (budget == 0)
+		budget = 1;
+	while (r->level < t->n_regex)
+	{
+		int			rc = split_regex_more(t->regex[r->level], r, budget, used, ck, err);
+		uint32_t   *tmp;
+
+		if (rc <= 0)
+			return rc;
+		tmp = r->ends;
+		r->ends = r->nends;
+		r->nends = tmp;
+		r->n = r->k;
+		r->k = 0;
+		r->i = 0;
+		r->start = 0;
+		r->done = 0;
+		r->level++;
+		if (*used >= budget)
+			return 0;
+	}
+
+	for (; r->i < r->n; r->i++)
+	{
+		size_t		a = r->i > 0 ? r->ends[r->i - 1] : 0;
+		size_t		wl = 0;
+
+		if (*used >= budget)
+			return 0;
+		if (tok_tick(ck))
+			return llm_err(err, LLM_ABORT_MSG);
+		if (!llm_mul_size(r->ends[r->i] - a, 2, &cap))
+			return llm_err(err, "out of memory while tokenizing");
+		if (cap > r->w.word_cap)
+		{
+			char	   *nw = realloc(r->w.word, cap);
+
+			if (!nw)
+				return llm_err(err, "out of memory while tokenizing");
+			r->w.word = nw;
+			r->w.word_cap = cap;
+		}
+		for (size_t b = a; b < r->ends[r->i]; b++)
+		{
+			unsigned char ch = (unsigned char) r->canon[b];
+
+			memcpy(r->w.word + wl, t->byte_enc[ch], t->byte_enc_len[ch]);
+			wl += t->byte_enc_len[ch];
+		}
+		if (bpe_word(t, &r->w, wl, out) < 0)
+			return llm_err(err, "out of memory while tokenizing");
+		*used += r->ends[r->i] - a;
+	}
+	return 1;
 }
 
 /*
@@ -507,97 +669,15 @@ int
 tok_bpe_encode(const llm_tokenizer *t, const char *text, size_t len,
 			   tok_check *ck, tok_vec *out, char *err)
 {
-	char	   *canon = NULL;	/* code points re-encoded as llama.cpp does */
-	char	   *subj = NULL;	/* same, surrogates replaced for PCRE2 */
-	uint32_t   *ends = NULL;
-	uint32_t   *nends = NULL;
-	pcre2_match_data *md = NULL;
-	bpe_work	w = {.heap = TOK_HEAP_INIT(bpe_pair, pair_before)};
-	size_t		cap, clen = 0, ncp = 0, n = 0;
-	int			ret = -1;
+	tok_bpe_run *r;
+	size_t		used = 0;
+	int			rc;
 
 	if (len == 0)
 		return 0;
-	if (!llm_mul_size(len, 3, &cap) || cap > UINT32_MAX)
-		return llm_err(err, "text too long to tokenize (%zu bytes)", len);
-	canon = malloc(cap);
-	subj = malloc(cap);
-	if (!canon || !subj)
-		goto oom;
-
-	for (size_t i = 0; i < len; ncp++)
-	{
-		uint32_t	c = tok_utf8_decode(text, len, &i);
-		size_t		k = tok_utf8_encode(c, canon + clen);
-
-		if (c >= 0xD800 && c <= 0xDFFF)
-			tok_utf8_encode(0xE000, subj + clen);	/* same length, also \p{C} */
-		else
-			memcpy(subj + clen, canon + clen, k);
-		clen += k;
-	}
-
-	ends = malloc(ncp * sizeof(uint32_t));
-	nends = malloc(ncp * sizeof(uint32_t));
-	md = pcre2_match_data_create(4, NULL);
-	if (!ends || !nends || !md)
-		goto oom;
-	ends[0] = (uint32_t) clen;
-	n = 1;
-	for (int r = 0; r < t->n_regex; r++)
-	{
-		uint32_t   *tmp;
-
-		if (split_regex(t->regex[r], md, subj, ends, n, nends, &n, ck, err) < 0)
-			goto done;
-		tmp = ends;
-		ends = nends;
-		nends = tmp;
-	}
-
-	for (size_t i = 0, a = 0; i < n; a = ends[i], i++)
-	{
-		size_t		wl = 0;
-
-		if (tok_tick(ck))
-		{
-			llm_err(err, LLM_ABORT_MSG);
-			goto done;
-		}
-		if (!llm_mul_size(ends[i] - a, 2, &cap))
-			goto oom;
-		if (cap > w.word_cap)
-		{
-			char	   *nw = realloc(w.word, cap);
-
-			if (!nw)
-				goto oom;
-			w.word = nw;
-			w.word_cap = cap;
-		}
-		for (size_t b = a; b < ends[i]; b++)
-		{
-			unsigned char ch = (unsigned char) canon[b];
-
-			memcpy(w.word + wl, t->byte_enc[ch], t->byte_enc_len[ch]);
-			wl += t->byte_enc_len[ch];
-		}
-		if (bpe_word(t, &w, wl, out) < 0)
-			goto oom;
-	}
-	ret = 0;
-	goto done;
-
-oom:
-	llm_err(err, "out of memory while tokenizing");
-done:
-	pcre2_match_data_free(md);
-	free(canon);
-	free(subj);
-	free(ends);
-	free(nends);
-	free(w.word);
-	free(w.sym);
-	tok_heap_free(&w.heap);
-	return ret;
+	if (tok_bpe_begin(t, text, len, &r, err) < 0)
+		return -1;
+	rc = tok_bpe_more(t, r, SIZE_MAX, &used, ck, out, err);
+	tok_bpe_end(r);
+	return rc < 0 ? -1 : 0;
 }

@@ -83,7 +83,52 @@ struct llm_tokenizer
 	/* GPT-2 byte -> printable code point, as UTF-8 (1 or 2 bytes) */
 	char		byte_enc[256][2];
 	uint8_t		byte_enc_len[256];
+
+	/*
+	 * Byte pairs inside token texts (bit b of row a: some text has byte a
+	 * followed by byte b), for the places where a tokenization may be cut
+	 * into pieces (tokenizer_job.c): of every token (SPM merges), of the
+	 * special tokens, and of the user-defined ones.
+	 */
+	uint8_t		pair_any[256][32];
+	uint8_t		pair_special[256][32];
+	uint8_t		pair_user[256][32];
 };
+
+/* a piece of the input: raw text (tok < 0) or one special token */
+typedef struct tok_frag
+{
+	int32_t		tok;
+	size_t		off;
+	size_t		len;
+} tok_frag;
+
+typedef struct tok_frags
+{
+	tok_frag   *v;
+	size_t		n;
+	size_t		cap;
+} tok_frags;
+
+/* Append a fragment; -1 when memory runs out. */
+int			tok_frag_push(tok_frags *fr, int32_t tok, size_t off, size_t len);
+
+/*
+ * Split text[0..len) on special tokens (control and unknown ones only
+ * with parse_special) into *cur, as llm_tokenize() does (tokenizer.c).
+ */
+int			tok_partition(const llm_tokenizer *t, const char *text, size_t len,
+						  bool parse_special, tok_frags *cur, char *err);
+
+/* Fill the pair_* tables of a loaded tokenizer (tokenizer_job.c). */
+void		tok_pairs_build(llm_tokenizer *t);
+
+/* Whether bit b of a pair_* row is set. */
+static inline bool
+tok_pair_in(const uint8_t (*tab)[32], unsigned char a, unsigned char b)
+{
+	return (tab[a][b >> 3] >> (b & 7)) & 1;
+}
 
 /* A growable array of token ids. */
 typedef struct tok_vec
@@ -193,6 +238,21 @@ int			tok_bpe_setup_pre(llm_tokenizer *t, const char *pre, char *err);
 void		tok_bpe_free(llm_tokenizer *t);
 int			tok_bpe_encode(const llm_tokenizer *t, const char *text, size_t len,
 						   tok_check *ck, tok_vec *out, char *err);
+
+/*
+ * The same encoding done in parts: tok_bpe_begin() prepares text (which
+ * must stay valid), each tok_bpe_more() call works until *used, to which
+ * it adds the bytes it scans with a regex or merges, reaches budget, and
+ * returns 1 when the last ids are in
+ * out, 0 when work is left, -1 with err. The ids are those of
+ * tok_bpe_encode(): the work is the same, only stopped and resumed.
+ */
+typedef struct tok_bpe_run tok_bpe_run;
+int			tok_bpe_begin(const llm_tokenizer *t, const char *text, size_t len,
+						  tok_bpe_run **out, char *err);
+int			tok_bpe_more(const llm_tokenizer *t, tok_bpe_run *r, size_t budget,
+						 size_t *used, tok_check *ck, tok_vec *out, char *err);
+void		tok_bpe_end(tok_bpe_run *r);
 
 /* tokenizer_spm.c */
 int			tok_spm_encode(const llm_tokenizer *t, const char *text, size_t len,

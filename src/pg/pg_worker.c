@@ -83,6 +83,13 @@
  */
 #define LLM_SYNC_BYTES			(256 * 1024)
 
+/*
+ * A prompt longer than this is tokenized in parts of about this many
+ * bytes of work, one part per loop round, with the batch's step in
+ * between (llm_tok_job); a shorter one at once.
+ */
+#define LLM_TOK_PART_BYTES		(64 * 1024)
+
 /* when a backend last had a request admitted (fair admission) */
 typedef struct WOwner
 {
@@ -103,6 +110,11 @@ typedef struct WReq
 	const char **stops;
 	llm_json_schema *schema;	/* compiled json_schema, or NULL */
 	int64		kv_bytes;		/* reserved KV-cache bytes */
+	llm_tok_job *job;			/* set: its prompt is still being tokenized */
+	llm_gen_params params;		/* with job: how to start gen afterwards */
+	char	   *rendered;		/* with job: a chat's prompt (malloc'd) */
+	llm_text_span *marks;		/* with job: its special marks (malloc'd) */
+	bool		tokenize;		/* an llm_tokenize request: job, no gen */
 	bool		active;			/* false: waiting for KV-cache budget */
 	bool		failed;			/* answered with an error, remove */
 	llm_batch_item item;
@@ -162,6 +174,12 @@ worker_req_release(WReq *r)
 	}
 	if (r->gen)
 		llm_gen_free(r->gen);
+	llm_tok_job_free(r->job);
+	free(r->rendered);
+	free(r->marks);
+	r->job = NULL;
+	r->rendered = NULL;
+	r->marks = NULL;
 	if (r->input)
 		pfree(r->input);
 	if (r->stops)
@@ -467,6 +485,104 @@ plain_prompt(const llm_chat_msg *msgs, int n, char **out, char *err)
 }
 
 /*
+ * Append a zeroed request for slot slotno (copied into s) on model mi.
+ */
+static WReq *
+worker_req_append(const LlmSlot *s, int slotno, int mi)
+{
+	WReq	   *r;
+
+	if (W.n_reqs == W.cap_reqs)
+	{
+		W.cap_reqs = Max(16, W.cap_reqs * 2);
+		W.reqs = W.reqs ? repalloc(W.reqs, sizeof(WReq) * W.cap_reqs)
+			: MemoryContextAlloc(W.cxt, sizeof(WReq) * W.cap_reqs);
+	}
+	r = &W.reqs[W.n_reqs++];
+	memset(r, 0, sizeof(*r));
+	r->slot = slotno;
+	r->request_id = s->request_id;
+	r->model = mi;
+	r->owner_pid = s->owner_pid;
+	r->role = s->owner_role;
+	return r;
+}
+
+/*
+ * Take an llm_tokenize request whose text is longer than
+ * LLM_TOK_PART_BYTES on a generation model: its ids are made in parts
+ * (worker_tokenize) and input becomes the request's. false when it is
+ * not such a request: it is then answered at once (llm_wm_do_tokens).
+ */
+static bool
+worker_take_tokenize(const LlmSlot *s, int slotno, char *input)
+{
+	LlmWErr		e;
+	char		err[LLM_ERRLEN];
+	llm_tok_job *job = NULL;
+	WReq	   *r;
+	int			mi;
+
+	if (s->kind != LLM_REQ_TOKENIZE || s->input_len <= LLM_TOK_PART_BYTES)
+		return false;
+	mi = llm_wm_request_model(s->model, &e);
+	if (mi < 0 || llm_wmodels[mi].m == NULL)
+		return false;
+	if (llm_tok_job_new(&job, llm_model_tokenizer(llm_wmodels[mi].m), input, s->input_len,
+						false, true, NULL, 0, err) < 0)
+		return false;
+	r = worker_req_append(s, slotno, mi);
+	r->job = job;
+	r->tokenize = true;
+	r->input = input;
+	return true;
+}
+
+/*
+ * Answer a finished llm_tokenize request k (rc < 0: with the error in
+ * err) and remove it.
+ */
+static void
+worker_tokenize_reply(int k, int rc, int32_t *ids, size_t n, const char *err)
+{
+	WReq	   *r = &W.reqs[k];
+	LlmWErr		e;
+
+	if (rc < 0 && strcmp(err, LLM_ABORT_MSG) == 0)
+	{
+		llm_werr_set(&e, ERRCODE_ADMIN_SHUTDOWN, "could not tokenize the text",
+					 "The llm worker was stopped while it tokenized the text.",
+					 "Run the query again when the worker is back.");
+		llm_reply_complete(r->slot, r->request_id, &e, NULL, 0, 0, 0, 0);
+	}
+	else if (rc < 0)
+	{
+		llm_werr_set(&e, ERRCODE_INVALID_PARAMETER_VALUE, "could not tokenize the text",
+					 err, "Check that the text is valid UTF-8.");
+		llm_reply_complete(r->slot, r->request_id, &e, NULL, 0, 0, 0, 0);
+	}
+	else
+		llm_reply_complete(r->slot, r->request_id, NULL, ids, n * sizeof(int32_t),
+						   (int32) n, 0, 0);
+	free(ids);
+	worker_req_remove(k);
+}
+
+/*
+ * The KV-cache bytes request r reserves: its prompt plus max_tokens
+ * positions, at most the context.
+ */
+static void
+worker_req_kv(WReq *r)
+{
+	int64		positions = (int64) llm_gen_n_prompt(r->gen) + r->params.max_tokens;
+
+	if (positions > llm_wmodels[r->model].n_ctx)
+		positions = llm_wmodels[r->model].n_ctx;
+	r->kv_bytes = positions * (int64) llm_wmodels[r->model].kv_per_pos;
+}
+
+/*
  * Create the generation of a GENERATE or CHAT request and append it to
  * the request list (not yet active). Returns false with *e on error.
  */
@@ -483,6 +599,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	size_t		n_marks = 0;
 	Size		pos = 0;
 	llm_gen    *gen = NULL;
+	llm_tok_job *job = NULL;
 	int			mi;
 	WReq	   *r;
 	int			rc;
@@ -632,12 +749,28 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	/* a long prompt's tokenization serves interrupts (issue 17) */
 	p.abort = &ab;
 
-	rc = llm_gen_new(&gen, llm_wmodels[mi].m, prompt, strlen(prompt), &p, err);
-	free(rendered);
-	free(marks);
-	llm_worker_rethrow();
-	if (rc != 0 || gen == NULL)
+	if (strlen(prompt) > LLM_TOK_PART_BYTES)
 	{
+		/* a long prompt: tokenized in parts between steps (worker_tokenize) */
+		rc = llm_tok_job_new(&job, llm_model_tokenizer(llm_wmodels[mi].m), prompt,
+							 strlen(prompt), llm_gen_wants_bos(llm_wmodels[mi].m, &p),
+							 p.parse_special, p.parse_special ? NULL : marks,
+							 p.parse_special ? 0 : n_marks, err);
+		p.abort = NULL;
+	}
+	else
+	{
+		rc = llm_gen_new(&gen, llm_wmodels[mi].m, prompt, strlen(prompt), &p, err);
+		free(rendered);
+		free(marks);
+		rendered = NULL;
+		marks = NULL;
+		llm_worker_rethrow();
+	}
+	if (rc != 0 || (gen == NULL && job == NULL))
+	{
+		free(rendered);
+		free(marks);
 		if (stops)
 			pfree(stops);
 		llm_json_schema_free((llm_json_schema *) p.json_schema);
@@ -645,32 +778,79 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 		return false;
 	}
 
-	if (W.n_reqs == W.cap_reqs)
-	{
-		W.cap_reqs = Max(16, W.cap_reqs * 2);
-		W.reqs = W.reqs ? repalloc(W.reqs, sizeof(WReq) * W.cap_reqs)
-			: MemoryContextAlloc(W.cxt, sizeof(WReq) * W.cap_reqs);
-	}
-	r = &W.reqs[W.n_reqs++];
-	memset(r, 0, sizeof(*r));
-	r->slot = slotno;
-	r->request_id = s->request_id;
-	r->model = mi;
-	r->owner_pid = s->owner_pid;
-	r->role = s->owner_role;
+	r = worker_req_append(s, slotno, mi);
 	r->gen = gen;
 	r->input = input;
 	r->stops = stops;
 	r->schema = (llm_json_schema *) p.json_schema;
-	{
-		int64		positions = (int64) llm_gen_n_prompt(gen) + s->opt.max_tokens;
-
-		if (positions > llm_wmodels[mi].n_ctx)
-			positions = llm_wmodels[mi].n_ctx;
-		r->kv_bytes = positions * (int64) llm_wmodels[mi].kv_per_pos;
-	}
+	r->job = job;
+	r->params = p;
+	r->params.special_marks = marks;
+	r->params.abort = NULL;
+	r->rendered = rendered;
+	r->marks = marks;
+	if (gen)
+		worker_req_kv(r);
 	r->active = false;
 	return true;
+}
+
+/*
+ * Go on tokenizing the prompt of the oldest request that is still being
+ * tokenized, for one part (LLM_TOK_PART_BYTES of work); once it is done,
+ * start its generation, which then waits for KV-cache room like any
+ * other. A failure answers the request. Returns true when a prompt is
+ * still being tokenized after this.
+ */
+static bool
+worker_tokenize(void)
+{
+	char		err[LLM_ERRLEN];
+	llm_abort	ab = {llm_worker_interrupt_check, NULL};
+	WReq	   *r = NULL;
+	int			k;
+	int			rc;
+	int32_t    *ids = NULL;
+	size_t		n = 0;
+
+	for (k = 0; k < W.n_reqs && r == NULL; k++)
+		if (W.reqs[k].job)
+			r = &W.reqs[k];
+	if (r == NULL)
+		return false;
+	k--;
+	err[0] = '\0';
+	rc = llm_tok_job_run(r->job, LLM_TOK_PART_BYTES, &ab, err);
+	llm_worker_rethrow();
+	if (rc == 0)
+		return true;
+	if (rc > 0)
+		rc = llm_tok_job_take(r->job, &ids, &n, err);
+	if (r->tokenize)
+	{
+		worker_tokenize_reply(k, rc, ids, n, err);
+		return false;
+	}
+	if (rc >= 0)
+		rc = llm_gen_new_ids(&r->gen, llm_wmodels[r->model].m, ids, n, &r->params, err);
+	llm_tok_job_free(r->job);
+	r->job = NULL;
+	free(r->rendered);
+	free(r->marks);
+	r->rendered = NULL;
+	r->marks = NULL;
+	if (rc < 0 || r->gen == NULL)
+	{
+		LlmWErr		e;
+
+		r->gen = NULL;
+		werr_from_gen(&e, err);
+		llm_reply_complete(r->slot, r->request_id, &e, NULL, 0, 0, 0, 0);
+		worker_req_remove(k);
+		return false;
+	}
+	worker_req_kv(r);
+	return false;
 }
 
 /* Number of requests currently in the batch. */
@@ -745,6 +925,8 @@ worker_activate(void)
 
 		if (r->active)
 			continue;
+		if (r->job)
+			break;				/* still tokenizing: later ones wait behind it */
 		if (r->kv_bytes > budget)
 		{
 			char		detail[LLM_MSG_LEN];
@@ -807,6 +989,9 @@ worker_admit(void)
 		{
 			case LLM_REQ_TOKENIZE:
 			case LLM_REQ_DETOKENIZE:
+				/* a long text is tokenized in parts (worker_tokenize) */
+				if (worker_take_tokenize(&s, slotno, input))
+					break;
 				llm_wm_do_tokens(&s, slotno, input, &e);
 				pfree(input);
 				break;
@@ -1315,6 +1500,10 @@ llm_worker_main(Datum arg)
 
 		worker_drop_cancelled();
 		more = worker_admit();
+		/* one part of a long prompt's tokenization, then the step */
+		if (worker_tokenize())
+			more = true;
+		worker_activate();
 		if (llm_we_pending())
 		{
 			llm_we_run();

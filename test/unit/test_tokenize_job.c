@@ -1,0 +1,304 @@
+/*
+ * test_tokenize_job.c - tokenizing in bounded parts (llm_tok_job) gives
+ * exactly the ids of tokenizing in one go.
+ *
+ * Over the real tokenizers (SmolLM2: byte-level BPE, pre-tokenizer
+ * smollm; Gemma 3: SentencePiece with 6,000 special tokens) and the
+ * fixtures' (the SPM vocabulary, the tiny gpt2 and qwen2 models, the
+ * qwen3 embedding model), for each:
+ *  - a 1 MB text of words, digits, punctuation, runs of spaces, tabs and
+ *    newlines, accented and CJK letters, special-token texts and invalid
+ *    UTF-8, with and without parse_special, and with special tokens
+ *    allowed only inside marks: the job's ids equal llm_tokenize()'s
+ *    (llm_tokenize_marked()'s), and the job took many parts;
+ *  - 400 short random texts of the same pieces, each in parts of a random
+ *    budget from 1 byte up: no id differs;
+ *  - a stop asked for between parts ends the job with LLM_ABORT_MSG.
+ * Files that are absent are skipped.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf.h"
+#include "llm_util.h"
+#include "tap.h"
+#include "tokenizer.h"
+
+#define N_CHECKS	6			/* per tokenizer */
+#define N_RANDOM	400
+#define BIG_LEN		(1u << 20)
+
+/* the pieces texts are made of */
+static const char *const k_pieces[] = {
+	"the ", "quick ", "brown", " fox", ", ", "jumps", "  over", "   ", "\t", "\n",
+	"\n\n", " \n", "12", "345", "6789 ", "3.14", "(x+y)", "'s ", "'ll", "don't ",
+	"Émile ", "naïve", "déjà-vu", "日本語", "テキスト ", "Привет ", "🙂", "—",
+	"<|im_start|>", "<|im_end|>", "<start_of_turn>", "<end_of_turn>", "<eos>",
+	"<s>", "</s>", "<unk>", "<|endoftext|>", "\xff", "\xe2\x96", "\xc3", "▁",
+	"user\n", "a", "b", "ab", "  ", "....", "!!", "https://x.org/a?b=1", "  \t\n ",
+};
+#define N_PIECES ((int) (sizeof(k_pieces) / sizeof(k_pieces[0])))
+
+/* an llm_abort callback that stops at its stop_at-th call */
+typedef struct stop_count
+{
+	int			calls;
+	int			stop_at;
+} stop_count;
+
+/* Count a call; ask to stop from the stop_at-th on. */
+static int
+stop_fn(void *arg)
+{
+	stop_count *c = arg;
+
+	return ++c->calls >= c->stop_at;
+}
+
+/* A small deterministic generator (xorshift). */
+static uint32_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (uint32_t) (*s >> 16);
+}
+
+/*
+ * Fill buf (cap bytes at most) with random pieces; the offsets of the
+ * special-looking ones (starting with '<') go to marks. Returns the length.
+ */
+static size_t
+make_text(char *buf, size_t cap, uint64_t *seed, llm_text_span *marks, size_t *n_marks,
+		  size_t max_marks)
+{
+	size_t		len = 0;
+
+	*n_marks = 0;
+	for (;;)
+	{
+		const char *p = k_pieces[rnd(seed) % N_PIECES];
+		size_t		k = strlen(p);
+
+		if (len + k > cap)
+			break;
+		if (p[0] == '<' && *n_marks < max_marks && rnd(seed) % 2 == 0)
+			marks[(*n_marks)++] = (llm_text_span) {len, k};
+		memcpy(buf + len, p, k);
+		len += k;
+	}
+	return len;
+}
+
+/*
+ * Tokenize with a job in parts of budget bytes; -1 on failure. *parts
+ * gets the number of llm_tok_job_run() calls.
+ */
+static int
+job_tokenize(const llm_tokenizer *t, const char *text, size_t len, bool bos, bool special,
+			 const llm_text_span *marks, size_t n_marks, size_t budget,
+			 int32_t **ids, size_t *n, int *parts, char *err)
+{
+	llm_tok_job *j;
+	int			rc;
+
+	*parts = 0;
+	if (llm_tok_job_new(&j, t, text, len, bos, special, marks, n_marks, err) < 0)
+		return -1;
+	do
+	{
+		rc = llm_tok_job_run(j, budget, NULL, err);
+		(*parts)++;
+	} while (rc == 0);
+	if (rc > 0)
+		rc = llm_tok_job_take(j, ids, n, err);
+	llm_tok_job_free(j);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Whether two id arrays are equal. */
+static bool
+same_ids(const int32_t *a, size_t na, const int32_t *b, size_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(int32_t)) == 0);
+}
+
+/*
+ * The big text in one go and in parts of 4 KB, in one of three modes:
+ * 0 parse_special, 1 plain, 2 special only inside marks.
+ */
+static void
+check_big(const llm_tokenizer *t, const char *label, const char *text, size_t len,
+		  const llm_text_span *marks, size_t n_marks, int mode)
+{
+	static const char *const names[] = {"parse_special", "plain", "marked"};
+	int32_t    *a = NULL, *b = NULL;
+	size_t		na = 0, nb = 0;
+	int			parts = 0;
+	char		err[LLM_ERRLEN] = "";
+	double		t0, t_one, t_job;
+	int			rc;
+
+	t0 = llm_time_sec();
+	if (mode == 2)
+		rc = llm_tokenize_marked(t, text, len, true, marks, n_marks, &a, &na, err);
+	else
+		rc = llm_tokenize(t, text, len, true, mode == 0, &a, &na, err);
+	t_one = llm_time_sec() - t0;
+	t0 = llm_time_sec();
+	if (rc == 0)
+		rc = job_tokenize(t, text, len, true, mode == 0, mode == 2 ? marks : NULL,
+						  mode == 2 ? n_marks : 0, 4096, &b, &nb, &parts, err);
+	t_job = llm_time_sec() - t0;
+	ok(rc == 0 && na > 0 && same_ids(a, na, b, nb) && parts > 50,
+	   "%s, %s: %zu KB in %d parts of 4 KB give the %zu ids of one go (%zu), "
+	   "%.3f s in one go, %.3f s in parts %s", label, names[mode], len >> 10, parts, nb,
+	   na, t_one, t_job, err);
+	free(a);
+	free(b);
+}
+
+/* The checks on one tokenizer. */
+static void
+check_tokenizer(const llm_tokenizer *t, const char *label)
+{
+	char	   *text = malloc(BIG_LEN);
+	llm_text_span *marks = malloc(sizeof(llm_text_span) * 65536);
+	size_t		n_marks, len;
+	uint64_t	seed = 0x9E3779B97F4A7C15ULL;
+	int			bad = 0, multi = 0;
+	char		err[LLM_ERRLEN] = "";
+	char		first_bad[160] = "";
+
+	if (!text || !marks)
+	{
+		printf("Bail out! out of memory\n");
+		exit(1);
+	}
+	len = make_text(text, BIG_LEN, &seed, marks, &n_marks, 65536);
+	check_big(t, label, text, len, marks, n_marks, 0);
+	check_big(t, label, text, len, marks, n_marks, 1);
+	check_big(t, label, text, len, marks, n_marks, 2);
+
+	for (int k = 0; k < N_RANDOM; k++)
+	{
+		size_t		cap = 1 + rnd(&seed) % 600;
+		size_t		budget = 1 + rnd(&seed) % (k % 4 == 0 ? 4 : 200);
+		int			mode = (int) (rnd(&seed) % 3);
+		bool		bos = rnd(&seed) % 2;
+		int32_t    *a = NULL, *b = NULL;
+		size_t		na = 0, nb = 0;
+		int			parts = 0, rc;
+
+		len = make_text(text, cap, &seed, marks, &n_marks, 64);
+		if (mode == 2)
+			rc = llm_tokenize_marked(t, text, len, bos, marks, n_marks, &a, &na, err);
+		else
+			rc = llm_tokenize(t, text, len, bos, mode == 0, &a, &na, err);
+		if (rc == 0)
+			rc = job_tokenize(t, text, len, bos, mode == 0, mode == 2 ? marks : NULL,
+							  mode == 2 ? n_marks : 0, budget, &b, &nb, &parts, err);
+		if (rc != 0 || !same_ids(a, na, b, nb))
+		{
+			if (bad++ == 0)
+				snprintf(first_bad, sizeof(first_bad), "text %d (%zu bytes, budget %zu, mode %d): %zu vs %zu ids %s",
+						 k, len, budget, mode, na, nb, err);
+		}
+		if (parts > 2)
+			multi++;
+		free(a);
+		free(b);
+	}
+	ok(bad == 0 && multi > N_RANDOM / 2,
+	   "%s: %d short random texts in parts of 1 to 200 bytes (%d in more than 2 parts) "
+	   "give the ids of one go: %d differ %s", label, N_RANDOM, multi, bad, first_bad);
+
+	/* a stop asked for between two parts */
+	{
+		llm_tok_job *j = NULL;
+		stop_count	c = {0, 3};
+		llm_abort	ab = {stop_fn, &c};
+		int			rc = -2, runs = 0;
+
+		len = make_text(text, 256 * 1024, &seed, marks, &n_marks, 0);
+		if (llm_tok_job_new(&j, t, text, len, false, true, NULL, 0, err) == 0)
+		{
+			do
+			{
+				rc = llm_tok_job_run(j, 4096, &ab, err);
+				runs++;
+			} while (rc == 0 && runs < 1000);
+		}
+		ok(rc < 0 && strcmp(err, LLM_ABORT_MSG) == 0 && runs <= 3 &&
+		   llm_tok_job_run(j, 4096, NULL, err) < 0,
+		   "%s: a stop at the callback's 3rd call ends the job after %d parts (%s), "
+		   "and it does no more", label, runs, err);
+		llm_tok_job_free(j);
+	}
+
+	/* an empty text: no id, or BOS alone */
+	{
+		int32_t    *b = NULL;
+		size_t		nb = 99;
+		int			parts = 0;
+		int			rc = job_tokenize(t, "", 0, true, true, NULL, 0, 16, &b, &nb, &parts, err);
+		int32_t		bos = llm_tokenizer_bos(t);
+
+		ok(rc == 0 && b != NULL && ((bos >= 0 && nb == 1 && b[0] == bos) || (bos < 0 && nb == 0)),
+		   "%s: an empty text gives %zu ids (BOS %d) %s", label, nb, (int) bos, err);
+		free(b);
+	}
+	free(text);
+	free(marks);
+}
+
+/* Load the tokenizer of a GGUF file and run the checks, or skip them. */
+static void
+with_tokenizer(const char *path, const char *label)
+{
+	gguf_file  *f = NULL;
+	llm_tokenizer *t = NULL;
+	char		err[LLM_ERRLEN] = "";
+
+	if (gguf_open(&f, path, err) < 0 || llm_tokenizer_load(&t, f, err) < 0)
+	{
+		tap_skip_n(N_CHECKS, "%s (%s) not available: %s", label, path, err);
+		if (f)
+			gguf_close(f);
+		return;
+	}
+	check_tokenizer(t, label);
+	llm_tokenizer_free(t);
+	gguf_close(f);
+}
+
+int
+main(void)
+{
+	char		path[4200];
+	const char *fx = getenv("LLM_FIXTURE_DIR");
+	const char *build = getenv("BUILD");
+	char		fxbuf[4096];
+	static const char *const fixtures[] = {"spm-vocab.gguf", "tiny-f32.gguf",
+	"tiny-qwen2-f32.gguf", "qwen3-embed.gguf"};
+
+	if (!fx || !*fx)
+	{
+		snprintf(fxbuf, sizeof(fxbuf), "%.4000s/fixtures", build && *build ? build : "build");
+		fx = fxbuf;
+	}
+	tap_plan(6 * N_CHECKS);
+	snprintf(path, sizeof(path), "%.4000s/SmolLM2-135M-Instruct.Q4_1.gguf", tap_model_dir());
+	with_tokenizer(path, "SmolLM2 (BPE smollm)");
+	snprintf(path, sizeof(path), "%.4000s/gemma-3-270m-Q4_K_M.gguf", tap_model_dir());
+	with_tokenizer(path, "Gemma 3 (SPM)");
+	for (int k = 0; k < 4; k++)
+	{
+		snprintf(path, sizeof(path), "%.4000s/%s", fx, fixtures[k]);
+		with_tokenizer(path, fixtures[k]);
+	}
+	return tap_done();
+}
