@@ -32,8 +32,8 @@
  * the AVX2 kernels (skipped together where the CPU lacks AVX2), and the
  * AVX512_CHECKS of test_gemm8_avx512 (skipped together without VNNI).
  */
-#define KERNELS_CHECKS 129
-#define KERNELS_AVX2_ONLY 55
+#define KERNELS_CHECKS 133
+#define KERNELS_AVX2_ONLY 57
 #define AVX512_CHECKS 7
 
 /* the weight types with a vec_dot, and the pairing ggml uses */
