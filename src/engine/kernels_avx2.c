@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "kernels_avx2_int.h"
+#include "kernels_pack_q5.h"
 #include "llm_util.h"
 #include "quant.h"
 
@@ -1282,6 +1283,7 @@ llm_kernels_overlay_avx2(llm_kernels *k)
 	t[LLM_TYPE_Q8_0].vec_dot = llm_avx2_vec_dot_q8_0_q8_0;
 	t[LLM_TYPE_Q8_0].gemm = llm_avx2_gemm_q8_0_q8_0;
 	t[LLM_TYPE_Q8_0].gemm8 = llm_avx2_gemm8_q8_0_q8_0;
+	llm_pack_q5_overlay_avx2(t);	/* q4_0, q5_0 gemm8 */
 	t[LLM_TYPE_Q8_1].to_float = avx2_q8_1_to_float;
 	t[LLM_TYPE_Q8_1].from_float = avx2_q8_1_from_float;
 

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "kernels_avx2_int.h"
+#include "kernels_pack_q5.h"
 #include "quant.h"
 
 /* activation rows whose scales are converted together, at most */
@@ -470,6 +471,7 @@ llm_kernels_overlay_avx512(llm_kernels *k)
 	k->isa = "avx512";
 	k->type[LLM_TYPE_Q4_1].gemm8 = llm_avx512_gemm8_q4_1_q8_1;
 	k->type[LLM_TYPE_Q8_0].gemm8 = llm_avx512_gemm8_q8_0_q8_0;
+	llm_pack_q5_overlay_avx512(k->type);	/* q4_0, q5_0 */
 	return true;
 }
 

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels_pack_q5.h"
 #include "llm_util.h"
 #include "quant.h"
 
@@ -1421,4 +1422,5 @@ llm_kernels_init_scalar(llm_kernels *k)
 	t[LLM_TYPE_Q8_0].gemm8 = ref_gemm8_q8_0_q8_0;
 	t[LLM_TYPE_Q4_1].row8_to_float = ref_row8_to_float_q4_1;
 	t[LLM_TYPE_Q8_0].row8_to_float = ref_row8_to_float_q8_0;
+	llm_pack_q5_init_scalar(t);	/* q4_0, q5_0: kernels_pack_q5_ref.c */
 }

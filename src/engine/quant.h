@@ -84,6 +84,29 @@ typedef struct llm_block_q8_0x8
 	int8_t		qs[8 * LLM_QK];
 } llm_block_q8_0x8;
 
+/*
+ * Eight q4_0 rows packed together (LLM_TYPE_Q4_0 weights after pack8):
+ * row r's scale is d[r]; qs is interleaved as in llm_block_q4_1x8.
+ */
+typedef struct llm_block_q4_0x8
+{
+	uint16_t	d[8];
+	uint8_t		qs[8 * LLM_QK / 2];
+} llm_block_q4_0x8;
+
+/*
+ * Eight q5_0 rows packed together (LLM_TYPE_Q5_0 weights after pack8):
+ * row r's scale is d[r] and its 32 high bits qh[4r .. 4r + 3] (one
+ * little-endian 32-bit lane per row); qs is interleaved as in
+ * llm_block_q4_1x8.
+ */
+typedef struct llm_block_q5_0x8
+{
+	uint16_t	d[8];
+	uint8_t		qh[8 * 4];
+	uint8_t		qs[8 * LLM_QK / 2];
+} llm_block_q5_0x8;
+
 /* 8-bit activations for q4_1 / q5_1: s = d * sum(qs) */
 typedef struct llm_block_q8_1
 {
@@ -137,6 +160,8 @@ _Static_assert(sizeof(llm_block_q4_0) == 18, "q4_0 block size");
 _Static_assert(sizeof(llm_block_q4_1) == 20, "q4_1 block size");
 _Static_assert(sizeof(llm_block_q4_1x8) == 8 * sizeof(llm_block_q4_1), "q4_1x8 block size");
 _Static_assert(sizeof(llm_block_q8_0x8) == 8 * sizeof(llm_block_q8_0), "q8_0x8 block size");
+_Static_assert(sizeof(llm_block_q4_0x8) == 8 * sizeof(llm_block_q4_0), "q4_0x8 block size");
+_Static_assert(sizeof(llm_block_q5_0x8) == 8 * sizeof(llm_block_q5_0), "q5_0x8 block size");
 _Static_assert(sizeof(llm_block_q5_0) == 22, "q5_0 block size");
 _Static_assert(sizeof(llm_block_q5_1) == 24, "q5_1 block size");
 _Static_assert(sizeof(llm_block_q8_0) == 34, "q8_0 block size");

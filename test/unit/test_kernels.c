@@ -33,8 +33,8 @@
  * AVX512_CHECKS of test_gemm8_avx512 (skipped together without VNNI)
  * plus the 4 of test_f32_rows on the avx512 table.
  */
-#define KERNELS_CHECKS 133
-#define KERNELS_AVX2_ONLY 55
+#define KERNELS_CHECKS 137
+#define KERNELS_AVX2_ONLY 57
 #define AVX512_CHECKS 7
 
 /* the weight types with a vec_dot, and the pairing ggml uses */
