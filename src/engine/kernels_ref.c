@@ -1396,4 +1396,5 @@ llm_kernels_init_scalar(llm_kernels *k)
 	t[LLM_TYPE_Q8_0].gemm8 = ref_gemm8_q8_0_q8_0;
 	t[LLM_TYPE_Q4_1].row8_to_float = ref_row8_to_float_q4_1;
 	t[LLM_TYPE_Q8_0].row8_to_float = ref_row8_to_float_q8_0;
+	llm_kernels_pack_k_scalar(k);
 }
