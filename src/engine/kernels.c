@@ -148,11 +148,12 @@ llm_kernels_init(llm_kernels *k, const char *want)
 	if (!llm_cpu_has_avx2() || !llm_kernels_overlay_avx2(k))
 		return k->isa;
 	k->isa = "avx2";
+	llm_kernels_pack_k_avx2(k);
 	if (want != NULL && strcmp(want, "avx2") == 0)
 		return k->isa;
-	if (llm_cpu_has_avx512())
+	if (llm_cpu_has_avx512() && llm_kernels_overlay_avx512(k))
 	{
-		llm_kernels_overlay_avx512(k);
+		llm_kernels_pack_k_avx512(k);
 		llm_kernels_overlay_avx512_att(k);
 	}
 	return k->isa;

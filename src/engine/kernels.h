@@ -176,4 +176,16 @@ bool		llm_kernels_overlay_avx512(llm_kernels *k);
  */
 bool		llm_kernels_overlay_avx512_att(llm_kernels *k);
 
+/*
+ * Internal (kernels_pack_k_*.c): the 8-row packed layouts of q4_K, q5_K
+ * and q6_K. _scalar fills pack8, gemm8 and row8_to_float of the scalar
+ * table (from llm_kernels_init_scalar); _avx2 and _avx512 replace gemm8
+ * with versions of the same bits (from llm_kernels_init, after the
+ * overlays above; call only when the CPU has the ISA). They return false
+ * when the build has no such code.
+ */
+void		llm_kernels_pack_k_scalar(llm_kernels *k);
+bool		llm_kernels_pack_k_avx2(llm_kernels *k);
+bool		llm_kernels_pack_k_avx512(llm_kernels *k);
+
 #endif							/* LLM_KERNELS_H */

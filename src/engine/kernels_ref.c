@@ -1423,4 +1423,5 @@ llm_kernels_init_scalar(llm_kernels *k)
 	t[LLM_TYPE_Q4_1].row8_to_float = ref_row8_to_float_q4_1;
 	t[LLM_TYPE_Q8_0].row8_to_float = ref_row8_to_float_q8_0;
 	llm_pack_q5_init_scalar(t);	/* q4_0, q5_0: kernels_pack_q5_ref.c */
+	llm_kernels_pack_k_scalar(k);
 }

@@ -148,6 +148,55 @@ typedef struct llm_block_q6_K
 	uint16_t	d;
 } llm_block_q6_K;
 
+/*
+ * Eight K-quant rows packed together (LLM_TYPE_Q4_K / Q5_K / Q6_K weights
+ * after pack8): super-block i of the group holds super-block i of rows
+ * 8g .. 8g + 7, eight bytes for each row's four-byte slice so that a
+ * 32-byte vector holds the same slice of every row (row r at bytes
+ * 4r .. 4r + 3). Written by kernels_pack_k_ref.c; the layouts are:
+ *
+ * q4_K x8: d[r], dmin[r] as in row r; qs vector v (0..31) holds bytes
+ * 4v .. 4v + 3 of row r's qs, so its low nibbles are elements 64 (v / 8)
+ * + 4 (v % 8) .. + 3 (sub-block 2 (v / 8)) and its high nibbles the same
+ * positions of sub-block 2 (v / 8) + 1. scales holds the 128 six-bit
+ * values val[16 p + 2 r + h] = p < 4 ? scale of sub-block 2p + h of row r
+ * : min of sub-block 2 (p - 4) + h, as four 32-byte vectors D0..D3 (val[0
+ * .. 31], ...): bytes 0..31 are D0 | D2 << 4 (low four bits each), bytes
+ * 32..63 D1 | D3 << 4, bytes 64..95 the top two bits of D0, D1, D2, D3 in
+ * bits 0-1, 2-3, 4-5, 6-7.
+ *
+ * q5_K x8: as q4_K x8, plus qh vector e (0..7) holding bytes 4e .. 4e + 3
+ * of row r's qh (bit j: the fifth bit of element 32 j + 4e + k).
+ *
+ * q6_K x8: d[r] as in row r; scales[16 p + 2 r + h] is scale 2p + h of
+ * row r; ql vector v (0..31) holds bytes 4v .. 4v + 3 of row r's ql, qh
+ * vector u (0..15) bytes 4u .. 4u + 3 of row r's qh.
+ */
+typedef struct llm_block_q4_Kx8
+{
+	uint16_t	d[8];
+	uint16_t	dmin[8];
+	uint8_t		scales[8 * LLM_K_SCALE_SIZE];
+	uint8_t		qs[8 * LLM_QK_K / 2];
+} llm_block_q4_Kx8;
+
+typedef struct llm_block_q5_Kx8
+{
+	uint16_t	d[8];
+	uint16_t	dmin[8];
+	uint8_t		scales[8 * LLM_K_SCALE_SIZE];
+	uint8_t		qh[8 * LLM_QK_K / 8];
+	uint8_t		qs[8 * LLM_QK_K / 2];
+} llm_block_q5_Kx8;
+
+typedef struct llm_block_q6_Kx8
+{
+	uint16_t	d[8];
+	int8_t		scales[8 * LLM_QK_K / 16];
+	uint8_t		ql[8 * LLM_QK_K / 2];
+	uint8_t		qh[8 * LLM_QK_K / 4];
+} llm_block_q6_Kx8;
+
 /* 8-bit activations for K-quants: float scale and sums of 16 quants */
 typedef struct llm_block_q8_K
 {
@@ -170,6 +219,9 @@ _Static_assert(sizeof(llm_block_q4_K) == 144, "q4_K block size");
 _Static_assert(sizeof(llm_block_q5_K) == 176, "q5_K block size");
 _Static_assert(sizeof(llm_block_q6_K) == 210, "q6_K block size");
 _Static_assert(sizeof(llm_block_q8_K) == 292, "q8_K block size");
+_Static_assert(sizeof(llm_block_q4_Kx8) == 8 * sizeof(llm_block_q4_K), "q4_Kx8 block size");
+_Static_assert(sizeof(llm_block_q5_Kx8) == 8 * sizeof(llm_block_q5_K), "q5_Kx8 block size");
+_Static_assert(sizeof(llm_block_q6_Kx8) == 8 * sizeof(llm_block_q6_K), "q6_Kx8 block size");
 
 /*
  * Scale and min number j (0..7) of a q4_K / q5_K super-block from its
