@@ -344,6 +344,11 @@ typedef struct LlmWModel
 
 extern void llm_werr_set(LlmWErr *e, int code, const char *msg,
 						 const char *detail, const char *hint);
+
+/* pg_worker_input.c: worker helpers without state (see there) */
+extern bool llm_input_strings(const char *buf, Size len, Size *pos, const char **out, int n);
+extern void llm_werr_from_gen(LlmWErr *e, const char *err);
+extern int	llm_plain_prompt(const llm_chat_msg *msgs, int n, char **out, char *err);
 /* pg_reply.c: publish a request's outcome; the engine's interrupt check */
 extern void llm_reply_complete(int slotno, uint64 request_id, const LlmWErr *err,
 								const void *data, Size len,

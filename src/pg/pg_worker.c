@@ -285,29 +285,6 @@ worker_drop_cancelled(void)
 }
 
 /*
- * Split a serialized input into n NUL-terminated strings starting at
- * *pos. Returns false when the input is malformed.
- */
-static bool
-input_strings(const char *buf, Size len, Size *pos, const char **out, int n)
-{
-	for (int i = 0; i < n; i++)
-	{
-		const char *s = buf + *pos;
-		const char *end;
-
-		if (*pos >= len)
-			return false;
-		end = memchr(s, '\0', len - *pos);
-		if (end == NULL)
-			return false;
-		out[i] = s;
-		*pos += (end - s) + 1;
-	}
-	return true;
-}
-
-/*
  * When backend pid last had a request admitted (0: not lately).
  */
 static uint64
@@ -423,65 +400,6 @@ worker_take_queued(LlmSlot *copy, int *slotno, char **input, bool with_embed)
 	LWLockRelease(llm_shared->lock);
 	*slotno = best;
 	return true;
-}
-
-/*
- * Turn an engine error from llm_gen_new into a request error, with an
- * SQLSTATE and hint chosen from the kind of problem (57P01 when the
- * tokenization stopped for a shutdown).
- */
-static void
-werr_from_gen(LlmWErr *e, const char *err)
-{
-	if (strcmp(err, LLM_ABORT_MSG) == 0)
-		llm_werr_set(e, ERRCODE_ADMIN_SHUTDOWN, "could not start the generation",
-				 "The llm worker was stopped while it tokenized the prompt.",
-				 "Run the query again when the worker is back.");
-	else if (strstr(err, "does not fit the context"))
-		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-				 "max_tokens does not fit in the context", err,
-				 "Lower max_tokens, or load the model with a larger llm.ctx_size.");
-	else if (strstr(err, "last user turn"))
-		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "prompt is too long", err,
-				 "Shorten the system message or the last user message, or lower max_tokens.");
-	else if (strstr(err, "would be cut"))
-		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "prompt is too long", err,
-				 "Lower max_tokens: truncation keeps at least half of the prompt when max_tokens takes over half of the context.");
-	else if (strstr(err, "exceeds the context") || strstr(err, "too long"))
-		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "prompt is too long", err,
-				 "Shorten the prompt, lower max_tokens, or set llm.truncation to left or right.");
-	else if (strstr(err, "prompt is empty"))
-		llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "prompt is empty", NULL,
-				 "Pass a prompt of at least one token.");
-	else
-		llm_werr_set(e, ERRCODE_INVALID_PARAMETER_VALUE, "invalid generation request",
-				 err, "Check the prompt and the sampling options.");
-}
-
-/*
- * The prompt for chat messages when the model has no chat template
- * (llm_extract): each message's content, blank-line separated. malloc'd
- * like llm_chat_apply's result; -1 with err when out of memory.
- */
-static int
-plain_prompt(const llm_chat_msg *msgs, int n, char **out, char *err)
-{
-	size_t		len = 1;
-	char	   *p;
-
-	for (int i = 0; i < n; i++)
-		len += strlen(msgs[i].content) + 2;
-	p = malloc(len);
-	if (p == NULL)
-		return llm_err(err, "out of memory");
-	p[0] = '\0';
-	for (int i = 0; i < n; i++)
-	{
-		strcat(p, msgs[i].content);
-		strcat(p, "\n\n");
-	}
-	*out = p;
-	return 0;
 }
 
 /*
@@ -627,7 +545,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 		}
 		parts = palloc(sizeof(char *) * 2 * Max(s->opt.n_msgs, 1));
 		msgs = palloc(sizeof(llm_chat_msg) * Max(s->opt.n_msgs, 1));
-		if (!input_strings(input, s->input_len, &pos, parts, 2 * s->opt.n_msgs))
+		if (!llm_input_strings(input, s->input_len, &pos, parts, 2 * s->opt.n_msgs))
 		{
 			llm_werr_set(e, ERRCODE_INTERNAL_ERROR, "malformed llm chat request", NULL, NULL);
 			return false;
@@ -638,7 +556,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 			msgs[i].content = parts[2 * i + 1];
 		}
 		if (tmpl == NULL)
-			rc = plain_prompt(msgs, s->opt.n_msgs, &rendered, err);
+			rc = llm_plain_prompt(msgs, s->opt.n_msgs, &rendered, err);
 		else
 		{
 			llm_gen_params fp;
@@ -661,7 +579,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 		if (rc != 0 && (strcmp(err, LLM_ABORT_MSG) == 0 ||
 						strstr(err, "exceeds the context")))
 		{
-			werr_from_gen(e, err);
+			llm_werr_from_gen(e, err);
 			return false;
 		}
 		if (rc != 0)
@@ -676,7 +594,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	{
 		const char *one[1];
 
-		if (!input_strings(input, s->input_len, &pos, one, 1))
+		if (!llm_input_strings(input, s->input_len, &pos, one, 1))
 		{
 			llm_werr_set(e, ERRCODE_INTERNAL_ERROR, "malformed llm request", NULL, NULL);
 			return false;
@@ -687,7 +605,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 	if (s->opt.n_stop > 0)
 	{
 		stops = MemoryContextAlloc(W.cxt, sizeof(char *) * s->opt.n_stop);
-		if (!input_strings(input, s->input_len, &pos, stops, s->opt.n_stop))
+		if (!llm_input_strings(input, s->input_len, &pos, stops, s->opt.n_stop))
 		{
 			pfree(stops);
 			free(rendered);
@@ -703,7 +621,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 		const char *one[1];
 		llm_json_schema *schema = NULL;
 
-		if (!input_strings(input, s->input_len, &pos, one, 1))
+		if (!llm_input_strings(input, s->input_len, &pos, one, 1))
 		{
 			if (stops)
 				pfree(stops);
@@ -774,7 +692,7 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 		if (stops)
 			pfree(stops);
 		llm_json_schema_free((llm_json_schema *) p.json_schema);
-		werr_from_gen(e, err);
+		llm_werr_from_gen(e, err);
 		return false;
 	}
 
@@ -844,7 +762,7 @@ worker_tokenize(void)
 		LlmWErr		e;
 
 		r->gen = NULL;
-		werr_from_gen(&e, err);
+		llm_werr_from_gen(&e, err);
 		llm_reply_complete(r->slot, r->request_id, &e, NULL, 0, 0, 0, 0);
 		worker_req_remove(k);
 		return false;

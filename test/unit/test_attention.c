@@ -108,6 +108,8 @@ main(void)
 	ok(ks.dot_f32_rows_g == NULL && ks.axpy_f32_rows_g == NULL,
 	   "the scalar table has no grouped forms (the forward pass loops over heads)");
 	llm_kernels_init(&kx, "avx512");
+	if (strcmp(kx.isa, "avx512") == 0)
+		llm_kernels_overlay_avx512_att(&kx);	/* not in the default table yet */
 	if (strcmp(kx.isa, "avx512") != 0)
 	{
 		tap_skip_n(4, "no AVX-512 on this CPU: its grouped forms are not used");
