@@ -79,8 +79,11 @@ NVCCFLAGS := -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden \
 ifneq ($(NVCC),)
 all: $(CUDA_MOD)
 cuda: $(CUDA_MOD)
-# the kernels' block arithmetic checked on the host (no GPU needed)
+# the kernels' block arithmetic checked on the host (no GPU needed); not
+# in the sanitizer build (nvcc links without the sanitizer runtimes)
+ifneq ($(SAN),1)
 UNIT_BIN += $(BUILD)/test/test_cuda_layout
+endif
 else
 cuda:
 	@echo "make cuda: nvcc not found; the CUDA backend (llm_cuda.so) is not built" >&2
