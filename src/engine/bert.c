@@ -12,6 +12,15 @@
  *   x = LN(word[id] + pos[p] + type[0])
  *   per layer: x = LN(x + Wo * attn(Wq x, Wk x, Wv x)); x = LN(x + Wd gelu(Wu x))
  * then pooling and optional L2 normalisation.
+ *
+ * MPNet (model_type mpnet, sentence-transformers directories) is the same
+ * encoder with three differences: no token-type embedding, positions
+ * numbered from pad_token_id + 1 (as RoBERTa), and a bias per head for
+ * the bucketed key - query distance added to every layer's attention
+ * scores after the 1/sqrt(head_dim) scale (mpnet.h). Its products stay
+ * in f32 on every CPU: with bfloat16 ones (fgemm.h) one golden string
+ * ("</s>") left sentence-transformers' vector by 5.6e-3 (1 - cosine),
+ * past the 1e-4 the embeddings promise; f32 keeps all within 3e-8.
  */
 #include "embed_bert.h"
 
@@ -28,6 +37,7 @@
 #include "json.h"
 #include "kernels.h"
 #include "llm_util.h"
+#include "mpnet.h"
 #include "safetensors.h"
 #include "threadpool.h"
 #include "vmath.h"
@@ -78,6 +88,17 @@ struct llm_bert
 	llm_embed_pooling pooling;
 	bool		normalize;
 	const char *format;
+	/*
+	 * MPNet: positions start at pos_offset = pad_id + 1; rel_bias is
+	 * n_heads x rel_width
+	 */
+	bool		mpnet;
+	bool		f32_products;	/* never the bf16 product (see above) */
+	int			pad_id,
+				pos_offset,
+				n_buckets,
+				rel_width;
+	float	   *rel_bias;
 	bert_w		tok_emb,
 				pos_emb,
 				type_emb;
@@ -112,6 +133,7 @@ llm_bert_free(llm_bert *m)
 	for (i = 0; i < m->n_owned; i++)
 		free(m->owned[i]);
 	free(m->owned);
+	free(m->rel_bias);
 	for (i = 0; m->layers && i < m->n_layers; i++)
 	{
 		llm_fgemm_b_free(&m->layers[i].q.packed);
@@ -216,6 +238,32 @@ bert_vec(llm_bert *m, const llm_kernels *k, const char *hf, const char *gg,
 }
 
 /*
+ * MPNet: read the n_buckets x n_heads relative attention table and expand
+ * it into the per-head bias of every distance up to the position table's
+ * length (mpnet.h; MPNet's maximum distance is 128).
+ */
+static int
+bert_mpnet_bias(llm_bert *m, const llm_kernels *k, char *err)
+{
+	bert_w		w;
+	float	   *tab;
+	int			rc,
+				max_len = m->n_pos - m->pos_offset;
+
+	if (bert_tensor(m, "encoder.relative_attention_bias.weight", "-", m->n_buckets,
+					m->n_heads, &w, err) < 0)
+		return -1;
+	tab = malloc((size_t) m->n_buckets * (size_t) m->n_heads * sizeof(float));
+	if (!tab)
+		return llm_err(err, "out of memory");
+	k->type[w.type].to_float(w.data, tab, (int64_t) m->n_buckets * m->n_heads);
+	rc = llm_mpnet_bias_table(tab, m->n_buckets, m->n_heads, 128, max_len, &m->rel_bias, err);
+	free(tab);
+	m->rel_width = 2 * max_len - 1;
+	return rc;
+}
+
+/*
  * Load every tensor of the encoder.
  */
 static int
@@ -233,9 +281,12 @@ bert_load_tensors(llm_bert *m, char *err)
 	llm_kernels_init_scalar(&k);
 	if (bert_tensor(m, "embeddings.word_embeddings.weight", "token_embd.weight", m->n_vocab, d, &m->tok_emb, err) < 0 ||
 		bert_tensor(m, "embeddings.position_embeddings.weight", "position_embd.weight", m->n_pos, d, &m->pos_emb, err) < 0 ||
-		bert_tensor(m, "embeddings.token_type_embeddings.weight", "token_types.weight", m->n_types, d, &m->type_emb, err) < 0 ||
+		(m->n_types > 0 &&
+		 bert_tensor(m, "embeddings.token_type_embeddings.weight", "token_types.weight", m->n_types, d, &m->type_emb, err) < 0) ||
 		bert_vec(m, &k, "embeddings.LayerNorm.weight", "token_embd_norm.weight", d, &m->emb_lnw, err) < 0 ||
 		bert_vec(m, &k, "embeddings.LayerNorm.bias", "token_embd_norm.bias", d, &m->emb_lnb, err) < 0)
+		return -1;
+	if (m->mpnet && bert_mpnet_bias(m, &k, err) < 0)
 		return -1;
 	m->layers = calloc((size_t) m->n_layers, sizeof(bert_layer));
 	if (!m->layers)
@@ -246,16 +297,18 @@ bert_load_tensors(llm_bert *m, char *err)
 		static const struct
 		{
 			const char *hf;
+			const char *mpnet;
 			const char *gg;
 			int			kind;	/* 0 dxd, 1 ffxd, 2 dxff */
 		}			mats[6] = {
-			{"attention.self.query", "attn_q", 0},
-			{"attention.self.key", "attn_k", 0},
-			{"attention.self.value", "attn_v", 0},
-			{"attention.output.dense", "attn_output", 0},
-			{"intermediate.dense", "ffn_up", 1},
-			{"output.dense", "ffn_down", 2},
+			{"attention.self.query", "attention.attn.q", "attn_q", 0},
+			{"attention.self.key", "attention.attn.k", "attn_k", 0},
+			{"attention.self.value", "attention.attn.v", "attn_v", 0},
+			{"attention.output.dense", "attention.attn.o", "attn_output", 0},
+			{"intermediate.dense", "intermediate.dense", "ffn_up", 1},
+			{"output.dense", "output.dense", "ffn_down", 2},
 		};
+		const char *ln1 = m->mpnet ? "attention.LayerNorm" : "attention.output.LayerNorm";
 		bert_w	   *mw[6] = {&l->q, &l->k, &l->v, &l->o, &l->up, &l->down};
 		float	  **mb[6] = {&l->qb, &l->kb, &l->vb, &l->ob, &l->upb, &l->downb};
 		int			i;
@@ -265,8 +318,10 @@ bert_load_tensors(llm_bert *m, char *err)
 			int64_t		rows = mats[i].kind == 1 ? f : d;
 			int64_t		cols = mats[i].kind == 2 ? f : d;
 
-			snprintf(h1, sizeof(h1), "encoder.layer.%d.%s.weight", L, mats[i].hf);
-			snprintf(h2, sizeof(h2), "encoder.layer.%d.%s.bias", L, mats[i].hf);
+			const char *hn = m->mpnet ? mats[i].mpnet : mats[i].hf;
+
+			snprintf(h1, sizeof(h1), "encoder.layer.%d.%s.weight", L, hn);
+			snprintf(h2, sizeof(h2), "encoder.layer.%d.%s.bias", L, hn);
 			snprintf(g1, sizeof(g1), "blk.%d.%s.weight", L, mats[i].gg);
 			snprintf(g2, sizeof(g2), "blk.%d.%s.bias", L, mats[i].gg);
 			if (bert_tensor(m, h1, g1, rows, cols, mw[i], err) < 0 ||
@@ -280,11 +335,11 @@ bert_load_tensors(llm_bert *m, char *err)
 							  k.type[mw[i]->type].to_float, err) < 0)
 				return -1;
 		}
-		snprintf(h1, sizeof(h1), "encoder.layer.%d.attention.output.LayerNorm.weight", L);
+		snprintf(h1, sizeof(h1), "encoder.layer.%d.%s.weight", L, ln1);
 		snprintf(g1, sizeof(g1), "blk.%d.attn_output_norm.weight", L);
 		if (bert_vec(m, &k, h1, g1, d, &l->ln1w, err) < 0)
 			return -1;
-		snprintf(h1, sizeof(h1), "encoder.layer.%d.attention.output.LayerNorm.bias", L);
+		snprintf(h1, sizeof(h1), "encoder.layer.%d.%s.bias", L, ln1);
 		snprintf(g1, sizeof(g1), "blk.%d.attn_output_norm.bias", L);
 		if (bert_vec(m, &k, h1, g1, d, &l->ln1b, err) < 0)
 			return -1;
@@ -308,12 +363,14 @@ bert_check_hparams(llm_bert *m, char *err)
 {
 	if (m->dim <= 0 || m->dim > 65536 || m->n_heads <= 0 || m->dim % m->n_heads != 0 ||
 		m->n_layers <= 0 || m->n_layers > 1024 || m->n_ff <= 0 || m->n_ff > 1 << 20 ||
-		m->n_pos <= 0 || m->n_pos > 1 << 20 || m->n_types <= 0 || m->n_types > 1024 ||
-		m->n_vocab <= 0 || !(m->eps > 0 && m->eps < 1))
+		m->n_pos <= 0 || m->n_pos > 1 << 20 || m->n_types < (m->mpnet ? 0 : 1) || m->n_types > 1024 ||
+		m->n_vocab <= 0 || !(m->eps > 0 && m->eps < 1) ||
+		m->pos_offset < 0 || m->pos_offset >= m->n_pos ||
+		(m->mpnet && (m->n_buckets < 4 || m->n_buckets % 4 != 0 || m->n_buckets > 1024)))
 		return llm_err(err, "bad model hyper-parameters (dim %d, heads %d, layers %d, ff %d, positions %d)",
 					   m->dim, m->n_heads, m->n_layers, m->n_ff, m->n_pos);
-	if (m->max_seq <= 0 || m->max_seq > m->n_pos)
-		m->max_seq = m->n_pos;
+	if (m->max_seq <= 0 || m->max_seq > m->n_pos - m->pos_offset)
+		m->max_seq = m->n_pos - m->pos_offset;
 	return 0;
 }
 
@@ -415,12 +472,14 @@ bert_load_dir(llm_bert *m, const char *dir, char *err)
 		return -1;
 	mt = llm_json_get_str(cfg, "model_type");
 	act = llm_json_get_str(cfg, "hidden_act");
-	if (!mt || strcmp(mt, "bert") != 0)
+	if (!mt || (strcmp(mt, "bert") != 0 && strcmp(mt, "mpnet") != 0))
 	{
-		llm_err(err, "config.json: model_type %s is not supported (bert only)", mt ? mt : "missing");
+		llm_err(err, "config.json: model_type %s is not supported (bert and mpnet only)", mt ? mt : "missing");
 		llm_json_free(cfg);
 		return -1;
 	}
+	m->mpnet = strcmp(mt, "mpnet") == 0;
+	m->f32_products = m->mpnet;
 	if (act && strcmp(act, "gelu") != 0)
 	{
 		llm_err(err, "config.json: hidden_act %s is not supported (gelu only)", act);
@@ -432,7 +491,16 @@ bert_load_dir(llm_bert *m, const char *dir, char *err)
 	m->n_layers = (int) llm_json_get_int(cfg, "num_hidden_layers", -1);
 	m->n_ff = (int) llm_json_get_int(cfg, "intermediate_size", -1);
 	m->n_pos = (int) llm_json_get_int(cfg, "max_position_embeddings", -1);
-	m->n_types = (int) llm_json_get_int(cfg, "type_vocab_size", 2);
+	m->n_types = (int) llm_json_get_int(cfg, "type_vocab_size", m->mpnet ? 0 : 2);
+	if (m->mpnet)
+	{
+		/* RoBERTa-style positions: the first token is pad_token_id + 1 */
+		int64_t		pad = llm_json_get_int(cfg, "pad_token_id", 1);
+
+		m->pad_id = pad >= 0 && pad < 65536 ? (int) pad : -1;
+		m->pos_offset = m->pad_id + 1;
+		m->n_buckets = (int) llm_json_get_int(cfg, "relative_attention_num_buckets", 32);
+	}
 	m->n_vocab = (int) llm_json_get_int(cfg, "vocab_size", -1);
 	m->eps = (float) llm_json_get_num(cfg, "layer_norm_eps", 1e-12);
 	llm_json_free(cfg);
@@ -460,6 +528,8 @@ bert_load_dir(llm_bert *m, const char *dir, char *err)
 		if (rc < 0)
 			return -1;
 	}
+	else if (m->mpnet)
+		return llm_err(err, "an mpnet directory needs its tokenizer.json (vocab.txt does not say which tokens start and end a text)");
 	else
 	{
 		llm_wp_options o;
@@ -708,7 +778,7 @@ void
 llm_bert_info(const llm_bert *m, llm_embed_info *info)
 {
 	info->dim = m->dim;
-	info->max_positions = m->n_pos;
+	info->max_positions = m->n_pos - m->pos_offset;
 	info->max_seq_len = m->max_seq;
 	info->n_layers = m->n_layers;
 	info->n_heads = m->n_heads;
@@ -719,7 +789,7 @@ llm_bert_info(const llm_bert *m, llm_embed_info *info)
 	info->n_params = ((int64_t) m->n_vocab + m->n_pos + m->n_types) * m->dim +
 		(int64_t) m->n_layers * (4 * ((int64_t) m->dim * m->dim + m->dim) +
 								 2 * (int64_t) m->dim * m->n_ff + m->n_ff + m->dim + 4 * m->dim) +
-		2 * m->dim;
+		2 * m->dim + (m->mpnet ? (int64_t) m->n_buckets * m->n_heads : 0);
 }
 
 /*
@@ -844,8 +914,10 @@ bert_matmul_task(void *arg, int ith, int nth)
 				c1,
 				t;
 
-	llm_fgemm_part(b->c->vm.gemm, b->n_tok, b->in, w->cols, &w->packed, b->bias,
-				   b->out, w->rows, ith, nth, &c0, &c1);
+	llm_fgemm_fn fn = b->m->f32_products ? b->c->vm.gemm_f32 : b->c->vm.gemm;
+
+	llm_fgemm_part(fn, b->n_tok, b->in, w->cols, &w->packed, b->bias, b->out, w->rows,
+				   ith, nth, &c0, &c1);
 	if (b->op == 1)
 		for (t = 0; t < b->n_tok; t++)
 			b->c->vm.gelu(b->out + t * w->rows + c0, c1 - c0);
@@ -922,6 +994,15 @@ bert_attn_task(void *arg, int ith, int nth)
 						sum = 0;
 
 			b->c->k.dot_f32_rows(hd, qi, b->k + (size_t) off * d + h * hd, d, len, scale, sc);
+			if (m->rel_bias)
+			{
+				/* key j - query i, offset so that distance 0 is the middle */
+				const float *rb = m->rel_bias + (size_t) h * m->rel_width +
+					(m->rel_width / 2 - i);
+
+				for (j = 0; j < len; j++)
+					sc[j] += rb[j];
+			}
 			for (j = 0; j < len; j++)
 				if (sc[j] > mx)
 					mx = sc[j];
@@ -948,21 +1029,37 @@ bert_forward(bert_batch *b, const int32_t *const *ids, float *out)
 				L;
 	float	   *tmp = b->q;		/* scratch row for embeddings */
 
-	/* embeddings */
+	/*
+	 * embeddings; MPNet numbers positions as RoBERTa does: from pad_id + 1,
+	 * a pad token (written as text) taking position pad_id and not counted
+	 */
 	for (s = 0; s < b->n_seq; s++)
+	{
+		int			pos = m->pos_offset;
+
 		for (i = 0; i < b->seq_off[s + 1] - b->seq_off[s]; i++)
 		{
 			float	   *x = b->x + (size_t) (b->seq_off[s] + i) * d;
-			int			j;
+			int			j,
+						p;
 
+			if (m->mpnet && ids[s][i] == m->pad_id)
+				p = m->pad_id;
+			else
+				p = pos++;
 			k->type[m->tok_emb.type].to_float((const char *) m->tok_emb.data + (size_t) ids[s][i] * m->tok_emb.row_bytes, x, d);
-			k->type[m->pos_emb.type].to_float((const char *) m->pos_emb.data + (size_t) i * m->pos_emb.row_bytes, tmp, d);
+			k->type[m->pos_emb.type].to_float((const char *) m->pos_emb.data +
+											  (size_t) p * m->pos_emb.row_bytes, tmp, d);
 			for (j = 0; j < d; j++)
 				x[j] += tmp[j];
-			k->type[m->type_emb.type].to_float(m->type_emb.data, tmp, d);
-			for (j = 0; j < d; j++)
-				x[j] += tmp[j];
+			if (m->n_types > 0)
+			{
+				k->type[m->type_emb.type].to_float(m->type_emb.data, tmp, d);
+				for (j = 0; j < d; j++)
+					x[j] += tmp[j];
+			}
 		}
+	}
 	b->res = NULL;
 	b->lnw = m->emb_lnw;
 	b->lnb = m->emb_lnb;

@@ -45,7 +45,7 @@ typedef enum llm_embed_truncation
 typedef struct llm_embed_info
 {
 	int			dim;			/* embedding dimension */
-	int			max_positions;	/* position embedding rows */
+	int			max_positions;	/* longest sequence the position table allows */
 	int			max_seq_len;	/* tokens per text, specials included */
 	int			n_layers;
 	int			n_heads;

@@ -89,6 +89,7 @@ llm_vmath_init(llm_vmath *v, const char *isa)
 		v->add_layernorm = llm_vmath_add_layernorm_avx2;
 		v->gemm = llm_fgemm_avx2;
 		v->gemm_kind = "f32";
+		v->gemm_f32 = llm_fgemm_avx2;
 		if (strcmp(isa, "avx512") == 0 && llm_cpu_has_avx512_bf16())
 		{
 			v->gemm = llm_fgemm_avx512bf16;
@@ -104,4 +105,5 @@ llm_vmath_init(llm_vmath *v, const char *isa)
 	v->add_layernorm = llm_vmath_add_layernorm_ref;
 	v->gemm = llm_fgemm_ref;
 	v->gemm_kind = "f32";
+	v->gemm_f32 = llm_fgemm_ref;
 }

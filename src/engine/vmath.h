@@ -26,6 +26,8 @@ typedef struct llm_vmath
 	llm_fgemm_fn gemm;
 	/* "f32" (fused chains in f32) or "bf16" (llm_fgemm_avx512bf16) */
 	const char *gemm_kind;
+	/* the f32 product of the same isa, for models that need it */
+	llm_fgemm_fn gemm_f32;
 } llm_vmath;
 
 /*

@@ -136,6 +136,7 @@ llm_wp_default_options(llm_wp_options *o)
 	o->handle_chinese_chars = true;
 	o->clean_text = true;
 	o->max_input_chars_per_word = 100;
+	o->unk_id = o->cls_id = o->sep_id = o->pad_id = -1;
 }
 
 /*
@@ -156,6 +157,18 @@ llm_wp_free(llm_wordpiece *wp)
 	free(wp->table);
 	free(wp->special);
 	free(wp);
+}
+
+/*
+ * The id of a special token: the given one when it is in the vocabulary,
+ * else the token called name (-1 when there is none).
+ */
+static int32_t
+wp_special_id(const llm_wordpiece *wp, int32_t id, const char *name)
+{
+	if (id >= 0)
+		return id < wp->n ? id : -1;
+	return wp_lookup(wp, name, strlen(name));
 }
 
 /*
@@ -208,14 +221,14 @@ llm_wp_new(llm_wordpiece **out, const char *const *tokens, const size_t *lens,
 			h = (h + 1) & wp->hmask;
 		wp->table[h] = i;
 	}
-	wp->unk = wp_lookup(wp, "[UNK]", 5);
-	wp->cls = wp_lookup(wp, "[CLS]", 5);
-	wp->sep = wp_lookup(wp, "[SEP]", 5);
-	wp->pad = wp_lookup(wp, "[PAD]", 5);
+	wp->unk = wp_special_id(wp, opt->unk_id, "[UNK]");
+	wp->cls = wp_special_id(wp, opt->cls_id, "[CLS]");
+	wp->sep = wp_special_id(wp, opt->sep_id, "[SEP]");
+	wp->pad = wp_special_id(wp, opt->pad_id, "[PAD]");
 	if (wp->unk < 0 || wp->cls < 0 || wp->sep < 0)
 	{
 		llm_wp_free(wp);
-		return llm_err(err, "wordpiece: vocabulary lacks [UNK], [CLS] or [SEP]");
+		return llm_err(err, "wordpiece: vocabulary lacks its unknown, start or end token ([UNK], [CLS], [SEP])");
 	}
 	if (wp->pad < 0)
 		wp->pad = 0;
@@ -298,6 +311,80 @@ oom:
 	free(lens);
 	free(buf);
 	return llm_err(err, "out of memory");
+}
+
+/*
+ * The id of a [text, id] pair (a BertProcessing / RobertaProcessing cls or
+ * sep), -1 when v is not one.
+ */
+static int32_t
+wp_json_pair_id(const llm_json *v)
+{
+	if (!v || v->type != LLM_JSON_ARRAY || v->n != 2 ||
+		v->items[1].type != LLM_JSON_NUMBER || !v->items[1].is_int ||
+		v->items[1].i < 0 || v->items[1].i > INT32_MAX)
+		return -1;
+	return (int32_t) v->items[1].i;
+}
+
+/*
+ * The id of one end of a TemplateProcessing "single" template: its first
+ * (last false) or last element when that is a special token with one id
+ * in special_tokens; -1 otherwise.
+ */
+static int32_t
+wp_json_template_id(const llm_json *pp, bool last)
+{
+	const llm_json *single = llm_json_get(pp, "single");
+	const llm_json *st,
+			   *ids;
+	const char *name;
+
+	if (!single || single->type != LLM_JSON_ARRAY || single->n == 0)
+		return -1;
+	st = llm_json_get(&single->items[last ? single->n - 1 : 0], "SpecialToken");
+	name = llm_json_get_str(st, "id");
+	if (!name)
+		return -1;
+	ids = llm_json_get(llm_json_get(llm_json_get(pp, "special_tokens"), name), "ids");
+	if (!ids || ids->type != LLM_JSON_ARRAY || ids->n != 1 ||
+		ids->items[0].type != LLM_JSON_NUMBER || !ids->items[0].is_int ||
+		ids->items[0].i < 0 || ids->items[0].i > INT32_MAX)
+		return -1;
+	return (int32_t) ids->items[0].i;
+}
+
+/*
+ * Read the special ids of a tokenizer.json into opt: the unknown token of
+ * the model, the sequence start and end of the post-processor, the pad id.
+ * toks[0..n) is the vocabulary by id.
+ */
+static void
+wp_json_special_ids(const llm_json *root, const char *const *toks, size_t n,
+					llm_wp_options *opt)
+{
+	const llm_json *pp = llm_json_get(root, "post_processor");
+	const char *ppt = llm_json_get_str(pp, "type");
+	const char *unk = llm_json_get_str(llm_json_get(root, "model"), "unk_token");
+	int64_t		pad = llm_json_get_int(llm_json_get(root, "padding"), "pad_id", -1);
+	size_t		i;
+
+	if (unk)
+		for (i = 0; i < n; i++)
+			if (toks[i] && strcmp(toks[i], unk) == 0)
+				opt->unk_id = (int32_t) i;
+	if (ppt && (strcmp(ppt, "BertProcessing") == 0 || strcmp(ppt, "RobertaProcessing") == 0))
+	{
+		opt->cls_id = wp_json_pair_id(llm_json_get(pp, "cls"));
+		opt->sep_id = wp_json_pair_id(llm_json_get(pp, "sep"));
+	}
+	else if (ppt && strcmp(ppt, "TemplateProcessing") == 0)
+	{
+		opt->cls_id = wp_json_template_id(pp, false);
+		opt->sep_id = wp_json_template_id(pp, true);
+	}
+	if (pad >= 0 && (size_t) pad < n)
+		opt->pad_id = (int32_t) pad;
 }
 
 /*
@@ -386,6 +473,7 @@ llm_wp_new_tokenizer_json(llm_wordpiece **out, const llm_json *root, char *err)
 			if (id >= 0 && (size_t) id < n && c && strcmp(c, toks[id]) == 0)
 				special[id] = true;
 		}
+	wp_json_special_ids(root, toks, n, &opt);
 	rc = llm_wp_new(out, toks, lens, (int) n, special, &opt, err);
 done:
 	free(toks);

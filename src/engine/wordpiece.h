@@ -31,18 +31,31 @@ typedef struct llm_wp_options
 	bool		handle_chinese_chars;
 	bool		clean_text;
 	int			max_input_chars_per_word;	/* 100 */
+	/*
+	 * Ids of the unknown, sequence-start, sequence-end and padding tokens;
+	 * -1 (the default) looks up [UNK], [CLS], [SEP] and [PAD] by name.
+	 * MPNet's tokenizer.json names <s> and </s> in its post-processor.
+	 */
+	int32_t		unk_id,
+				cls_id,
+				sep_id,
+				pad_id;
 } llm_wp_options;
 
 typedef struct llm_wordpiece llm_wordpiece;
 
-/* The BERT defaults: lowercase, accents follow lowercase, CJK, clean, 100. */
+/*
+ * The BERT defaults: lowercase, accents follow lowercase, CJK, clean, 100,
+ * special tokens by name.
+ */
 void		llm_wp_default_options(llm_wp_options *o);
 
 /*
  * Build from a token list (id = index). Tokens are in vocab.txt form
  * (continuations start with "##"). Special tokens are found by name
- * ([UNK], [CLS], [SEP], [PAD], [MASK]); is_special (may be NULL) marks
- * additional tokens matched verbatim in the input.
+ * ([UNK], [CLS], [SEP], [PAD], [MASK]) unless opt gives their ids;
+ * is_special (may be NULL) marks the tokens matched verbatim in the input
+ * instead of the named ones.
  */
 int			llm_wp_new(llm_wordpiece **out, const char *const *tokens,
 					   const size_t *lens, int n, const bool *is_special,
@@ -54,7 +67,9 @@ int			llm_wp_new_vocab_txt(llm_wordpiece **out, const char *path,
 
 /*
  * Build from a parsed tokenizer.json (model.type WordPiece, normalizer
- * BertNormalizer options and added_tokens are honoured).
+ * BertNormalizer options and added_tokens are honoured; model.unk_token,
+ * the post-processor's cls and sep (BertProcessing, RobertaProcessing or
+ * TemplateProcessing) and padding.pad_id choose the special ids).
  */
 int			llm_wp_new_tokenizer_json(llm_wordpiece **out, const llm_json *root,
 									  char *err);
