@@ -786,6 +786,7 @@ llm_bert_info(const llm_bert *m, llm_embed_info *info)
 	info->pooling = m->pooling;
 	info->normalize = m->normalize;
 	info->format = m->format;
+	info->f32_products = m->f32_products;
 	info->n_params = ((int64_t) m->n_vocab + m->n_pos + m->n_types) * m->dim +
 		(int64_t) m->n_layers * (4 * ((int64_t) m->dim * m->dim + m->dim) +
 								 2 * (int64_t) m->dim * m->n_ff + m->n_ff + m->dim + 4 * m->dim) +

@@ -122,6 +122,7 @@ llm_embed_model_free(llm_embed_model *m)
 void
 llm_embed_model_info(const llm_embed_model *m, llm_embed_info *info)
 {
+	memset(info, 0, sizeof(*info));
 	if (m->dec)
 		llm_embdec_info(m->dec, info);
 	else

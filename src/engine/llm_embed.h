@@ -54,6 +54,9 @@ typedef struct llm_embed_info
 	bool		normalize;		/* L2-normalised output */
 	const char *format;			/* "safetensors" or "gguf" */
 	int64_t		n_params;		/* weights of the model */
+	bool		f32_products;	/* f32 products whatever the context's
+								 * precision (MPNet: bf16 is not accurate
+								 * enough, see bert.c) */
 } llm_embed_info;
 
 typedef struct llm_embed_model llm_embed_model;
@@ -121,8 +124,9 @@ void		llm_embed_ctx_set_abort(llm_embed_ctx *c, int (*fn) (void *arg), void *arg
  * How the encoder's matrix products compute: "f32" (one f32 fused chain per
  * element: the same bits on every CPU) or "bf16" (isa "auto"/"avx512" on a
  * CPU with AVX512_BF16: inputs rounded to bfloat16, about twice as fast;
- * within 1e-4 of the f32 cosine on the golden strings). Decoder models
- * used as embedders always run their own quantized kernels.
+ * within 1e-4 of the f32 cosine on the golden strings). A model whose
+ * llm_embed_info.f32_products is set computes in f32 in any context.
+ * Decoder models used as embedders always run their own quantized kernels.
  */
 const char *llm_embed_ctx_precision(const llm_embed_ctx *c);
 

@@ -26,7 +26,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$LLM_REPO"
 
 make -s build/libllmengine.a
-cc -std=gnu11 -O2 -Isrc test/bench/embed_bench.c build/libllmengine.a \
+cc -std=gnu11 -O2 -Isrc/engine test/bench/embed_bench.c build/libllmengine.a \
 	-lpcre2-8 -lutf8proc -lm -lpthread -o "$work/embed_bench"
 cc -O2 -mavx2 -mfma -pthread test/bench/flops.c -o "$work/flops"
 python3 test/bench/make_corpus.py "$N" "$work/corpus.txt"

@@ -143,7 +143,8 @@ main(int argc, char **argv)
 			best = dt;
 	}
 	printf("rows %d tokens %lld seconds %.3f rows_per_s %.1f tokens_per_s %.0f precision %s\n",
-		   n, tokens, best, n / best, tokens / best, llm_embed_ctx_precision(c));
+		   n, tokens, best, n / best, tokens / best,
+		   info.f32_products ? "f32" : llm_embed_ctx_precision(c));
 	free(out);
 	llm_embed_ctx_free(c);
 	llm_embed_model_free(m);

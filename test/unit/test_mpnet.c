@@ -481,7 +481,7 @@ test_model(void)
 	llm_embed_model_info(m, &info);
 	ok(info.dim == 768 && info.n_layers == 12 && info.n_heads == 12 && info.max_positions == 512 &&
 	   info.max_seq_len == 384 && info.pooling == LLM_EMBED_POOL_MEAN && info.normalize &&
-	   info.n_vocab == 30527, "model info (dim %d, layers %d, positions %d, seq %d, pooling %s)",
+	   info.n_vocab == 30527 && info.f32_products, "model info (dim %d, layers %d, positions %d, seq %d, pooling %s)",
 	   info.dim, info.n_layers, info.max_positions, info.max_seq_len,
 	   llm_embed_pooling_name(info.pooling));
 	test_tokens(m);
