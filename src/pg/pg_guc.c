@@ -44,7 +44,7 @@ int			llm_guc_enrich_batch_size = 64;
 int			llm_guc_enrich_max_attempts = 5;
 int			llm_guc_enrich_retry_delay = 1000;
 int			llm_guc_enrich_naptime = 1000;
-int			llm_guc_kv_type = LLM_KV_F32;
+int			llm_guc_kv_type = LLM_KV_F16;
 
 static const struct config_enum_entry llm_truncation_options[] = {
 	{"error", LLM_TRUNC_ERROR, false},
@@ -211,9 +211,10 @@ llm_define_gucs(void)
 							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
 	DefineCustomEnumVariable("llm.kv_type",
 							 "Element type of the KV cache of models loaded from now on.",
-							 "f16 halves the KV memory per position; a model keeps "
-							 "the type it was loaded with.",
-							 &llm_guc_kv_type, LLM_KV_F32, llm_kv_type_options,
+							 "f16 (the default) halves the KV memory and attention "
+							 "traffic per position; f32 keeps the cache in single "
+							 "precision. A model keeps the type it was loaded with.",
+							 &llm_guc_kv_type, LLM_KV_F16, llm_kv_type_options,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("llm.prefill_chunk",
 							"Prompt tokens of one request processed per batch step.",

@@ -22,8 +22,9 @@ for my $f ('first.gguf', 'second.gguf')
 {
 	link($outside, "$dir/$f") or copy($outside, "$dir/$f") or die "copy: $!";
 }
+# an f32 cache (46 kB per position): the admission checks below count on it
 my $node = LlmNode::new_node('reload',
-	"llm.model_dir = '$dir'\nllm.default_model = 'first.gguf'\n");
+	"llm.model_dir = '$dir'\nllm.default_model = 'first.gguf'\nllm.kv_type = 'f32'\n");
 
 # the worker loads its models after the server has started
 ok( $node->poll_query_until(

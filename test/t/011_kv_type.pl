@@ -1,5 +1,6 @@
-# 011_kv_type.pl - llm.kv_type: a model loaded after it is set to f16 keeps
-# its KV cache in f16, which halves what a request reserves of
+# 011_kv_type.pl - llm.kv_type: f16 by default; a model loaded after it is
+# set to f16 (from f32 here) keeps its KV cache in f16, which halves what a
+# request reserves of
 # llm.kv_cache_mb (a request that does not fit in f32 fits in f16), the
 # worker logs the type, and models loaded before keep theirs.
 use strict;
@@ -10,7 +11,7 @@ use lib $FindBin::RealBin;
 use File::Copy;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
-use Test::More tests => 7;
+use Test::More tests => 8;
 
 use LlmNode;
 
@@ -24,8 +25,10 @@ link("$LlmNode::model_dir/$LlmNode::model_file", "$dir/first.gguf")
 # 1 MB of KV cache: SmolLM2 takes 46,080 B per position in f32, 23,040 in
 # f16, so 6 prompt + 30 generated positions (1.66 MB in f32) fit only in f16
 my $node = LlmNode::new_node('kvtype',
-	"llm.model_dir = '$dir'\nllm.default_model = 'first.gguf'\nllm.kv_cache_mb = 1\n");
+	"llm.model_dir = '$dir'\nllm.default_model = 'first.gguf'\nllm.kv_cache_mb = 1\nllm.kv_type = 'f32'\n");
 $node->poll_query_until('postgres', "SELECT count(*) = 1 FROM llm_models WHERE is_default AND loaded");
+is($node->safe_psql('postgres', "SELECT boot_val || ' ' || setting FROM pg_settings WHERE name = 'llm.kv_type'"),
+	'f16 f32', 'the default is f16; this node sets f32');
 
 my $q = "SELECT length(llm_generate('The capital of France is', max_tokens => 30, model => '%s')) > 0";
 my ($ret, $out, $err) = $node->psql('postgres', sprintf($q, 'first'));
