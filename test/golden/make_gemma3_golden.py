@@ -15,6 +15,10 @@ test/golden/gemma3):
                 16 log-probability gaps between the first and second
                 candidate at each step: /completion with top_k 1, its
                 default f16 KV cache
+  logits.tsv    index, prompt ids (with BOS), then for the first generated
+                position of each prompt the N_LOGPROBS most likely ids with
+                their log-probabilities (log-softmax of the logits, before
+                sampling) as id:logprob
 
 Not run in CI; the committed files are its output.
 """
@@ -31,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_golden  # noqa: E402  (corpus and prompts, no llama_cpp import at load)
 
 N_GEN = 16
+N_LOGPROBS = 32
 PORT = 18931
 
 
@@ -83,6 +88,17 @@ def main():
                     gaps.append("%.4f" % (top[0]["logprob"] - top[1]["logprob"]))
                 f.write("%d\t%s\t%s\t%s\t%s\n" % (i, p.encode().hex(), " ".join(map(str, ptoks)),
                                                   " ".join(map(str, gen)), ",".join(gaps)))
+        with open(os.path.join(a.out, "logits.tsv"), "w") as f:
+            for i, p in enumerate(prompts):
+                ptoks = post("/tokenize", {"content": p, "add_special": True,
+                                           "parse_special": False})["tokens"]
+                r = post("/completion", {"prompt": p, "n_predict": 1, "temperature": 0,
+                                         "top_k": 1, "samplers": ["top_k"], "cache_prompt": False,
+                                         "n_probs": N_LOGPROBS, "post_sampling_probs": False,
+                                         "return_tokens": True})
+                top = r["completion_probabilities"][0]["top_logprobs"]
+                f.write("%d\t%s\t%s\n" % (i, " ".join(map(str, ptoks)),
+                                           " ".join("%d:%.5f" % (t["id"], t["logprob"]) for t in top)))
     finally:
         srv.terminate()
         srv.wait()
