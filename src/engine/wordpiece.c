@@ -15,6 +15,8 @@ typedef struct wp_special
 	const char *s;				/* token text (points into tokens[]) */
 	size_t		len;
 	int32_t		id;
+	bool		fold;			/* matched ignoring ASCII case (see
+								 * llm_wp_fold_special) */
 } wp_special;
 
 struct llm_wordpiece
@@ -243,7 +245,7 @@ llm_wp_new(llm_wordpiece **out, const char *const *tokens, const size_t *lens,
 				if (strcmp(wp->tok[i], names[k]) == 0)
 					sp = true;
 		if (sp && wp->tok_len[i] > 0 && wp_lookup(wp, wp->tok[i], wp->tok_len[i]) == i)
-			wp->special[wp->n_special++] = (wp_special) {wp->tok[i], wp->tok_len[i], i};
+			wp->special[wp->n_special++] = (wp_special) {wp->tok[i], wp->tok_len[i], i, false};
 	}
 	*out = wp;
 	return 0;
@@ -311,6 +313,55 @@ oom:
 	free(lens);
 	free(buf);
 	return llm_err(err, "out of memory");
+}
+
+/*
+ * True when a[0..n) equals b[0..n) but for the case of ASCII letters.
+ */
+static bool
+wp_ascii_caseeq(const char *a, const char *b, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+	{
+		unsigned char x = (unsigned char) a[i],
+					y = (unsigned char) b[i];
+
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char) (x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char) (y - 'A' + 'a');
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Let the special token id match text that normalizes to it (see
+ * wordpiece.h).
+ */
+void
+llm_wp_fold_special(llm_wordpiece *wp, int32_t id)
+{
+	int			k;
+	size_t		i;
+
+	for (k = 0; k < wp->n_special; k++)
+	{
+		wp_special *sp = &wp->special[k];
+		bool		lower_ascii = wp->opt.lowercase;
+
+		if (sp->id != id)
+			continue;
+		/* folding is what the normalizer does only to lowercase ASCII */
+		for (i = 0; i < sp->len && lower_ascii; i++)
+			if ((unsigned char) sp->s[i] >= 0x80 || (sp->s[i] >= 'A' && sp->s[i] <= 'Z') ||
+				(unsigned char) sp->s[i] < 0x20)
+				lower_ascii = false;
+		sp->fold = lower_ascii;
+	}
 }
 
 /*
@@ -475,6 +526,16 @@ llm_wp_new_tokenizer_json(llm_wordpiece **out, const llm_json *root, char *err)
 		}
 	wp_json_special_ids(root, toks, n, &opt);
 	rc = llm_wp_new(out, toks, lens, (int) n, special, &opt, err);
+	/* added tokens marked "normalized" match the normalized text */
+	if (rc == 0 && added && added->type == LLM_JSON_ARRAY)
+		for (i = 0; i < added->n; i++)
+		{
+			int64_t		id = llm_json_get_int(&added->items[i], "id", -1);
+
+			if (id >= 0 && (size_t) id < n && special[id] &&
+				llm_json_get_bool(&added->items[i], "normalized", false))
+				llm_wp_fold_special(*out, (int32_t) id);
+		}
 done:
 	free(toks);
 	free(lens);
@@ -813,7 +874,9 @@ llm_wp_encode_ex(const llm_wordpiece *wp, const char *text, size_t len,
 			{
 				const wp_special *sp = &wp->special[k];
 
-				if (sp->len <= len - pos && memcmp(text + pos, sp->s, sp->len) == 0 &&
+				if (sp->len <= len - pos &&
+					(sp->fold ? wp_ascii_caseeq(text + pos, sp->s, sp->len)
+					 : memcmp(text + pos, sp->s, sp->len) == 0) &&
 					(best < 0 || sp->len > wp->special[best].len))
 					best = (int) k;
 			}

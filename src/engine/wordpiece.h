@@ -74,6 +74,15 @@ int			llm_wp_new_vocab_txt(llm_wordpiece **out, const char *path,
 int			llm_wp_new_tokenizer_json(llm_wordpiece **out, const llm_json *root,
 									  char *err);
 
+/*
+ * Make the special token id also match input that the normalizer turns
+ * into it (an added token marked "normalized", as MPNet's <unk>): when the
+ * tokenizer lowercases and the token is lowercase ASCII, it matches
+ * ignoring ASCII case ("<UNK>" is <unk>). Other normalizations (accents,
+ * control characters) are not applied to such matches.
+ */
+void		llm_wp_fold_special(llm_wordpiece *wp, int32_t id);
+
 void		llm_wp_free(llm_wordpiece *wp);
 
 int			llm_wp_vocab_size(const llm_wordpiece *wp);

@@ -43,6 +43,7 @@ def mpnet_corpus():
         "text</s>glued<s>together",
         "[CLS] is plain text for MPNet [SEP]",
         "<unknown> <sx> </s2>",
+        "<UNK> and x <Unk> y: a normalized added token",
         "Sentence embeddings with MPNet: relative positions in every layer.",
     ]
 

@@ -9,7 +9,7 @@
  *  - the special ids of a tokenizer.json post-processor (MPNet starts a
  *    text with <s> and ends it with </s>, which are not [CLS] / [SEP]);
  *  - with $LLM_MODEL_DIR/all-mpnet-base-v2 (scripts/fetch-models.sh; it
- *    is optional, LLM_NO_MPNET=1 skips it): token ids of the 246 golden
+ *    is optional, LLM_NO_MPNET=1 skips it): token ids of the 247 golden
  *    strings identical to the Hugging Face tokenizer, and their vectors
  *    at cosine >= 0.9999 to sentence-transformers' (f32 and the default
  *    kernels), a batch giving each text's vector alone, and a directory
@@ -34,7 +34,7 @@
 #include "wordpiece.h"
 
 #define BUCKET_CHECKS 4
-#define WP_CHECKS 5
+#define WP_CHECKS 6
 #define VECTOR_CHECKS 2
 #define MODEL_CHECKS (3 + 2 * VECTOR_CHECKS)
 #define MPNET_PLAN (BUCKET_CHECKS + WP_CHECKS + MODEL_CHECKS)
@@ -220,6 +220,25 @@ test_wordpiece_specials(void)
 	llm_wp_free(wp);
 	wp = NULL;
 
+	/* an added token marked "normalized" also matches its upper-case text */
+	snprintf(js, sizeof(js),
+			 "{\"added_tokens\": [{\"id\": 3, \"content\": \"[UNK]\", \"special\": true},"
+			 " {\"id\": 8, \"content\": \"<unk>\", \"special\": true, \"normalized\": true}],"
+			 " \"normalizer\": {\"type\": \"BertNormalizer\", \"lowercase\": true},"
+			 " \"model\": {\"type\": \"WordPiece\", \"vocab\": {\"<s>\": 0, \"<pad>\": 1, \"</s>\": 2,"
+			 " \"[UNK]\": 3, \"[CLS]\": 4, \"[SEP]\": 5, \"hello\": 6, \"world\": 7, \"<unk>\": 8}}}");
+	{
+		static const int32_t folded[] = {4, 6, 8, 8, 7, 5},
+					unk_upper[] = {4, 3, 3, 3, 3, 5};
+
+		ok(wp_from_json(&wp, js, err) == 0 && encodes_to(wp, "hello <UNK><Unk> world", folded, 6) &&
+		   encodes_to(wp, "[unk] [UNK]", unk_upper, 6),
+		   "a normalized added token matches any ASCII case, the others only verbatim (%s)",
+		   wp ? "" : err);
+		llm_wp_free(wp);
+		wp = NULL;
+	}
+
 	/* BERT's TemplateProcessing names [CLS] and [SEP] through special_tokens */
 	snprintf(js, sizeof(js),
 			 "{\"post_processor\": {\"type\": \"TemplateProcessing\","
@@ -310,7 +329,7 @@ test_tokens(const llm_embed_model *m)
 	}
 	free(line);
 	fclose(f);
-	ok(total == 246 && same == total, "token ids identical for %d of %d strings", same, total);
+	ok(total == 247 && same == total, "token ids identical for %d of %d strings", same, total);
 }
 
 /*
@@ -391,7 +410,7 @@ test_vectors(const llm_embed_model *m, const char *isa, double min_cos)
 			if (cs < min_cos && ++bad <= 5)
 				diag("cosine %.6f for \"%.60s\"", cs, texts[i]);
 		}
-		ok(n == 246 && bad == 0,
+		ok(n == 247 && bad == 0,
 		   "%s (%s): cosine >= 1 - %.0e to sentence-transformers for all %d strings (1 - min = %.2e)",
 		   isa ? isa : "default kernels", "f32 products", 1.0 - min_cos, n, 1.0 - minc);
 		for (i = 0; i < 8 && i < n; i++)
