@@ -148,6 +148,75 @@ pq5_tile(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 		_mm256_storeu_ps(y + c * ldy, acc[c]);
 }
 
+#if PQ5_VNNI
+/*
+ * Two adjacent groups x and x + gbytes (16 rows) against C (1..PQ5_TG)
+ * activation rows, on 512-bit vectors: lanes 0..7 are the first group's
+ * rows, lanes 8..15 the second's, each lane doing exactly what pq5_tile
+ * does for its row (so the same bits). With scr, uq2 holds both groups'
+ * decoded weights, vector 8 * i + j.
+ */
+static inline __attribute__((always_inline)) void
+pq5_tile2(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
+		  size_t gbytes, const __m512i *uq2, const char *a, size_t a_stride,
+		  const float *da, const int32_t *oa, float *y, int64_t ldy)
+{
+	__m512		acc[PQ5_TG];
+	__m512i		s[PQ5_TG];
+
+	#pragma GCC unroll 4
+	for (int c = 0; c < C; c++)
+		acc[c] = _mm512_setzero_ps();
+	for (int64_t i = 0; i < nb; i++)
+	{
+		const void *xb = (const char *) x + i * PQ5_BSZ(q5);
+		const void *xb2 = (const char *) xb + gbytes;
+		const uint16_t *d = q5 ? ((const llm_block_q5_0x8 *) xb)->d : ((const llm_block_q4_0x8 *) xb)->d;
+		const uint16_t *d2 = q5 ? ((const llm_block_q5_0x8 *) xb2)->d : ((const llm_block_q4_0x8 *) xb2)->d;
+		/* both groups' scales (AVX-512 F only: no DQ insert) */
+		__m512		dw = _mm512_castpd_ps(_mm512_insertf64x4(
+			_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) d)))),
+			_mm256_castps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) d2))), 1));
+
+		#pragma GCC unroll 4
+		for (int c = 0; c < C; c++)
+			s[c] = _mm512_setzero_si512();
+		#pragma GCC unroll 8
+		for (int j = 0; j < 8; j++)
+		{
+			__m512i		w = scr ? _mm512_load_si512(&uq2[8 * i + j])
+				: _mm512_inserti64x4(_mm512_castsi256_si512(pq5_weights(q5, xb, j)),
+									 pq5_weights(q5, xb2, j), 1);
+
+			#pragma GCC unroll 4
+			for (int c = 0; c < C; c++)
+			{
+				const llm_block_q8_0 *ab = (const llm_block_q8_0 *) (a + (size_t) c * a_stride) + i;
+				__m512i		v = _mm512_castps_si512(_mm512_broadcastss_ps(_mm_load_ss((const float *) (ab->qs + 4 * j))));
+
+				s[c] = _mm512_dpbusd_epi32(s[c], w, v);
+				__asm__("" : "+v"(s[c]));
+			}
+		}
+		#pragma GCC unroll 4
+		for (int c = 0; c < C; c++)
+		{
+			__m512i		si = _mm512_sub_epi32(s[c], _mm512_set1_epi32(oa[c * nb + i]));
+
+			acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(da[c * nb + i])),
+									 _mm512_cvtepi32_ps(si), acc[c]);
+		}
+	}
+	#pragma GCC unroll 4
+	for (int c = 0; c < C; c++)
+	{
+		_mm256_storeu_ps(y + c * ldy, _mm512_castps512_ps256(acc[c]));
+		_mm256_storeu_ps(y + c * ldy + 8,
+						 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[c]), 1)));
+	}
+}
+#endif
+
 /*
  * The driver (llm_gemm8_fn). Per chunk of up to PQ5_TC activation rows
  * (fewer when rows are long): their scales as floats and their offset
@@ -166,6 +235,9 @@ pq5_run(const bool q5, int64_t n, int64_t ng, int64_t nc, const void *w8,
 	float		da[PQ5_SCALES] __attribute__((aligned(32)));
 	int32_t		oa[PQ5_SCALES] __attribute__((aligned(32)));
 	__m256i		uq[8 * PQ5_SCR_NB];
+#if PQ5_VNNI
+	__m512i		uq2[8 * PQ5_SCR_NB];
+#endif
 
 	for (int64_t c0 = 0; c0 < nc; c0 += tc)
 	{
@@ -189,6 +261,35 @@ pq5_run(const bool q5, int64_t n, int64_t ng, int64_t nc, const void *w8,
 			const char *x = (const char *) w8 + (size_t) g * gbytes;
 			float	   *yg = y + c0 * ldy + 8 * g;
 
+#if PQ5_VNNI
+			/*
+			 * From two activation rows, pairs of groups on 512 bits (one
+			 * row keeps the 256-bit tile: loading weights dominates there)
+			 */
+			if (cn >= 2 && g + 1 < ng)
+			{
+				if (scr)
+					for (int64_t i = 0; i < nb; i++)
+						#pragma GCC unroll 8
+						for (int j = 0; j < 8; j++)
+							uq2[8 * i + j] = _mm512_inserti64x4(_mm512_castsi256_si512(pq5_weights(q5, x + i * PQ5_BSZ(q5), j)),
+																pq5_weights(q5, x + gbytes + i * PQ5_BSZ(q5), j), 1);
+				for (int c = 0, C; c < cn; c += C)
+				{
+					const char *ac = a0 + (size_t) c * a_stride;
+
+					C = cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
+					if (C == 4)
+						pq5_tile2(q5, 4, scr, nb, x, gbytes, uq2, ac, a_stride, da + c * nb, oa + c * nb, yg + c * ldy, ldy);
+					else if (C == 2)
+						pq5_tile2(q5, 2, scr, nb, x, gbytes, uq2, ac, a_stride, da + c * nb, oa + c * nb, yg + c * ldy, ldy);
+					else
+						pq5_tile2(q5, 1, scr, nb, x, gbytes, uq2, ac, a_stride, da + c * nb, oa + c * nb, yg + c * ldy, ldy);
+				}
+				g++;
+				continue;
+			}
+#endif
 			if (scr)
 				for (int64_t i = 0; i < nb; i++)
 					#pragma GCC unroll 8
