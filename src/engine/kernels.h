@@ -179,6 +179,13 @@ bool		llm_kernels_overlay_avx512(llm_kernels *k);
 bool		llm_kernels_overlay_avx512_att(llm_kernels *k);
 
 /*
+ * Internal (kernels_att_avx512.c, for its softmax and the tests):
+ * y[i] = expf(x[i]), i < n, with the C library's bits, 16 at a time (see
+ * the file). Call only when llm_cpu_has_avx512().
+ */
+void		llm_avx512_expf_rows(int64_t n, const float *x, float *y);
+
+/*
  * Internal (kernels_pack_k_*.c): the 8-row packed layouts of q4_K, q5_K
  * and q6_K. _scalar fills pack8, gemm8 and row8_to_float of the scalar
  * table (from llm_kernels_init_scalar); _avx2 and _avx512 replace gemm8

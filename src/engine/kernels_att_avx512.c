@@ -33,6 +33,8 @@
  */
 #include "kernels.h"
 
+#include <math.h>
+
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -609,20 +611,115 @@ avx512_axpy_f16_rows_g(int64_t n, int G, const float *a, int64_t as, const uint1
 }
 
 /*
+ * expf of the 16 lanes of x that are in m, with the bits of the C
+ * library's expf: exp in double (x = k ln2 + r, |r| <= ln2 / 2, the
+ * Taylor polynomial of degree 10, relative error below 1e-13, then
+ * scaled by 2^k) rounded once to float. That is the correctly rounded
+ * value, and so expf's, unless the double lies within EXP_TOL of a
+ * float's ulp from a rounding midpoint (expf's own error before its
+ * rounding is about 0.002 ulp; the ulp of subnormal results is 2^-149),
+ * the result is a power of two (the spacing changes there), or x is
+ * outside [-104, 0] (NaN, infinities, positive values, results that
+ * round to 0): those lanes are computed by expf itself.
+ * test/bench/expf_check.c compares every float in [-120, -0] with expf.
+ */
+#define EXP_TOL (1.0 / 128.0)
+
+static inline __attribute__((always_inline)) __m256
+exp8_pd(__m256 xf, __mmask8 *slow)
+{
+	const __m512d ln2_hi = _mm512_set1_pd(0x1.62e42fefa39efp-1);
+	const __m512d ln2_lo = _mm512_set1_pd(0x1.abc9e3b39803fp-56);
+	const __m512d inv_ln2 = _mm512_set1_pd(0x1.71547652b82fep0);
+	/* 1 / j! for j = 10 .. 2 */
+	static const double c[9] = {
+		1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0,
+		1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 1.0 / 2.0
+	};
+	__m512d		x = _mm512_cvtps_pd(xf);
+	__m512d		k = _mm512_roundscale_pd(_mm512_mul_pd(x, inv_ln2),
+										 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512d		r = _mm512_fnmadd_pd(k, ln2_lo, _mm512_fnmadd_pd(k, ln2_hi, x));
+	__m512d		p = _mm512_set1_pd(c[0]),
+				d,
+				fd,
+				thr;
+	__m256		f;
+
+#pragma GCC unroll 8
+	for (int j = 1; j < 9; j++)
+		p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c[j]));
+	p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+	p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+	d = _mm512_scalef_pd(p, k);
+	f = _mm512_cvtpd_ps(d);
+	fd = _mm512_cvtps_pd(f);
+	/* (1/2 - EXP_TOL) ulp of f: 2^(exponent of f - 23), 2^-149 for subnormals and 0 */
+	thr = _mm512_scalef_pd(_mm512_set1_pd(0.5 - EXP_TOL),
+						   _mm512_max_pd(_mm512_sub_pd(_mm512_getexp_pd(fd), _mm512_set1_pd(23.0)),
+										 _mm512_set1_pd(-149.0)));
+	*slow = _mm512_cmp_pd_mask(_mm512_abs_pd(_mm512_sub_pd(d, fd)), thr, _CMP_GT_OQ) |
+		_mm512_cmp_pd_mask(_mm512_getmant_pd(fd, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero),
+						   _mm512_set1_pd(1.0), _CMP_EQ_OQ) |
+		_mm512_cmp_pd_mask(x, _mm512_set1_pd(-104.0), _CMP_NGE_UQ) |
+		_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NLE_UQ);
+	return f;
+}
+
+/*
+ * y[i] = expf(x[i]) for the 16 lanes of m (x and y may be the same).
+ */
+static inline __attribute__((always_inline)) void
+exp16(const float *x, float *y, __mmask16 m)
+{
+	__m512		v = _mm512_maskz_loadu_ps(m, x);
+	__mmask8	s0,
+				s1;
+	__m256		lo = exp8_pd(_mm512_castps512_ps256(v), &s0),
+				hi = exp8_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)), &s1);
+	unsigned	slow = ((unsigned) s0 | ((unsigned) s1 << 8)) & m;
+	float		xs[16];
+
+	_mm512_storeu_ps(xs, v);
+	_mm512_mask_storeu_ps(y, m, _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1)));
+	while (slow)
+	{
+		int			j = __builtin_ctz(slow);
+
+		y[j] = expf(xs[j]);
+		slow &= slow - 1;
+	}
+}
+
+/*
+ * See kernels.h: expf with its bits, 16 values at a time.
+ */
+void
+llm_avx512_expf_rows(int64_t n, const float *x, float *y)
+{
+	int64_t		i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		exp16(x + i, y + i, 0xffff);
+	if (i < n)
+		exp16(x + i, y + i, tail_mask(n - i));
+}
+
+/*
  * softmax (see llm_kernels) with the scalar reference's bits: the maximum
  * over 16 lanes (NaN never taken, as the reference's y > max; the
  * maximum of the other values does not depend on the order, and +0 and
- * -0 give the same differences for exp), then expf per value with the
- * double sum in order exactly as the reference, then the 16-lane multiply
- * by the float inverse (one rounding per value, as the reference).
+ * -0 give the same differences for exp), y - max rounded as there, expf
+ * with its bits 16 values at a time (exp16), the double sum in order
+ * exactly as the reference's, then the 16-lane multiply by the float
+ * inverse (one rounding per value, as the reference).
  */
 static void
 avx512_softmax(int64_t n, float *y)
 {
-	__m512		vmx = _mm512_set1_ps(-INFINITY);
+	__m512		vmx = _mm512_set1_ps(-INFINITY),
+				vinv;
 	double		dsum = 0.0;
-	float		mx;
-	__m512		vinv;
 	int64_t		p = 0;
 
 	for (; p + 16 <= n; p += 16)
@@ -638,12 +735,17 @@ avx512_softmax(int64_t n, float *y)
 
 		vmx = _mm512_mask_mov_ps(vmx, _mm512_cmp_ps_mask(v, vmx, _CMP_GT_OQ), v);
 	}
-	mx = _mm512_reduce_max_ps(vmx);
-	for (p = 0; p < n; p++)
+	vmx = _mm512_set1_ps(_mm512_reduce_max_ps(vmx));
+	for (p = 0; p < n; p += 16)
 	{
-		y[p] = expf(y[p] - mx);
-		dsum += y[p];
+		__mmask16	m = n - p >= 16 ? (__mmask16) 0xffff : tail_mask(n - p);
+
+		_mm512_mask_storeu_ps(y + p, m, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, y + p), vmx));
+		exp16(y + p, y + p, m);
 	}
+	/* the sum apart, with no call in its loop (the chain stays in a register) */
+	for (p = 0; p < n; p++)
+		dsum += y[p];
 	vinv = _mm512_set1_ps((float) (1.0 / dsum));
 	for (p = 0; p + 16 <= n; p += 16)
 		_mm512_storeu_ps(y + p, _mm512_mul_ps(_mm512_loadu_ps(y + p), vinv));
@@ -676,6 +778,16 @@ llm_kernels_overlay_avx512_att(llm_kernels *k)
 }
 
 #else							/* not x86 */
+
+/*
+ * No AVX-512 code in this build: expf itself.
+ */
+void
+llm_avx512_expf_rows(int64_t n, const float *x, float *y)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = expf(x[i]);
+}
 
 /*
  * No AVX-512 code in this build.

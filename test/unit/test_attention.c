@@ -186,6 +186,65 @@ test_same_as_avx2(const llm_kernels *k5, const llm_kernels *k2, const llm_kernel
 	ok(soft, "avx512 softmax: the scalar reference's bits");
 }
 
+/*
+ * llm_avx512_expf_rows against expf: every 61st float in [-100, -0] (the
+ * exhaustive run is test/bench/expf_check.c), the values around the edges
+ * of its fast path, and NaN, infinities and positive values (expf's own
+ * path). One check.
+ */
+static void
+test_expf_rows(void)
+{
+	static const float special[] = {
+		0.0f, -0.0f, -87.0f, -86.99999f, -87.00001f, -87.5f, -88.0f, -103.9f, -104.0f,
+		-150.0f, -INFINITY, INFINITY, NAN, 1e-30f, 0.5f, 1.0f, 10.0f, 88.7f, 89.0f,
+		-1e-30f, -1e-45f, -0.693147f, -0.346574f
+	};
+	static float x[4096],
+				got[4096];
+	float		f = -100.0f;
+	uint32_t	hi;
+	long		n = 0,
+				bad = 0;
+	int			m = 0;
+
+	memcpy(&hi, &f, sizeof(hi));
+	for (uint64_t u = 0x80000000u; u <= hi; u += 61)
+	{
+		uint32_t	v = (uint32_t) u;
+
+		memcpy(&x[m++], &v, sizeof(float));
+		if (m == 4096 || u + 61 > hi)
+		{
+			llm_avx512_expf_rows(m, x, got);
+			for (int i = 0; i < m; i++)
+			{
+				float		want = expf(x[i]);
+
+				bad += memcmp(&want, &got[i], sizeof(float)) != 0;
+			}
+			n += m;
+			m = 0;
+		}
+	}
+	for (int len = 1; len <= 23; len++)
+	{
+		int			nn = (int) (sizeof(special) / sizeof(special[0]));
+
+		for (int i = 0; i < len; i++)
+			x[i] = special[(i + len) % nn];
+		llm_avx512_expf_rows(len, x, got);
+		for (int i = 0; i < len; i++)
+		{
+			float		want = expf(x[i]);
+
+			bad += memcmp(&want, &got[i], sizeof(float)) != 0;
+		}
+		n += len;
+	}
+	ok(bad == 0, "avx512 expf_rows: expf's bits (%ld of %ld values differ)", bad, n);
+}
+
 /* SmolLM2-135M's attention shape */
 #define ACC_H 9
 #define ACC_HKV 3
@@ -370,7 +429,7 @@ main(void)
 				k2,
 				kx;
 
-	tap_plan(13);
+	tap_plan(14);
 	llm_kernels_init_scalar(&ks);
 	ok(ks.dot_f32_rows_g == NULL && ks.axpy_f32_rows_g == NULL,
 	   "the scalar table has no grouped forms (the forward pass loops over heads)");
@@ -383,11 +442,12 @@ main(void)
 	llm_kernels_init(&kx, "avx512");
 	if (strcmp(kx.isa, "avx512") != 0)
 	{
-		tap_skip_n(10, "no AVX-512 on this CPU: its attention helpers are not used");
+		tap_skip_n(11, "no AVX-512 on this CPU: its attention helpers are not used");
 		return tap_done();
 	}
 	test_accuracy(&kx, "avx512");
 	test_grouped(&kx);
 	test_same_as_avx2(&kx, &k2, &ks);
+	test_expf_rows();
 	return tap_done();
 }
