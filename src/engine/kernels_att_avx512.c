@@ -613,15 +613,16 @@ avx512_axpy_f16_rows_g(int64_t n, int G, const float *a, int64_t as, const uint1
 /*
  * expf of the 16 lanes of x that are in m, with the bits of the C
  * library's expf: exp in double (x = k ln2 + r, |r| <= ln2 / 2, the
- * Taylor polynomial of degree 10, relative error below 1e-13, then
- * scaled by 2^k) rounded once to float. That is the correctly rounded
- * value, and so expf's, unless the double lies within EXP_TOL of a
- * float's ulp from a rounding midpoint (expf's own error before its
- * rounding is about 0.002 ulp; the ulp of subnormal results is 2^-149),
- * the result is a power of two (the spacing changes there), or x is
- * outside [-104, 0] (NaN, infinities, positive values, results that
- * round to 0): those lanes are computed by expf itself.
- * test/bench/expf_check.c compares every float in [-120, -0] with expf.
+ * Taylor polynomial of degree 9, relative error below 1e-11, then scaled
+ * by 2^k) rounded once to float. That is the correctly rounded value, and
+ * so expf's, unless the double lies within EXP_TOL of a float ulp from a
+ * rounding midpoint (expf's own error before its rounding is about 0.002
+ * ulp): the low 29 bits of the double's mantissa are the fraction of a
+ * float ulp, whatever the binade, as long as the result is a normal
+ * float, which x in [-87, 88] ensures. Those lanes and the lanes outside
+ * [-87, 88] (NaN, infinities, subnormal or overflowing results) are
+ * computed by expf itself. test/bench/expf_check.c compares every float
+ * in [-120, -0] with expf.
  */
 #define EXP_TOL (1.0 / 128.0)
 
@@ -631,39 +632,31 @@ exp8_pd(__m256 xf, __mmask8 *slow)
 	const __m512d ln2_hi = _mm512_set1_pd(0x1.62e42fefa39efp-1);
 	const __m512d ln2_lo = _mm512_set1_pd(0x1.abc9e3b39803fp-56);
 	const __m512d inv_ln2 = _mm512_set1_pd(0x1.71547652b82fep0);
-	/* 1 / j! for j = 10 .. 2 */
-	static const double c[9] = {
-		1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0,
+	/* 1 / j! for j = 9 .. 2 */
+	static const double c[8] = {
+		1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0,
 		1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 1.0 / 2.0
 	};
+	const __m512i low29 = _mm512_set1_epi64((1LL << 29) - 1);
 	__m512d		x = _mm512_cvtps_pd(xf);
 	__m512d		k = _mm512_roundscale_pd(_mm512_mul_pd(x, inv_ln2),
 										 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 	__m512d		r = _mm512_fnmadd_pd(k, ln2_lo, _mm512_fnmadd_pd(k, ln2_hi, x));
 	__m512d		p = _mm512_set1_pd(c[0]),
-				d,
-				fd,
-				thr;
-	__m256		f;
+				d;
+	__m512i		frac;
 
 #pragma GCC unroll 8
-	for (int j = 1; j < 9; j++)
+	for (int j = 1; j < 8; j++)
 		p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c[j]));
 	p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
 	p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
 	d = _mm512_scalef_pd(p, k);
-	f = _mm512_cvtpd_ps(d);
-	fd = _mm512_cvtps_pd(f);
-	/* (1/2 - EXP_TOL) ulp of f: 2^(exponent of f - 23), 2^-149 for subnormals and 0 */
-	thr = _mm512_scalef_pd(_mm512_set1_pd(0.5 - EXP_TOL),
-						   _mm512_max_pd(_mm512_sub_pd(_mm512_getexp_pd(fd), _mm512_set1_pd(23.0)),
-										 _mm512_set1_pd(-149.0)));
-	*slow = _mm512_cmp_pd_mask(_mm512_abs_pd(_mm512_sub_pd(d, fd)), thr, _CMP_GT_OQ) |
-		_mm512_cmp_pd_mask(_mm512_getmant_pd(fd, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero),
-						   _mm512_set1_pd(1.0), _CMP_EQ_OQ) |
-		_mm512_cmp_pd_mask(x, _mm512_set1_pd(-104.0), _CMP_NGE_UQ) |
-		_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NLE_UQ);
-	return f;
+	/* distance of the fraction of a float ulp from one half, in 2^-29 ulp */
+	frac = _mm512_abs_epi64(_mm512_sub_epi64(_mm512_and_si512(_mm512_castpd_si512(d), low29),
+											 _mm512_set1_epi64(1LL << 28)));
+	*slow = _mm512_cmplt_epi64_mask(frac, _mm512_set1_epi64((long long) (EXP_TOL * (1 << 29))));
+	return _mm512_cvtpd_ps(d);
 }
 
 /*
@@ -673,11 +666,13 @@ static inline __attribute__((always_inline)) void
 exp16(const float *x, float *y, __mmask16 m)
 {
 	__m512		v = _mm512_maskz_loadu_ps(m, x);
+	__mmask16	out = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-87.0f), _CMP_NGE_UQ) |
+		_mm512_cmp_ps_mask(v, _mm512_set1_ps(88.0f), _CMP_NLE_UQ);
 	__mmask8	s0,
 				s1;
 	__m256		lo = exp8_pd(_mm512_castps512_ps256(v), &s0),
 				hi = exp8_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)), &s1);
-	unsigned	slow = ((unsigned) s0 | ((unsigned) s1 << 8)) & m;
+	unsigned	slow = ((unsigned) s0 | ((unsigned) s1 << 8) | out) & m;
 	float		xs[16];
 
 	_mm512_storeu_ps(xs, v);
