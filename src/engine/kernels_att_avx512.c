@@ -660,12 +660,11 @@ exp8_pd(__m256 xf, __mmask8 *slow)
 }
 
 /*
- * y[i] = expf(x[i]) for the 16 lanes of m (x and y may be the same).
+ * y[i] = expf(v[i]) for the 16 lanes of m (the others of v zero).
  */
 static inline __attribute__((always_inline)) void
-exp16(const float *x, float *y, __mmask16 m)
+exp16(__m512 v, float *y, __mmask16 m)
 {
-	__m512		v = _mm512_maskz_loadu_ps(m, x);
 	__mmask16	out = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-87.0f), _CMP_NGE_UQ) |
 		_mm512_cmp_ps_mask(v, _mm512_set1_ps(88.0f), _CMP_NLE_UQ);
 	__mmask8	s0,
@@ -695,9 +694,9 @@ llm_avx512_expf_rows(int64_t n, const float *x, float *y)
 	int64_t		i = 0;
 
 	for (; i + 16 <= n; i += 16)
-		exp16(x + i, y + i, 0xffff);
+		exp16(_mm512_loadu_ps(x + i), y + i, 0xffff);
 	if (i < n)
-		exp16(x + i, y + i, tail_mask(n - i));
+		exp16(_mm512_maskz_loadu_ps(tail_mask(n - i), x + i), y + i, tail_mask(n - i));
 }
 
 /*
@@ -735,8 +734,7 @@ avx512_softmax(int64_t n, float *y)
 	{
 		__mmask16	m = n - p >= 16 ? (__mmask16) 0xffff : tail_mask(n - p);
 
-		_mm512_mask_storeu_ps(y + p, m, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, y + p), vmx));
-		exp16(y + p, y + p, m);
+		exp16(_mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, y + p), vmx), y + p, m);
 	}
 	/* the sum apart, with no call in its loop (the chain stays in a register) */
 	for (p = 0; p < n; p++)
