@@ -104,7 +104,8 @@ typedef struct llm_kernels
 
 	/*
 	 * Attention weights: y = exp(y - max y) / sum over n > 0 values. The
-	 * scalar reference (expf, one double sum in order) serves every table.
+	 * scalar reference (expf, one double sum in order) serves the scalar
+	 * and AVX2 tables; the AVX-512 one has the same bits.
 	 */
 	void		(*softmax) (int64_t n, float *y);
 
