@@ -152,11 +152,10 @@ llm_kernels_init(llm_kernels *k, const char *want)
 	if (want != NULL && strcmp(want, "avx2") == 0)
 		return k->isa;
 	if (llm_cpu_has_avx512() && llm_kernels_overlay_avx512(k))
+	{
 		llm_kernels_pack_k_avx512(k);
-	/*
-	 * kernels_att_avx512.c (llm_kernels_overlay_avx512_att) is not used
-	 * yet: its different sums moved the long-prompt goldens of test_engine
-	 * or Gemma 3's chat goldens past their bounds (see PERFORMANCE.md).
-	 */
+		/* the same bits as the AVX2 table's attention helpers */
+		llm_kernels_overlay_avx512_att(k);
+	}
 	return k->isa;
 }

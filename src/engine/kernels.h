@@ -104,7 +104,8 @@ typedef struct llm_kernels
 
 	/*
 	 * Attention weights: y = exp(y - max y) / sum over n > 0 values. The
-	 * scalar reference (expf, one double sum in order) serves every table.
+	 * scalar reference (expf, one double sum in order) serves the scalar
+	 * and AVX2 tables; the AVX-512 one has the same bits.
 	 */
 	void		(*softmax) (int64_t n, float *y);
 
@@ -135,7 +136,8 @@ void		llm_kernels_init_scalar(llm_kernels *k);
  * Fill k with the best kernels this CPU supports. want may be NULL or
  * "auto" (cpuid), "scalar", "avx2" (falls back to scalar when the CPU
  * lacks AVX2/FMA/F16C) or "avx512" (the AVX2 table with the packed
- * products in AVX-512 VNNI; falls back to "avx2", then scalar). Returns
+ * products in AVX-512 VNNI and the attention helpers in AVX-512 with the
+ * AVX2 bits; falls back to "avx2", then scalar). Returns
  * the chosen isa name.
  */
 const char *llm_kernels_init(llm_kernels *k, const char *want);
@@ -170,11 +172,19 @@ bool		llm_kernels_overlay_avx512(llm_kernels *k);
 
 /*
  * Internal (kernels_att_avx512.c): replace the attention helpers of k
- * with their AVX-512 versions (one arithmetic of their own:
- * the row forms bit-identical to the single ones, not to the AVX2 table's
- * sums). Call only when llm_cpu_has_avx512().
+ * (dot, axpy, their row and grouped forms, softmax) with AVX-512
+ * versions of the same bits as the AVX2 table's (the softmax: the scalar
+ * reference's). Part of the "avx512" table; call only when
+ * llm_cpu_has_avx512().
  */
 bool		llm_kernels_overlay_avx512_att(llm_kernels *k);
+
+/*
+ * Internal (kernels_att_avx512.c, for its softmax and the tests):
+ * y[i] = expf(x[i]), i < n, with the C library's bits, 16 at a time (see
+ * the file). Call only when llm_cpu_has_avx512().
+ */
+void		llm_avx512_expf_rows(int64_t n, const float *x, float *y);
 
 /*
  * Internal (kernels_pack_k_*.c): the 8-row packed layouts of q4_K, q5_K

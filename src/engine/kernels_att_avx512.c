@@ -3,31 +3,37 @@
  * llm_kernels (dot_f32 / dot_f32_rows / dot_f16_rows, axpy_f32 /
  * axpy_f32_rows / axpy_f16_rows) and their grouped forms.
  *
- * Dot products: two 16-lane accumulators, 16 values at a time taken
- * alternately into the first and the second (a last partial block, masked,
- * into the second when the full ones ended on the first, else the first),
- * then one fixed tree: v = acc0 + acc1, s8[j] = v[j] + v[j + 8],
- * s4[j] = s8[j] + s8[j + 4], s2[j] = s4[j] + s4[j + 2], s = s2[0] + s2[1].
- * The row forms keep the query in registers (heads of up to 256 values)
- * and run eight rows at a time (four above 128 values), each row with
- * exactly that arithmetic, their trees computed across rows with the same
- * pairs added, so dot_f32_rows is dot_f32 row by row, bit for bit, and the
- * f16 forms are the f32 ones on the widened rows. These are not the bits
- * of the AVX2 table (which sums in other groups); a kernel table is one
- * arithmetic, chosen once per engine.
+ * Dot products keep the AVX2 table's bits: its four 8-lane accumulators
+ * acc0..acc3 over runs of 32 values are the halves of two 16-lane ones,
+ * a = [acc0 | acc1] over values i..i+15 and b = [acc2 | acc3] over
+ * i+16..i+31; a run of 8 goes into acc0 (the lower half of a, masked);
+ * then (acc0 + acc1) + (acc2 + acc3), the same eight-lane horizontal sum,
+ * and the last n % 8 values one rounded product and sum each. The row
+ * forms keep the query in registers (heads of up to 256 values, a
+ * multiple of 32) and run eight rows at a time (four above 128 values),
+ * their sums computed across rows with the same pairs added, so every
+ * form is dot_f32 row by row, bit for bit, and the f16 forms are the f32
+ * ones on the widened rows.
  *
  * axpy: one fused multiply-add per element and row, rows in order, as in
  * every other table (the same bits whatever the vector width).
  *
- * The softmax stays the scalar reference's (expf, one double sum): a
- * vectorized one (own exp, lane sums) stayed within 1e-6 of it but moved
- * Gemma 3's greedy chat replies off llama.cpp's where the reference keeps
- * them (test_gemma3), so it was not kept.
+ * softmax: the scalar reference's bits (expf, one double sum in order),
+ * with the maximum and the final scaling in vectors. A softmax with its
+ * own vector exp (within 1e-6 of the reference) and the earlier dot
+ * products with their own summation tree were tried: they are as
+ * accurate against a double-precision attention (test_attention), but
+ * any change of bits moves the long-prompt and Gemma 3 goldens of
+ * test_engine and test_gemma3 by about as much as the distance to
+ * llama.cpp itself, so the table keeps the AVX2 arithmetic and the same
+ * logits (PERFORMANCE.md, issue 12 prefill).
  *
  * Built with the AVX-512 flags; nothing here may run before
  * llm_cpu_has_avx512() said yes.
  */
 #include "kernels.h"
+
+#include <math.h>
 
 #if defined(__x86_64__)
 
@@ -53,28 +59,53 @@ tail_mask(int64_t n)
 }
 
 /*
- * The fixed tree of one row: sum of the 16 lanes of v as described above.
+ * Half to float.
  */
 static inline float
-tree16(__m512 v)
+h2f(uint16_t h)
 {
-	__m256		s8 = _mm256_add_ps(_mm512_castps512_ps256(v),
-									_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-	__m128		s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+	return _cvtsh_ss(h);
+}
+
+/*
+ * The AVX2 table's eight-lane accumulator sum of one row from its two
+ * 16-lane accumulators a = [acc0 | acc1], b = [acc2 | acc3]:
+ * (acc0 + acc1) + (acc2 + acc3).
+ */
+static inline __m256
+sum8(__m512 a, __m512 b)
+{
+	__m256		ab = _mm256_add_ps(_mm512_castps512_ps256(a),
+								   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+	__m256		cd = _mm256_add_ps(_mm512_castps512_ps256(b),
+								   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(b), 1)));
+
+	return _mm256_add_ps(ab, cd);
+}
+
+/*
+ * The AVX2 table's horizontal sum of eight lanes: s4[j] = v[j] + v[j + 4],
+ * s2[j] = s4[j] + s4[j + 2], s = s2[0] + s2[1].
+ */
+static inline float
+hsum8(__m256 v)
+{
+	__m128		s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
 	__m128		s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
 
 	return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
 }
 
 /*
- * The fixed tree of eight rows at once: out[r] = tree16(v[r]), the same
- * pairs added (floating-point addition is commutative, so only the pairs
- * matter), computed across rows.
+ * sum8 and hsum8 of eight rows at once (row r's accumulators a[r], b[r]):
+ * out[r] = hsum8(sum8(a[r], b[r])), the same pairs added (floating-point
+ * addition is commutative, so only the pairs matter), computed across
+ * rows.
  */
 static inline void
-tree16x8(const __m512 *v, float *out)
+sum8x8(const __m512 *a, const __m512 *b, float *out)
 {
-	/* s8 of rows (2i, 2i+1): lanes [s8 of 2i | s8 of 2i+1] */
+	/* [lower 8 of 2i | lower 8 of 2i+1] and the upper halves */
 	const __m512i lo8 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
 	const __m512i hi8 = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
 	/* s4 of four rows: [r0 | r1 | r2 | r3], 4 lanes each */
@@ -93,8 +124,15 @@ tree16x8(const __m512 *v, float *out)
 
 #pragma GCC unroll 4
 	for (int i = 0; i < 4; i++)
-		w[i] = _mm512_add_ps(_mm512_permutex2var_ps(v[2 * i], lo8, v[2 * i + 1]),
-							 _mm512_permutex2var_ps(v[2 * i], hi8, v[2 * i + 1]));
+	{
+		/* (acc0 + acc1) and (acc2 + acc3) of rows 2i and 2i+1, then their sum */
+		__m512		ab = _mm512_add_ps(_mm512_permutex2var_ps(a[2 * i], lo8, a[2 * i + 1]),
+									   _mm512_permutex2var_ps(a[2 * i], hi8, a[2 * i + 1]));
+		__m512		cd = _mm512_add_ps(_mm512_permutex2var_ps(b[2 * i], lo8, b[2 * i + 1]),
+									   _mm512_permutex2var_ps(b[2 * i], hi8, b[2 * i + 1]));
+
+		w[i] = _mm512_add_ps(ab, cd);
+	}
 #pragma GCC unroll 2
 	for (int i = 0; i < 2; i++)
 		x[i] = _mm512_add_ps(_mm512_permutex2var_ps(w[2 * i], lo4, w[2 * i + 1]),
@@ -106,8 +144,8 @@ tree16x8(const __m512 *v, float *out)
 }
 
 /*
- * Load 16 values (f32, or f16 widened) of y at i, the first m (< 16 when
- * masked) only, the others zero.
+ * Load 16 values (f32, or f16 widened) of y at i, or the first lanes of
+ * mask m only, the others zero.
  */
 static inline __m512
 ld_f32(const float *y, int64_t i)
@@ -134,42 +172,38 @@ ldm_f16(const uint16_t *y, int64_t i, __mmask16 m)
 }
 
 /*
- * The two accumulators of x . y (see the file comment), y f32 or f16
- * (F16 a compile-time constant), added: v = acc0 + acc1.
+ * x . y with the AVX2 table's arithmetic (see the file comment), y f32 or
+ * f16 (F16 a compile-time constant).
  */
-static inline __attribute__((always_inline)) __m512
-dot_acc(int64_t n, const float *x, const void *y, const bool F16)
+static inline __attribute__((always_inline)) float
+dot1(int64_t n, const float *x, const void *y, const bool F16)
 {
-	__m512		acc0 = _mm512_setzero_ps(),
-				acc1 = _mm512_setzero_ps();
+	const float *yf = y;
+	const uint16_t *yh = y;
+	__m512		a = _mm512_setzero_ps(),
+				b = _mm512_setzero_ps();
 	int64_t		i = 0;
-	bool		second = false;
+	float		sum;
 
 	for (; i + 32 <= n; i += 32)
 	{
-		acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i),
-							   F16 ? ld_f16(y, i) : ld_f32(y, i), acc0);
-		acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16),
-							   F16 ? ld_f16(y, i + 16) : ld_f32(y, i + 16), acc1);
+		a = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), F16 ? ld_f16(yh, i) : ld_f32(yf, i), a);
+		b = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16),
+							F16 ? ld_f16(yh, i + 16) : ld_f32(yf, i + 16), b);
 	}
-	if (i + 16 <= n)
+	/* runs of 8 into acc0, the lower half of a */
+	for (; i + 8 <= n; i += 8)
+		a = _mm512_mask3_fmadd_ps(ldm_f32(x, i, 0xff), F16 ? ldm_f16(yh, i, 0xff) : ldm_f32(yf, i, 0xff),
+								  a, 0xff);
+	sum = hsum8(sum8(a, b));
+	/* the last n % 8 values: a rounded product, then a rounded sum each */
+	for (; i < n; i++)
 	{
-		acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), F16 ? ld_f16(y, i) : ld_f32(y, i), acc0);
-		i += 16;
-		second = true;
-	}
-	if (i < n)
-	{
-		__mmask16	m = tail_mask(n - i);
-		__m512		p = _mm512_maskz_loadu_ps(m, x + i);
-		__m512		q = F16 ? ldm_f16(y, i, m) : ldm_f32(y, i, m);
+		__m128		p = _mm_mul_ss(_mm_set_ss(x[i]), _mm_set_ss(F16 ? h2f(yh[i]) : yf[i]));
 
-		if (second)
-			acc1 = _mm512_fmadd_ps(p, q, acc1);
-		else
-			acc0 = _mm512_fmadd_ps(p, q, acc0);
+		sum = _mm_cvtss_f32(_mm_add_ss(_mm_set_ss(sum), p));
 	}
-	return _mm512_add_ps(acc0, acc1);
+	return sum;
 }
 
 /*
@@ -178,50 +212,34 @@ dot_acc(int64_t n, const float *x, const void *y, const bool F16)
 static float
 avx512_dot_f32(int64_t n, const float *x, const float *y)
 {
-	return tree16(dot_acc(n, x, y, false));
+	return dot1(n, x, y, false);
 }
 
 /*
- * dot_acc of G rows y_r (stride apart) against a query held in registers
- * (Q16 = n / 16 full blocks, n a multiple of 16, at most ATT_MAX_Q):
- * the same accumulators and order as dot_acc.
+ * The accumulators of G rows y_r (stride apart) against a query held in
+ * registers (n a multiple of 32, at most ATT_MAX_Q): the same as dot1's.
  */
 static inline __attribute__((always_inline)) void
 dot_rows_q(const int G, int64_t n, const __m512 *qv, const void *y, int64_t stride,
-		   const bool F16, __m512 *v)
+		   const bool F16, __m512 *a, __m512 *b)
 {
-	__m512		a0[ATT_ROWS],
-				a1[ATT_ROWS];
-	int64_t		b = 0,
-				nb = n / 16;
+	int64_t		nb = n / 16;
 
 #pragma GCC unroll 8
 	for (int r = 0; r < G; r++)
-		a0[r] = a1[r] = _mm512_setzero_ps();
+		a[r] = b[r] = _mm512_setzero_ps();
 #pragma GCC unroll 8
-	for (; b + 2 <= nb; b += 2)
+	for (int64_t k = 0; k + 2 <= nb; k += 2)
 #pragma GCC unroll 8
 		for (int r = 0; r < G; r++)
 		{
 			const float *yf = (const float *) y + r * stride;
 			const uint16_t *yh = (const uint16_t *) y + r * stride;
 
-			a0[r] = _mm512_fmadd_ps(qv[b], F16 ? ld_f16(yh, 16 * b) : ld_f32(yf, 16 * b), a0[r]);
-			a1[r] = _mm512_fmadd_ps(qv[b + 1],
-									F16 ? ld_f16(yh, 16 * b + 16) : ld_f32(yf, 16 * b + 16), a1[r]);
+			a[r] = _mm512_fmadd_ps(qv[k], F16 ? ld_f16(yh, 16 * k) : ld_f32(yf, 16 * k), a[r]);
+			b[r] = _mm512_fmadd_ps(qv[k + 1],
+								   F16 ? ld_f16(yh, 16 * k + 16) : ld_f32(yf, 16 * k + 16), b[r]);
 		}
-	if (b < nb)
-#pragma GCC unroll 8
-		for (int r = 0; r < G; r++)
-		{
-			const float *yf = (const float *) y + r * stride;
-			const uint16_t *yh = (const uint16_t *) y + r * stride;
-
-			a0[r] = _mm512_fmadd_ps(qv[b], F16 ? ld_f16(yh, 16 * b) : ld_f32(yf, 16 * b), a0[r]);
-		}
-#pragma GCC unroll 8
-	for (int r = 0; r < G; r++)
-		v[r] = _mm512_add_ps(a0[r], a1[r]);
 }
 
 /*
@@ -233,23 +251,24 @@ static inline __attribute__((always_inline)) void
 dot_rows(int64_t n, const float *x, const void *y, int64_t stride, int64_t rows, float scale,
 		 float *out, const bool F16)
 {
+	const size_t esz = F16 ? sizeof(uint16_t) : sizeof(float);
 	int64_t		r = 0;
 
-	if (n % 16 == 0 && n <= ATT_MAX_Q)
+	if (n % 32 == 0 && n <= ATT_MAX_Q)
 	{
 		__m512		qv[ATT_MAX_Q / 16] = {0};
-		__m512		v[ATT_ROWS];
+		__m512		a[ATT_ROWS],
+					b[ATT_ROWS];
 		float		u[ATT_ROWS];
-		const size_t esz = F16 ? sizeof(uint16_t) : sizeof(float);
 
 #pragma GCC unroll 16
-		for (int64_t b = 0; b < n / 16; b++)
-			qv[b] = _mm512_loadu_ps(x + 16 * b);
+		for (int64_t k = 0; k < n / 16; k++)
+			qv[k] = _mm512_loadu_ps(x + 16 * k);
 		if (n <= 128)
 			for (; r + 8 <= rows; r += 8)
 			{
-				dot_rows_q(8, n, qv, (const char *) y + r * stride * esz, stride, F16, v);
-				tree16x8(v, u);
+				dot_rows_q(8, n, qv, (const char *) y + r * stride * esz, stride, F16, a, b);
+				sum8x8(a, b, u);
 #pragma GCC unroll 8
 				for (int j = 0; j < 8; j++)
 					out[r + j] = u[j] * scale;
@@ -257,18 +276,13 @@ dot_rows(int64_t n, const float *x, const void *y, int64_t stride, int64_t rows,
 		else
 			for (; r + 4 <= rows; r += 4)
 			{
-				dot_rows_q(4, n, qv, (const char *) y + r * stride * esz, stride, F16, v);
+				dot_rows_q(4, n, qv, (const char *) y + r * stride * esz, stride, F16, a, b);
 				for (int j = 0; j < 4; j++)
-					out[r + j] = tree16(v[j]) * scale;
+					out[r + j] = hsum8(sum8(a[j], b[j])) * scale;
 			}
 	}
 	for (; r < rows; r++)
-	{
-		const void *yr = F16 ? (const void *) ((const uint16_t *) y + r * stride)
-			: (const void *) ((const float *) y + r * stride);
-
-		out[r] = tree16(dot_acc(n, x, yr, F16)) * scale;
-	}
+		out[r] = dot1(n, x, (const char *) y + r * stride * esz, F16) * scale;
 }
 
 /*
@@ -430,42 +444,39 @@ dot_rows_g(int64_t n, int G, const float *x, int64_t xs, const void *y, int64_t 
 	const int	B = n <= 128 ? 8 : 4;
 	int64_t		r = 0;
 
-	if (n % 16 == 0 && n <= ATT_MAX_Q)
+	if (n % 32 == 0 && n <= ATT_MAX_Q)
 		for (; r + B <= rows; r += B)
 			for (int g = 0; g < G; g++)
 			{
 				__m512		qv[ATT_MAX_Q / 16] = {0};
-				__m512		v[ATT_ROWS];
+				__m512		a[ATT_ROWS],
+							b[ATT_ROWS];
 				const float *xg = x + g * xs;
 				float	   *og = out + g * os + r;
 
 #pragma GCC unroll 16
-				for (int64_t b = 0; b < n / 16; b++)
-					qv[b] = _mm512_loadu_ps(xg + 16 * b);
+				for (int64_t k = 0; k < n / 16; k++)
+					qv[k] = _mm512_loadu_ps(xg + 16 * k);
 				if (B == 8)
 				{
 					float		u[ATT_ROWS];
 
-					dot_rows_q(8, n, qv, (const char *) y + r * stride * esz, stride, F16, v);
-					tree16x8(v, u);
+					dot_rows_q(8, n, qv, (const char *) y + r * stride * esz, stride, F16, a, b);
+					sum8x8(a, b, u);
 #pragma GCC unroll 8
 					for (int j = 0; j < 8; j++)
 						og[j] = u[j] * scale;
 				}
 				else
 				{
-					dot_rows_q(4, n, qv, (const char *) y + r * stride * esz, stride, F16, v);
+					dot_rows_q(4, n, qv, (const char *) y + r * stride * esz, stride, F16, a, b);
 					for (int j = 0; j < 4; j++)
-						og[j] = tree16(v[j]) * scale;
+						og[j] = hsum8(sum8(a[j], b[j])) * scale;
 				}
 			}
 	for (int g = 0; g < G; g++)
 		for (int64_t rr = r; rr < rows; rr++)
-		{
-			const void *yr = (const char *) y + rr * stride * esz;
-
-			out[g * os + rr] = tree16(dot_acc(n, x + g * xs, yr, F16)) * scale;
-		}
+			out[g * os + rr] = dot1(n, x + g * xs, (const char *) y + rr * stride * esz, F16) * scale;
 }
 
 /*
@@ -600,6 +611,146 @@ avx512_axpy_f16_rows_g(int64_t n, int G, const float *a, int64_t as, const uint1
 }
 
 /*
+ * expf of the 16 lanes of x that are in m, with the bits of the C
+ * library's expf: exp in double (x = k ln2 + r, |r| <= ln2 / 2, the
+ * Taylor polynomial of degree 9, relative error below 1e-11, then scaled
+ * by 2^k) rounded once to float. That is the correctly rounded value, and
+ * so expf's, unless the double lies within EXP_TOL of a float ulp from a
+ * rounding midpoint (expf's own error before its rounding is about 0.002
+ * ulp): the low 29 bits of the double's mantissa are the fraction of a
+ * float ulp, whatever the binade, as long as the result is a normal
+ * float, which x in [-87, 88] ensures. Those lanes and the lanes outside
+ * [-87, 88] (NaN, infinities, subnormal or overflowing results) are
+ * computed by expf itself. test/bench/expf_check.c compares every float
+ * in [-120, -0] with expf.
+ */
+#define EXP_TOL (1.0 / 128.0)
+
+static inline __attribute__((always_inline)) __m256
+exp8_pd(__m256 xf, __mmask8 *slow)
+{
+	const __m512d ln2_hi = _mm512_set1_pd(0x1.62e42fefa39efp-1);
+	const __m512d ln2_lo = _mm512_set1_pd(0x1.abc9e3b39803fp-56);
+	const __m512d inv_ln2 = _mm512_set1_pd(0x1.71547652b82fep0);
+	/* 1 / j! for j = 9 .. 2 */
+	static const double c[8] = {
+		1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0,
+		1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 1.0 / 2.0
+	};
+	const __m512i low29 = _mm512_set1_epi64((1LL << 29) - 1);
+	__m512d		x = _mm512_cvtps_pd(xf);
+	__m512d		k = _mm512_roundscale_pd(_mm512_mul_pd(x, inv_ln2),
+										 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512d		r = _mm512_fnmadd_pd(k, ln2_lo, _mm512_fnmadd_pd(k, ln2_hi, x));
+	__m512d		p = _mm512_set1_pd(c[0]),
+				d;
+	__m512i		frac;
+
+#pragma GCC unroll 8
+	for (int j = 1; j < 8; j++)
+		p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c[j]));
+	p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+	p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+	d = _mm512_scalef_pd(p, k);
+	/* distance of the fraction of a float ulp from one half, in 2^-29 ulp */
+	frac = _mm512_abs_epi64(_mm512_sub_epi64(_mm512_and_si512(_mm512_castpd_si512(d), low29),
+											 _mm512_set1_epi64(1LL << 28)));
+	*slow = _mm512_cmplt_epi64_mask(frac, _mm512_set1_epi64((long long) (EXP_TOL * (1 << 29))));
+	return _mm512_cvtpd_ps(d);
+}
+
+/*
+ * y[i] = expf(v[i]) for the 16 lanes of m (the others of v zero).
+ */
+static inline __attribute__((always_inline)) void
+exp16(__m512 v, float *y, __mmask16 m)
+{
+	__mmask16	out = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-87.0f), _CMP_NGE_UQ) |
+		_mm512_cmp_ps_mask(v, _mm512_set1_ps(88.0f), _CMP_NLE_UQ);
+	__mmask8	s0,
+				s1;
+	__m256		lo = exp8_pd(_mm512_castps512_ps256(v), &s0),
+				hi = exp8_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)), &s1);
+	unsigned	slow = ((unsigned) s0 | ((unsigned) s1 << 8) | out) & m;
+	float		xs[16];
+
+	_mm512_storeu_ps(xs, v);
+	_mm512_mask_storeu_ps(y, m, _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1)));
+	while (slow)
+	{
+		int			j = __builtin_ctz(slow);
+
+		y[j] = expf(xs[j]);
+		slow &= slow - 1;
+	}
+}
+
+/*
+ * See kernels.h: expf with its bits, 16 values at a time.
+ */
+void
+llm_avx512_expf_rows(int64_t n, const float *x, float *y)
+{
+	int64_t		i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		exp16(_mm512_loadu_ps(x + i), y + i, 0xffff);
+	if (i < n)
+		exp16(_mm512_maskz_loadu_ps(tail_mask(n - i), x + i), y + i, tail_mask(n - i));
+}
+
+/*
+ * softmax (see llm_kernels) with the scalar reference's bits: the maximum
+ * over 16 lanes (NaN never taken, as the reference's y > max; the
+ * maximum of the other values does not depend on the order, and +0 and
+ * -0 give the same differences for exp), y - max rounded as there, expf
+ * with its bits 16 values at a time (exp16), the double sum in order
+ * exactly as the reference's, then the 16-lane multiply by the float
+ * inverse (one rounding per value, as the reference).
+ */
+static void
+avx512_softmax(int64_t n, float *y)
+{
+	__m512		vmx = _mm512_set1_ps(-INFINITY),
+				vinv;
+	double		dsum = 0.0;
+	int64_t		p = 0;
+
+	for (; p + 16 <= n; p += 16)
+	{
+		__m512		v = _mm512_loadu_ps(y + p);
+
+		vmx = _mm512_mask_mov_ps(vmx, _mm512_cmp_ps_mask(v, vmx, _CMP_GT_OQ), v);
+	}
+	if (p < n)
+	{
+		__mmask16	m = tail_mask(n - p);
+		__m512		v = _mm512_mask_loadu_ps(vmx, m, y + p);
+
+		vmx = _mm512_mask_mov_ps(vmx, _mm512_cmp_ps_mask(v, vmx, _CMP_GT_OQ), v);
+	}
+	vmx = _mm512_set1_ps(_mm512_reduce_max_ps(vmx));
+	for (p = 0; p < n; p += 16)
+	{
+		__mmask16	m = n - p >= 16 ? (__mmask16) 0xffff : tail_mask(n - p);
+
+		exp16(_mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, y + p), vmx), y + p, m);
+	}
+	/* the sum apart, with no call in its loop (the chain stays in a register) */
+	for (p = 0; p < n; p++)
+		dsum += y[p];
+	vinv = _mm512_set1_ps((float) (1.0 / dsum));
+	for (p = 0; p + 16 <= n; p += 16)
+		_mm512_storeu_ps(y + p, _mm512_mul_ps(_mm512_loadu_ps(y + p), vinv));
+	if (p < n)
+	{
+		__mmask16	m = tail_mask(n - p);
+
+		_mm512_mask_storeu_ps(y + p, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, y + p), vinv));
+	}
+}
+
+/*
  * See kernels.h.
  */
 bool
@@ -615,10 +766,21 @@ llm_kernels_overlay_avx512_att(llm_kernels *k)
 	k->dot_f16_rows_g = avx512_dot_f16_rows_g;
 	k->axpy_f32_rows_g = avx512_axpy_f32_rows_g;
 	k->axpy_f16_rows_g = avx512_axpy_f16_rows_g;
+	k->softmax = avx512_softmax;
 	return true;
 }
 
 #else							/* not x86 */
+
+/*
+ * No AVX-512 code in this build: expf itself.
+ */
+void
+llm_avx512_expf_rows(int64_t n, const float *x, float *y)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = expf(x[i]);
+}
 
 /*
  * No AVX-512 code in this build.
