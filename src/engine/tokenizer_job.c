@@ -66,6 +66,8 @@ struct llm_tok_job
 	size_t		fi;				/* fragment being encoded */
 	size_t		foff;			/* bytes of fragment fi done (SPM) */
 	tok_bpe_run *bpe;			/* fragment fi under way (BPE) */
+	tok_spm_run *spm;			/* part of fragment fi under way (SPM) */
+	size_t		spm_end;		/* where that part ends in the fragment */
 	bool		prev_special;
 	tok_vec		vec;
 	tok_check	ck;
@@ -180,6 +182,7 @@ llm_tok_job_free(llm_tok_job *j)
 	if (!j)
 		return;
 	tok_bpe_end(j->bpe);
+	tok_spm_end(j->spm);
 	free(j->ranges);
 	free(j->fr.v);
 	free(j->piece.v);
@@ -284,7 +287,7 @@ job_encode(llm_tok_job *j, size_t budget, size_t *used, char *err)
 	size_t		done = 0;
 	int			rc;
 
-	if (j->foff == 0 && j->bpe == NULL && tok_tick(&j->ck))
+	if (j->foff == 0 && j->bpe == NULL && j->spm == NULL && tok_tick(&j->ck))
 		return llm_err(err, LLM_ABORT_MSG);
 	if (fg->tok >= 0)
 	{
@@ -296,15 +299,28 @@ job_encode(llm_tok_job *j, size_t budget, size_t *used, char *err)
 	}
 	if (t->kind == TOK_KIND_SPM)
 	{
-		size_t		end = spm_part_end(t, j->text + fg->off, fg->len, j->foff, left);
+		size_t		before = *used;
 
-		if (tok_spm_encode(t, j->text + fg->off + j->foff, end - j->foff,
-						   j->foff == 0 && t->add_space_prefix && j->prev_special,
-						   &j->ck, &j->vec, err) < 0)
+		if (j->spm == NULL)
+		{
+			j->spm_end = spm_part_end(t, j->text + fg->off, fg->len, j->foff, left);
+			if (tok_spm_begin(t, j->text + fg->off + j->foff, j->spm_end - j->foff,
+							  j->foff == 0 && t->add_space_prefix && j->prev_special,
+							  &j->spm, err) < 0)
+				return -1;
+		}
+		/* the merges of a part with no cut inside go on over several calls */
+		rc = tok_spm_more(t, j->spm, budget, used, &j->ck, &j->vec, err);
+		if (rc < 0)
 			return -1;
-		*used += end - j->foff;
-		j->foff = end;
-		if (end < fg->len)
+		if (*used == before)
+			*used += 1;
+		if (rc == 0)
+			return 0;
+		tok_spm_end(j->spm);
+		j->spm = NULL;
+		j->foff = j->spm_end;
+		if (j->spm_end < fg->len)
 			return 0;
 		j->foff = 0;
 		j->prev_special = false;
