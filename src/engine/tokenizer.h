@@ -105,8 +105,9 @@ int			llm_tokenize_marked_ex(const llm_tokenizer *t, const char *text, size_t le
  * (n_marks > 0: parse_special is then ignored); text and marks must stay
  * valid until llm_tok_job_free(). Each llm_tok_job_run() does about
  * budget bytes of work (splitting on special tokens, a regex pass or the
- * merges over that many bytes of the text; a text with no place where a
- * cut cannot change the ids is done in one part), asks ab (may be NULL)
+ * merges over that many bytes of the text, or that many heap operations
+ * of the merges of one long piece; only a special-token split window with
+ * no place to end is done in one part), asks ab (may be NULL)
  * as llm_tokenize_ex() does and once more before it returns, and returns
  * 1 when the ids are ready, 0 when work is left, -1 with err
  * (LLM_ABORT_MSG on a stop; the job is then finished with). After 1,

@@ -26,8 +26,14 @@
  *    of each side are those it makes in the whole (the heap orders each
  *    side's pairs the same way, the other side never interferes). Only
  *    the first part gets the space prefix.
- * A text with no such place (say a megabyte without any) is done in one
- * part, as before. The pair tables are built once per tokenizer at load.
+ * Merging one long piece (BPE) or one long SPM part (a megabyte of one
+ * letter, or of spaces, has no place to cut) is itself done over several
+ * calls: the symbols and the heap of candidate merges wait in the run
+ * (bpe_word_more, tok_spm_more) and each call does a bounded number of
+ * heap operations, so no call is held up by one indivisible merge loop.
+ * Only the split on special tokens of a window with no place to end is
+ * still done at once. The pair tables are built once per tokenizer at
+ * load.
  */
 #include <stdlib.h>
 #include <string.h>
