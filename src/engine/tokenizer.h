@@ -57,6 +57,11 @@ bool		llm_tokenizer_is_eog(const llm_tokenizer *t, int32_t tok);
 int32_t		llm_tokenizer_find(const llm_tokenizer *t, const char *s);
 /* raw vocabulary text of a token (NUL-terminated), NULL if out of range */
 const char *llm_tokenizer_text(const llm_tokenizer *t, int32_t tok);
+/*
+ * Length of the longest vocabulary text (at least 1): a text of len bytes
+ * has at least len / llm_tokenizer_max_text() tokens, BOS aside.
+ */
+size_t		llm_tokenizer_max_text(const llm_tokenizer *t);
 
 /*
  * Tokenize len bytes of text. On success *out is a malloc'd array of *n
@@ -123,6 +128,8 @@ int			llm_tok_job_new(llm_tok_job **out, const llm_tokenizer *t, const char *tex
 int			llm_tok_job_run(llm_tok_job *j, size_t budget, const llm_abort *ab, char *err);
 int			llm_tok_job_take(llm_tok_job *j, int32_t **out, size_t *n, char *err);
 size_t		llm_tok_job_bytes(const llm_tok_job *j, size_t *total);
+/* ids made so far: always a prefix of the final ones (BOS included) */
+size_t		llm_tok_job_n_ids(const llm_tok_job *j);
 void		llm_tok_job_free(llm_tok_job *j);
 
 /*

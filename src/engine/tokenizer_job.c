@@ -425,3 +425,14 @@ llm_tok_job_bytes(const llm_tok_job *j, size_t *total)
 		*total = j->len;
 	return j->phase == JOB_PARTITION ? j->rpos : j->len;
 }
+
+/*
+ * Ids the job has made so far: fragments are encoded in order and a
+ * fragment's ids are appended only once final, so they are a prefix of
+ * the final ids.
+ */
+size_t
+llm_tok_job_n_ids(const llm_tok_job *j)
+{
+	return j->vec.n;
+}
