@@ -130,6 +130,8 @@ int			llm_tok_job_take(llm_tok_job *j, int32_t **out, size_t *n, char *err);
 size_t		llm_tok_job_bytes(const llm_tok_job *j, size_t *total);
 /* ids made so far: always a prefix of the final ones (BOS included) */
 size_t		llm_tok_job_n_ids(const llm_tok_job *j);
+/* hand over those ids (malloc'd) of an unfinished job, which then ends */
+int			llm_tok_job_take_prefix(llm_tok_job *j, int32_t **out, size_t *n, char *err);
 void		llm_tok_job_free(llm_tok_job *j);
 
 /*

@@ -436,3 +436,27 @@ llm_tok_job_n_ids(const llm_tok_job *j)
 {
 	return j->vec.n;
 }
+
+/*
+ * Hand over the ids made so far by an unfinished job (a prefix of the
+ * final ones); the job is then finished with.
+ */
+int
+llm_tok_job_take_prefix(llm_tok_job *j, int32_t **out, size_t *n, char *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (j->failed)
+		return llm_err(err, "llm_tok_job_take_prefix: the job has failed");
+	if (!j->vec.v)
+	{
+		j->vec.v = malloc(sizeof(int32_t));
+		if (!j->vec.v)
+			return llm_err(err, "out of memory");
+	}
+	*out = j->vec.v;
+	*n = j->vec.n;
+	j->vec = (tok_vec) {0};
+	j->failed = true;
+	return 0;
+}
