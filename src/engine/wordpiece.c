@@ -923,8 +923,15 @@ wp_cut_at(const llm_wordpiece *wp, const char *text, size_t len, size_t pos)
 	utf8proc_ssize_t r;
 	uint32_t	one;
 	wp_u32vec	in = {&one, 1, 1};
-	uint32_t	outv[8];
-	wp_u32vec	outn = {outv, 0, 8};
+
+	/*
+	 * one code point normalises to at most 2 code points for each of the
+	 * 32 of wp_normalize's decomposition buffer, or 3 (CJK padding): never
+	 * more than the room here, so u32_push never reallocates this stack
+	 * buffer
+	 */
+	uint32_t	outv[72];
+	wp_u32vec	outn = {outv, 0, 72};
 
 	if (b == ' ' || b == '\t' || b == '\n' || b == '\r')
 		return true;
@@ -937,13 +944,8 @@ wp_cut_at(const llm_wordpiece *wp, const char *text, size_t len, size_t pos)
 	if (r <= 0)
 		return false;
 	one = (uint32_t) cp;
-	/* a single code point normalises to a few; more would mean realloc */
-	if (!wp_normalize(&wp->opt, &in, &outn) || outn.v != outv)
-	{
-		if (outn.v != outv)
-			free(outn.v);
+	if (!wp_normalize(&wp->opt, &in, &outn))
 		return false;
-	}
 	return outn.n > 0 && (wp_is_space(outv[0]) || wp_is_punct(outv[0]));
 }
 
