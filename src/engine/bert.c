@@ -1153,6 +1153,9 @@ bert_item_cmp(const void *a, const void *b)
 }
 
 #define BERT_BATCH_TOKENS 4096
+
+/* LLM_TRUNCATE_ERROR counts a text's tokens up to this many times the limit */
+#define BERT_COUNT_CAP 8
 #define BERT_BATCH_SEQS 64
 
 /*
@@ -1174,6 +1177,7 @@ llm_bert_batch(llm_bert_ctx *c, const llm_bert *m,
 	const int32_t **bids = NULL;
 	float	   *pooled = NULL;
 	int			nth = llm_pool_size(c->pool);
+	int			whole;
 
 	memset(&b, 0, sizeof(b));
 	if (n < 0)
@@ -1191,21 +1195,30 @@ llm_bert_batch(llm_bert_ctx *c, const llm_bert *m,
 			llm_err(err, LLM_ABORT_MSG);
 			goto done;
 		}
-		if (llm_wp_encode_ex(m->wp, texts[i], lens[i], true, 0, ab, &items[i].ids, &items[i].n, err) < 0)
-			goto done;
-		if (items[i].n > m->max_seq)
+		/*
+		 * Only what is kept is tokenized (wordpiece.h): [CLS] + the last
+		 * ids with [SEP], or the first ones; under LLM_TRUNCATE_ERROR the
+		 * count goes on to BERT_COUNT_CAP times the limit, for the message.
+		 */
+		if (mode == LLM_TRUNCATE_START)
 		{
-			if (mode == LLM_TRUNCATE_ERROR)
-			{
-				llm_err(err, "text %d has %d tokens, the model takes %d", i, items[i].n, m->max_seq);
+			if (llm_wp_encode_last(m->wp, texts[i], lens[i], m->max_seq, ab,
+								   &items[i].ids, &items[i].n, err) < 0)
 				goto done;
-			}
-			if (mode == LLM_TRUNCATE_START)	/* [CLS] + the last ids, [SEP] included */
-				memmove(items[i].ids + 1, items[i].ids + items[i].n - (m->max_seq - 1),
-						(size_t) (m->max_seq - 1) * sizeof(int32_t));
+			continue;
+		}
+		if (llm_wp_encode_first(m->wp, texts[i], lens[i], m->max_seq,
+								mode == LLM_TRUNCATE_ERROR ? BERT_COUNT_CAP * m->max_seq : m->max_seq,
+								ab, &items[i].ids, &items[i].n, &whole, err) < 0)
+			goto done;
+		if (mode == LLM_TRUNCATE_ERROR && whole > m->max_seq)
+		{
+			if (whole > BERT_COUNT_CAP * m->max_seq)
+				llm_err(err, "text %d has more than %d tokens, the model takes %d", i,
+						BERT_COUNT_CAP * m->max_seq, m->max_seq);
 			else
-				items[i].ids[m->max_seq - 1] = llm_wp_sep_id(m->wp);
-			items[i].n = m->max_seq;
+				llm_err(err, "text %d has %d tokens, the model takes %d", i, whole, m->max_seq);
+			goto done;
 		}
 	}
 	qsort(items, (size_t) n, sizeof(bert_item), bert_item_cmp);

@@ -33,6 +33,9 @@
 #include "embed_int.h"
 #include "model_int.h"
 
+/* work of one llm_tok_job_run() while a text is tokenized */
+#define EMBDEC_PART_BYTES (16 * 1024)
+
 /* tokens and items per engine step */
 #define EMBDEC_STEP_TOKENS 1024
 #define EMBDEC_STEP_ITEMS 64
@@ -260,6 +263,71 @@ llm_embdec_tokenize_ex(const llm_embdec *d, const char *text, size_t len, int ma
 	return 0;
 }
 
+/* LLM_TRUNCATE_ERROR counts a text's tokens up to this many times the limit */
+#define EMBDEC_COUNT_CAP 8
+
+/*
+ * The ids of a text under LLM_TRUNCATE_END (count_cap = max_seq) or
+ * LLM_TRUNCATE_ERROR (count_cap larger): tokenized in parts (llm_tok_job,
+ * whose ids so far are a prefix of the whole's) only until more than
+ * count_cap ids are made, so a long text costs about what is kept. The
+ * result is llm_embdec_tokenize_ex()'s when the whole has at most
+ * count_cap ids; else its first count_cap + 1 or more ids, with EOS
+ * after them when the model adds one, and *over set.
+ */
+static int
+embdec_tokenize_first(const llm_embdec *d, const char *text, size_t len, int count_cap,
+					  const llm_abort *ab, int32_t **ids, int *n_ids, bool *over, char *err)
+{
+	llm_tok_job *j = NULL;
+	int32_t    *v = NULL;
+	size_t		n = 0;
+	int			rc;
+
+	*ids = NULL;
+	*n_ids = 0;
+	*over = false;
+	if (text == NULL && len > 0)
+		return llm_err(err, "text is NULL");
+	rc = llm_tok_job_new(&j, d->model->tok, text ? text : "", len, d->add_bos, false,
+						 NULL, 0, err);
+	while (rc == 0 && llm_tok_job_n_ids(j) <= (size_t) count_cap)
+		rc = llm_tok_job_run(j, EMBDEC_PART_BYTES, ab, err);
+	if (rc == 0)
+	{
+		/* stopped early: hand over what is made */
+		*over = true;
+		rc = llm_tok_job_take_prefix(j, &v, &n, err);
+	}
+	else if (rc > 0)
+		rc = llm_tok_job_take(j, &v, &n, err);
+	llm_tok_job_free(j);
+	if (rc < 0)
+		return -1;
+	if (n >= (size_t) INT32_MAX - 1)
+	{
+		free(v);
+		return llm_err(err, "text has too many tokens");
+	}
+	if (d->add_eos)
+	{
+		int32_t    *w = realloc(v, (n + 1) * sizeof(int32_t));
+
+		if (w == NULL)
+		{
+			free(v);
+			return llm_err(err, "out of memory");
+		}
+		v = w;
+		v[n++] = d->eos;
+	}
+	if (n > (size_t) count_cap)
+		*over = true;
+	*ids = v;
+	*n_ids = (int) n;
+	return 0;
+}
+
 /*
  * Cut a text's ids to max_seq: LLM_TRUNCATE_START keeps a leading BOS and
  * the last ids, the others keep the first ids and a final EOS.
@@ -403,10 +471,15 @@ llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 		goto done;
 	}
 
-	/* tokenize everything first: errors come before any compute */
+	/*
+	 * tokenize everything first: errors come before any compute; under
+	 * truncation end or error only as far as is kept (or counted)
+	 */
 	for (i = 0; i < n; i++)
 	{
 		char		sub[LLM_ERRLEN];
+		bool		over = false;
+		int			trc;
 
 		if (llm_should_abort(ab))
 		{
@@ -418,7 +491,14 @@ llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 			llm_err(err, "text %d is NULL", i);
 			goto done;
 		}
-		if (llm_embdec_tokenize_ex(d, texts[i], lens[i], 0, ab, &tx[i].ids, &tx[i].n, sub) < 0)
+		if (mode == LLM_TRUNCATE_START)
+			trc = llm_embdec_tokenize_ex(d, texts[i], lens[i], 0, ab, &tx[i].ids, &tx[i].n, sub);
+		else
+			trc = embdec_tokenize_first(d, texts[i], lens[i],
+										mode == LLM_TRUNCATE_ERROR ?
+										EMBDEC_COUNT_CAP * d->max_seq : d->max_seq,
+										ab, &tx[i].ids, &tx[i].n, &over, sub);
+		if (trc < 0)
 		{
 			if (strcmp(sub, LLM_ABORT_MSG) == 0)
 				llm_err(err, LLM_ABORT_MSG);
@@ -433,6 +513,12 @@ llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 		}
 		if (tx[i].n > d->max_seq)
 		{
+			if (mode == LLM_TRUNCATE_ERROR && over)
+			{
+				llm_err(err, "text %d has more than %d tokens, the model takes %d", i,
+						EMBDEC_COUNT_CAP * d->max_seq, d->max_seq);
+				goto done;
+			}
 			if (mode == LLM_TRUNCATE_ERROR)
 			{
 				llm_err(err, "text %d has %d tokens, the model takes %d", i, tx[i].n,

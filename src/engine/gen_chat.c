@@ -59,20 +59,31 @@ chat_apply_bos(const llm_model *m, const llm_chat_template *t, const llm_chat_ms
 	return 0;
 }
 
+/* a render is counted up to this many times the context (then "more") */
+#define CHAT_FIT_COUNT_CAP 4
+
+/* work of one llm_tok_job_run() while a render is counted */
+#define CHAT_FIT_PART_BYTES (64 * 1024)
+
 /*
  * Render the messages whose keep[] flag is set and count the tokens of
  * the result as llm_gen_new() will tokenize it (only the template's
- * markers special), asking ab whether to stop. On success the render,
- * its marks and the count are returned; the caller frees *out and *marks.
+ * markers special), asking ab whether to stop. The count stops once it
+ * passes cap (then *n_tok is above cap, not exact): the ids made so far
+ * are a prefix of the whole's (llm_tok_job), and a render too long for
+ * cap tokens of the longest text is not tokenized at all, so a render
+ * far too long costs little more than its rendering. On
+ * success the render, its marks and the count are returned; the caller
+ * frees *out and *marks.
  */
 static int
 chat_fit_render(const llm_model *m, const llm_chat_template *t, const llm_chat_msg *msgs,
 				size_t n, const bool *keep, llm_chat_msg *scratch, bool bos,
-				const llm_abort *ab, char **out, llm_text_span **marks,
+				const llm_abort *ab, size_t cap, char **out, llm_text_span **marks,
 				size_t *n_marks, size_t *n_tok, char *err)
 {
 	size_t		k = 0;
-	int32_t    *ids = NULL;
+	llm_tok_job *job = NULL;
 	int			rc;
 
 	for (size_t i = 0; i < n; i++)
@@ -80,12 +91,25 @@ chat_fit_render(const llm_model *m, const llm_chat_template *t, const llm_chat_m
 			scratch[k++] = msgs[i];
 	if (chat_apply_bos(m, t, scratch, k, bos, out, marks, n_marks, err) < 0)
 		return -1;
-	if (*n_marks > 0)
-		rc = llm_tokenize_marked_ex(m->tok, *out, strlen(*out), bos, *marks, *n_marks,
-									ab, &ids, n_tok, err);
-	else
-		rc = llm_tokenize_ex(m->tok, *out, strlen(*out), bos, false, ab, &ids, n_tok, err);
-	free(ids);
+	/*
+	 * No token stands for more than max_text bytes of the text (twice
+	 * that leaves room for the re-encoding of invalid UTF-8), so a render
+	 * longer than that many times cap is over cap without tokenizing it.
+	 */
+	if (strlen(*out) / (2 * llm_tokenizer_max_text(m->tok)) > cap)
+	{
+		*n_tok = cap + 1;
+		return 0;
+	}
+	rc = llm_tok_job_new(&job, m->tok, *out, strlen(*out), bos, false, *marks, *n_marks, err);
+	while (rc == 0 && llm_tok_job_n_ids(job) <= cap)
+		rc = llm_tok_job_run(job, CHAT_FIT_PART_BYTES, ab, err);
+	if (rc >= 0)
+	{
+		*n_tok = llm_tok_job_n_ids(job);
+		rc = 0;
+	}
+	llm_tok_job_free(job);
 	if (rc < 0)
 	{
 		free(*out);
@@ -129,6 +153,7 @@ llm_chat_fit(const llm_model *m, const llm_chat_template *t, const llm_chat_msg 
 	int32_t		lo,
 				hi;
 	int			rc = -1;
+	size_t		cap = (size_t) CHAT_FIT_COUNT_CAP * (size_t) (n_ctx > 0 ? n_ctx : 1);
 
 	*out = NULL;
 	*marks = NULL;
@@ -178,8 +203,8 @@ llm_chat_fit(const llm_model *m, const llm_chat_template *t, const llm_chat_msg 
 
 	/* the whole conversation first */
 	chat_fit_keep(turn_of, n, 0, keep);
-	if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, p->abort, out, marks, n_marks,
-						&n_tok, err) < 0)
+	if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, p->abort, cap, out, marks,
+						n_marks, &n_tok, err) < 0)
 		goto done;
 	if (n_tok + (size_t) p->max_tokens <= (size_t) n_ctx)
 	{
@@ -193,14 +218,15 @@ llm_chat_fit(const llm_model *m, const llm_chat_template *t, const llm_chat_msg 
 
 	/* then only the messages that are always kept */
 	chat_fit_keep(turn_of, n, n_turns, keep);
-	if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, p->abort, out, marks, n_marks,
-						&n_tok, err) < 0)
+	if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, p->abort, cap, out, marks,
+						n_marks, &n_tok, err) < 0)
 		goto done;
 	if (n_tok + (size_t) p->max_tokens > (size_t) n_ctx)
 	{
-		llm_err(err, "chat of %zu tokens with only the system message and the last user "
+		llm_err(err, "chat of %s%zu tokens with only the system message and the last user "
 				"turn plus max_tokens %d exceeds the context of %d tokens",
-				n_tok, p->max_tokens, n_ctx);
+				n_tok > cap ? "more than " : "", n_tok > cap ? cap : n_tok,
+				p->max_tokens, n_ctx);
 		goto done;
 	}
 
@@ -218,8 +244,8 @@ llm_chat_fit(const llm_model *m, const llm_chat_template *t, const llm_chat_msg 
 		size_t		mn = 0;
 
 		chat_fit_keep(turn_of, n, mid, keep);
-		if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, p->abort, &mo, &mm, &mn,
-							&n_tok, err) < 0)
+		if (chat_fit_render(m, t, msgs, n, keep, scratch, bos, p->abort, cap, &mo, &mm,
+							&mn, &n_tok, err) < 0)
 			goto done;
 		if (n_tok + (size_t) p->max_tokens <= (size_t) n_ctx)
 		{

@@ -823,6 +823,22 @@ llm_tokenizer_text(const llm_tokenizer *t, int32_t tok)
 }
 
 /*
+ * Bytes of the longest vocabulary text: no token stands for more bytes of
+ * the input than that (byte-level BPE texts are the byte-encoded form,
+ * one or two bytes per input byte; SPM's "▁" is three for one space).
+ */
+size_t
+llm_tokenizer_max_text(const llm_tokenizer *t)
+{
+	size_t		mx = 1;
+
+	for (int32_t id = 0; id < t->n_vocab; id++)
+		if (t->len[id] > mx)
+			mx = t->len[id];
+	return mx;
+}
+
+/*
  * Append a fragment; -1 when memory runs out.
  */
 int

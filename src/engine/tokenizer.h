@@ -57,6 +57,11 @@ bool		llm_tokenizer_is_eog(const llm_tokenizer *t, int32_t tok);
 int32_t		llm_tokenizer_find(const llm_tokenizer *t, const char *s);
 /* raw vocabulary text of a token (NUL-terminated), NULL if out of range */
 const char *llm_tokenizer_text(const llm_tokenizer *t, int32_t tok);
+/*
+ * Length of the longest vocabulary text (at least 1): a text of len bytes
+ * has at least len / llm_tokenizer_max_text() tokens, BOS aside.
+ */
+size_t		llm_tokenizer_max_text(const llm_tokenizer *t);
 
 /*
  * Tokenize len bytes of text. On success *out is a malloc'd array of *n
@@ -105,8 +110,9 @@ int			llm_tokenize_marked_ex(const llm_tokenizer *t, const char *text, size_t le
  * (n_marks > 0: parse_special is then ignored); text and marks must stay
  * valid until llm_tok_job_free(). Each llm_tok_job_run() does about
  * budget bytes of work (splitting on special tokens, a regex pass or the
- * merges over that many bytes of the text; a text with no place where a
- * cut cannot change the ids is done in one part), asks ab (may be NULL)
+ * merges over that many bytes of the text, or that many heap operations
+ * of the merges of one long piece; only a special-token split window with
+ * no place to end is done in one part), asks ab (may be NULL)
  * as llm_tokenize_ex() does and once more before it returns, and returns
  * 1 when the ids are ready, 0 when work is left, -1 with err
  * (LLM_ABORT_MSG on a stop; the job is then finished with). After 1,
@@ -122,6 +128,10 @@ int			llm_tok_job_new(llm_tok_job **out, const llm_tokenizer *t, const char *tex
 int			llm_tok_job_run(llm_tok_job *j, size_t budget, const llm_abort *ab, char *err);
 int			llm_tok_job_take(llm_tok_job *j, int32_t **out, size_t *n, char *err);
 size_t		llm_tok_job_bytes(const llm_tok_job *j, size_t *total);
+/* ids made so far: always a prefix of the final ones (BOS included) */
+size_t		llm_tok_job_n_ids(const llm_tok_job *j);
+/* hand over those ids (malloc'd) of an unfinished job, which then ends */
+int			llm_tok_job_take_prefix(llm_tok_job *j, int32_t **out, size_t *n, char *err);
 void		llm_tok_job_free(llm_tok_job *j);
 
 /*

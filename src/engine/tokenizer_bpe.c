@@ -132,7 +132,20 @@ typedef struct bpe_work
 	bpe_sym    *sym;
 	size_t		sym_cap;
 	tok_heap	heap;			/* of bpe_pair, by pair_before */
+	/* a word under way (bpe_word_more): what is left of it */
+	int			phase;			/* BPE_WORD_IDLE, _PAIRS or _MERGE */
+	size_t		len;			/* bytes of word */
+	int32_t		ns;				/* its symbols */
+	int32_t		next_pair;		/* symbol whose pair with the one before
+								 * goes on the heap next */
 } bpe_work;
+
+enum
+{
+	BPE_WORD_IDLE = 0,			/* no word under way */
+	BPE_WORD_PAIRS,				/* filling the heap */
+	BPE_WORD_MERGE				/* merging */
+};
 
 
 /*
@@ -360,50 +373,76 @@ pair_add(const llm_tokenizer *t, bpe_work *w, int32_t l, int32_t r)
 }
 
 /*
- * Apply BPE to the byte-encoded word in w->word[0..len) and append ids.
- * A final symbol that is not a token falls back to its single bytes (each
- * looked up as a one-byte token and dropped when absent), as in llama.cpp.
+ * Apply BPE to the byte-encoded word in w->word[0..w->len) and append
+ * ids, doing at most about budget - *used heap operations before it
+ * returns 0 (the word is then left under way in w, and the next call
+ * goes on with it); 1 once its ids are appended, -1 when out of memory.
+ * Each operation adds one to *used and is counted by tok_tick(); a stop
+ * asked for there sets *stop and returns -1. The ids are those of doing
+ * it in one go: the heap and the symbols simply wait in w. A final
+ * symbol that is not a token falls back to its single bytes (each looked
+ * up as a one-byte token and dropped when absent), as in llama.cpp.
  */
 static int
-bpe_word(const llm_tokenizer *t, bpe_work *w, size_t len, tok_vec *out)
+bpe_word_more(const llm_tokenizer *t, bpe_work *w, size_t budget, size_t *used,
+			  tok_check *ck, bool *stop, tok_vec *out)
 {
-	int32_t		ns = 0;
 	int32_t		id;
 
-	if (t->ignore_merges && (id = tok_lookup(t, w->word, len)) >= 0)
-		return tok_vec_push(out, id);
-
-	if (len > w->sym_cap)
+	if (w->phase == BPE_WORD_IDLE)
 	{
-		bpe_sym    *s = realloc(w->sym, len * sizeof(bpe_sym));
+		size_t		len = w->len;
+		int32_t		ns = 0;
 
-		if (!s)
-			return -1;
-		w->sym = s;
-		w->sym_cap = len;
+		if (t->ignore_merges && (id = tok_lookup(t, w->word, len)) >= 0)
+			return tok_vec_push(out, id) < 0 ? -1 : 1;
+		if (len > w->sym_cap)
+		{
+			bpe_sym    *sy = realloc(w->sym, len * sizeof(bpe_sym));
+
+			if (!sy)
+				return -1;
+			w->sym = sy;
+			w->sym_cap = len;
+		}
+		for (size_t off = 0; off < len; ns++)
+		{
+			size_t		cl = tok_utf8_len((unsigned char) w->word[off]);
+
+			if (cl > len - off)
+				cl = len - off;
+			w->sym[ns].start = (uint32_t) off;
+			w->sym[ns].n = (uint32_t) cl;
+			w->sym[ns].prev = ns - 1;
+			off += cl;
+			w->sym[ns].next = off == len ? -1 : ns + 1;
+		}
+		w->ns = ns;
+		w->heap.n = 0;
+		w->next_pair = 1;
+		w->phase = BPE_WORD_PAIRS;
 	}
-	for (size_t off = 0; off < len; ns++)
+	for (; w->phase == BPE_WORD_PAIRS && w->next_pair < w->ns; w->next_pair++)
 	{
-		size_t		cl = tok_utf8_len((unsigned char) w->word[off]);
-
-		if (cl > len - off)
-			cl = len - off;
-		w->sym[ns].start = (uint32_t) off;
-		w->sym[ns].n = (uint32_t) cl;
-		w->sym[ns].prev = ns - 1;
-		off += cl;
-		w->sym[ns].next = off == len ? -1 : ns + 1;
-	}
-
-	w->heap.n = 0;
-	for (int32_t i = 1; i < ns; i++)
-		if (pair_add(t, w, i - 1, i) < 0)
+		if (*used >= budget)
+			return 0;
+		if (tok_tick(ck))
+			return *stop = true, -1;
+		(*used)++;
+		if (pair_add(t, w, w->next_pair - 1, w->next_pair) < 0)
 			return -1;
+	}
+	w->phase = BPE_WORD_MERGE;
 	while (w->heap.n > 0)
 	{
 		bpe_pair	p;
 		bpe_sym    *l, *r;
 
+		if (*used >= budget)
+			return 0;
+		if (tok_tick(ck))
+			return *stop = true, -1;
+		(*used)++;
 		tok_heap_pop(&w->heap, &p);
 		l = &w->sym[p.left];
 		r = &w->sym[p.right];
@@ -417,8 +456,9 @@ bpe_word(const llm_tokenizer *t, bpe_work *w, size_t len, tok_vec *out)
 		if (pair_add(t, w, l->prev, p.left) < 0 || pair_add(t, w, p.left, l->next) < 0)
 			return -1;
 	}
+	w->phase = BPE_WORD_IDLE;
 
-	for (int32_t i = 0; i >= 0 && ns > 0; i = w->sym[i].next)
+	for (int32_t i = 0; i >= 0 && w->ns > 0; i = w->sym[i].next)
 	{
 		const char *s = w->word + w->sym[i].start;
 
@@ -436,7 +476,7 @@ bpe_word(const llm_tokenizer *t, bpe_work *w, size_t len, tok_vec *out)
 				return -1;
 		}
 	}
-	return 0;
+	return 1;
 }
 
 /*
@@ -632,31 +672,41 @@ tok_bpe_more(const llm_tokenizer *t, tok_bpe_run *r, size_t budget, size_t *used
 	{
 		size_t		a = r->i > 0 ? r->ends[r->i - 1] : 0;
 		size_t		wl = 0;
+		bool		stop = false;
+		int			rc;
 
 		if (*used >= budget)
 			return 0;
-		if (tok_tick(ck))
-			return llm_err(err, LLM_ABORT_MSG);
-		if (!llm_mul_size(r->ends[r->i] - a, 2, &cap))
-			return llm_err(err, "out of memory while tokenizing");
-		if (cap > r->w.word_cap)
+		if (r->w.phase == BPE_WORD_IDLE)
 		{
-			char	   *nw = realloc(r->w.word, cap);
-
-			if (!nw)
+			/* a new piece; one under way (a long one) goes on below */
+			if (tok_tick(ck))
+				return llm_err(err, LLM_ABORT_MSG);
+			if (!llm_mul_size(r->ends[r->i] - a, 2, &cap))
 				return llm_err(err, "out of memory while tokenizing");
-			r->w.word = nw;
-			r->w.word_cap = cap;
-		}
-		for (size_t b = a; b < r->ends[r->i]; b++)
-		{
-			unsigned char ch = (unsigned char) r->canon[b];
+			if (cap > r->w.word_cap)
+			{
+				char	   *nw = realloc(r->w.word, cap);
 
-			memcpy(r->w.word + wl, t->byte_enc[ch], t->byte_enc_len[ch]);
-			wl += t->byte_enc_len[ch];
+				if (!nw)
+					return llm_err(err, "out of memory while tokenizing");
+				r->w.word = nw;
+				r->w.word_cap = cap;
+			}
+			for (size_t b = a; b < r->ends[r->i]; b++)
+			{
+				unsigned char ch = (unsigned char) r->canon[b];
+
+				memcpy(r->w.word + wl, t->byte_enc[ch], t->byte_enc_len[ch]);
+				wl += t->byte_enc_len[ch];
+			}
+			r->w.len = wl;
 		}
-		if (bpe_word(t, &r->w, wl, out) < 0)
-			return llm_err(err, "out of memory while tokenizing");
+		rc = bpe_word_more(t, &r->w, budget, used, ck, &stop, out);
+		if (rc < 0)
+			return llm_err(err, stop ? LLM_ABORT_MSG : "out of memory while tokenizing");
+		if (rc == 0)
+			return 0;			/* the piece is left under way */
 		*used += r->ends[r->i] - a;
 	}
 	return 1;

@@ -258,4 +258,18 @@ void		tok_bpe_end(tok_bpe_run *r);
 int			tok_spm_encode(const llm_tokenizer *t, const char *text, size_t len,
 						   bool space_prefix, tok_check *ck, tok_vec *out, char *err);
 
+/*
+ * tok_spm_encode() in steps: tok_spm_begin() escapes the text and makes
+ * its symbols; each tok_spm_more() fills the heap and merges for about
+ * budget - *used heap operations (adding each to *used) and returns 0
+ * when work is left, 1 once the ids are appended to out, -1 with err;
+ * the ids are those of tok_spm_encode(). tok_spm_end() frees the run.
+ */
+typedef struct tok_spm_run tok_spm_run;
+int			tok_spm_begin(const llm_tokenizer *t, const char *text, size_t len,
+						  bool space_prefix, tok_spm_run **out, char *err);
+int			tok_spm_more(const llm_tokenizer *t, tok_spm_run *r, size_t budget,
+						 size_t *used, tok_check *ck, tok_vec *out, char *err);
+void		tok_spm_end(tok_spm_run *r);
+
 #endif							/* LLM_TOKENIZER_INT_H */

@@ -26,8 +26,14 @@
  *    of each side are those it makes in the whole (the heap orders each
  *    side's pairs the same way, the other side never interferes). Only
  *    the first part gets the space prefix.
- * A text with no such place (say a megabyte without any) is done in one
- * part, as before. The pair tables are built once per tokenizer at load.
+ * Merging one long piece (BPE) or one long SPM part (a megabyte of one
+ * letter, or of spaces, has no place to cut) is itself done over several
+ * calls: the symbols and the heap of candidate merges wait in the run
+ * (bpe_word_more, tok_spm_more) and each call does a bounded number of
+ * heap operations, so no call is held up by one indivisible merge loop.
+ * Only the split on special tokens of a window with no place to end is
+ * still done at once. The pair tables are built once per tokenizer at
+ * load.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +72,8 @@ struct llm_tok_job
 	size_t		fi;				/* fragment being encoded */
 	size_t		foff;			/* bytes of fragment fi done (SPM) */
 	tok_bpe_run *bpe;			/* fragment fi under way (BPE) */
+	tok_spm_run *spm;			/* part of fragment fi under way (SPM) */
+	size_t		spm_end;		/* where that part ends in the fragment */
 	bool		prev_special;
 	tok_vec		vec;
 	tok_check	ck;
@@ -180,6 +188,7 @@ llm_tok_job_free(llm_tok_job *j)
 	if (!j)
 		return;
 	tok_bpe_end(j->bpe);
+	tok_spm_end(j->spm);
 	free(j->ranges);
 	free(j->fr.v);
 	free(j->piece.v);
@@ -284,7 +293,7 @@ job_encode(llm_tok_job *j, size_t budget, size_t *used, char *err)
 	size_t		done = 0;
 	int			rc;
 
-	if (j->foff == 0 && j->bpe == NULL && tok_tick(&j->ck))
+	if (j->foff == 0 && j->bpe == NULL && j->spm == NULL && tok_tick(&j->ck))
 		return llm_err(err, LLM_ABORT_MSG);
 	if (fg->tok >= 0)
 	{
@@ -296,15 +305,28 @@ job_encode(llm_tok_job *j, size_t budget, size_t *used, char *err)
 	}
 	if (t->kind == TOK_KIND_SPM)
 	{
-		size_t		end = spm_part_end(t, j->text + fg->off, fg->len, j->foff, left);
+		size_t		before = *used;
 
-		if (tok_spm_encode(t, j->text + fg->off + j->foff, end - j->foff,
-						   j->foff == 0 && t->add_space_prefix && j->prev_special,
-						   &j->ck, &j->vec, err) < 0)
+		if (j->spm == NULL)
+		{
+			j->spm_end = spm_part_end(t, j->text + fg->off, fg->len, j->foff, left);
+			if (tok_spm_begin(t, j->text + fg->off + j->foff, j->spm_end - j->foff,
+							  j->foff == 0 && t->add_space_prefix && j->prev_special,
+							  &j->spm, err) < 0)
+				return -1;
+		}
+		/* the merges of a part with no cut inside go on over several calls */
+		rc = tok_spm_more(t, j->spm, budget, used, &j->ck, &j->vec, err);
+		if (rc < 0)
 			return -1;
-		*used += end - j->foff;
-		j->foff = end;
-		if (end < fg->len)
+		if (*used == before)
+			*used += 1;
+		if (rc == 0)
+			return 0;
+		tok_spm_end(j->spm);
+		j->spm = NULL;
+		j->foff = j->spm_end;
+		if (j->spm_end < fg->len)
 			return 0;
 		j->foff = 0;
 		j->prev_special = false;
@@ -402,4 +424,39 @@ llm_tok_job_bytes(const llm_tok_job *j, size_t *total)
 	if (total)
 		*total = j->len;
 	return j->phase == JOB_PARTITION ? j->rpos : j->len;
+}
+
+/*
+ * Ids the job has made so far: fragments are encoded in order and a
+ * fragment's ids are appended only once final, so they are a prefix of
+ * the final ids.
+ */
+size_t
+llm_tok_job_n_ids(const llm_tok_job *j)
+{
+	return j->vec.n;
+}
+
+/*
+ * Hand over the ids made so far by an unfinished job (a prefix of the
+ * final ones); the job is then finished with.
+ */
+int
+llm_tok_job_take_prefix(llm_tok_job *j, int32_t **out, size_t *n, char *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (j->failed)
+		return llm_err(err, "llm_tok_job_take_prefix: the job has failed");
+	if (!j->vec.v)
+	{
+		j->vec.v = malloc(sizeof(int32_t));
+		if (!j->vec.v)
+			return llm_err(err, "out of memory");
+	}
+	*out = j->vec.v;
+	*n = j->vec.n;
+	j->vec = (tok_vec) {0};
+	j->failed = true;
+	return 0;
 }

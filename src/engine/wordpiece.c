@@ -10,6 +10,9 @@
 
 #include "llm_util.h"
 
+/* bytes of ordinary text a bounded tokenization encodes at a time */
+#define WP_PART_BYTES 4096
+
 typedef struct wp_special
 {
 	const char *s;				/* token text (points into tokens[]) */
@@ -924,4 +927,353 @@ llm_wp_encode_ex(const llm_wordpiece *wp, const char *text, size_t len,
 	*ids = out.v;
 	*n_ids = (int) out.n;
 	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* bounded tokenization                                              */
+/* ---------------------------------------------------------------- */
+
+/* a text tokenized in parts (see wordpiece.h) */
+struct llm_wp_job
+{
+	const llm_wordpiece *wp;
+	const char *text;
+	size_t		len;
+	bool		add_special;
+	size_t		pos;			/* scanned for special tokens up to here */
+	size_t		seg;			/* ordinary text not yet encoded starts here */
+	bool		done;
+	bool		failed;
+	wp_i32vec	out;
+	wp_u32vec	raw,
+				norm;
+};
+
+/*
+ * The longest special token that starts at text[pos], or -1: the test
+ * llm_wp_encode_ex() makes at every byte.
+ */
+static int
+wp_special_at(const llm_wordpiece *wp, const char *text, size_t len, size_t pos)
+{
+	int			best = -1;
+
+	for (int k = 0; k < wp->n_special; k++)
+	{
+		const wp_special *sp = &wp->special[k];
+
+		if (sp->len <= len - pos && memcmp(text + pos, sp->s, sp->len) == 0 &&
+			(best < 0 || sp->len > wp->special[best].len))
+			best = k;
+	}
+	return best;
+}
+
+/*
+ * Whether ordinary text may be cut before byte pos without changing its
+ * ids: the byte starts a code point (it is no UTF-8 continuation byte,
+ * and decoding, which takes one byte of any invalid sequence, always
+ * starts afresh at such a byte), the code point is valid, and its
+ * normalised form begins with white space or punctuation, so that the
+ * word before it ends there in the whole text too. The normaliser works
+ * code point by code point, so both sides normalise as in the whole.
+ */
+static bool
+wp_cut_at(const llm_wordpiece *wp, const char *text, size_t len, size_t pos)
+{
+	unsigned char b = (unsigned char) text[pos];
+	utf8proc_int32_t cp;
+	utf8proc_ssize_t r;
+	uint32_t	one;
+	wp_u32vec	in = {&one, 1, 1};
+
+	/*
+	 * one code point normalises to at most 2 code points for each of the
+	 * 32 of wp_normalize's decomposition buffer, or 3 (CJK padding): never
+	 * more than the room here, so u32_push never reallocates this stack
+	 * buffer
+	 */
+	uint32_t	outv[72];
+	wp_u32vec	outn = {outv, 0, 72};
+
+	if (b == ' ' || b == '\t' || b == '\n' || b == '\r')
+		return true;
+	if (b < 0x80)
+		return wp_is_punct(b);
+	if (b < 0xC0)
+		return false;
+	r = utf8proc_iterate((const utf8proc_uint8_t *) text + pos,
+						 (utf8proc_ssize_t) (len - pos), &cp);
+	if (r <= 0)
+		return false;
+	one = (uint32_t) cp;
+	if (!wp_normalize(&wp->opt, &in, &outn))
+		return false;
+	return outn.n > 0 && (wp_is_space(outv[0]) || wp_is_punct(outv[0]));
+}
+
+/*
+ * Start tokenizing text[0..len) in parts (see wordpiece.h).
+ */
+int
+llm_wp_job_new(llm_wp_job **out, const llm_wordpiece *wp, const char *text, size_t len,
+			   bool add_special, char *err)
+{
+	llm_wp_job *j;
+
+	*out = NULL;
+	if (!text && len > 0)
+		return llm_err(err, "wordpiece: NULL text");
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return llm_err(err, "out of memory");
+	j->wp = wp;
+	j->text = text;
+	j->len = len;
+	j->add_special = add_special;
+	if (add_special && !i32_push(&j->out, wp->cls))
+	{
+		free(j);
+		return llm_err(err, "out of memory");
+	}
+	*out = j;
+	return 0;
+}
+
+/*
+ * Release a job (NULL is fine).
+ */
+void
+llm_wp_job_free(llm_wp_job *j)
+{
+	if (!j)
+		return;
+	free(j->out.v);
+	free(j->raw.v);
+	free(j->norm.v);
+	free(j);
+}
+
+/*
+ * Encode the ordinary text text[seg..end) of a job.
+ */
+static bool
+wp_job_flush(llm_wp_job *j, size_t end, const llm_abort *ab, bool *aborted)
+{
+	j->raw.n = 0;
+	j->norm.n = 0;
+	return wp_decode(j->text + j->seg, end - j->seg, &j->raw) &&
+		wp_normalize(&j->wp->opt, &j->raw, &j->norm) &&
+		wp_segment(j->wp, &j->norm, &j->out, ab, aborted);
+}
+
+/*
+ * Do about budget bytes of a job's work (see wordpiece.h): the scan goes
+ * on as llm_wp_encode_ex()'s does, but once budget bytes of ordinary text
+ * are pending it encodes them at the next place wp_cut_at() allows, and
+ * returns after budget bytes in all.
+ */
+int
+llm_wp_job_run(llm_wp_job *j, size_t budget, const llm_abort *ab, char *err)
+{
+	const llm_wordpiece *wp = j->wp;
+	size_t		start = j->pos;
+	bool		aborted = false;
+	bool		okk = true;
+
+	if (j->failed)
+		return llm_err(err, "llm_wp_job_run: the job has failed");
+	if (budget == 0)
+		budget = 1;
+	if (llm_should_abort(ab))
+		aborted = true, okk = false;
+	while (okk && !j->done)
+	{
+		int			best = -1;
+		bool		cut = false;
+
+		if (j->pos < j->len)
+		{
+			best = wp_special_at(wp, j->text, j->len, j->pos);
+			if (best < 0)
+			{
+				cut = j->pos - j->seg >= budget && wp_cut_at(wp, j->text, j->len, j->pos);
+				if (!cut)
+				{
+					j->pos++;
+					continue;
+				}
+			}
+		}
+		okk = wp_job_flush(j, j->pos, ab, &aborted);
+		if (!okk)
+			break;
+		j->seg = j->pos;
+		if (cut)
+			break;				/* budget bytes were encoded */
+		if (best < 0)
+		{
+			if (j->add_special)
+				okk = i32_push(&j->out, wp->sep);
+			j->done = true;
+			break;
+		}
+		okk = i32_push(&j->out, wp->special[best].id);
+		j->pos += wp->special[best].len;
+		j->seg = j->pos;
+		if (j->pos - start >= budget)
+			break;
+	}
+	if (okk && j->out.n > (size_t) INT32_MAX)
+	{
+		j->failed = true;
+		return llm_err(err, "text too long");
+	}
+	if (!okk)
+	{
+		j->failed = true;
+		return llm_err(err, aborted ? LLM_ABORT_MSG : "out of memory while tokenizing");
+	}
+	return j->done ? 1 : 0;
+}
+
+/*
+ * Ids the job has made so far: a prefix of the final ones.
+ */
+size_t
+llm_wp_job_n_ids(const llm_wp_job *j)
+{
+	return j->out.n;
+}
+
+/*
+ * Hand over the ids made so far (see wordpiece.h); the job is then
+ * finished with.
+ */
+int
+llm_wp_job_take(llm_wp_job *j, int32_t **ids, int *n_ids, char *err)
+{
+	*ids = NULL;
+	*n_ids = 0;
+	if (j->failed)
+		return llm_err(err, "llm_wp_job_take: the job has failed");
+	if (!j->out.v && (j->out.v = malloc(sizeof(int32_t))) == NULL)
+		return llm_err(err, "out of memory");
+	*ids = j->out.v;
+	*n_ids = (int) j->out.n;
+	j->out = (wp_i32vec) {0};
+	j->failed = true;
+	return 0;
+}
+
+/*
+ * The ids of text with [CLS] ... [SEP] cut to its first max_len, made in
+ * parts that stop once the whole text is known to have more than
+ * count_cap ids (see wordpiece.h).
+ */
+int
+llm_wp_encode_first(const llm_wordpiece *wp, const char *text, size_t len, int max_len,
+					int count_cap, const llm_abort *ab, int32_t **ids, int *n_ids,
+					int *n_whole, char *err)
+{
+	llm_wp_job *j;
+	int			rc = 0;
+
+	*ids = NULL;
+	*n_ids = 0;
+	*n_whole = 0;
+	if (max_len < 2 || count_cap < max_len)
+		return llm_err(err, "wordpiece: bad cut %d / count cap %d", max_len, count_cap);
+	if (llm_wp_job_new(&j, wp, text, len, true, err) < 0)
+		return -1;
+	while (rc == 0 && j->out.n <= (size_t) count_cap)
+		rc = llm_wp_job_run(j, WP_PART_BYTES, ab, err);
+	if (rc < 0 || llm_wp_job_take(j, ids, n_ids, err) < 0)
+	{
+		llm_wp_job_free(j);
+		return -1;
+	}
+	llm_wp_job_free(j);
+	/* stopped early: more than count_cap ids, the [SEP] not yet counted */
+	*n_whole = rc == 1 && *n_ids <= count_cap ? *n_ids : count_cap + 1;
+	if (*n_ids > max_len)
+	{
+		(*ids)[max_len - 1] = wp->sep;
+		*n_ids = max_len;
+	}
+	return 0;
+}
+
+/*
+ * Mark in inner[] the bytes that lie inside (not at the start of) some
+ * special token's text: a cut before such a byte could split an
+ * occurrence.
+ */
+static void
+wp_special_inner(const llm_wordpiece *wp, bool *inner)
+{
+	memset(inner, 0, 256 * sizeof(bool));
+	for (int k = 0; k < wp->n_special; k++)
+		for (size_t i = 1; i < wp->special[k].len; i++)
+			inner[(unsigned char) wp->special[k].s[i]] = true;
+}
+
+/*
+ * The ids of text with [CLS] ... [SEP] keeping its last max_len (see
+ * wordpiece.h): a suffix of the text, cut where neither the split on
+ * special tokens (no special token has the byte there after its first)
+ * nor the words (wp_cut_at) can differ from the whole text, is tokenized
+ * alone, its ids being then the last ids of the whole; a suffix with too
+ * few is doubled until it has enough or is the whole text.
+ */
+int
+llm_wp_encode_last(const llm_wordpiece *wp, const char *text, size_t len, int max_len,
+				   const llm_abort *ab, int32_t **ids, int *n_ids, char *err)
+{
+	size_t		want;			/* ids between [CLS] and [SEP] */
+	size_t		window;
+	bool		inner[256];
+
+	*ids = NULL;
+	*n_ids = 0;
+	if (max_len < 2)
+		return llm_err(err, "wordpiece: bad cut %d", max_len);
+	want = (size_t) max_len - 2;
+	window = 8 * want + 4096;
+	wp_special_inner(wp, inner);
+	for (;;)
+	{
+		size_t		c = len > window ? len - window : 0;
+		int32_t    *v = NULL;
+		int			n = 0;
+
+		/* back to the nearest place where the suffix may start */
+		while (c > 0 && (!wp_cut_at(wp, text, len, c) || inner[(unsigned char) text[c]]))
+			c--;
+		if (llm_wp_encode_ex(wp, text + c, len - c, false, 0, ab, &v, &n, err) < 0)
+			return -1;
+		if ((size_t) n >= want || c == 0)
+		{
+			size_t		keep = (size_t) n < want ? (size_t) n : want;
+			int32_t    *res = malloc((keep + 2) * sizeof(int32_t));
+
+			if (!res)
+			{
+				free(v);
+				return llm_err(err, "out of memory");
+			}
+			res[0] = wp->cls;
+			memcpy(res + 1, v + (size_t) n - keep, keep * sizeof(int32_t));
+			res[keep + 1] = wp->sep;
+			free(v);
+			*ids = res;
+			*n_ids = (int) keep + 2;
+			return 0;
+		}
+		free(v);
+		if (window > len)
+			window = len;		/* the whole text next */
+		else
+			window *= 2;
+	}
 }

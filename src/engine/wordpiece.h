@@ -109,4 +109,52 @@ int			llm_wp_encode_ex(const llm_wordpiece *wp, const char *text, size_t len,
 							 bool add_special, int max_len, const llm_abort *ab,
 							 int32_t **ids, int *n_ids, char *err);
 
+/*
+ * Tokenizing in bounded parts, for a caller that must not spend the time
+ * of a whole long text at once or keeps only some of its ids. A job scans
+ * the text as llm_wp_encode_ex() does, but hands ordinary text to the
+ * normaliser and WordPiece about budget bytes at a time, cut only before
+ * a code point whose normalised form begins with white space or
+ * punctuation (the word before it ends there in the whole text too), so
+ * its ids are always a prefix of llm_wp_encode()'s on the same text (no
+ * max_len), and all of them once llm_wp_job_run() has returned 1 (0: work
+ * is left, -1 with err, LLM_ABORT_MSG when ab asked to stop; it asks ab
+ * at the start of each call as well). A text without such a place is
+ * encoded in one part. text must stay valid until llm_wp_job_free().
+ * llm_wp_job_take() hands over the ids made so far (malloc'd).
+ */
+typedef struct llm_wp_job llm_wp_job;
+
+int			llm_wp_job_new(llm_wp_job **out, const llm_wordpiece *wp, const char *text,
+						   size_t len, bool add_special, char *err);
+int			llm_wp_job_run(llm_wp_job *j, size_t budget, const llm_abort *ab, char *err);
+size_t		llm_wp_job_n_ids(const llm_wp_job *j);
+int			llm_wp_job_take(llm_wp_job *j, int32_t **ids, int *n_ids, char *err);
+void		llm_wp_job_free(llm_wp_job *j);
+
+/*
+ * The ids llm_wp_encode(wp, text, len, true, max_len) gives (max_len >= 2),
+ * made in parts that stop as soon as more than count_cap (>= max_len) ids
+ * are made: the work is that of the first count_cap ids and one part, not
+ * of the whole text. *n_whole is the number of ids of the whole text,
+ * [CLS] and [SEP] included, when that is at most count_cap, else
+ * count_cap + 1.
+ */
+int			llm_wp_encode_first(const llm_wordpiece *wp, const char *text, size_t len,
+								int max_len, int count_cap, const llm_abort *ab,
+								int32_t **ids, int *n_ids, int *n_whole, char *err);
+
+/*
+ * [CLS], the last max_len - 2 ids of the text (all when it has fewer) and
+ * [SEP] (max_len >= 2): what cutting llm_wp_encode(wp, text, len, true, 0)
+ * to its last max_len ids and restoring [CLS] in front gives. Only a
+ * suffix of the text is tokenized: it starts where a cut can change no
+ * id (before a code point as the jobs above are cut, and not at a byte
+ * that occurs after the first byte of a special token's text), holds
+ * about 8 * max_len + 4096 bytes and is doubled until it has enough ids.
+ */
+int			llm_wp_encode_last(const llm_wordpiece *wp, const char *text, size_t len,
+							   int max_len, const llm_abort *ab, int32_t **ids,
+							   int *n_ids, char *err);
+
 #endif							/* LLM_WORDPIECE_H */

@@ -330,12 +330,14 @@ we_error(LlmWErr *e, const char *err)
 		llm_werr_set(e, ERRCODE_ADMIN_SHUTDOWN, "could not compute the embedding",
 					 "The llm worker was stopped while it computed the embedding.",
 					 "Run the query again when the worker is back.");
-	else if (sscanf(err, "text %d has %d tokens, the model takes %d", &idx, &have, &max) == 3)
+	else if (sscanf(err, "text %d has %d tokens, the model takes %d", &idx, &have, &max) == 3 ||
+			 sscanf(err, "text %d has more than %d tokens, the model takes %d", &idx, &have, &max) == 3)
 	{
 		char		detail[LLM_MSG_LEN];
 
-		snprintf(detail, sizeof(detail), "The text has %d tokens; the model takes at most %d.",
-				 have, max);
+		/* a long text is counted only up to a bound (bert.c) */
+		snprintf(detail, sizeof(detail), "The text has %s%d tokens; the model takes at most %d.",
+				 strstr(err, "more than") ? "more than " : "", have, max);
 		llm_werr_set(e, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "text is too long for the embedding model",
 					 detail, "Shorten the text, or set llm.truncation to right (keep the start) or left (keep the end).");
 	}

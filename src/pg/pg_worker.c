@@ -84,11 +84,20 @@
 #define LLM_SYNC_BYTES			(256 * 1024)
 
 /*
- * A prompt longer than this is tokenized in parts of about this many
- * bytes of work, one part per loop round, with the batch's step in
- * between (llm_tok_job); a shorter one at once.
+ * A prompt longer than this is tokenized in parts (llm_tok_job) between
+ * the batch's steps; a shorter one at once.
  */
 #define LLM_TOK_PART_BYTES		(64 * 1024)
+
+/*
+ * Tokenizing in parts: each loop round runs parts of about
+ * LLM_TOK_SLICE_BYTES of work (a few milliseconds) until LLM_TOK_ROUND_MS
+ * have passed or LLM_TOK_PART_BYTES of work are done, then the step: a
+ * round is bounded in time as well as in bytes, whatever a byte of the
+ * text costs.
+ */
+#define LLM_TOK_SLICE_BYTES		(16 * 1024)
+#define LLM_TOK_ROUND_MS		20
 
 /* when a backend last had a request admitted (fair admission) */
 typedef struct WOwner
@@ -715,7 +724,8 @@ worker_new_gen(const LlmSlot *s, int slotno, char *input, LlmWErr *e)
 
 /*
  * Go on tokenizing the prompt of the oldest request that is still being
- * tokenized, for one part (LLM_TOK_PART_BYTES of work); once it is done,
+ * tokenized, for one round (parts of LLM_TOK_SLICE_BYTES until
+ * LLM_TOK_ROUND_MS or LLM_TOK_PART_BYTES of work); once it is done,
  * start its generation, which then waits for KV-cache room like any
  * other. A failure answers the request. Returns true when a prompt is
  * still being tokenized after this.
@@ -730,6 +740,8 @@ worker_tokenize(void)
 	int			rc;
 	int32_t    *ids = NULL;
 	size_t		n = 0;
+	size_t		done = 0;
+	double		t0;
 
 	for (k = 0; k < W.n_reqs && r == NULL; k++)
 		if (W.reqs[k].job)
@@ -738,8 +750,14 @@ worker_tokenize(void)
 		return false;
 	k--;
 	err[0] = '\0';
-	rc = llm_tok_job_run(r->job, LLM_TOK_PART_BYTES, &ab, err);
-	llm_worker_rethrow();
+	t0 = llm_time_sec();
+	do
+	{
+		rc = llm_tok_job_run(r->job, LLM_TOK_SLICE_BYTES, &ab, err);
+		llm_worker_rethrow();
+		done += LLM_TOK_SLICE_BYTES;
+	} while (rc == 0 && done < LLM_TOK_PART_BYTES &&
+			 (llm_time_sec() - t0) * 1000.0 < LLM_TOK_ROUND_MS);
 	if (rc == 0)
 		return true;
 	if (rc > 0)

@@ -92,6 +92,48 @@ ok( $node->poll_query_until(
 	'the generating session is under way');
 my $before = $node->safe_psql('postgres', 'SELECT steps FROM llm_stats');
 
+# --- a prompt without a place to cut (4 MB of one letter: one
+# pre-tokenizer piece) while it generates: its merges go on over rounds
+# of at most about 20 ms, so the generation never stands still for long.
+# A third session samples llm_stats.steps every 5 ms for 1.5 s and
+# reports the longest time without a step. (The merges of the piece were
+# once one part of several seconds.)
+$node->safe_psql(
+	'postgres', q{
+CREATE FUNCTION max_stall(secs float8) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+	s0 bigint;
+	s bigint;
+	t_last timestamptz := clock_timestamp();
+	t_end timestamptz := clock_timestamp() + secs * interval '1 second';
+	worst float8 := 0;
+BEGIN
+	SELECT steps INTO s0 FROM llm_stats;
+	WHILE clock_timestamp() < t_end LOOP
+		PERFORM pg_sleep(0.005);
+		SELECT steps INTO s FROM llm_stats;
+		IF s <> s0 THEN
+			worst := greatest(worst, extract(epoch FROM clock_timestamp() - t_last));
+			t_last := clock_timestamp();
+			s0 := s;
+		END IF;
+	END LOOP;
+	RETURN greatest(worst, extract(epoch FROM clock_timestamp() - t_last));
+END $$;
+});
+my ($sout, $serr) = ('', '');
+my $sampler = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', 'SELECT max_stall(1.5)' ],
+	'>', \$sout, '2>', \$serr);
+my $werr = $node->psql('postgres',
+	"SELECT llm_generate(repeat('a', $mb * 1024 * 1024), max_tokens => 1)", stderr => \my $wmsg);
+$sampler->finish;
+chomp $sout;
+diag sprintf('%d MB of one letter beside a generation: longest time without a step %.3f s',
+	$mb, $sout || -1);
+like($wmsg, qr/prompt is too long/, 'the one-word prompt is tokenized to its end, then refused');
+ok($sout ne '' && $sout < 0.4, "no step waited over 0.4 s meanwhile ($sout s)");
+
 # --- the big prompt while it generates
 ($steps, $secs, $err) = split /\|/,
   $node->safe_psql('postgres', "SELECT * FROM big_prompt_window($mb)");
@@ -121,4 +163,4 @@ like($gout, qr/^\d+$/, 'the generation completes');
 ok(LlmNode::queue_drains($node, 5), 'no slot left behind');
 
 $node->stop;
-done_testing(10);
+done_testing(12);

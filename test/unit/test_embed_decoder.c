@@ -40,6 +40,7 @@
 /* checks on each model, run or skipped (tap_plan pins their sum) */
 #define QWEN3_CHECKS 25
 #define SMOLLM2_CHECKS 10
+#define LONG_CHECKS 3
 #define MAX_GOLD 128
 
 /* one golden embedding line */
@@ -829,6 +830,70 @@ test_smollm2(const golden *g, bool have_golden)
 	llm_embed_model_free(m);
 }
 
+/* An llm_abort callback that counts its calls and never stops. */
+static int
+count_calls(void *arg)
+{
+	(*(int *) arg)++;
+	return 0;
+}
+
+/*
+ * A 4 MB text on the qwen3 fixture (96 tokens a text): under truncation
+ * end its merges stop once the kept ids are made (issue 16; the regex
+ * pass still covers the text), and it gets the vector of its first 64 kB
+ * alone; under error the count stops at 8 times the limit ("more than
+ * 768 tokens" instead of the exact count).
+ */
+static void
+test_long_text(void)
+{
+	const char *fix = getenv("LLM_FIXTURE_DIR");
+	char		path[4096],
+				err[LLM_ERRLEN] = "";
+	llm_embed_model *m = NULL;
+	llm_embed_ctx *c = NULL;
+	size_t		len = 4u << 20,
+				cut;
+	char	   *big = malloc(len);
+	float	   *v1 = NULL,
+			   *v2 = NULL;
+	int			calls = 0;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/qwen3-embed.gguf", fix && *fix ? fix : "build/fixtures");
+	if (stat(path, &st) != 0 || big == NULL || llm_embed_model_load(&m, path, err) < 0 ||
+		llm_embed_ctx_new(&c, 1, NULL, err) < 0)
+	{
+		tap_skip_n(LONG_CHECKS, "no fixture %s (make fixtures) %s", path, err);
+		llm_embed_model_free(m);
+		free(big);
+		return;
+	}
+	for (size_t i = 0; i < len; i++)
+		big[i] = "the cat sat on a mat. "[i % 22];
+	llm_embed_ctx_set_abort(c, count_calls, &calls);
+	v1 = embed_one(c, m, big, len, LLM_TRUNCATE_END, err);
+	/* the pre-tokenizer's regex pass still covers the whole text */
+	diag("long text: truncation end asked the check %d times", calls);
+	ok(v1 != NULL, "long text: truncation end embeds it %s", err);
+	for (cut = 65536; big[cut] != ' '; cut++)
+		;
+	v2 = embed_one(c, m, big, cut, LLM_TRUNCATE_END, err);
+	ok(v1 && v2 && memcmp(v1, v2, 64 * sizeof(float)) == 0,
+	   "long text: the vector of its first 64 kB alone");
+	free(v1);
+	calls = 0;
+	v1 = embed_one(c, m, big, len, LLM_TRUNCATE_ERROR, err);
+	ok(v1 == NULL && strstr(err, "has more than 768 tokens") != NULL,
+	   "long text: truncation error, counted to a bound: %s", err);
+	free(v1);
+	free(v2);
+	free(big);
+	llm_embed_ctx_free(c);
+	llm_embed_model_free(m);
+}
+
 /*
  * Run the qwen3 fixture checks, then the SmolLM2 ones.
  */
@@ -838,9 +903,10 @@ main(void)
 	static golden g;
 	bool		have;
 
-	tap_plan(QWEN3_CHECKS + SMOLLM2_CHECKS);
+	tap_plan(QWEN3_CHECKS + SMOLLM2_CHECKS + LONG_CHECKS);
 	have = golden_load(&g);
 	test_qwen3(&g, have);
+	test_long_text();
 	test_smollm2(&g, have);
 	golden_free(&g);
 	return tap_done();

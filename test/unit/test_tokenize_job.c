@@ -26,7 +26,7 @@
 #include "tap.h"
 #include "tokenizer.h"
 
-#define N_CHECKS	6			/* per tokenizer */
+#define N_CHECKS	7			/* per tokenizer */
 #define N_RANDOM	400
 #define BIG_LEN		(1u << 20)
 
@@ -215,6 +215,70 @@ check_tokenizer(const llm_tokenizer *t, const char *label)
 	ok(bad == 0 && multi > N_RANDOM / 2,
 	   "%s: %d short random texts in parts of 1 to 200 bytes (%d in more than 2 parts) "
 	   "give the ids of one go: %d differ %s", label, N_RANDOM, multi, bad, first_bad);
+
+	/*
+	 * texts without a place to cut (a megabyte of one letter, of spaces,
+	 * of "ab"): one pre-tokenizer piece or SPM fragment, whose merges
+	 * were once done in a single part that took nearly all the job's
+	 * time (0.5 to 1.2 s); they now go on over parts
+	 */
+	{
+		static const char *const fills[] = {"a", " ", "ab"};
+		int			bad_one = 0;
+		double		worst = 0;
+
+		for (int f = 0; f < 3; f++)
+		{
+			size_t		fl = strlen(fills[f]);
+			int32_t    *a = NULL;
+			size_t		na = 0;
+			llm_tok_job *j = NULL;
+			double		total = 0,
+						slowest = 0;
+			int			rc;
+
+			for (len = 0; len + fl <= BIG_LEN; len += fl)
+				memcpy(text + len, fills[f], fl);
+			if (llm_tokenize(t, text, len, false, false, &a, &na, err) < 0 ||
+				llm_tok_job_new(&j, t, text, len, false, false, NULL, 0, err) < 0)
+			{
+				bad_one++;
+				free(a);
+				continue;
+			}
+			do
+			{
+				double		t0 = llm_time_sec();
+				double		dt;
+
+				rc = llm_tok_job_run(j, 64 * 1024, NULL, err);
+				dt = llm_time_sec() - t0;
+				total += dt;
+				if (dt > slowest)
+					slowest = dt;
+			} while (rc == 0);
+			if (rc == 1)
+			{
+				int32_t    *b = NULL;
+				size_t		nb = 0;
+
+				if (llm_tok_job_take(j, &b, &nb, err) < 0 || !same_ids(a, na, b, nb))
+					bad_one++;
+				free(b);
+			}
+			else
+				bad_one++;
+			/* a job of a few milliseconds has nothing to split */
+			if (total > 0.05 && slowest / total > worst)
+				worst = slowest / total;
+			diag("%s: 1 MB of \"%s\": %.3f s, slowest part %.3f s", label, fills[f], total, slowest);
+			llm_tok_job_free(j);
+			free(a);
+		}
+		ok(bad_one == 0 && worst < 0.5,
+		   "%s: texts without a cut give the ids of one go, no part taking over half the "
+		   "job's time (at most %.0f%%)", label, 100 * worst);
+	}
 
 	/* a stop asked for between two parts */
 	{

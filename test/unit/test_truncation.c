@@ -23,7 +23,7 @@
 #include "llm_engine.h"
 #include "tap.h"
 
-#define TRUNC_PLAN 30
+#define TRUNC_PLAN 34
 
 #define CHAT_CTX 256
 #define CHAT_MAX_TOKENS 24
@@ -459,6 +459,80 @@ test_chat(llm_engine *e, const llm_model *m)
 	}
 }
 
+/* An llm_abort callback that counts its calls and never stops. */
+static int
+count_calls(void *arg)
+{
+	(*(int *) arg)++;
+	return 0;
+}
+
+/*
+ * A chat whose oldest turn holds 4 MB of text: under truncation left the
+ * turn goes, and the renders that hold it are counted only until they
+ * are known not to fit (4 times the context), not tokenized whole (each
+ * of those asked the abort check about 200 times).
+ */
+static void
+test_chat_huge(const llm_model *m)
+{
+	const llm_chat_template *t = llm_model_chat_template(m);
+	size_t		big_len = 4u << 20;
+	char	   *big = malloc(big_len + 1);
+	char	   *r = NULL,
+			   *r2 = NULL;
+	llm_text_span *mk = NULL,
+			   *mk2 = NULL;
+	size_t		n_mk = 0,
+				n_mk2 = 0,
+				dropped = 0;
+	llm_chat_msg msgs[4];
+	llm_gen_params p;
+	int			calls = 0;
+	llm_abort	ab = {count_calls, &calls};
+	char		err[LLM_ERRLEN] = "";
+	int			rc;
+
+	if (t == NULL || big == NULL)
+	{
+		tap_skip_n(4, "no chat template or no memory");
+		free(big);
+		return;
+	}
+	for (size_t i = 0; i < big_len; i++)
+		big[i] = "the cat sat on a mat. "[i % 22];
+	big[big_len] = '\0';
+	msgs[0] = (llm_chat_msg) {"user", big};
+	msgs[1] = (llm_chat_msg) {"assistant", "Yes."};
+	msgs[2] = (llm_chat_msg) {"user", last_text};
+	llm_gen_defaults(&p);
+	p.max_tokens = CHAT_MAX_TOKENS;
+	p.truncation = LLM_TRUNC_LEFT;
+	p.abort = &ab;
+	rc = llm_chat_fit(m, t, msgs, 3, &p, &r, &mk, &n_mk, &dropped, err);
+	ok(rc == 0 && dropped == 2, "huge old turn: left out (%zu messages) %s", dropped, err);
+	ok(calls <= 20, "huge old turn: counted only up to a bound (abort check asked %d times)",
+	   calls);
+	/* the render is that of the conversation without the turn */
+	rc = rc == 0 ? llm_chat_fit(m, t, msgs + 2, 1, &p, &r2, &mk2, &n_mk2, NULL, err) : -1;
+	ok(rc == 0 && r != NULL && r2 != NULL && strcmp(r, r2) == 0 && n_mk == n_mk2,
+	   "huge old turn: the render is the last turn's alone");
+	/* a system message far too long: the count stops, the message says so */
+	msgs[0] = (llm_chat_msg) {"system", big};
+	free(r);
+	free(mk);
+	r = NULL;
+	mk = NULL;
+	rc = llm_chat_fit(m, t, msgs, 3, &p, &r, &mk, &n_mk, NULL, err);
+	ok(rc < 0 && strstr(err, "chat of more than 1024 tokens") != NULL,
+	   "huge system message: %s", err);
+	free(r);
+	free(mk);
+	free(r2);
+	free(mk2);
+	free(big);
+}
+
 int
 main(void)
 {
@@ -485,6 +559,7 @@ main(void)
 		return tap_done();
 	}
 	test_chat(e, m);
+	test_chat_huge(m);
 	llm_engine_free(e);
 	llm_model_free(m);
 	return tap_done();
