@@ -962,7 +962,9 @@ wp_special_at(const llm_wordpiece *wp, const char *text, size_t len, size_t pos)
 	{
 		const wp_special *sp = &wp->special[k];
 
-		if (sp->len <= len - pos && memcmp(text + pos, sp->s, sp->len) == 0 &&
+		if (sp->len <= len - pos &&
+			(sp->fold ? wp_ascii_caseeq(text + pos, sp->s, sp->len)
+			 : memcmp(text + pos, sp->s, sp->len) == 0) &&
 			(best < 0 || sp->len > wp->special[best].len))
 			best = k;
 	}
@@ -1215,7 +1217,14 @@ wp_special_inner(const llm_wordpiece *wp, bool *inner)
 	memset(inner, 0, 256 * sizeof(bool));
 	for (int k = 0; k < wp->n_special; k++)
 		for (size_t i = 1; i < wp->special[k].len; i++)
-			inner[(unsigned char) wp->special[k].s[i]] = true;
+		{
+			unsigned char c = (unsigned char) wp->special[k].s[i];
+
+			inner[c] = true;
+			/* a folded token also occurs with its letters in upper case */
+			if (wp->special[k].fold && c >= 'a' && c <= 'z')
+				inner[c - 'a' + 'A'] = true;
+		}
 }
 
 /*
