@@ -192,7 +192,12 @@ pq5_tile2(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 			for (int c = 0; c < C; c++)
 			{
 				const llm_block_q8_0 *ab = (const llm_block_q8_0 *) (a + (size_t) c * a_stride) + i;
-				__m512i		v = _mm512_castps_si512(_mm512_broadcastss_ps(_mm_load_ss((const float *) (ab->qs + 4 * j))));
+				int32_t		a4;
+				__m512i		v;
+
+				/* four activation bytes in every lane (qs is not 4-byte aligned) */
+				memcpy(&a4, ab->qs + 4 * j, sizeof(a4));
+				v = _mm512_set1_epi32(a4);
 
 				s[c] = _mm512_dpbusd_epi32(s[c], w, v);
 				__asm__("" : "+v"(s[c]));

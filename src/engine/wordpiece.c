@@ -1272,7 +1272,8 @@ llm_wp_encode_last(const llm_wordpiece *wp, const char *text, size_t len, int ma
 				return llm_err(err, "out of memory");
 			}
 			res[0] = wp->cls;
-			memcpy(res + 1, v + (size_t) n - keep, keep * sizeof(int32_t));
+			if (keep > 0)
+				memcpy(res + 1, v + (size_t) n - keep, keep * sizeof(int32_t));
 			res[keep + 1] = wp->sep;
 			free(v);
 			*ids = res;

@@ -111,7 +111,8 @@ test_buckets(void)
 				n = 0,
 				same = 0;
 	float		w[32 * 2],
-			   *tab = NULL;
+			   *tab = NULL,
+			   *bad_tab = NULL;
 	char		err[LLM_ERRLEN];
 	int			bad = 0,
 				h,
@@ -148,7 +149,7 @@ test_buckets(void)
 			if (tab[(size_t) h * 599 + (size_t) (r + 299)] !=
 				w[llm_mpnet_bucket(r, 32, 128) * 2 + h])
 				bad++;
-	ok(tab && bad == 0 && llm_mpnet_bias_table(w, 31, 2, 128, 10, &tab, err) < 0,
+	ok(tab && bad == 0 && llm_mpnet_bias_table(w, 31, 2, 128, 10, &bad_tab, err) < 0 && bad_tab == NULL,
 	   "bias table matches the buckets (%d wrong) and odd bucket counts are refused: %s", bad, err);
 	free(tab);
 }
