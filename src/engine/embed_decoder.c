@@ -219,6 +219,35 @@ llm_embdec_tokenize(const llm_embdec *d, const char *text, size_t len,
 }
 
 /*
+ * Check the count of the n ids *v and append the model's EOS when it adds
+ * one; frees *v and returns -1 with err on failure.
+ */
+static int
+embdec_add_eos(const llm_embdec *d, int32_t **v, size_t *n, char *err)
+{
+	int32_t    *w;
+
+	if (*n >= (size_t) INT32_MAX - 1)
+	{
+		free(*v);
+		*v = NULL;
+		return llm_err(err, "text has too many tokens");
+	}
+	if (!d->add_eos)
+		return 0;
+	w = realloc(*v, (*n + 1) * sizeof(int32_t));
+	if (w == NULL)
+	{
+		free(*v);
+		*v = NULL;
+		return llm_err(err, "out of memory");
+	}
+	*v = w;
+	w[(*n)++] = d->eos;
+	return 0;
+}
+
+/*
  * llm_embdec_tokenize whose tokenization asks ab whether to stop.
  */
 int
@@ -235,23 +264,8 @@ llm_embdec_tokenize_ex(const llm_embdec *d, const char *text, size_t len, int ma
 	if (llm_tokenize_ex(d->model->tok, text ? text : "", len, d->add_bos, false, ab,
 						&v, &n, err) < 0)
 		return -1;
-	if (n >= (size_t) INT32_MAX - 1)
-	{
-		free(v);
-		return llm_err(err, "text has too many tokens");
-	}
-	if (d->add_eos)
-	{
-		int32_t    *w = realloc(v, (n + 1) * sizeof(int32_t));
-
-		if (w == NULL)
-		{
-			free(v);
-			return llm_err(err, "out of memory");
-		}
-		v = w;
-		v[n++] = d->eos;
-	}
+	if (embdec_add_eos(d, &v, &n, err) < 0)
+		return -1;
 	if (max_len > 0 && n > (size_t) max_len)
 	{
 		n = (size_t) max_len;
@@ -304,23 +318,8 @@ embdec_tokenize_first(const llm_embdec *d, const char *text, size_t len, int cou
 	llm_tok_job_free(j);
 	if (rc < 0)
 		return -1;
-	if (n >= (size_t) INT32_MAX - 1)
-	{
-		free(v);
-		return llm_err(err, "text has too many tokens");
-	}
-	if (d->add_eos)
-	{
-		int32_t    *w = realloc(v, (n + 1) * sizeof(int32_t));
-
-		if (w == NULL)
-		{
-			free(v);
-			return llm_err(err, "out of memory");
-		}
-		v = w;
-		v[n++] = d->eos;
-	}
+	if (embdec_add_eos(d, &v, &n, err) < 0)
+		return -1;
 	if (n > (size_t) count_cap)
 		*over = true;
 	*ids = v;

@@ -836,6 +836,28 @@ wp_segment(const llm_wordpiece *wp, const wp_u32vec *cps, wp_i32vec *ids,
 }
 
 /*
+ * The longest special token that starts at text[pos] (pos < len), or -1:
+ * the test every encoder makes at each byte.
+ */
+static int
+wp_special_at(const llm_wordpiece *wp, const char *text, size_t len, size_t pos)
+{
+	int			best = -1;
+
+	for (int k = 0; k < wp->n_special; k++)
+	{
+		const wp_special *sp = &wp->special[k];
+
+		if (sp->len <= len - pos &&
+			(sp->fold ? wp_ascii_caseeq(text + pos, sp->s, sp->len)
+			 : memcmp(text + pos, sp->s, sp->len) == 0) &&
+			(best < 0 || sp->len > wp->special[best].len))
+			best = k;
+	}
+	return best;
+}
+
+/*
  * Tokenize a text (see wordpiece.h).
  */
 int
@@ -868,21 +890,9 @@ llm_wp_encode_ex(const llm_wordpiece *wp, const char *text, size_t len,
 		okk = i32_push(&out, wp->cls);
 	while (okk && seg <= len)
 	{
-		int			best = -1;
-		size_t		k;
+		/* the special token starting at pos, if any */
+		int			best = pos < len ? wp_special_at(wp, text, len, pos) : -1;
 
-		/* find the next special token at or after pos */
-		if (pos < len)
-			for (k = 0; k < (size_t) wp->n_special; k++)
-			{
-				const wp_special *sp = &wp->special[k];
-
-				if (sp->len <= len - pos &&
-					(sp->fold ? wp_ascii_caseeq(text + pos, sp->s, sp->len)
-					 : memcmp(text + pos, sp->s, sp->len) == 0) &&
-					(best < 0 || sp->len > wp->special[best].len))
-					best = (int) k;
-			}
 		if (best < 0 && pos < len)
 		{
 			pos++;
@@ -949,27 +959,6 @@ struct llm_wp_job
 				norm;
 };
 
-/*
- * The longest special token that starts at text[pos], or -1: the test
- * llm_wp_encode_ex() makes at every byte.
- */
-static int
-wp_special_at(const llm_wordpiece *wp, const char *text, size_t len, size_t pos)
-{
-	int			best = -1;
-
-	for (int k = 0; k < wp->n_special; k++)
-	{
-		const wp_special *sp = &wp->special[k];
-
-		if (sp->len <= len - pos &&
-			(sp->fold ? wp_ascii_caseeq(text + pos, sp->s, sp->len)
-			 : memcmp(text + pos, sp->s, sp->len) == 0) &&
-			(best < 0 || sp->len > wp->special[best].len))
-			best = k;
-	}
-	return best;
-}
 
 /*
  * Whether ordinary text may be cut before byte pos without changing its
