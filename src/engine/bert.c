@@ -831,6 +831,16 @@ llm_bert_tokenize(const llm_bert *m, const char *text, size_t len,
 }
 
 /*
+ * Start a tokenization in parts with [CLS] and [SEP] (see embed_bert.h).
+ */
+int
+llm_bert_tok_job_new(const llm_bert *m, const char *text, size_t len,
+					 llm_wp_job **out, char *err)
+{
+	return llm_wp_job_new(out, m->wp, text, len, true, err);
+}
+
+/*
  * Create a compute context.
  */
 int

@@ -16,6 +16,8 @@
 #include "embed_decoder.h"
 #include "gguf.h"
 #include "llm_util.h"
+#include "tokenizer.h"
+#include "wordpiece.h"
 
 /* exactly one of the two is set */
 struct llm_embed_model
@@ -161,6 +163,92 @@ llm_embed_tokenize(const llm_embed_model *m, const char *text, size_t len,
 	if (m->dec)
 		return llm_embdec_tokenize(m->dec, text, len, max_len, ids, n_ids, err);
 	return llm_bert_tokenize(m->enc, text, len, max_len, ids, n_ids, err);
+}
+
+/* a tokenization in parts: exactly one of the two jobs is set */
+struct llm_embed_tok_job
+{
+	const llm_embed_model *m;
+	llm_tok_job *dec;			/* decoder model */
+	llm_wp_job *enc;			/* BERT-family model */
+	bool		done;			/* run has returned 1 */
+};
+
+/*
+ * Start tokenizing text in parts with the model's tokenizer (see
+ * llm_embed.h).
+ */
+int
+llm_embed_tok_job_new(llm_embed_tok_job **out, const llm_embed_model *m,
+					  const char *text, size_t len, char *err)
+{
+	llm_embed_tok_job *j = calloc(1, sizeof(*j));
+	int			rc;
+
+	*out = NULL;
+	if (!j)
+		return llm_err(err, "out of memory");
+	j->m = m;
+	if (m->dec)
+		rc = llm_embdec_tok_job_new(m->dec, text, len, &j->dec, err);
+	else
+		rc = llm_bert_tok_job_new(m->enc, text, len, &j->enc, err);
+	if (rc < 0)
+	{
+		free(j);
+		return -1;
+	}
+	*out = j;
+	return 0;
+}
+
+/*
+ * Do about budget bytes of the tokenization; 1 when it is complete.
+ */
+int
+llm_embed_tok_job_run(llm_embed_tok_job *j, size_t budget, const llm_abort *ab,
+					  char *err)
+{
+	int			rc;
+
+	if (j->done)
+		return 1;
+	if (j->dec)
+		rc = llm_tok_job_run(j->dec, budget, ab, err);
+	else
+		rc = llm_wp_job_run(j->enc, budget, ab, err);
+	if (rc > 0)
+		j->done = true;
+	return rc;
+}
+
+/*
+ * Hand over the ids of a complete job (the decoder's EOS appended as
+ * llm_embed_tokenize() does).
+ */
+int
+llm_embed_tok_job_take(llm_embed_tok_job *j, int32_t **ids, int *n_ids, char *err)
+{
+	*ids = NULL;
+	*n_ids = 0;
+	if (!j->done)
+		return llm_err(err, "llm_embed_tok_job_take: the tokenization is not finished");
+	if (j->dec)
+		return llm_embdec_tok_job_take(j->m->dec, j->dec, ids, n_ids, err);
+	return llm_wp_job_take(j->enc, ids, n_ids, err);
+}
+
+/*
+ * Release a job (NULL is fine).
+ */
+void
+llm_embed_tok_job_free(llm_embed_tok_job *j)
+{
+	if (!j)
+		return;
+	llm_tok_job_free(j->dec);
+	llm_wp_job_free(j->enc);
+	free(j);
 }
 
 /*

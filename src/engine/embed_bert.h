@@ -13,6 +13,7 @@
 #include "gguf.h"
 #include "llm_embed.h"
 
+struct llm_wp_job;
 typedef struct llm_bert llm_bert;
 typedef struct llm_bert_ctx llm_bert_ctx;
 
@@ -32,6 +33,13 @@ int			llm_bert_set_pooling(llm_bert *m, llm_embed_pooling p, char *err);
 /* see llm_embed_tokenize */
 int			llm_bert_tokenize(const llm_bert *m, const char *text, size_t len,
 							  int max_len, int32_t **ids, int *n_ids, char *err);
+/*
+ * Start the tokenization of text in bounded parts (wordpiece.h's
+ * llm_wp_job with [CLS] and [SEP]): once done, its ids are those of
+ * llm_bert_tokenize(m, text, len, 0, ...). text must outlive the job.
+ */
+int			llm_bert_tok_job_new(const llm_bert *m, const char *text, size_t len,
+								 struct llm_wp_job **out, char *err);
 
 /*
  * A thread pool and kernel table for the encoder (see llm_embed_ctx_new);

@@ -277,6 +277,41 @@ llm_embdec_tokenize_ex(const llm_embdec *d, const char *text, size_t len, int ma
 	return 0;
 }
 
+/*
+ * Start the tokenization of text in parts, as llm_embdec_tokenize_ex()
+ * does it in one call: the model's BOS, special-token text not parsed.
+ */
+int
+llm_embdec_tok_job_new(const llm_embdec *d, const char *text, size_t len,
+					   llm_tok_job **out, char *err)
+{
+	*out = NULL;
+	if (text == NULL && len > 0)
+		return llm_err(err, "text is NULL");
+	return llm_tok_job_new(out, d->model->tok, text ? text : "", len, d->add_bos, false,
+						   NULL, 0, err);
+}
+
+/*
+ * Hand over the ids of a finished job with the model's EOS: those of
+ * llm_embdec_tokenize(..., max_len 0, ...).
+ */
+int
+llm_embdec_tok_job_take(const llm_embdec *d, llm_tok_job *j, int32_t **ids, int *n_ids,
+						char *err)
+{
+	int32_t    *v = NULL;
+	size_t		n = 0;
+
+	*ids = NULL;
+	*n_ids = 0;
+	if (llm_tok_job_take(j, &v, &n, err) < 0 || embdec_add_eos(d, &v, &n, err) < 0)
+		return -1;
+	*ids = v;
+	*n_ids = (int) n;
+	return 0;
+}
+
 /* LLM_TRUNCATE_ERROR counts a text's tokens up to this many times the limit */
 #define EMBDEC_COUNT_CAP 8
 
@@ -324,6 +359,52 @@ embdec_tokenize_first(const llm_embdec *d, const char *text, size_t len, int cou
 		*over = true;
 	*ids = v;
 	*n_ids = (int) n;
+	return 0;
+}
+
+/*
+ * The ids of a text under LLM_TRUNCATE_START: when the tokenizer finds a
+ * suffix whose ids are the tail of the whole's and are enough
+ * (llm_tokenize_tail), BOS (when the model adds one), the last ids of
+ * that suffix and EOS (when it adds one): max_seq ids, what embdec_cut()
+ * keeps of the whole's; else the whole's ids (llm_embdec_tokenize_ex),
+ * which the caller cuts.
+ */
+static int
+embdec_tokenize_last(const llm_embdec *d, const char *text, size_t len,
+					 const llm_abort *ab, int32_t **ids, int *n_ids, char *err)
+{
+	int			head = d->add_bos && d->bos >= 0 ? 1 : 0;
+	int			keep = d->max_seq - head - (d->add_eos ? 1 : 0);
+	int32_t    *v = NULL,
+			   *w;
+	size_t		n = 0,
+				cut = 0;
+	int			rc;
+
+	*ids = NULL;
+	*n_ids = 0;
+	if (keep < 1 || text == NULL)
+		return llm_embdec_tokenize_ex(d, text, len, 0, ab, ids, n_ids, err);
+	rc = llm_tokenize_tail(d->model->tok, text, len, (size_t) keep, ab, &v, &n, &cut, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return llm_embdec_tokenize_ex(d, text, len, 0, ab, ids, n_ids, err);
+	w = malloc((size_t) d->max_seq * sizeof(int32_t));
+	if (w == NULL)
+	{
+		free(v);
+		return llm_err(err, "out of memory");
+	}
+	if (head)
+		w[0] = d->bos;
+	memcpy(w + head, v + n - (size_t) keep, (size_t) keep * sizeof(int32_t));
+	if (d->add_eos)
+		w[head + keep] = d->eos;
+	free(v);
+	*ids = w;
+	*n_ids = d->max_seq;
 	return 0;
 }
 
@@ -472,7 +553,8 @@ llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 
 	/*
 	 * tokenize everything first: errors come before any compute; under
-	 * truncation end or error only as far as is kept (or counted)
+	 * truncation end or error only as far as is kept (or counted), under
+	 * start only a suffix when the tokenizer can cut one
 	 */
 	for (i = 0; i < n; i++)
 	{
@@ -491,7 +573,7 @@ llm_embdec_batch(struct llm_engine **eng, int n_threads, const char *isa,
 			goto done;
 		}
 		if (mode == LLM_TRUNCATE_START)
-			trc = llm_embdec_tokenize_ex(d, texts[i], lens[i], 0, ab, &tx[i].ids, &tx[i].n, sub);
+			trc = embdec_tokenize_last(d, texts[i], lens[i], ab, &tx[i].ids, &tx[i].n, sub);
 		else
 			trc = embdec_tokenize_first(d, texts[i], lens[i],
 										mode == LLM_TRUNCATE_ERROR ?

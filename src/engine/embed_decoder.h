@@ -19,6 +19,7 @@
 #include "llm_embed.h"
 
 struct llm_engine;
+struct llm_tok_job;
 typedef struct llm_embdec llm_embdec;
 
 /* true for the GGUF architectures embedded by a decoder (llama, qwen2, qwen3) */
@@ -44,6 +45,18 @@ int			llm_embdec_tokenize(const llm_embdec *d, const char *text, size_t len,
 int			llm_embdec_tokenize_ex(const llm_embdec *d, const char *text, size_t len,
 								   int max_len, const llm_abort *ab, int32_t **ids,
 								   int *n_ids, char *err);
+
+/*
+ * llm_embdec_tokenize(d, text, len, 0, ...) in bounded parts: start an
+ * llm_tok_job (tokenizer.h) with the model's BOS, run it, then
+ * llm_embdec_tok_job_take() hands over its ids with the model's EOS (the
+ * job is then finished with; the caller still frees it). text must
+ * outlive the job.
+ */
+int			llm_embdec_tok_job_new(const llm_embdec *d, const char *text, size_t len,
+								   struct llm_tok_job **out, char *err);
+int			llm_embdec_tok_job_take(const llm_embdec *d, struct llm_tok_job *j,
+									int32_t **ids, int *n_ids, char *err);
 
 /*
  * Embed n texts into out[n * dim] with the engine *eng (created with

@@ -103,6 +103,28 @@ int			llm_embed_tokenize(const llm_embed_model *m, const char *text, size_t len,
 							   int max_len, int32_t **ids, int *n_ids, char *err);
 
 /*
+ * llm_embed_tokenize(m, text, len, 0, ...) in bounded parts, for a caller
+ * that must not be held up for the whole of a long text (the extension's
+ * worker between two generation steps). Each llm_embed_tok_job_run() does
+ * about budget bytes of work (decoders: llm_tok_job of tokenizer.h; BERT
+ * models: llm_wp_job of wordpiece.h, whose parts end before white space
+ * or punctuation), asks ab (may be NULL) whether to stop, and returns 1
+ * when the ids are complete, 0 when work is left, -1 with err
+ * (LLM_ABORT_MSG on a stop). After 1, llm_embed_tok_job_take() hands over
+ * the ids (malloc'd): exactly those of llm_embed_tokenize() with max_len
+ * 0, specials included. text must stay valid until llm_embed_tok_job_free().
+ */
+typedef struct llm_embed_tok_job llm_embed_tok_job;
+
+int			llm_embed_tok_job_new(llm_embed_tok_job **out, const llm_embed_model *m,
+								  const char *text, size_t len, char *err);
+int			llm_embed_tok_job_run(llm_embed_tok_job *j, size_t budget,
+								  const llm_abort *ab, char *err);
+int			llm_embed_tok_job_take(llm_embed_tok_job *j, int32_t **ids, int *n_ids,
+								   char *err);
+void		llm_embed_tok_job_free(llm_embed_tok_job *j);
+
+/*
  * A compute context: n_threads threads (< 1: one per online CPU), kernels
  * chosen by isa (NULL/"auto", "scalar", "avx2", "avx512"). Its threads
  * start with every signal blocked.

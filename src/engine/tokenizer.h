@@ -135,6 +135,22 @@ int			llm_tok_job_take_prefix(llm_tok_job *j, int32_t **out, size_t *n, char *er
 void		llm_tok_job_free(llm_tok_job *j);
 
 /*
+ * The last ids of llm_tokenize(t, text, len, add_bos, false) without
+ * tokenizing all of the text (tokenizer_tail.c): finds a place cut > 0
+ * where the ids of text[cut..len) are provably the tail of the whole's
+ * (byte-level BPE with a known pre-tokenizer, or SentencePiece; see
+ * there), at least about 8 * want + 4096 bytes from the end, doubling
+ * the suffix until it gives at least want ids. Returns 1 with those ids
+ * in *out (malloc'd; no BOS) and the place in *cut, 0 when there is no
+ * such place or the suffix would be the whole text (nothing is
+ * returned: tokenize the whole), -1 with err (LLM_ABORT_MSG when ab
+ * asked to stop).
+ */
+int			llm_tokenize_tail(const llm_tokenizer *t, const char *text, size_t len,
+							  size_t want, const llm_abort *ab, int32_t **out,
+							  size_t *n, size_t *cut, char *err);
+
+/*
  * Bytes that token tok stands for in the output (byte-level decoding
  * applied; may be a fragment of a UTF-8 character). Control tokens give
  * their text only when render_special. Returns the number of bytes the

@@ -306,6 +306,7 @@ tok_bpe_setup_pre(llm_tokenizer *t, const char *pre, char *err)
 		t->n_regex = n;
 	}
 	t->ignore_merges = p->ignore_merges;
+	t->pre_name = p->names[0];
 	if (p->add_bos)
 		t->add_bos = true;
 

@@ -75,6 +75,9 @@ struct llm_tokenizer
 	bool		add_bos;
 	bool		add_space_prefix;
 	bool		ignore_merges;	/* emit a whole word that is a token as is */
+	const char *pre_name;		/* BPE: the pre-tokenizer's first name
+								 * (tokenizer_bpe.c's table), for
+								 * tokenizer_tail.c */
 
 	/* BPE pre-tokenizer */
 	int			n_regex;
@@ -271,5 +274,15 @@ int			tok_spm_begin(const llm_tokenizer *t, const char *text, size_t len,
 int			tok_spm_more(const llm_tokenizer *t, tok_spm_run *r, size_t budget,
 						 size_t *used, tok_check *ck, tok_vec *out, char *err);
 void		tok_spm_end(tok_spm_run *r);
+
+/*
+ * tokenizer_tail.c: tok_tail_cut() is the last place q <= before (q > 0)
+ * of text where llm_tokenize_tail() may start a suffix, 0 when there is
+ * none (text must have a byte at before); tok_tail_encode() appends the
+ * ids of such a suffix text[0..len) to vec: the tail of the whole's.
+ */
+size_t		tok_tail_cut(const llm_tokenizer *t, const char *text, size_t before);
+int			tok_tail_encode(const llm_tokenizer *t, const char *text, size_t len,
+							const llm_abort *ab, tok_vec *vec, char *err);
 
 #endif							/* LLM_TOKENIZER_INT_H */

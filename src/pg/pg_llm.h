@@ -349,6 +349,9 @@ extern void llm_werr_set(LlmWErr *e, int code, const char *msg,
 extern bool llm_input_strings(const char *buf, Size len, Size *pos, const char **out, int n);
 extern void llm_werr_from_gen(LlmWErr *e, const char *err);
 extern int	llm_plain_prompt(const llm_chat_msg *msgs, int n, char **out, char *err);
+/* pg_worker_slots.c: fail or free the slots of other workers (lock held) */
+extern void llm_worker_fail_slots(uint64 keep_gen, bool fail_queued, const char *why,
+								  int *procs, int *n);
 /* pg_reply.c: publish a request's outcome; the engine's interrupt check */
 extern void llm_reply_complete(int slotno, uint64 request_id, const LlmWErr *err,
 								const void *data, Size len,

@@ -124,6 +124,8 @@ typedef struct WReq
 	char	   *rendered;		/* with job: a chat's prompt (malloc'd) */
 	llm_text_span *marks;		/* with job: its special marks (malloc'd) */
 	bool		tokenize;		/* an llm_tokenize request: job, no gen */
+	llm_embed_tok_job *ejob;	/* set: its text is still being tokenized
+								 * by an embedding model (tokenize only) */
 	bool		active;			/* false: waiting for KV-cache budget */
 	bool		failed;			/* answered with an error, remove */
 	llm_batch_item item;
@@ -184,9 +186,11 @@ worker_req_release(WReq *r)
 	if (r->gen)
 		llm_gen_free(r->gen);
 	llm_tok_job_free(r->job);
+	llm_embed_tok_job_free(r->ejob);
 	free(r->rendered);
 	free(r->marks);
 	r->job = NULL;
+	r->ejob = NULL;
 	r->rendered = NULL;
 	r->marks = NULL;
 	if (r->input)
@@ -437,8 +441,9 @@ worker_req_append(const LlmSlot *s, int slotno, int mi)
 
 /*
  * Take an llm_tokenize request whose text is longer than
- * LLM_TOK_PART_BYTES on a generation model: its ids are made in parts
- * (worker_tokenize) and input becomes the request's. false when it is
+ * LLM_TOK_PART_BYTES: its ids are made in parts (worker_tokenize), by an
+ * llm_tok_job on a generation model or an llm_embed_tok_job on an
+ * embedding model, and input becomes the request's. false when it is
  * not such a request: it is then answered at once (llm_wm_do_tokens).
  */
 static bool
@@ -447,19 +452,28 @@ worker_take_tokenize(const LlmSlot *s, int slotno, char *input)
 	LlmWErr		e;
 	char		err[LLM_ERRLEN];
 	llm_tok_job *job = NULL;
+	llm_embed_tok_job *ejob = NULL;
 	WReq	   *r;
 	int			mi;
 
 	if (s->kind != LLM_REQ_TOKENIZE || s->input_len <= LLM_TOK_PART_BYTES)
 		return false;
 	mi = llm_wm_request_model(s->model, &e);
-	if (mi < 0 || llm_wmodels[mi].m == NULL)
+	if (mi < 0)
 		return false;
-	if (llm_tok_job_new(&job, llm_model_tokenizer(llm_wmodels[mi].m), input, s->input_len,
-						false, true, NULL, 0, err) < 0)
+	if (llm_wmodels[mi].m != NULL)
+	{
+		if (llm_tok_job_new(&job, llm_model_tokenizer(llm_wmodels[mi].m), input,
+							s->input_len, false, true, NULL, 0, err) < 0)
+			return false;
+	}
+	else if (llm_wmodels[mi].em == NULL ||
+			 llm_embed_tok_job_new(&ejob, llm_wmodels[mi].em, input, s->input_len,
+								   err) < 0)
 		return false;
 	r = worker_req_append(s, slotno, mi);
 	r->job = job;
+	r->ejob = ejob;
 	r->tokenize = true;
 	r->input = input;
 	return true;
@@ -744,7 +758,7 @@ worker_tokenize(void)
 	double		t0;
 
 	for (k = 0; k < W.n_reqs && r == NULL; k++)
-		if (W.reqs[k].job)
+		if (W.reqs[k].job || W.reqs[k].ejob)
 			r = &W.reqs[k];
 	if (r == NULL)
 		return false;
@@ -753,14 +767,24 @@ worker_tokenize(void)
 	t0 = llm_time_sec();
 	do
 	{
-		rc = llm_tok_job_run(r->job, LLM_TOK_SLICE_BYTES, &ab, err);
+		if (r->ejob)
+			rc = llm_embed_tok_job_run(r->ejob, LLM_TOK_SLICE_BYTES, &ab, err);
+		else
+			rc = llm_tok_job_run(r->job, LLM_TOK_SLICE_BYTES, &ab, err);
 		llm_worker_rethrow();
 		done += LLM_TOK_SLICE_BYTES;
 	} while (rc == 0 && done < LLM_TOK_PART_BYTES &&
 			 (llm_time_sec() - t0) * 1000.0 < LLM_TOK_ROUND_MS);
 	if (rc == 0)
 		return true;
-	if (rc > 0)
+	if (rc > 0 && r->ejob)
+	{
+		int			ni = 0;
+
+		rc = llm_embed_tok_job_take(r->ejob, &ids, &ni, err);
+		n = (size_t) ni;
+	}
+	else if (rc > 0)
 		rc = llm_tok_job_take(r->job, &ids, &n, err);
 	if (r->tokenize)
 	{
@@ -861,7 +885,7 @@ worker_activate(void)
 
 		if (r->active)
 			continue;
-		if (r->job)
+		if (r->job || r->ejob)
 			break;				/* still tokenizing: later ones wait behind it */
 		if (r->kv_bytes > budget)
 		{
@@ -1161,48 +1185,6 @@ worker_step(void)
 /* --------------------------------------------------- start and exit */
 
 /*
- * Fail or free slots that belong to a worker other than the current one
- * (gen), and optionally the QUEUED ones too. Caller holds the lock.
- * Owners to wake are appended to procs[*n].
- */
-static void
-worker_fail_slots(uint64 keep_gen, bool fail_queued, const char *why,
-				  int *procs, int *n)
-{
-	dsa_area   *area = llm_dsa();
-
-	for (int i = 0; i < llm_shared->n_slots; i++)
-	{
-		LlmSlot    *slot = &llm_shared->slots[i];
-		bool		stale = slot->worker_gen != keep_gen;
-
-		if ((slot->state == LLM_SLOT_RUNNING && stale) ||
-			(slot->state == LLM_SLOT_QUEUED && fail_queued))
-		{
-			slot->sqlerrcode = ERRCODE_OPERATOR_INTERVENTION;
-			strlcpy(slot->errmsg, why, LLM_MSG_LEN);
-			slot->errdetail[0] = '\0';
-			strlcpy(slot->errhint, "The worker restarts by itself; run the query again.",
-					LLM_MSG_LEN);
-			slot->state = LLM_SLOT_DONE;
-			procs[(*n)++] = slot->owner_procno;
-		}
-		else if (slot->state == LLM_SLOT_CANCELLED && stale)
-		{
-			dsa_pointer chunks[2];
-			int			nc = 0;
-
-			llm_free_slot_chunks(slot, chunks, &nc);
-			for (int c = 0; c < nc; c++)
-				dsa_free(area, chunks[c]);
-			slot->state = LLM_SLOT_FREE;
-			slot->request_id = 0;
-			slot->owner_pid = 0;
-		}
-	}
-}
-
-/*
  * before_shmem_exit callback of the worker: fail every pending request
  * (queued or admitted) so that backends get an ERROR now instead of
  * waiting for the next worker, free cancelled slots, and clear the
@@ -1221,8 +1203,8 @@ llm_worker_exit(int code, Datum arg)
 		LWLockRelease(llm_shared->lock);
 	LWLockAcquire(llm_shared->lock, LW_EXCLUSIVE);
 	if (procs)
-		worker_fail_slots(W.gen + 1, true, "llm worker exited while the request was pending",
-						  procs, &n);
+		llm_worker_fail_slots(W.gen + 1, true,
+							  "llm worker exited while the request was pending", procs, &n);
 	if (llm_shared->worker_pid == MyProcPid)
 	{
 		llm_shared->worker_pid = 0;
@@ -1262,8 +1244,8 @@ worker_start(void)
 	llm_shared->step_seconds = 0;
 	llm_shared->default_error[0] = '\0';
 	memset(llm_shared->models, 0, sizeof(llm_shared->models));
-	worker_fail_slots(W.gen, false, "llm worker restarted while the request was running",
-					  procs, &n);
+	llm_worker_fail_slots(W.gen, false, "llm worker restarted while the request was running",
+						  procs, &n);
 	LWLockRelease(llm_shared->lock);
 	for (int i = 0; i < n; i++)
 		llm_set_proc_latch(procs[i]);
