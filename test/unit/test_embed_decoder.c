@@ -14,7 +14,10 @@
  * (f32 fixture) / 1 - 1e-3 (4-bit SmolLM2)
  * to llama.cpp for every golden text (mean and last pooling), results
  * bit-identical whatever else shares the batch, truncation modes, empty
- * text, malformed input, greedy generation on the qwen3 fixture.
+ * text, malformed input, greedy generation on the qwen3 fixture; a 4 MB
+ * text under truncation end, start and error costs what is kept; the
+ * tokenization in parts (llm_embed_tok_job) gives llm_embed_tokenize()'s
+ * ids on the qwen3 fixture and on all-MiniLM-L6-v2 ($LLM_MODEL_DIR).
  */
 #include <math.h>
 #include <stdint.h>
@@ -40,7 +43,8 @@
 /* checks on each model, run or skipped (tap_plan pins their sum) */
 #define QWEN3_CHECKS 25
 #define SMOLLM2_CHECKS 10
-#define LONG_CHECKS 3
+#define LONG_CHECKS 5
+#define JOB_CHECKS 6
 #define MAX_GOLD 128
 
 /* one golden embedding line */
@@ -883,15 +887,150 @@ test_long_text(void)
 	ok(v1 && v2 && memcmp(v1, v2, 64 * sizeof(float)) == 0,
 	   "long text: the vector of its first 64 kB alone");
 	free(v1);
+	free(v2);
+
+	/*
+	 * truncation start: only a suffix is tokenized (llm_tokenize_tail);
+	 * the vector is that of its last 4 kB alone, short enough to be
+	 * tokenized whole
+	 */
+	calls = 0;
+	v1 = embed_one(c, m, big, len, LLM_TRUNCATE_START, err);
+	diag("long text: truncation start asked the check %d times", calls);
+	ok(v1 != NULL && calls <= 8,
+	   "long text: truncation start embeds it asking the abort check %d times %s", calls, err);
+	for (cut = len - 4000; !(big[cut] == ' ' && big[cut - 1] != '.'); cut++)
+		;
+	v2 = embed_one(c, m, big + cut, len - cut, LLM_TRUNCATE_START, err);
+	ok(v1 && v2 && memcmp(v1, v2, 64 * sizeof(float)) == 0,
+	   "long text: truncation start: the vector of its last 4 kB alone");
+	free(v1);
 	calls = 0;
 	v1 = embed_one(c, m, big, len, LLM_TRUNCATE_ERROR, err);
 	ok(v1 == NULL && strstr(err, "has more than 768 tokens") != NULL,
 	   "long text: truncation error, counted to a bound: %s", err);
 	free(v1);
-	free(v2);
 	free(big);
 	llm_embed_ctx_free(c);
 	llm_embed_model_free(m);
+}
+
+/*
+ * Tokenize text with an llm_embed_tok_job in parts of budget bytes; the
+ * number of llm_embed_tok_job_run() calls, -1 on failure.
+ */
+static int
+job_tokenize(const llm_embed_model *m, const char *text, size_t len, size_t budget,
+			 int32_t **ids, int *n, char *err)
+{
+	llm_embed_tok_job *j = NULL;
+	int			rc,
+				parts = 0;
+
+	*ids = NULL;
+	*n = 0;
+	if (llm_embed_tok_job_new(&j, m, text, len, err) < 0)
+		return -1;
+	do
+	{
+		rc = llm_embed_tok_job_run(j, budget, NULL, err);
+		parts++;
+	} while (rc == 0);
+	if (rc > 0)
+		rc = llm_embed_tok_job_take(j, ids, n, err);
+	llm_embed_tok_job_free(j);
+	return rc < 0 ? -1 : parts;
+}
+
+/*
+ * llm_embed_tok_job gives exactly llm_embed_tokenize()'s ids (max_len 0)
+ * on model file or directory path: a 256 kB text of words, punctuation,
+ * digits, white space runs, UTF-8 and special-token texts in parts of
+ * 2 kB (many parts), and 200 short texts in parts of 1 to 64 bytes.
+ */
+static void
+check_tok_job(const char *path, const char *label)
+{
+	static const char *const pieces[] = {
+		"the ", "quick ", "brown", " fox", ", ", "  over", "\t", "\n\n", "12", "3.14",
+		"(x+y)", "don't ", "Émile ", "naïve", "日本語", "🙂", "[CLS]", "[SEP]", "[UNK]",
+		"<|endoftext|>", "<|im_start|>", "<s>", "\xff", "\xc3", "....", "  \t\n ",
+	};
+	const int	np = (int) (sizeof(pieces) / sizeof(pieces[0]));
+	char		err[LLM_ERRLEN] = "";
+	llm_embed_model *m = NULL;
+	size_t		len = 0,
+				cap = 256 * 1024;
+	char	   *text = malloc(cap);
+	uint64_t	seed = 88172645463325252ULL;
+	int32_t    *a = NULL,
+			   *b = NULL;
+	int			na = 0,
+				nb = 0,
+				parts,
+				bad = 0;
+	struct stat st;
+
+	if (stat(path, &st) != 0 || text == NULL || llm_embed_model_load(&m, path, err) < 0)
+	{
+		tap_skip_n(3, "%s: %s not available %s", label, path, err);
+		free(text);
+		return;
+	}
+	for (;;)
+	{
+		const char *p;
+
+		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+		p = pieces[(seed >> 16) % (uint64_t) np];
+		if (len + strlen(p) > cap)
+			break;
+		memcpy(text + len, p, strlen(p));
+		len += strlen(p);
+	}
+	parts = job_tokenize(m, text, len, 2048, &a, &na, err);
+	ok(llm_embed_tokenize(m, text, len, 0, &b, &nb, err) == 0 && parts > 0 && na == nb &&
+	   memcmp(a, b, (size_t) na * sizeof(int32_t)) == 0,
+	   "%s: a 256 kB text in parts: the ids of llm_embed_tokenize (%d ids) %s", label, na, err);
+	ok(parts >= 50, "%s: it took %d parts", label, parts);
+	free(a);
+	free(b);
+	for (int i = 0; i < 200; i++)
+	{
+		size_t		off,
+					sl;
+
+		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+		off = (seed >> 8) % (len - 600);
+		sl = (seed >> 40) % 600;
+		a = b = NULL;
+		if (job_tokenize(m, text + off, sl, 1 + (seed >> 20) % 64, &a, &na, err) < 0 ||
+			llm_embed_tokenize(m, text + off, sl, 0, &b, &nb, err) < 0 || na != nb ||
+			memcmp(a, b, (size_t) na * sizeof(int32_t)) != 0)
+			bad++;
+		free(a);
+		free(b);
+	}
+	ok(bad == 0, "%s: 200 short texts in parts of 1 to 64 bytes: %d differ", label, bad);
+	llm_embed_model_free(m);
+	free(text);
+}
+
+/*
+ * The tokenization in parts on the qwen3 fixture (a decoder: its BOS/EOS)
+ * and on MiniLM (BERT: [CLS]/[SEP]).
+ */
+static void
+test_tok_job(void)
+{
+	const char *fix = getenv("LLM_FIXTURE_DIR");
+	const char *dir = getenv("LLM_MODEL_DIR");
+	char		path[4096];
+
+	snprintf(path, sizeof(path), "%s/qwen3-embed.gguf", fix && *fix ? fix : "build/fixtures");
+	check_tok_job(path, "qwen3 job");
+	snprintf(path, sizeof(path), "%s/all-MiniLM-L6-v2", dir && *dir ? dir : ".");
+	check_tok_job(path, "MiniLM job");
 }
 
 /*
@@ -903,10 +1042,11 @@ main(void)
 	static golden g;
 	bool		have;
 
-	tap_plan(QWEN3_CHECKS + SMOLLM2_CHECKS + LONG_CHECKS);
+	tap_plan(QWEN3_CHECKS + SMOLLM2_CHECKS + LONG_CHECKS + JOB_CHECKS);
 	have = golden_load(&g);
 	test_qwen3(&g, have);
 	test_long_text();
+	test_tok_job();
 	test_smollm2(&g, have);
 	golden_free(&g);
 	return tap_done();
