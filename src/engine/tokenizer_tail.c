@@ -34,9 +34,9 @@
  *    fragment that goes on at cut; the suffix's first fragment then gets
  *    no space prefix, as it gets none in the whole.
  *
- * The suffix starts with about 8 ids' worth of bytes per id wanted plus
- * 4 kB, at the last such place before that many bytes from the end, and
- * is doubled until it gives enough ids; with no such place the caller
+ * The first suffix holds at least 8 bytes per id wanted plus 4 kB: it
+ * starts at the last such place at least that far from the end. It is
+ * doubled until it gives enough ids; with no such place the caller
  * tokenizes the whole text.
  */
 #include <stdlib.h>
@@ -131,7 +131,7 @@ size_t
 tok_tail_cut(const llm_tokenizer *t, const char *text, size_t before)
 {
 	const unsigned char *u = (const unsigned char *) text;
-	uint8_t		last[32];
+	uint8_t		last[32] = {0};
 	size_t		q;
 
 	if (t->kind == TOK_KIND_BPE && !bpe_cuttable(t))
