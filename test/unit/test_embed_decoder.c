@@ -905,6 +905,7 @@ test_long_text(void)
 	ok(v1 && v2 && memcmp(v1, v2, 64 * sizeof(float)) == 0,
 	   "long text: truncation start: the vector of its last 4 kB alone");
 	free(v1);
+	free(v2);
 	calls = 0;
 	v1 = embed_one(c, m, big, len, LLM_TRUNCATE_ERROR, err);
 	ok(v1 == NULL && strstr(err, "has more than 768 tokens") != NULL,
