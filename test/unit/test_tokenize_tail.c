@@ -18,6 +18,8 @@
  *    for the tokenizers that can be cut, most texts took a suffix;
  *  - a 4 MB text: its tail comes from a suffix, asking the abort check a
  *    few times, against hundreds for the whole;
+ *  - a 240 kB repetition of " information" (one SmolLM2 token for 12
+ *    bytes, so the first suffix is short of ids and is doubled): the tail;
  *  - a megabyte of one letter: BPE has no place to cut (0); SPM may cut
  *    where no token holds the letter twice, with the same tail.
  * Files that are absent are skipped.
@@ -32,7 +34,7 @@
 #include "tap.h"
 #include "tokenizer_int.h"
 
-#define N_CHECKS	6			/* per tokenizer */
+#define N_CHECKS	7			/* per tokenizer */
 #define N_SHORT		100
 #define N_RANDOM	300
 #define MAX_LEN		(40 * 1024)
@@ -262,6 +264,40 @@ check_tokenizer(const llm_tokenizer *t, const char *label, bool cuttable)
 			   len - cut, calls_tail, calls_whole);
 		else
 			ok(rc == 0, "%s: 4 MB text: no cut", label);
+		free(w);
+		free(v);
+	}
+
+	/*
+	 * few ids per byte (a long word that SmolLM2 has as one token): the
+	 * first suffix is short of ids and is doubled
+	 */
+	{
+		size_t		len = 0,
+					want = 5000,
+					first = want * 8 + 4096;
+		int32_t    *w = NULL,
+				   *v = NULL;
+		size_t		nw = 0,
+					nv = 0,
+					cut = 0;
+		int			rc;
+
+		while (len + 12 <= 240 * 1024)
+		{
+			memcpy(text + len, " information", 12);
+			len += 12;
+		}
+		rc = llm_tokenize_tail(t, text, len, want, NULL, &v, &nv, &cut, err);
+		if (llm_tokenize(t, text, len, false, false, &w, &nw, err) < 0)
+			nw = 0;
+		diag("%s: %zu ids of a long word: suffix of %zu bytes (the first: %zu)", label, nv,
+			 rc == 1 ? len - cut : 0, first);
+		/* Gemma 3 has user-defined tokens holding "io" and "on": no place */
+		ok((rc == 1 && nv >= want && is_tail(w, nw, v, nv)) ||
+		   (rc == 0 && t->kind == TOK_KIND_SPM),
+		   "%s: a text of few ids per byte: %s (%zu ids)", label,
+		   rc == 1 ? "the tail of the whole" : "no place to cut", nv);
 		free(w);
 		free(v);
 	}
