@@ -783,7 +783,10 @@ llm_wm_do_tokens(const LlmSlot *s, int slotno, const char *input, LlmWErr *e)
 	}
 	if (llm_wmodels[mi].m == NULL && s->kind == LLM_REQ_TOKENIZE)
 	{
-		/* an embedding model: its own tokenizer, specials included */
+		/*
+		 * an embedding model: its own tokenizer, specials included (a
+		 * text over 64 kB is tokenized in parts instead, pg_worker.c)
+		 */
 		int32_t    *ids = NULL;
 		int			n = 0;
 
