@@ -22,6 +22,7 @@
 #include <immintrin.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "quant.h"
 
@@ -35,9 +36,89 @@
 
 #define PK_INL static inline __attribute__((always_inline))
 
+/*
+ * The bodies (kernels_pack_k_body.h) are written once over a vector of
+ * one group (256 bits: 8 rows) or, with VNNI, of two adjacent groups (512
+ * bits: lanes 0..7 the first group's rows, lanes 8..15 the second's,
+ * gap bytes apart in memory). Each lane does the same operations in
+ * either width, so the results are the same bits. pk256_* / pk512_* are
+ * the operations the bodies use.
+ */
+typedef __m256i pk256_vi;
+typedef __m256 pk256_vf;
+
+/* 32 bytes at p (gap unused: one group) */
+PK_INL __m256i
+pk256_ld(const void *p, size_t gap)
+{
+	return _mm256_loadu_si256((const __m256i *) p);
+}
+
+PK_INL __m256i
+pk256_zero(void)
+{
+	return _mm256_setzero_si256();
+}
+
+PK_INL __m256i
+pk256_and(__m256i a, __m256i b)
+{
+	return _mm256_and_si256(a, b);
+}
+
+PK_INL __m256i
+pk256_or(__m256i a, __m256i b)
+{
+	return _mm256_or_si256(a, b);
+}
+
+/* 16-bit lane shifts by a constant n (0..15) */
+PK_INL __m256i
+pk256_srli16(__m256i a, int n)
+{
+	return _mm256_srli_epi16(a, n);
+}
+
+PK_INL __m256i
+pk256_slli16(__m256i a, int n)
+{
+	return _mm256_slli_epi16(a, n);
+}
+
+PK_INL __m256i
+pk256_set1_8(char c)
+{
+	return _mm256_set1_epi8(c);
+}
+
+PK_INL __m256i
+pk256_add32(__m256i a, __m256i b)
+{
+	return _mm256_add_epi32(a, b);
+}
+
+PK_INL __m256i
+pk256_sub32(__m256i a, __m256i b)
+{
+	return _mm256_sub_epi32(a, b);
+}
+
+PK_INL __m256i
+pk256_slli32(__m256i a, int n)
+{
+	return _mm256_slli_epi32(a, n);
+}
+
+/* pairs of int16 products summed into int32 lanes (vpmaddwd) */
+PK_INL __m256i
+pk256_madd16(__m256i a, __m256i b)
+{
+	return _mm256_madd_epi16(a, b);
+}
+
 /* four activation bytes at p in every 32-bit lane */
 PK_INL __m256i
-pk_bcast(const void *p)
+pk256_bcast(const void *p)
 {
 	return _mm256_castps_si256(_mm256_broadcast_ss((const float *) p));
 }
@@ -48,7 +129,7 @@ pk_bcast(const void *p)
  * or per 16-bit pair (int16: the caller bounds the sum).
  */
 PK_INL __m256i
-pk_dot(__m256i acc, __m256i w, __m256i v)
+pk256_dot(__m256i acc, __m256i w, __m256i v)
 {
 #if PK_VNNI
 	return _mm256_dpbusd_epi32(acc, w, v);
@@ -62,7 +143,7 @@ pk_dot(__m256i acc, __m256i w, __m256i v)
  * the lane.
  */
 PK_INL __m256i
-pk_dup16(__m256i p, int h)
+pk256_dup16(__m256i p, int h)
 {
 	const __m256i dup = h ? _mm256_set_epi8(15, 14, 15, 14, 11, 10, 11, 10, 7, 6, 7, 6, 3, 2, 3, 2,
 											15, 14, 15, 14, 11, 10, 11, 10, 7, 6, 7, 6, 3, 2, 3, 2) :
@@ -78,14 +159,14 @@ pk_dup16(__m256i p, int h)
  * scale in both halves); VNNI: s is int32 (vpmulld by the scale).
  */
 PK_INL __m256i
-pk_scale_add(__m256i sumq, __m256i s, __m256i p, int h)
+pk256_scale_add(__m256i sumq, __m256i s, __m256i p, int h)
 {
 #if PK_VNNI
 	__m256i		sc = h ? _mm256_srai_epi32(p, 16) : _mm256_srai_epi32(_mm256_slli_epi32(p, 16), 16);
 
 	return _mm256_add_epi32(sumq, _mm256_mullo_epi32(s, sc));
 #else
-	return _mm256_add_epi32(sumq, _mm256_madd_epi16(s, pk_dup16(p, h)));
+	return _mm256_add_epi32(sumq, _mm256_madd_epi16(s, pk256_dup16(p, h)));
 #endif
 }
 
@@ -95,7 +176,7 @@ pk_scale_add(__m256i sumq, __m256i s, __m256i p, int h)
  * + p] the same for the mins (see quant.h).
  */
 PK_INL void
-pk_k4_scales(const uint8_t *s, __m256i *pv)
+pk256_k4_scales(const uint8_t *s, size_t gap, __m256i *pv)
 {
 	const __m256i m4 = _mm256_set1_epi8(0x0f),
 				m30 = _mm256_set1_epi8(0x30);
@@ -118,230 +199,264 @@ pk_k4_scales(const uint8_t *s, __m256i *pv)
 }
 
 /*
- * The fifth bits of sub-block j of a q5_K x8 qh vector, as 0 or 16 per
- * byte (bit j of each byte moved to bit 4; 16-bit shifts of at most 4
- * keep bit 4 of every byte within its byte).
- */
-PK_INL __m256i
-pk_q5_bit(__m256i qh, int j)
-{
-	__m256i		t = j < 4 ? _mm256_slli_epi16(qh, 4 - j) : _mm256_srli_epi16(qh, j - 4);
-
-	return _mm256_and_si256(t, _mm256_set1_epi8(0x10));
-}
-
-/*
- * One super-block b of a q4_K x8 / q5_K x8 group against the C activation
- * blocks a[c] (a_stride apart): the exact sumq[c] and summ[c] of every row
- * (see kernels_pack_k_ref.c). Bounds of the AVX2 int16 sums: q4_K 8 slices
- * of 2 * 15 * 128 = 30720, q5_K 4 slices of 2 * 31 * 128 = 31744.
+ * The eight int16 scale pairs vectors of a q6_K x8 scales field: pv[p]
+ * lane r = (scales 2p, 2p + 1 of row r).
  */
 PK_INL void
-pk_k4_block(const bool q5, const int C, const char *b, const char *a, size_t a_stride,
-			__m256i *sumq, __m256i *summ)
+pk256_q6_scales(const int8_t *s, size_t gap, __m256i *pv)
 {
-	const llm_block_q4_Kx8 *b4 = (const llm_block_q4_Kx8 *) b;
-	const llm_block_q5_Kx8 *b5 = (const llm_block_q5_Kx8 *) b;
-	const uint8_t *qs = q5 ? b5->qs : b4->qs;
-	const __m256i m4 = _mm256_set1_epi8(0x0f);
-	__m256i		pv[8];
-
-	pk_k4_scales(q5 ? b5->scales : b4->scales, pv);
-	#pragma GCC unroll 8
-	for (int c = 0; c < C; c++)
-	{
-		const int16_t *bs = ((const llm_block_q8_K *) (a + (size_t) c * a_stride))->bsums;
-
-		sumq[c] = _mm256_setzero_si256();
-		summ[c] = _mm256_setzero_si256();
-		#pragma GCC unroll 4
-		for (int p = 0; p < 4; p++)
-		{
-			/* m_j (bsum 2j + bsum 2j+1), j = 2p and 2p + 1 */
-			summ[c] = _mm256_add_epi32(summ[c], _mm256_madd_epi16(pk_dup16(pv[4 + p], 0), pk_bcast(bs + 4 * p)));
-			summ[c] = _mm256_add_epi32(summ[c], _mm256_madd_epi16(pk_dup16(pv[4 + p], 1), pk_bcast(bs + 4 * p + 2)));
-		}
-	}
-	#pragma GCC unroll 4
-	for (int p = 0; p < 4; p++)
-		#pragma GCC unroll 2
-		for (int h = 0; h < 2; h++)
-		{
-			__m256i		s[PK_TG];
-
-			#pragma GCC unroll 8
-			for (int c = 0; c < C; c++)
-				s[c] = _mm256_setzero_si256();
-			#pragma GCC unroll 8
-			for (int e = 0; e < 8; e++)
-			{
-				__m256i		w = _mm256_loadu_si256((const __m256i *) (qs + 32 * (8 * p + e)));
-
-				w = _mm256_and_si256(h ? _mm256_srli_epi16(w, 4) : w, m4);
-				if (q5)
-					w = _mm256_or_si256(w, pk_q5_bit(_mm256_loadu_si256((const __m256i *) (b5->qh + 32 * e)),
-													 2 * p + h));
-				#pragma GCC unroll 8
-				for (int c = 0; c < C; c++)
-				{
-					const int8_t *q = ((const llm_block_q8_K *) (a + (size_t) c * a_stride))->qs;
-
-					s[c] = pk_dot(s[c], w, pk_bcast(q + 64 * p + 32 * h + 4 * e));
-				}
-				if (!PK_VNNI && q5 && e == 3)
-				{
-					#pragma GCC unroll 8
-					for (int c = 0; c < C; c++)
-					{
-						sumq[c] = pk_scale_add(sumq[c], s[c], pv[p], h);
-						s[c] = _mm256_setzero_si256();
-					}
-				}
-			}
-			#pragma GCC unroll 8
-			for (int c = 0; c < C; c++)
-				sumq[c] = pk_scale_add(sumq[c], s[c], pv[p], h);
-		}
-}
-
-/*
- * One super-block b of a q6_K x8 group against the C activation blocks
- * a[c]: the exact sumq[c] = sum_j sc_j dot(q_j, a_j) - 32 sum_j sc_j
- * bsum_j of every row, q the unsigned six-bit values. Bound of the AVX2
- * int16 sums: 2 slices of 2 * 63 * 128 = 32256.
- */
-PK_INL void
-pk_q6_block(const int C, const llm_block_q6_Kx8 *b, const char *a, size_t a_stride, __m256i *sumq)
-{
-	const __m256i m4 = _mm256_set1_epi8(0x0f),
-				m30 = _mm256_set1_epi8(0x30);
-	__m256i		pv[8];
-	__m256i		corr[PK_TG];
-
 	#pragma GCC unroll 8
 	for (int p = 0; p < 8; p++)
-		pv[p] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (b->scales + 16 * p)));
-	#pragma GCC unroll 8
-	for (int c = 0; c < C; c++)
-	{
-		const int16_t *bs = ((const llm_block_q8_K *) (a + (size_t) c * a_stride))->bsums;
-
-		sumq[c] = _mm256_setzero_si256();
-		corr[c] = _mm256_setzero_si256();
-		#pragma GCC unroll 8
-		for (int p = 0; p < 8; p++)
-			corr[c] = _mm256_add_epi32(corr[c], _mm256_madd_epi16(pv[p], pk_bcast(bs + 2 * p)));
-	}
-	/* half hf, element group k (elements 128 hf + 32 k + 4 t), t quad T */
-	#pragma GCC unroll 2
-	for (int hf = 0; hf < 2; hf++)
-		#pragma GCC unroll 4
-		for (int k = 0; k < 4; k++)
-			#pragma GCC unroll 2
-			for (int T = 0; T < 2; T++)
-			{
-				__m256i		s[PK_TG];
-
-				#pragma GCC unroll 8
-				for (int c = 0; c < C; c++)
-					s[c] = _mm256_setzero_si256();
-				#pragma GCC unroll 4
-				for (int tt = 0; tt < 4; tt++)
-				{
-					const int	t = 4 * T + tt;
-					__m256i		ql = _mm256_loadu_si256((const __m256i *) (b->ql + 32 * (16 * hf + t + 8 * (k & 1))));
-					__m256i		qh = _mm256_loadu_si256((const __m256i *) (b->qh + 32 * (8 * hf + t)));
-					__m256i		lo = _mm256_and_si256(k >= 2 ? _mm256_srli_epi16(ql, 4) : ql, m4);
-					__m256i		hi;
-					__m256i		w;
-
-					hi = k == 0 ? _mm256_slli_epi16(qh, 4) : k == 1 ? _mm256_slli_epi16(qh, 2) :
-						k == 2 ? qh : _mm256_srli_epi16(qh, 2);
-					w = _mm256_or_si256(lo, _mm256_and_si256(hi, m30));
-					#pragma GCC unroll 8
-					for (int c = 0; c < C; c++)
-					{
-						const int8_t *q = ((const llm_block_q8_K *) (a + (size_t) c * a_stride))->qs;
-
-						s[c] = pk_dot(s[c], w, pk_bcast(q + 128 * hf + 32 * k + 4 * t));
-					}
-					if (!PK_VNNI && tt == 1)
-					{
-						#pragma GCC unroll 8
-						for (int c = 0; c < C; c++)
-						{
-							sumq[c] = pk_scale_add(sumq[c], s[c], pv[4 * hf + k], T);
-							s[c] = _mm256_setzero_si256();
-						}
-					}
-				}
-				#pragma GCC unroll 8
-				for (int c = 0; c < C; c++)
-					sumq[c] = pk_scale_add(sumq[c], s[c], pv[4 * hf + k], T);
-			}
-	#pragma GCC unroll 8
-	for (int c = 0; c < C; c++)
-		sumq[c] = _mm256_sub_epi32(sumq[c], _mm256_slli_epi32(corr[c], 5));
+		pv[p] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (s + 16 * p)));
 }
 
-/*
- * One group x of 8 rows (nb super-blocks of type 4 = q4_K, 5 = q5_K, 6 =
- * q6_K) against C activation rows: y[c * ldy + r], with the float
- * operations of kernels_pack_k_ref.c.
- */
-PK_INL void
-pk_tile(const int kind, const int C, int64_t nb, const char *x, const char *a, size_t a_stride,
-		float *y, int64_t ldy)
+/* the eight (or sixteen) fp16 values at d as floats */
+PK_INL __m256
+pk256_half(const void *d, size_t gap)
 {
-	const size_t bsz = kind == 4 ? sizeof(llm_block_q4_Kx8) : kind == 5 ?
-		sizeof(llm_block_q5_Kx8) : sizeof(llm_block_q6_Kx8);
-	__m256		acc[PK_TG],
-				macc[PK_TG];
-
-	#pragma GCC unroll 8
-	for (int c = 0; c < C; c++)
-		acc[c] = macc[c] = _mm256_setzero_ps();
-	for (int64_t i = 0; i < nb; i++)
-	{
-		const char *b = x + (size_t) i * bsz;
-		const char *ai = a + (size_t) i * sizeof(llm_block_q8_K);
-		__m256i		sumq[PK_TG],
-					summ[PK_TG];
-		__m256		dw;
-
-		if (kind == 6)
-		{
-			pk_q6_block(C, (const llm_block_q6_Kx8 *) b, ai, a_stride, sumq);
-			dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) ((const llm_block_q6_Kx8 *) b)->d));
-		}
-		else
-		{
-			pk_k4_block(kind == 5, C, b, ai, a_stride, sumq, summ);
-			/* d[8] then dmin[8] start both layouts */
-			dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) b));
-		}
-		#pragma GCC unroll 8
-		for (int c = 0; c < C; c++)
-		{
-			__m256		da = _mm256_broadcast_ss(&((const llm_block_q8_K *) (ai + (size_t) c * a_stride))->d);
-
-			acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(sumq[c]), acc[c]);
-			if (kind != 6)
-			{
-				__m256		dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (b + 16)));
-
-				macc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dm, da), _mm256_cvtepi32_ps(summ[c]), macc[c]);
-			}
-		}
-	}
-	#pragma GCC unroll 8
-	for (int c = 0; c < C; c++)
-		_mm256_storeu_ps(y + c * ldy, kind == 6 ? acc[c] : _mm256_sub_ps(acc[c], macc[c]));
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) d));
 }
+
+PK_INL __m256
+pk256_fzero(void)
+{
+	return _mm256_setzero_ps();
+}
+
+PK_INL __m256
+pk256_fbcast(const float *p)
+{
+	return _mm256_broadcast_ss(p);
+}
+
+/* acc + a * b, one rounding (written FMA) */
+PK_INL __m256
+pk256_fmadd(__m256 a, __m256 b, __m256 acc)
+{
+	return _mm256_fmadd_ps(a, b, acc);
+}
+
+PK_INL __m256
+pk256_fmul(__m256 a, __m256 b)
+{
+	return _mm256_mul_ps(a, b);
+}
+
+PK_INL __m256
+pk256_fsub(__m256 a, __m256 b)
+{
+	return _mm256_sub_ps(a, b);
+}
+
+PK_INL __m256
+pk256_fcvt(__m256i a)
+{
+	return _mm256_cvtepi32_ps(a);
+}
+
+PK_INL void
+pk256_fstore(float *y, __m256 v)
+{
+	_mm256_storeu_ps(y, v);
+}
+
+#define PKW 256
+#include "kernels_pack_k_body.h"
+#undef PKW
+
+#if PK_VNNI
+typedef __m512i pk512_vi;
+typedef __m512 pk512_vf;
+
+/* 32 bytes at p (first group) and at p + gap (second group) */
+PK_INL __m512i
+pk512_ld(const void *p, size_t gap)
+{
+	return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) p)),
+							  _mm256_loadu_si256((const __m256i *) ((const char *) p + gap)), 1);
+}
+
+PK_INL __m512i
+pk512_zero(void)
+{
+	return _mm512_setzero_si512();
+}
+
+PK_INL __m512i
+pk512_and(__m512i a, __m512i b)
+{
+	return _mm512_and_si512(a, b);
+}
+
+PK_INL __m512i
+pk512_or(__m512i a, __m512i b)
+{
+	return _mm512_or_si512(a, b);
+}
+
+PK_INL __m512i
+pk512_srli16(__m512i a, int n)
+{
+	return _mm512_srli_epi16(a, n);
+}
+
+PK_INL __m512i
+pk512_slli16(__m512i a, int n)
+{
+	return _mm512_slli_epi16(a, n);
+}
+
+PK_INL __m512i
+pk512_set1_8(char c)
+{
+	return _mm512_set1_epi8(c);
+}
+
+PK_INL __m512i
+pk512_add32(__m512i a, __m512i b)
+{
+	return _mm512_add_epi32(a, b);
+}
+
+PK_INL __m512i
+pk512_sub32(__m512i a, __m512i b)
+{
+	return _mm512_sub_epi32(a, b);
+}
+
+PK_INL __m512i
+pk512_slli32(__m512i a, int n)
+{
+	return _mm512_slli_epi32(a, n);
+}
+
+PK_INL __m512i
+pk512_madd16(__m512i a, __m512i b)
+{
+	return _mm512_madd_epi16(a, b);
+}
+
+/* four activation bytes at p in every 32-bit lane (p: any alignment) */
+PK_INL __m512i
+pk512_bcast(const void *p)
+{
+	int32_t		v;
+
+	memcpy(&v, p, sizeof(v));
+	return _mm512_set1_epi32(v);
+}
+
+PK_INL __m512i
+pk512_dot(__m512i acc, __m512i w, __m512i v)
+{
+	return _mm512_dpbusd_epi32(acc, w, v);
+}
+
+/* pk256_dup16 on every 128-bit quarter */
+PK_INL __m512i
+pk512_dup16(__m512i p, int h)
+{
+	const __m128i dup = h ? _mm_set_epi8(15, 14, 15, 14, 11, 10, 11, 10, 7, 6, 7, 6, 3, 2, 3, 2) :
+		_mm_set_epi8(13, 12, 13, 12, 9, 8, 9, 8, 5, 4, 5, 4, 1, 0, 1, 0);
+
+	return _mm512_shuffle_epi8(p, _mm512_broadcast_i32x4(dup));
+}
+
+/* pk256_scale_add (VNNI form) on 16 lanes */
+PK_INL __m512i
+pk512_scale_add(__m512i sumq, __m512i s, __m512i p, int h)
+{
+	__m512i		sc = h ? _mm512_srai_epi32(p, 16) : _mm512_srai_epi32(_mm512_slli_epi32(p, 16), 16);
+
+	return _mm512_add_epi32(sumq, _mm512_mullo_epi32(s, sc));
+}
+
+/* both groups' pk256_k4_scales, the second in the high halves */
+PK_INL void
+pk512_k4_scales(const uint8_t *s, size_t gap, __m512i *pv)
+{
+	__m256i		p0[8],
+				p1[8];
+
+	pk256_k4_scales(s, 0, p0);
+	pk256_k4_scales(s + gap, 0, p1);
+	#pragma GCC unroll 8
+	for (int k = 0; k < 8; k++)
+		pv[k] = _mm512_inserti64x4(_mm512_castsi256_si512(p0[k]), p1[k], 1);
+}
+
+/* both groups' pk256_q6_scales, the second in the high halves */
+PK_INL void
+pk512_q6_scales(const int8_t *s, size_t gap, __m512i *pv)
+{
+	#pragma GCC unroll 8
+	for (int p = 0; p < 8; p++)
+		pv[p] = _mm512_cvtepi8_epi16(_mm256_inserti128_si256(
+			_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *) (s + 16 * p))),
+			_mm_loadu_si128((const __m128i *) ((const char *) (s + 16 * p) + gap)), 1));
+}
+
+PK_INL __m512
+pk512_half(const void *d, size_t gap)
+{
+	return _mm512_cvtph_ps(_mm256_inserti128_si256(
+		_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *) d)),
+		_mm_loadu_si128((const __m128i *) ((const char *) d + gap)), 1));
+}
+
+PK_INL __m512
+pk512_fzero(void)
+{
+	return _mm512_setzero_ps();
+}
+
+PK_INL __m512
+pk512_fbcast(const float *p)
+{
+	return _mm512_set1_ps(*p);
+}
+
+PK_INL __m512
+pk512_fmadd(__m512 a, __m512 b, __m512 acc)
+{
+	return _mm512_fmadd_ps(a, b, acc);
+}
+
+PK_INL __m512
+pk512_fmul(__m512 a, __m512 b)
+{
+	return _mm512_mul_ps(a, b);
+}
+
+PK_INL __m512
+pk512_fsub(__m512 a, __m512 b)
+{
+	return _mm512_sub_ps(a, b);
+}
+
+PK_INL __m512
+pk512_fcvt(__m512i a)
+{
+	return _mm512_cvtepi32_ps(a);
+}
+
+/* rows 8g .. 8g + 15: the two groups' outputs are adjacent */
+PK_INL void
+pk512_fstore(float *y, __m512 v)
+{
+	_mm512_storeu_ps(y, v);
+}
+
+#define PKW 512
+#include "kernels_pack_k_body.h"
+#undef PKW
+#endif
 
 /*
  * The driver (see llm_gemm8_fn): per group, tiles of PK_TG activation
- * rows, then 4, 2, 1 (a row's chain does not depend on its tile).
+ * rows, then 4, 2, 1 (a row's chain does not depend on its tile). With
+ * VNNI and from two activation rows, pairs of adjacent groups go in
+ * 512-bit vectors (for one row loading the weights dominates either way).
  */
 PK_INL void
 pk_run(const int kind, int64_t n, int64_t ng, int64_t nc, const void *w8,
@@ -354,6 +469,7 @@ pk_run(const int kind, int64_t n, int64_t ng, int64_t nc, const void *w8,
 	for (int64_t g = 0; g < ng; g++)
 	{
 		const char *x = (const char *) w8 + (size_t) g * gbytes;
+		const bool	pair = PK_VNNI && nc >= 2 && g + 1 < ng;
 
 		for (int64_t c = 0, C; c < nc; c += C)
 		{
@@ -361,17 +477,33 @@ pk_run(const int kind, int64_t n, int64_t ng, int64_t nc, const void *w8,
 			float	   *yc = y + c * ldy + 8 * g;
 
 			C = nc - c >= PK_TG ? PK_TG : nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;
+#if PK_VNNI
+			if (pair)
+			{
+				if (C == PK_TG)
+					pk512_tile(kind, PK_TG, nb, x, gbytes, ac, a_stride, yc, ldy);
+				else if (C == 4)
+					pk512_tile(kind, 4, nb, x, gbytes, ac, a_stride, yc, ldy);
+				else if (C == 2)
+					pk512_tile(kind, 2, nb, x, gbytes, ac, a_stride, yc, ldy);
+				else
+					pk512_tile(kind, 1, nb, x, gbytes, ac, a_stride, yc, ldy);
+				continue;
+			}
+#endif
 			if (C == PK_TG)
-				pk_tile(kind, PK_TG, nb, x, ac, a_stride, yc, ldy);
+				pk256_tile(kind, PK_TG, nb, x, 0, ac, a_stride, yc, ldy);
 #if PK_TG > 4
 			else if (C == 4)
-				pk_tile(kind, 4, nb, x, ac, a_stride, yc, ldy);
+				pk256_tile(kind, 4, nb, x, 0, ac, a_stride, yc, ldy);
 #endif
 			else if (C == 2)
-				pk_tile(kind, 2, nb, x, ac, a_stride, yc, ldy);
+				pk256_tile(kind, 2, nb, x, 0, ac, a_stride, yc, ldy);
 			else
-				pk_tile(kind, 1, nb, x, ac, a_stride, yc, ldy);
+				pk256_tile(kind, 1, nb, x, 0, ac, a_stride, yc, ldy);
 		}
+		if (pair)
+			g++;
 	}
 }
 

@@ -30,8 +30,16 @@
 
 /* activation rows whose scales and sums are prepared together, at most */
 #define PQ5_TC 16
-/* activation rows whose accumulators stay in registers together */
+/*
+ * activation rows whose accumulators stay in registers together: 8 with
+ * AVX-512 (32 vector registers, each decoded weight vector serves eight
+ * vpdpbusd), 4 with AVX2's 16
+ */
+#if PQ5_VNNI
+#define PQ5_TG 8
+#else
 #define PQ5_TG 4
+#endif
 /* per-block activation values prepared per chunk (fewer rows when long) */
 #define PQ5_SCALES (PQ5_TC * 512)
 _Static_assert(PQ5_SCALES >= LLM_GEMM8_MAX_N / LLM_QK, "one activation row's scales fit");
@@ -90,7 +98,7 @@ pq5_tile(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 	const int	flush = q5 ? 4 : 8;
 #endif
 
-	#pragma GCC unroll 4
+	#pragma GCC unroll 8
 	for (int c = 0; c < C; c++)
 		acc[c] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++)
@@ -99,7 +107,7 @@ pq5_tile(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 		const uint16_t *d = q5 ? ((const llm_block_q5_0x8 *) xb)->d : ((const llm_block_q4_0x8 *) xb)->d;
 		__m256		dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) d));
 
-		#pragma GCC unroll 4
+		#pragma GCC unroll 8
 		for (int c = 0; c < C; c++)
 		{
 			s[c] = _mm256_setzero_si256();
@@ -112,7 +120,7 @@ pq5_tile(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 		{
 			__m256i		w = scr ? _mm256_load_si256(&uq[8 * i + j]) : pq5_weights(q5, xb, j);
 
-			#pragma GCC unroll 4
+			#pragma GCC unroll 8
 			for (int c = 0; c < C; c++)
 			{
 				const llm_block_q8_0 *ab = (const llm_block_q8_0 *) (a + (size_t) c * a_stride) + i;
@@ -133,7 +141,7 @@ pq5_tile(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 				__asm__("" : "+x"(s[c]));
 			}
 		}
-		#pragma GCC unroll 4
+		#pragma GCC unroll 8
 		for (int c = 0; c < C; c++)
 		{
 			__m256i		si = _mm256_sub_epi32(s[c], _mm256_set1_epi32(oa[c * nb + i]));
@@ -143,7 +151,7 @@ pq5_tile(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 		}
 	}
 	(void) ones;
-	#pragma GCC unroll 4
+	#pragma GCC unroll 8
 	for (int c = 0; c < C; c++)
 		_mm256_storeu_ps(y + c * ldy, acc[c]);
 }
@@ -164,7 +172,7 @@ pq5_tile2(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 	__m512		acc[PQ5_TG];
 	__m512i		s[PQ5_TG];
 
-	#pragma GCC unroll 4
+	#pragma GCC unroll 8
 	for (int c = 0; c < C; c++)
 		acc[c] = _mm512_setzero_ps();
 	for (int64_t i = 0; i < nb; i++)
@@ -178,7 +186,7 @@ pq5_tile2(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 			_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) d)))),
 			_mm256_castps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) d2))), 1));
 
-		#pragma GCC unroll 4
+		#pragma GCC unroll 8
 		for (int c = 0; c < C; c++)
 			s[c] = _mm512_setzero_si512();
 		#pragma GCC unroll 8
@@ -188,7 +196,7 @@ pq5_tile2(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 				: _mm512_inserti64x4(_mm512_castsi256_si512(pq5_weights(q5, xb, j)),
 									 pq5_weights(q5, xb2, j), 1);
 
-			#pragma GCC unroll 4
+			#pragma GCC unroll 8
 			for (int c = 0; c < C; c++)
 			{
 				const llm_block_q8_0 *ab = (const llm_block_q8_0 *) (a + (size_t) c * a_stride) + i;
@@ -203,7 +211,7 @@ pq5_tile2(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 				__asm__("" : "+v"(s[c]));
 			}
 		}
-		#pragma GCC unroll 4
+		#pragma GCC unroll 8
 		for (int c = 0; c < C; c++)
 		{
 			__m512i		si = _mm512_sub_epi32(s[c], _mm512_set1_epi32(oa[c * nb + i]));
@@ -212,7 +220,7 @@ pq5_tile2(const bool q5, const int C, const bool scr, int64_t nb, const void *x,
 									 _mm512_cvtepi32_ps(si), acc[c]);
 		}
 	}
-	#pragma GCC unroll 4
+	#pragma GCC unroll 8
 	for (int c = 0; c < C; c++)
 	{
 		_mm256_storeu_ps(y + c * ldy, _mm512_castps512_ps256(acc[c]));
@@ -283,8 +291,10 @@ pq5_run(const bool q5, int64_t n, int64_t ng, int64_t nc, const void *w8,
 				{
 					const char *ac = a0 + (size_t) c * a_stride;
 
-					C = cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
-					if (C == 4)
+					C = cn - c >= 8 ? 8 : cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
+					if (C == 8)
+						pq5_tile2(q5, 8, scr, nb, x, gbytes, uq2, ac, a_stride, da + c * nb, oa + c * nb, yg + c * ldy, ldy);
+					else if (C == 4)
 						pq5_tile2(q5, 4, scr, nb, x, gbytes, uq2, ac, a_stride, da + c * nb, oa + c * nb, yg + c * ldy, ldy);
 					else if (C == 2)
 						pq5_tile2(q5, 2, scr, nb, x, gbytes, uq2, ac, a_stride, da + c * nb, oa + c * nb, yg + c * ldy, ldy);
@@ -304,7 +314,12 @@ pq5_run(const bool q5, int64_t n, int64_t ng, int64_t nc, const void *w8,
 			{
 				const char *ac = a0 + (size_t) c * a_stride;
 
-				C = cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
+				C = cn - c >= PQ5_TG ? PQ5_TG : cn - c >= 4 ? 4 : cn - c >= 2 ? 2 : 1;
+#if PQ5_TG > 4
+				if (C == 8)
+					pq5_tile(q5, 8, scr, nb, x, uq, ac, a_stride, da + c * nb, oa + c * nb, yg + c * ldy, ldy);
+				else
+#endif
 				if (C == 4)
 					pq5_tile(q5, 4, scr, nb, x, uq, ac, a_stride, da + c * nb, oa + c * nb, yg + c * ldy, ldy);
 				else if (C == 2)
