@@ -52,8 +52,8 @@ PKV(k4_block) (const bool q5, const int C, const char *b, size_t gap, const char
 		for (int p = 0; p < 4; p++)
 		{
 			/* m_j (bsum 2j + bsum 2j+1), j = 2p and 2p + 1 */
-			summ[c] = PKV(add32) (summ[c], PKV(madd16) (PKV(dup16) (pv[4 + p], 0), PKV(bcast) (bs + 4 * p)));
-			summ[c] = PKV(add32) (summ[c], PKV(madd16) (PKV(dup16) (pv[4 + p], 1), PKV(bcast) (bs + 4 * p + 2)));
+			summ[c] = PKV(madd_add) (summ[c], PKV(dup16) (pv[4 + p], 0), PKV(bcast) (bs + 4 * p));
+			summ[c] = PKV(madd_add) (summ[c], PKV(dup16) (pv[4 + p], 1), PKV(bcast) (bs + 4 * p + 2));
 		}
 	}
 	#pragma GCC unroll 4
@@ -123,7 +123,7 @@ PKV(q6_block) (const int C, const llm_block_q6_Kx8 *b, size_t gap, const char *a
 		corr[c] = PKV(zero) ();
 		#pragma GCC unroll 8
 		for (int p = 0; p < 8; p++)
-			corr[c] = PKV(add32) (corr[c], PKV(madd16) (pv[p], PKV(bcast) (bs + 2 * p)));
+			corr[c] = PKV(madd_add) (corr[c], pv[p], PKV(bcast) (bs + 2 * p));
 	}
 	/* half hf, element group k (elements 128 hf + 32 k + 4 t), t quad T */
 	#pragma GCC unroll 2

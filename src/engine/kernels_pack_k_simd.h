@@ -109,11 +109,18 @@ pk256_slli32(__m256i a, int n)
 	return _mm256_slli_epi32(a, n);
 }
 
-/* pairs of int16 products summed into int32 lanes (vpmaddwd) */
+/*
+ * acc + the pairs of int16 products of a and b summed into int32 lanes:
+ * vpmaddwd then an add, or one vpdpwssd with VNNI (no saturation: same sums)
+ */
 PK_INL __m256i
-pk256_madd16(__m256i a, __m256i b)
+pk256_madd_add(__m256i acc, __m256i a, __m256i b)
 {
-	return _mm256_madd_epi16(a, b);
+#if PK_VNNI
+	return _mm256_dpwssd_epi32(acc, a, b);
+#else
+	return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
 }
 
 /* four activation bytes at p in every 32-bit lane */
@@ -331,9 +338,9 @@ pk512_slli32(__m512i a, int n)
 }
 
 PK_INL __m512i
-pk512_madd16(__m512i a, __m512i b)
+pk512_madd_add(__m512i acc, __m512i a, __m512i b)
 {
-	return _mm512_madd_epi16(a, b);
+	return _mm512_dpwssd_epi32(acc, a, b);
 }
 
 /* four activation bytes at p in every 32-bit lane (p: any alignment) */
