@@ -132,7 +132,7 @@ $(LIB): $(ENGINE_OBJ)
 $(CLI): $(CLI_SRC) $(ENGINE_HDR) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(CLI_SRC) -o $@ $(LIB) $(LDSAN) $(LDLIBS)
 
-$(BUILD)/test/%: test/unit/%.c test/unit/tap.h $(LIB) | $(BUILD)/test
+$(BUILD)/test/%: test/unit/%.c test/unit/tap.h test/unit/golden.h $(LIB) | $(BUILD)/test
 	$(CC) $(ALL_CFLAGS) -Itest/unit $< -o $@ $(LIB) $(LDSAN) $(LDLIBS)
 
 $(BUILD)/obj $(BUILD)/test:

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "golden.h"
 #include "json.h"
 #include "llm_embed.h"
 #include "llm_util.h"
@@ -317,99 +318,51 @@ test_wordpiece(void)
 }
 
 /*
- * Decode a hex string into a malloc'd buffer.
- */
-static char *
-unhex(const char *h, size_t hl, size_t *len)
-{
-	char	   *o = malloc(hl / 2 + 1);
-	size_t		i;
-
-	for (i = 0; i + 1 < hl; i += 2)
-	{
-		unsigned int b;
-
-		sscanf(h + i, "%2x", &b);
-		o[i / 2] = (char) b;
-	}
-	o[hl / 2] = '\0';
-	*len = hl / 2;
-	return o;
-}
-
-/*
- * Path of a golden file.
- */
-static const char *
-golden_path(char *buf, size_t size, const char *name)
-{
-	const char *d = getenv("EMBED_GOLDEN_DIR");
-
-	snprintf(buf, size, "%s/%s", d && *d ? d : "test/golden", name);
-	return buf;
-}
-
-/*
  * Token ids of every corpus string against the HF tokenizer.
  */
 static void
 test_golden_tokens(const llm_embed_model *m, const char *label)
 {
 	char		p[4096];
-	FILE	   *f = fopen(golden_path(p, sizeof(p), "embed_tokens.tsv"), "r");
-	char	   *line = NULL;
-	size_t		cap = 0;
+	golden_reader r;
+	char	   *line;
 	int			total = 0,
 				same = 0;
 	char		err[LLM_ERRLEN];
 
-	if (!f)
+	if (!golden_open(&r, golden_path(p, sizeof(p), "embed_tokens.tsv")))
 	{
 		skip("no %s", p);
 		return;
 	}
-	while (getline(&line, &cap, f) > 0)
+	while ((line = golden_next(&r)) != NULL)
 	{
-		char	   *tab = strchr(line, '\t');
+		char	   *hex = golden_field(&line),
+				   *want = golden_field(&line);
 		size_t		len;
 		char	   *text;
 		int32_t    *ids;
 		int			nid,
-					i = 0;
-		char	   *s,
-				   *e;
-		bool		eq;
+					n_want;
 
-		if (!tab)
+		if (want == NULL)
 			continue;
-		text = unhex(line, (size_t) (tab - line), &len);
+		text = golden_unhex(hex, strlen(hex), &len);
 		total++;
-		if (llm_embed_tokenize(m, text, len, 0, &ids, &nid, err) < 0)
+		if (!text || llm_embed_tokenize(m, text, len, 0, &ids, &nid, err) < 0)
 		{
-			diag("tokenize failed: %s", err);
+			diag("tokenize failed: %s", text ? err : "golden text is not hex");
 			free(text);
 			continue;
 		}
-		eq = true;
-		for (s = tab + 1;; s = e)
-		{
-			long		v = strtol(s, &e, 10);
-
-			if (e == s)
-				break;
-			if (i >= nid || ids[i] != v)
-				eq = false;
-			i++;
-		}
-		if (eq && i == nid)
+		if (golden_ids_equal(want, ids, nid, &n_want))
 			same++;
 		else if (total - same <= 5)
-			diag("token mismatch for \"%.60s\" (%d vs %d ids)", text, nid, i);
+			diag("token mismatch for \"%.60s\" (%d vs %d ids)", text, nid, n_want);
 		free(ids);
 		free(text);
 	}
-	free(line);
-	fclose(f);
+	golden_close(&r);
 	ok(total >= 200 && same == total, "%s: token ids identical for %d of %d strings", label, same, total);
 }
 
@@ -440,9 +393,8 @@ test_golden_vectors(const llm_embed_model *m, int dim, const char *label, double
 					int max_tokens, const char *isa)
 {
 	char		p[4096];
-	FILE	   *f = fopen(golden_path(p, sizeof(p), "embed_vectors.tsv"), "r");
-	char	   *line = NULL;
-	size_t		cap = 0;
+	golden_reader r;
+	char	   *line;
 	int			n = 0,
 				ncap = 0,
 				i,
@@ -456,33 +408,46 @@ test_golden_vectors(const llm_embed_model *m, int dim, const char *label, double
 	char		err[LLM_ERRLEN];
 	llm_embed_ctx *c;
 
-	if (!f)
+	if (!golden_open(&r, golden_path(p, sizeof(p), "embed_vectors.tsv")))
 	{
 		tap_skip_n(VECTOR_CHECKS, "no %s", p);
 		return;
 	}
-	while (getline(&line, &cap, f) > 0)
+	while ((line = golden_next(&r)) != NULL)
 	{
-		char	   *tab = strchr(line, '\t'),
-				   *s;
+		char	   *hex = golden_field(&line),
+				   *vec = golden_field(&line);
 
-		if (!tab)
+		if (vec == NULL)
 			continue;
 		if (n == ncap)
 		{
-			ncap = ncap ? ncap * 2 : 256;
-			texts = realloc(texts, (size_t) ncap * sizeof(char *));
-			lens = realloc(lens, (size_t) ncap * sizeof(size_t));
-			ref = realloc(ref, (size_t) ncap * (size_t) dim * sizeof(float));
+			int			nc = ncap ? ncap * 2 : 256;
+			char	  **t = realloc(texts, (size_t) nc * sizeof(char *));
+			size_t	   *l = t ? realloc(lens, (size_t) nc * sizeof(size_t)) : NULL;
+			float	   *v = l ? realloc(ref, (size_t) nc * (size_t) dim * sizeof(float)) : NULL;
+
+			texts = t ? t : texts;
+			lens = l ? l : lens;
+			ref = v ? v : ref;
+			if (v == NULL)
+			{
+				diag("out of memory reading %s", p);
+				bad++;
+				break;
+			}
+			ncap = nc;
 		}
-		texts[n] = unhex(line, (size_t) (tab - line), &lens[n]);
-		s = tab + 1;
-		for (i = 0; i < dim; i++)
-			ref[(size_t) n * dim + i] = strtof(s, &s);
+		if ((texts[n] = golden_unhex(hex, strlen(hex), &lens[n])) == NULL)
+		{
+			diag("golden text of line %d of %s is not hex", n + 1, p);
+			bad++;
+			continue;
+		}
+		golden_floats(vec, ref + (size_t) n * dim, dim);
 		n++;
 	}
-	free(line);
-	fclose(f);
+	golden_close(&r);
 	out = malloc((size_t) n * (size_t) dim * sizeof(float));
 	if (llm_embed_ctx_new(&c, 2, isa, err) < 0 ||
 		llm_embed_batch(c, m, (const char *const *) texts, lens, n, out, LLM_TRUNCATE_END, err) < 0)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden.h"
 #include "llm_engine.h"
 #include "tap.h"
 
@@ -33,105 +34,30 @@
 #define G3_NEAR_TIE 0.35
 
 /*
- * Decode a hex string into a malloc'd NUL-terminated buffer.
- */
-static char *
-unhex(const char *h, size_t *len)
-{
-	size_t		n = strlen(h) / 2;
-	char	   *s = malloc(n + 1);
-
-	if (s == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-	{
-		unsigned int b;
-
-		if (sscanf(h + 2 * i, "%2x", &b) != 1)
-		{
-			free(s);
-			return NULL;
-		}
-		s[i] = (char) b;
-	}
-	s[n] = '\0';
-	*len = n;
-	return s;
-}
-
-/*
- * Parse space-separated ids into out (at most cap); returns the count.
- */
-static int
-parse_ids(const char *s, int32_t *out, int cap)
-{
-	int			n = 0;
-	char	   *end;
-
-	while (*s && n < cap)
-	{
-		long		v = strtol(s, &end, 10);
-
-		if (end == s)
-			break;
-		out[n++] = (int32_t) v;
-		s = end;
-	}
-	return n;
-}
-
-/*
- * The next tab-separated field of *p (modified in place), or NULL.
- */
-static char *
-field(char **p)
-{
-	char	   *f = *p,
-			   *t;
-
-	if (f == NULL)
-		return NULL;
-	t = strchr(f, '\t');
-	if (t)
-	{
-		*t = '\0';
-		*p = t + 1;
-	}
-	else
-	{
-		t = strchr(f, '\n');
-		if (t)
-			*t = '\0';
-		*p = NULL;
-	}
-	return f;
-}
-
-/*
  * Tokenization of every tokenize.tsv string equals llama.cpp's: one check.
  */
 static void
 check_tokenize(const llm_model *m, const char *dir)
 {
 	char		path[8400];
-	char		line[1 << 16];
+	golden_reader r;
+	char	   *line;
 	char		ebuf[LLM_ERRLEN];
-	FILE	   *f;
 	int			n = 0,
 				bad = 0;
 
 	snprintf(path, sizeof(path), "%s/tokenize.tsv", dir);
-	if ((f = fopen(path, "r")) == NULL)
+	if (!golden_open(&r, path))
 	{
 		ok(0, "golden %s readable", path);
 		return;
 	}
-	while (fgets(line, sizeof(line), f))
+	while ((line = golden_next(&r)) != NULL)
 	{
 		char	   *p = line,
-				   *mode = field(&p),
-				   *hex = field(&p),
-				   *ids = field(&p);
+				   *mode = golden_field(&p),
+				   *hex = golden_field(&p),
+				   *ids = golden_field(&p);
 		int32_t		want[4096];
 		int32_t    *got = NULL;
 		size_t		len,
@@ -141,8 +67,8 @@ check_tokenize(const llm_model *m, const char *dir)
 
 		if (mode == NULL || hex == NULL || ids == NULL)
 			continue;
-		text = unhex(hex, &len);
-		nw = parse_ids(ids, want, 4096);
+		text = golden_unhex(hex, strlen(hex), &len);
+		nw = golden_ids(ids, want, 4096);
 		n++;
 		if (text == NULL ||
 			llm_tokenize(llm_model_tokenizer(m), text, len, false, false, &got, &ng, ebuf) < 0 ||
@@ -154,7 +80,7 @@ check_tokenize(const llm_model *m, const char *dir)
 		free(got);
 		free(text);
 	}
-	fclose(f);
+	golden_close(&r);
 	ok(n == 325 && bad == 0, "tokenization: %d/%d corpus strings as llama.cpp", n - bad, n);
 }
 
@@ -167,9 +93,9 @@ static void
 check_generate(llm_engine *e, llm_model *m, const char *dir)
 {
 	char		path[8400];
-	char		line[1 << 16];
+	golden_reader r;
+	char	   *line;
 	char		ebuf[LLM_ERRLEN];
-	FILE	   *f;
 	int			n = 0,
 				ids_ok = 0,
 				same = 0,
@@ -179,24 +105,23 @@ check_generate(llm_engine *e, llm_model *m, const char *dir)
 	float	   *l = malloc((size_t) n_vocab * sizeof(float));
 
 	snprintf(path, sizeof(path), "%s/generate.tsv", dir);
-	if ((f = fopen(path, "r")) == NULL || l == NULL)
+	if (!golden_open(&r, path) || l == NULL)
 	{
 		ok(0, "golden %s readable", path);
 		tap_skip_n(2, "no golden");
 		free(l);
-		if (f)
-			fclose(f);
+		golden_close(&r);
 		return;
 	}
 	llm_model_set_kv_type(m, LLM_KV_F16);
-	while (fgets(line, sizeof(line), f))
+	while ((line = golden_next(&r)) != NULL)
 	{
 		char	   *p = line,
-				   *idx = field(&p),
-				   *hex = field(&p),
-				   *pids = field(&p),
-				   *gids = field(&p),
-				   *gaps = field(&p);
+				   *idx = golden_field(&p),
+				   *hex = golden_field(&p),
+				   *pids = golden_field(&p),
+				   *gids = golden_field(&p),
+				   *gaps = golden_field(&p);
 		int32_t		want_p[4096],
 					want_g[G3_GEN];
 		double		gap[G3_GEN];
@@ -206,23 +131,16 @@ check_generate(llm_engine *e, llm_model *m, const char *dir)
 		int			np,
 					nw,
 					div = -1;
-		char	   *text,
-				   *g;
+		char	   *text;
 		llm_seq    *s = NULL;
 
 		if (idx == NULL || hex == NULL || pids == NULL || gids == NULL || gaps == NULL)
 			continue;
 		n++;
-		text = unhex(hex, &len);
-		np = parse_ids(pids, want_p, 4096);
-		nw = parse_ids(gids, want_g, G3_GEN);
-		g = gaps;
-		for (int i = 0; i < G3_GEN; i++)
-		{
-			gap[i] = strtod(g, &g);
-			if (*g == ',')
-				g++;
-		}
+		text = golden_unhex(hex, strlen(hex), &len);
+		np = golden_ids(pids, want_p, 4096);
+		nw = golden_ids(gids, want_g, G3_GEN);
+		golden_doubles(gaps, gap, G3_GEN);
 		if (text && llm_tokenize(llm_model_tokenizer(m), text, len, true, false, &got, &ng, ebuf) == 0 &&
 			(int) ng == np && memcmp(got, want_p, ng * sizeof(int32_t)) == 0)
 			ids_ok++;
@@ -265,7 +183,7 @@ check_generate(llm_engine *e, llm_model *m, const char *dir)
 		free(got);
 		free(text);
 	}
-	fclose(f);
+	golden_close(&r);
 	free(l);
 	llm_model_set_kv_type(m, LLM_KV_F32);
 	ok(n == 20 && ids_ok == n, "prompt ids with BOS as llama.cpp on %d/%d prompts", ids_ok, n);
@@ -284,9 +202,9 @@ static void
 check_logits(llm_engine *e, llm_model *m, const char *dir)
 {
 	char		path[8400];
-	char		line[1 << 16];
+	golden_reader r;
+	char	   *line;
 	char		ebuf[LLM_ERRLEN];
-	FILE	   *f;
 	int			n = 0,
 				top_same = 0,
 				failed = 0;
@@ -297,21 +215,20 @@ check_logits(llm_engine *e, llm_model *m, const char *dir)
 	float	   *l = malloc((size_t) n_vocab * sizeof(float));
 
 	snprintf(path, sizeof(path), "%s/logits.tsv", dir);
-	if ((f = fopen(path, "r")) == NULL || l == NULL)
+	if (!golden_open(&r, path) || l == NULL)
 	{
 		ok(0, "golden %s readable", path);
 		free(l);
-		if (f)
-			fclose(f);
+		golden_close(&r);
 		return;
 	}
 	llm_model_set_kv_type(m, LLM_KV_F16);
-	while (fgets(line, sizeof(line), f))
+	while ((line = golden_next(&r)) != NULL)
 	{
 		char	   *p = line,
-				   *idx = field(&p),
-				   *pids = field(&p),
-				   *tops = field(&p);
+				   *idx = golden_field(&p),
+				   *pids = golden_field(&p),
+				   *tops = golden_field(&p);
 		int32_t		ids[4096];
 		int			np;
 		llm_seq    *s;
@@ -325,7 +242,7 @@ check_logits(llm_engine *e, llm_model *m, const char *dir)
 		if (idx == NULL || pids == NULL || tops == NULL)
 			continue;
 		n++;
-		np = parse_ids(pids, ids, 4096);
+		np = golden_ids(pids, ids, 4096);
 		if (np <= 0 || (s = llm_seq_new(m, 1024, ebuf)) == NULL)
 		{
 			failed++;
@@ -369,7 +286,7 @@ check_logits(llm_engine *e, llm_model *m, const char *dir)
 		if (k != G3_LOGPROBS)
 			failed++;
 	}
-	fclose(f);
+	golden_close(&r);
 	free(l);
 	llm_model_set_kv_type(m, LLM_KV_F32);
 	ok(n == 20 && failed == 0 && top_same == n && cnt > 0 && sum / cnt < G3_LP_MEAN && mx < G3_LP_MAX,
@@ -514,8 +431,8 @@ check_chat(llm_engine *e, llm_model *m, const char *dir)
 {
 	static g3_conv convs[32];
 	char		path[8400];
-	char		line[1 << 16];
-	FILE	   *f;
+	golden_reader r;
+	char	   *line;
 	const llm_model_info *in = llm_model_get_info(m);
 	const llm_tokenizer *tok = llm_model_tokenizer(m);
 	int			n_conv = 0,
@@ -533,21 +450,21 @@ check_chat(llm_engine *e, llm_model *m, const char *dir)
 	   "no template in the file: chat format %s from the architecture, <end_of_turn> ends generation",
 	   in->chat_format ? in->chat_format : "(none)");
 	snprintf(path, sizeof(path), "%s/chat.tsv", dir);
-	if ((f = fopen(path, "r")) == NULL)
+	if (!golden_open(&r, path))
 	{
 		ok(0, "golden %s readable", path);
 		tap_skip_n(3, "no golden");
 		return;
 	}
 	llm_model_set_kv_type(m, LLM_KV_F16);
-	while (fgets(line, sizeof(line), f))
+	while ((line = golden_next(&r)) != NULL)
 	{
 		char	   *p = line,
-				   *ref = field(&p),
-				   *idx = field(&p),
-				   *a = field(&p),
-				   *b = field(&p),
-				   *c = field(&p);
+				   *ref = golden_field(&p),
+				   *idx = golden_field(&p),
+				   *a = golden_field(&p),
+				   *b = golden_field(&p),
+				   *c = golden_field(&p);
 		int			i = idx ? atoi(idx) : -1;
 
 		if (ref == NULL || c == NULL || i < 0 || i >= 32)
@@ -557,22 +474,16 @@ check_chat(llm_engine *e, llm_model *m, const char *dir)
 			/* reply IDX IDS GAPS STOP: the jinja lines come first */
 			int32_t		want[64];
 			double		gap[64];
-			int			nw = parse_ids(a, want, 64);
-			char	   *g = b;
-			int			r;
+			int			nw = golden_ids(a, want, 64);
+			int			rc;
 
-			for (int k = 0; k < nw; k++)
-			{
-				gap[k] = strtod(g, &g);
-				if (*g == ',')
-					g++;
-			}
+			golden_doubles(b, gap, nw);
 			replies++;
-			r = check_reply(e, m, convs[i].ids, (size_t) convs[i].n_ids, want, nw, gap,
+			rc = check_reply(e, m, convs[i].ids, (size_t) convs[i].n_ids, want, nw, gap,
 							strncmp(c, "eos", 3) == 0, i);
-			same += r == 1;
-			excused += r == 0;
-			bad += r < 0;
+			same += rc == 1;
+			excused += rc == 0;
+			bad += rc < 0;
 			continue;
 		}
 		{
@@ -586,7 +497,7 @@ check_chat(llm_engine *e, llm_model *m, const char *dir)
 			size_t		ng,
 						len;
 			int32_t		want[1024];
-			int			nw = parse_ids(c, want, 1024);
+			int			nw = golden_ids(c, want, 1024);
 			bool		eq;
 
 			if (nr != nh)
@@ -594,7 +505,7 @@ check_chat(llm_engine *e, llm_model *m, const char *dir)
 			for (int k = 0; k < nr; k++)
 			{
 				msgs[k].role = roles[k];
-				msgs[k].content = unhex(hex[k], &len);
+				msgs[k].content = golden_unhex(hex[k], strlen(hex[k]), &len);
 			}
 			ng = chat_ids(m, msgs, (size_t) nr, &got);
 			eq = ng > 0 && (int) ng == nw && memcmp(got, want, ng * sizeof(int32_t)) == 0;
@@ -620,7 +531,7 @@ check_chat(llm_engine *e, llm_model *m, const char *dir)
 				free((char *) msgs[k].content);
 		}
 	}
-	fclose(f);
+	golden_close(&r);
 	ok(n_conv >= 8 && jinja_ok == n_conv,
 	   "prompt ids of %d/%d conversations as llama.cpp tokenizes their jinja2 rendering",
 	   jinja_ok, n_conv);

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "golden.h"
 #include "json.h"
 #include "llm_embed.h"
 #include "llm_util.h"
@@ -38,65 +39,6 @@
 #define VECTOR_CHECKS 2
 #define MODEL_CHECKS (3 + 2 * VECTOR_CHECKS)
 #define MPNET_PLAN (BUCKET_CHECKS + WP_CHECKS + MODEL_CHECKS)
-
-/*
- * Path of a golden file.
- */
-static const char *
-golden_path(char *buf, size_t size, const char *name)
-{
-	const char *d = getenv("EMBED_GOLDEN_DIR");
-
-	snprintf(buf, size, "%s/%s", d && *d ? d : "test/golden", name);
-	return buf;
-}
-
-/*
- * Decode hex into a new NUL-terminated buffer of *len bytes.
- */
-static char *
-unhex(const char *h, size_t hl, size_t *len)
-{
-	char	   *o = malloc(hl / 2 + 1);
-	size_t		i;
-
-	for (i = 0; o && i < hl / 2; i++)
-	{
-		unsigned int b;
-
-		if (sscanf(h + 2 * i, "%2x", &b) != 1)
-			b = 0;
-		o[i] = (char) b;
-	}
-	if (o)
-		o[hl / 2] = '\0';
-	*len = hl / 2;
-	return o;
-}
-
-/*
- * An IEEE half written as 4 hex digits, as a float.
- */
-static float
-half_hex(const char *s)
-{
-	unsigned int h = 0;
-	int			e,
-				m;
-	float		v;
-
-	if (sscanf(s, "%4x", &h) != 1)
-		return NAN;
-	e = (int) (h >> 10) & 31;
-	m = (int) (h & 1023);
-	if (e == 0)
-		v = ldexpf((float) m, -24);
-	else if (e == 31)
-		v = m ? NAN : INFINITY;
-	else
-		v = ldexpf((float) (m | 1024), e - 25);
-	return (h & 0x8000) ? -v : v;
-}
 
 /*
  * Buckets against transformers, the argument checks, and the bias table.
@@ -277,59 +219,45 @@ static void
 test_tokens(const llm_embed_model *m)
 {
 	char		p[4096];
-	FILE	   *f = fopen(golden_path(p, sizeof(p), "mpnet_tokens.tsv"), "r");
-	char	   *line = NULL;
-	size_t		cap = 0;
+	golden_reader r;
+	char	   *line;
 	int			total = 0,
 				same = 0;
 	char		err[LLM_ERRLEN];
 
-	if (!f)
+	if (!golden_open(&r, golden_path(p, sizeof(p), "mpnet_tokens.tsv")))
 	{
 		skip("no %s", p);
 		return;
 	}
-	while (getline(&line, &cap, f) > 0)
+	while ((line = golden_next(&r)) != NULL)
 	{
-		char	   *tab = strchr(line, '\t'),
-				   *s,
-				   *e;
+		char	   *hex = golden_field(&line),
+				   *want = golden_field(&line);
 		size_t		len;
 		char	   *text;
 		int32_t    *ids;
 		int			nid,
-					i = 0;
-		bool		eq = true;
+					n_want;
 
-		if (!tab)
+		if (want == NULL)
 			continue;
-		text = unhex(line, (size_t) (tab - line), &len);
+		text = golden_unhex(hex, strlen(hex), &len);
 		total++;
 		if (!text || llm_embed_tokenize(m, text, len, 0, &ids, &nid, err) < 0)
 		{
-			diag("tokenize failed: %s", err);
+			diag("tokenize failed: %s", text ? err : "golden text is not hex");
 			free(text);
 			continue;
 		}
-		for (s = tab + 1;; s = e)
-		{
-			long		v = strtol(s, &e, 10);
-
-			if (e == s)
-				break;
-			if (i >= nid || ids[i] != v)
-				eq = false;
-			i++;
-		}
-		if (eq && i == nid)
+		if (golden_ids_equal(want, ids, nid, &n_want))
 			same++;
 		else if (total - same <= 5)
-			diag("token mismatch for \"%.60s\" (%d vs %d ids)", text, nid, i);
+			diag("token mismatch for \"%.60s\" (%d vs %d ids)", text, nid, n_want);
 		free(ids);
 		free(text);
 	}
-	free(line);
-	fclose(f);
+	golden_close(&r);
 	ok(total == 247 && same == total, "token ids identical for %d of %d strings", same, total);
 }
 
@@ -341,9 +269,9 @@ static void
 test_vectors(const llm_embed_model *m, const char *isa, double min_cos)
 {
 	char		p[4096];
-	FILE	   *f = fopen(golden_path(p, sizeof(p), "mpnet_vectors.tsv"), "r");
-	char	   *line = NULL;
-	size_t		cap = 0;
+	golden_reader r;
+	bool		opened = golden_open(&r, golden_path(p, sizeof(p), "mpnet_vectors.tsv"));
+	char	   *line;
 	int			n = 0,
 				i,
 				j,
@@ -362,28 +290,25 @@ test_vectors(const llm_embed_model *m, const char *isa, double min_cos)
 	char		err[LLM_ERRLEN];
 	llm_embed_ctx *c = NULL;
 
-	if (!f || !ref || !out)
+	if (!opened || !ref || !out)
 	{
 		tap_skip_n(VECTOR_CHECKS, "no %s", p);
-		if (f)
-			fclose(f);
+		golden_close(&r);
 		free(ref);
 		free(out);
 		return;
 	}
-	while (n < 300 && getline(&line, &cap, f) > 0)
+	while (n < 300 && (line = golden_next(&r)) != NULL)
 	{
-		char	   *tab = strchr(line, '\t');
+		char	   *hex = golden_field(&line),
+				   *vec = golden_field(&line);
 
-		if (!tab || strlen(tab + 1) < 4 * DIM)
+		if (vec == NULL || golden_halves(vec, ref + (size_t) n * DIM, DIM) < DIM ||
+			(texts[n] = golden_unhex(hex, strlen(hex), &lens[n])) == NULL)
 			continue;
-		texts[n] = unhex(line, (size_t) (tab - line), &lens[n]);
-		for (j = 0; j < DIM; j++)
-			ref[(size_t) n * DIM + j] = half_hex(tab + 1 + 4 * j);
 		n++;
 	}
-	free(line);
-	fclose(f);
+	golden_close(&r);
 	if (llm_embed_ctx_new(&c, 2, isa, err) < 0 ||
 		llm_embed_batch(c, m, (const char *const *) texts, lens, n, out, LLM_TRUNCATE_END, err) < 0)
 	{
