@@ -1,13 +1,15 @@
 /*
  * fgemm_isa_bench.c - can AVX-512 make the encoder's float GEMM faster?
  *
- * Times, in the same run and on the same matrices, the engine's AVX2/FMA
- * product (llm_fgemm_avx2, the path embeddings take today) against two
- * AVX-512 candidates written here only for the measurement:
+ * Times, in the same run and on the same matrices, the engine's two
+ * products on an AVX512_BF16 CPU, taken from the table the encoder uses
+ * (llm_vmath_init with "avx512": gemm_f32 is llm_fgemm_avx2, gemm is
+ * llm_fgemm_avx512bf16), and one AVX-512 candidate written here only
+ * for the measurement:
  *   f32x16  one 512-bit FMA chain per row and 16-column panel (the same
  *           bits as the engine's kernels: one fused chain over k);
- *   bf16    vdpbf16ps on A and B rounded to bfloat16 (two products per
- *           32-bit lane and instruction; not the same bits, the relative
+ *   bf16    the engine's vdpbf16ps product (A and B rounded to bfloat16,
+ *           A converted in each call; not the same bits, the relative
  *           error against f32 is printed).
  * Prints GFLOP/s (2*m*n*k per product, best of 20) and the ratios to
  * AVX2. Needs AVX-512 F and BF16; exits 0 with a message otherwise.
@@ -25,6 +27,7 @@
 
 #include "fgemm.h"
 #include "llm_util.h"
+#include "vmath.h"
 
 #define BENCH_MR 12				/* rows of A per micro-kernel call */
 #define BENCH_M 128				/* tokens: a batch of short texts */
@@ -39,19 +42,6 @@ now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-/*
- * f32 to bfloat16, rounding to nearest even (inputs are finite).
- */
-static uint16_t
-to_bf16(float f)
-{
-	uint32_t	u;
-
-	memcpy(&u, &f, 4);
-	u += 0x7fff + ((u >> 16) & 1);
-	return (uint16_t) (u >> 16);
 }
 
 /*
@@ -91,33 +81,6 @@ kern_f32(int R, int64_t k, const float *a, int64_t lda, const float *panel, floa
 }
 
 /*
- * R rows of A (bf16 pairs, one 32-bit word per two k) times one bf16
- * panel ([k/2][16 columns][2]).
- */
-__attribute__((target("avx512f,avx512bf16,avx512bw")))
-static inline __attribute__((always_inline)) void
-kern_bf16(int R, int64_t k2, const uint32_t *a, int64_t lda2, const uint16_t *panel, float *c,
-		  int64_t ldc)
-{
-	__m512		acc[BENCH_MR];
-
-#pragma GCC unroll 12
-	for (int r = 0; r < R; r++)
-		acc[r] = _mm512_setzero_ps();
-	for (int64_t kk = 0; kk < k2; kk++)
-	{
-		__m512bh	b = (__m512bh) _mm512_load_si512(panel + kk * 32);
-
-	#pragma GCC unroll 12
-	for (int r = 0; r < R; r++)
-			acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh) _mm512_set1_epi32((int) a[r * lda2 + kk]), b);
-	}
-#pragma GCC unroll 12
-	for (int r = 0; r < R; r++)
-		_mm512_storeu_ps(c + r * ldc, acc[r]);
-}
-
-/*
  * C [m x n] = A * B^T over every panel with kern_f32 (n a multiple of 16).
  */
 __attribute__((target("avx512f")))
@@ -133,26 +96,6 @@ gemm_f32x16(int64_t m, const float *a, int64_t k, const llm_fgemm_b *b, float *c
 				kern_f32(BENCH_MR, k, a + i * k, k, panel, c + i * ldc + p * 16, ldc);
 			else
 				kern_f32((int) (m - i), k, a + i * k, k, panel, c + i * ldc + p * 16, ldc);
-		}
-}
-
-/*
- * C [m x n] = A * B^T over every panel with kern_bf16.
- */
-__attribute__((target("avx512f,avx512bf16,avx512bw")))
-static void
-gemm_bf16(int64_t m, const uint32_t *a, int64_t k2, const uint16_t *b, int64_t np, float *c,
-		  int64_t ldc)
-{
-	for (int64_t i = 0; i < m; i += BENCH_MR)
-		for (int64_t p = 0; p < np; p++)
-		{
-			const uint16_t *panel = b + p * k2 * 32;
-
-			if (m - i >= BENCH_MR)
-				kern_bf16(BENCH_MR, k2, a + i * k2, k2, panel, c + i * ldc + p * 16, ldc);
-			else
-				kern_bf16((int) (m - i), k2, a + i * k2, k2, panel, c + i * ldc + p * 16, ldc);
 		}
 }
 
@@ -181,9 +124,11 @@ main(void)
 {
 	static const int shapes[][2] = {{384, 384}, {1536, 384}, {384, 1536}, {768, 768}, {3072, 768}};
 	char		err[LLM_ERRLEN];
+	llm_vmath	vm;
 
 	__builtin_cpu_init();
-	if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16"))
+	llm_vmath_init(&vm, "avx512");
+	if (!__builtin_cpu_supports("avx512f") || strcmp(vm.gemm_kind, "bf16") != 0)
 	{
 		printf("fgemm_isa_bench: this CPU lacks AVX-512 F or BF16, nothing to compare\n");
 		return 0;
@@ -194,22 +139,19 @@ main(void)
 	{
 		int64_t		n = shapes[s][0],
 					k = shapes[s][1],
-					m = BENCH_M,
-					k2 = k / 2;
+					m = BENCH_M;
 		float	   *A = malloc(sizeof(float) * m * k),
 				   *B = malloc(sizeof(float) * n * k),
 				   *C = malloc(sizeof(float) * m * n),
 				   *C2 = malloc(sizeof(float) * m * n),
 				   *C3 = malloc(sizeof(float) * m * n);
-		uint16_t   *bb = aligned_alloc(64, sizeof(uint16_t) * n * k);
-		uint32_t   *aa = malloc(sizeof(uint32_t) * m * k2);
 		llm_fgemm_b pb;
 		double		t1 = 1e9,
 					t2 = 1e9,
 					t3 = 1e9,
 					flop = 2.0 * m * n * k;
 
-		if (!A || !B || !C || !C2 || !C3 || !bb || !aa)
+		if (!A || !B || !C || !C2 || !C3)
 			return 1;
 		srand(1);
 		for (int64_t i = 0; i < m * k; i++)
@@ -221,18 +163,11 @@ main(void)
 			fprintf(stderr, "pack: %s\n", err);
 			return 1;
 		}
-		for (int64_t j = 0; j < n; j++)
-			for (int64_t kk = 0; kk < k; kk++)
-				bb[((j / 16) * k2 + kk / 2) * 32 + (j % 16) * 2 + (kk & 1)] = to_bf16(B[j * k + kk]);
-		for (int64_t i = 0; i < m; i++)
-			for (int64_t kk = 0; kk < k2; kk++)
-				aa[i * k2 + kk] = to_bf16(A[i * k + 2 * kk]) |
-					((uint32_t) to_bf16(A[i * k + 2 * kk + 1]) << 16);
 		for (int rep = 0; rep < 20; rep++)
 		{
 			double		t = now();
 
-			llm_fgemm_avx2(m, A, k, &pb, 0, pb.n_panels, NULL, C, n);
+			vm.gemm_f32(m, A, k, &pb, 0, pb.n_panels, NULL, C, n);
 			t = now() - t;
 			t1 = t < t1 ? t : t1;
 			t = now();
@@ -240,7 +175,7 @@ main(void)
 			t = now() - t;
 			t2 = t < t2 ? t : t2;
 			t = now();
-			gemm_bf16(m, aa, k2, bb, pb.n_panels, C3, n);
+			vm.gemm(m, A, k, &pb, 0, pb.n_panels, NULL, C3, n);
 			t = now() - t;
 			t3 = t < t3 ? t : t3;
 		}
@@ -250,7 +185,7 @@ main(void)
 			   (long long) n, (long long) k, (long long) m, flop / t1 / 1e9, flop / t2 / 1e9,
 			   flop / t3 / 1e9, t1 / t2, t1 / t3, rel_err(C, C3, m * n));
 		llm_fgemm_b_free(&pb);
-		free(A); free(B); free(C); free(C2); free(C3); free(bb); free(aa);
+		free(A); free(B); free(C); free(C2); free(C3);
 	}
 	return 0;
 }
