@@ -23,26 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
 #include "fgemm.h"
 #include "llm_util.h"
 #include "vmath.h"
 
 #define BENCH_MR 12				/* rows of A per micro-kernel call */
 #define BENCH_M 128				/* tokens: a batch of short texts */
-
-/*
- * Monotonic seconds.
- */
-static double
-now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /*
  * to_float callback of llm_fgemm_pack for a plain f32 matrix.
@@ -165,18 +153,18 @@ main(void)
 		}
 		for (int rep = 0; rep < 20; rep++)
 		{
-			double		t = now();
+			double		t = bench_now();
 
 			vm.gemm_f32(m, A, k, &pb, 0, pb.n_panels, NULL, C, n);
-			t = now() - t;
+			t = bench_now() - t;
 			t1 = t < t1 ? t : t1;
-			t = now();
+			t = bench_now();
 			gemm_f32x16(m, A, k, &pb, C2, n);
-			t = now() - t;
+			t = bench_now() - t;
 			t2 = t < t2 ? t : t2;
-			t = now();
+			t = bench_now();
 			vm.gemm(m, A, k, &pb, 0, pb.n_panels, NULL, C3, n);
-			t = now() - t;
+			t = bench_now() - t;
 			t3 = t < t3 ? t : t3;
 		}
 		if (memcmp(C, C2, sizeof(float) * m * n) != 0)

@@ -14,74 +14,10 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench.h"
 #include "kernels.h"
 #include "llm_types.h"
-
-/*
- * Monotonic clock in seconds.
- */
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
-}
-
-/*
- * One pass of the packed (p) or unpacked path over rows x n weights and nc
- * activation rows.
- */
-static void
-pass(const llm_kernels *k, llm_type t, bool p, int64_t n, int64_t rows, int64_t nc,
-	 const char *w, const char *w8, const char *a, size_t wb, size_t ab, float *y)
-{
-	if (p)
-	{
-		k->type[t].gemm8(n, rows / 8, nc, w8, a, ab, y, rows);
-		return;
-	}
-	for (int64_t c = 0; c < nc; c++)
-		for (int64_t r = 0; r < rows; r++)
-			k->type[t].vec_dot(n, &y[c * rows + r], w + r * wb, a + c * ab);
-}
-
-/*
- * Seconds per pass: best of 5 rounds of enough passes for secs / 5.
- */
-static double
-time_pass(const llm_kernels *k, llm_type t, bool p, int64_t n, int64_t rows, int64_t nc,
-		  const char *w, const char *w8, const char *a, size_t wb, size_t ab, float *y, double secs)
-{
-	long		reps = 1;
-	double		best = 1e30;
-
-	for (;;)
-	{
-		double		t0 = now_s();
-
-		for (long i = 0; i < reps; i++)
-			pass(k, t, p, n, rows, nc, w, w8, a, wb, ab, y);
-		if (now_s() - t0 > secs / 20 || reps > (1L << 24))
-			break;
-		reps *= 2;
-	}
-	for (int round = 0; round < 5; round++)
-	{
-		double		t0 = now_s(),
-					dt;
-
-		for (long i = 0; i < reps; i++)
-			pass(k, t, p, n, rows, nc, w, w8, a, wb, ab, y);
-		dt = (now_s() - t0) / (double) reps;
-		if (dt < best)
-			best = dt;
-	}
-	return best;
-}
 
 /*
  * Time every case and print GMAC/s of both paths and their ratio.
@@ -111,35 +47,16 @@ main(int argc, char **argv)
 		llm_type	t = mats[m].t;
 		int64_t		n = mats[m].n,
 					rows = mats[m].rows;
-		size_t		wb = llm_row_size(t, n),
-					ab = llm_row_size(LLM_TYPE_Q8_K, n);
-		char	   *w = malloc(wb * rows),
-				   *w8 = malloc(wb * rows),
-				   *a = malloc(ab * 16);
-		float	   *x = malloc(sizeof(float) * n),
-				   *y = malloc(sizeof(float) * rows * 16);
+		bench_qmat	qm;
+		float	   *y = malloc(sizeof(float) * rows * BENCH_QMAT_TOKENS);
 
-		if (!w || !w8 || !a || !x || !y)
+		if (!y || !bench_qmat_new(&qm, &k, t, rows, n, &s))
 			return 1;
-		for (int64_t r = 0; r < rows + 16; r++)
-		{
-			for (int64_t j = 0; j < n; j++)
-			{
-				s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-				x[j] = (float) ((double) (s >> 11) / 9007199254740992.0 - 0.5);
-			}
-			if (r < rows)
-				k.type[t].from_float(x, w + r * wb, n);
-			else
-				k.type[LLM_TYPE_Q8_K].from_float(x, a + (r - rows) * ab, n);
-		}
-		for (int64_t g = 0; g < rows / 8; g++)
-			k.type[t].pack8(n, w + g * 8 * wb, wb, w8 + g * 8 * wb);
 		for (size_t q = 0; q < sizeof(ncs) / sizeof(ncs[0]); q++)
 		{
 			int64_t		nc = ncs[q];
-			double		tu = time_pass(&k, t, false, n, rows, nc, w, w8, a, wb, ab, y, secs);
-			double		tp = time_pass(&k, t, true, n, rows, nc, w, w8, a, wb, ab, y, secs);
+			double		tu = bench_qtime(&k, &qm, false, nc, y, secs);
+			double		tp = bench_qtime(&k, &qm, true, nc, y, secs);
 			double		macs = (double) rows * (double) n * (double) nc;
 			char		shape[32];
 
@@ -147,7 +64,8 @@ main(int argc, char **argv)
 			printf("%-5s %10s %6lld %14.2f %14.2f %6.2f\n", llm_type_name(t), shape, (long long) nc,
 				   macs / tu * 1e-9, macs / tp * 1e-9, tu / tp);
 		}
-		free(w), free(w8), free(a), free(x), free(y);
+		bench_qmat_free(&qm);
+		free(y);
 	}
 	return 0;
 }

@@ -16,86 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
 #include "kernels.h"
 #include "llm_types.h"
-
-/*
- * Monotonic clock in seconds.
- */
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
-}
-
-/*
- * One product of rows x n weights of type t with nc activation rows:
- * packed (gemm8 of k on w8) or, with packed false, vec_dot of k on every
- * (row, token) pair of the unpacked w.
- */
-static void
-run_once(const llm_kernels *k, llm_type t, bool packed, int64_t n, int64_t rows, int64_t nc,
-		 const char *w, size_t wb, const char *w8, const char *a, size_t ab, float *y)
-{
-	if (packed)
-	{
-		k->type[t].gemm8(n, rows / 8, nc, w8, a, ab, y, rows);
-		return;
-	}
-	for (int64_t c = 0; c < nc; c++)
-		for (int64_t r = 0; r < rows; r++)
-			k->type[t].vec_dot(n, &y[c * rows + r], w + r * wb, a + c * ab);
-}
-
-/*
- * Seconds per run_once: the best of 5 rounds of enough calls for secs / 5.
- */
-static double
-time_case(const llm_kernels *k, llm_type t, bool packed, int64_t n, int64_t rows, int64_t nc,
-		  const char *w, size_t wb, const char *w8, const char *a, size_t ab, float *y,
-		  double secs)
-{
-	double		best = 1e30;
-	long		reps = 1;
-
-	for (;;)
-	{
-		double		t0 = now_s();
-
-		for (long r = 0; r < reps; r++)
-			run_once(k, t, packed, n, rows, nc, w, wb, w8, a, ab, y);
-		if (now_s() - t0 > secs / 20 || reps > (1L << 24))
-			break;
-		reps *= 2;
-	}
-	for (int round = 0; round < 5; round++)
-	{
-		double		t0 = now_s(),
-					dt;
-
-		for (long r = 0; r < reps; r++)
-			run_once(k, t, packed, n, rows, nc, w, wb, w8, a, ab, y);
-		dt = (now_s() - t0) / (double) reps;
-		if (dt < best)
-			best = dt;
-	}
-	return best;
-}
-
-/*
- * A pseudo-random float in [-0.5, 0.5) from the LCG state *s.
- */
-static float
-rnd(uint64_t *s)
-{
-	*s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-	return (float) ((double) (*s >> 11) / 9007199254740992.0 - 0.5);
-}
 
 /*
  * Time every case; one line per (type, matrix, tokens): GMAC/s of the
@@ -127,38 +51,19 @@ main(int argc, char **argv)
 			llm_type	t = types[ti];
 			int64_t		rows = shapes[m][0],
 						n = shapes[m][1];
-			size_t		wb = llm_row_size(t, n),
-						ab = llm_row_size(LLM_TYPE_Q8_0, n);
-			char	   *w = malloc(wb * rows),
-					   *w8 = malloc(wb * rows),
-					   *a = malloc(ab * 16);
-			float	   *x = malloc(sizeof(float) * n),
-					   *y1 = malloc(sizeof(float) * rows * 16),
-					   *y2 = malloc(sizeof(float) * rows * 16);
+			bench_qmat	qm;
+			float	   *y1 = malloc(sizeof(float) * rows * BENCH_QMAT_TOKENS),
+					   *y2 = malloc(sizeof(float) * rows * BENCH_QMAT_TOKENS);
 			uint64_t	s = 777 + 10 * ti + m;
 
-			if (!w || !w8 || !a || !x || !y1 || !y2)
+			if (!y1 || !y2 || !bench_qmat_new(&qm, &ka, t, rows, n, &s))
 				return 1;
-			for (int64_t r = 0; r < rows; r++)
-			{
-				for (int64_t j = 0; j < n; j++)
-					x[j] = rnd(&s);
-				ka.type[t].from_float(x, w + r * wb, n);
-			}
-			for (int64_t g = 0; g < rows / 8; g++)
-				ka.type[t].pack8(n, w + g * 8 * wb, wb, w8 + g * 8 * wb);
-			for (int c = 0; c < 16; c++)
-			{
-				for (int64_t j = 0; j < n; j++)
-					x[j] = rnd(&s);
-				ka.type[LLM_TYPE_Q8_0].from_float(x, a + c * ab, n);
-			}
 			for (size_t q = 0; q < sizeof(ncs) / sizeof(ncs[0]); q++)
 			{
 				int64_t		nc = ncs[q];
-				double		tv = time_case(&ka, t, false, n, rows, nc, w, wb, w8, a, ab, y1, secs);
-				double		ta = time_case(&ka, t, true, n, rows, nc, w, wb, w8, a, ab, y1, secs);
-				double		tx = time_case(&kx, t, true, n, rows, nc, w, wb, w8, a, ab, y2, secs);
+				double		tv = bench_qtime(&ka, &qm, false, nc, y1, secs);
+				double		ta = bench_qtime(&ka, &qm, true, nc, y1, secs);
+				double		tx = bench_qtime(&kx, &qm, true, nc, y2, secs);
 				double		gmac = (double) rows * (double) n * (double) nc * 1e-9;
 				char		shape[32];
 
@@ -169,7 +74,8 @@ main(int argc, char **argv)
 					   (long long) nc, gmac / tv, gmac / ta, gmac / tx, tv / ta, tv / tx);
 				fflush(stdout);
 			}
-			free(w), free(w8), free(a), free(x), free(y1), free(y2);
+			bench_qmat_free(&qm);
+			free(y1), free(y2);
 		}
 	if (bad)
 		printf("DIFFERENT BITS between avx2 and avx512\n");

@@ -13,22 +13,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench.h"
 #include "kernels.h"
 #include "llm_types.h"
-
-/*
- * Monotonic clock in seconds.
- */
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
-}
 
 /*
  * n uniform floats in [-1, 1) from a 64-bit LCG.
@@ -78,7 +66,7 @@ bench_one(const llm_kernels *k, llm_type t, int64_t rows, int64_t n)
 	{
 		long		reps = 0;
 		double		el;
-		double		t0 = now_s();
+		double		t0 = bench_now();
 
 		do
 		{
@@ -86,7 +74,7 @@ bench_one(const llm_kernels *k, llm_type t, int64_t rows, int64_t n)
 				k->type[t].vec_dot(n, &out[r], w + rb * (size_t) r, a);
 			sink += out[rows - 1];
 			reps++;
-			el = now_s() - t0;
+			el = bench_now() - t0;
 		} while (el < 0.1);
 		best = fmin(best, el / reps);
 	}
