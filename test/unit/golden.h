@@ -13,6 +13,9 @@
  *           ... golden_field(&line) ...
  *   golden_close(&r);
  *
+ * golden_embed_tokens is the token-id comparison of the embedding tests
+ * (test_embed, test_mpnet) over such a file.
+ *
  * Header-only, like tap.h: every function is static inline, so a test
  * that uses some of them builds without warnings about the others.
  */
@@ -25,6 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "llm_embed.h"
+#include "tap.h"
 
 /* a golden file read line by line (golden_open .. golden_close) */
 typedef struct golden_reader
@@ -303,6 +309,55 @@ golden_halves(const char *s, float *out, int n)
 	for (i = 0; i < n && golden_half_hex(s + 4 * (size_t) i, &out[i]); i++)
 		;
 	return i;
+}
+
+/*
+ * Token ids of an embedding model against a golden file of lines
+ * "HEX<TAB>IDS" (the text in hex, the reference's ids): tokenize each
+ * text with m (llm_embed_tokenize, no flags) and compare. *total gets the
+ * lines read, *same those whose ids are identical; the first failures and
+ * mismatches are printed as diagnostics. False when path cannot be
+ * opened.
+ */
+static inline bool
+golden_embed_tokens(const llm_embed_model *m, const char *path, int *total, int *same)
+{
+	golden_reader r;
+	char	   *line;
+	char		err[LLM_ERRLEN];
+
+	*total = *same = 0;
+	if (!golden_open(&r, path))
+		return false;
+	while ((line = golden_next(&r)) != NULL)
+	{
+		char	   *hex = golden_field(&line),
+				   *want = golden_field(&line);
+		size_t		len;
+		char	   *text;
+		int32_t    *ids;
+		int			nid,
+					n_want;
+
+		if (want == NULL)
+			continue;
+		text = golden_unhex(hex, strlen(hex), &len);
+		(*total)++;
+		if (!text || llm_embed_tokenize(m, text, len, 0, &ids, &nid, err) < 0)
+		{
+			diag("tokenize failed: %s", text ? err : "golden text is not hex");
+			free(text);
+			continue;
+		}
+		if (golden_ids_equal(want, ids, nid, &n_want))
+			(*same)++;
+		else if (*total - *same <= 5)
+			diag("token mismatch for \"%.60s\" (%d vs %d ids)", text, nid, n_want);
+		free(ids);
+		free(text);
+	}
+	golden_close(&r);
+	return true;
 }
 
 #endif							/* LLM_GOLDEN_H */

@@ -219,45 +219,14 @@ static void
 test_tokens(const llm_embed_model *m)
 {
 	char		p[4096];
-	golden_reader r;
-	char	   *line;
-	int			total = 0,
-				same = 0;
-	char		err[LLM_ERRLEN];
+	int			total,
+				same;
 
-	if (!golden_open(&r, golden_path(p, sizeof(p), "mpnet_tokens.tsv")))
+	if (!golden_embed_tokens(m, golden_path(p, sizeof(p), "mpnet_tokens.tsv"), &total, &same))
 	{
 		skip("no %s", p);
 		return;
 	}
-	while ((line = golden_next(&r)) != NULL)
-	{
-		char	   *hex = golden_field(&line),
-				   *want = golden_field(&line);
-		size_t		len;
-		char	   *text;
-		int32_t    *ids;
-		int			nid,
-					n_want;
-
-		if (want == NULL)
-			continue;
-		text = golden_unhex(hex, strlen(hex), &len);
-		total++;
-		if (!text || llm_embed_tokenize(m, text, len, 0, &ids, &nid, err) < 0)
-		{
-			diag("tokenize failed: %s", text ? err : "golden text is not hex");
-			free(text);
-			continue;
-		}
-		if (golden_ids_equal(want, ids, nid, &n_want))
-			same++;
-		else if (total - same <= 5)
-			diag("token mismatch for \"%.60s\" (%d vs %d ids)", text, nid, n_want);
-		free(ids);
-		free(text);
-	}
-	golden_close(&r);
 	ok(total == 247 && same == total, "token ids identical for %d of %d strings", same, total);
 }
 
