@@ -14,7 +14,8 @@
  *   golden_close(&r);
  *
  * golden_embed_tokens is the token-id comparison of the embedding tests
- * (test_embed, test_mpnet) over such a file.
+ * (test_embed, test_mpnet) over such a file, golden_cosine their measure
+ * of a vector against its reference.
  *
  * Header-only, like tap.h: every function is static inline, so a test
  * that uses some of them builds without warnings about the others.
@@ -309,6 +310,26 @@ golden_halves(const char *s, float *out, int n)
 	for (i = 0; i < n && golden_half_hex(s + 4 * (size_t) i, &out[i]); i++)
 		;
 	return i;
+}
+
+/*
+ * Cosine of two n-float vectors (x, a result, against y, its reference),
+ * summed in double; 1e-30 in the denominator keeps a zero vector finite.
+ */
+static inline double
+golden_cosine(const float *x, const float *y, int64_t n)
+{
+	double		dot = 0,
+				nx = 0,
+				ny = 0;
+
+	for (int64_t j = 0; j < n; j++)
+	{
+		dot += (double) x[j] * y[j];
+		nx += (double) x[j] * x[j];
+		ny += (double) y[j] * y[j];
+	}
+	return dot / (sqrt(nx) * sqrt(ny) + 1e-30);
 }
 
 /*

@@ -428,19 +428,8 @@ test_golden_vectors(const llm_embed_model *m, int dim, const char *label, double
 	{
 		for (i = 0; i < n; i++)
 		{
-			double		dot = 0,
-						na = 0,
-						nb = 0,
-						cs;
-			int			j;
+			double		cs = golden_cosine(out + (size_t) i * dim, ref + (size_t) i * dim, dim);
 
-			for (j = 0; j < dim; j++)
-			{
-				dot += (double) out[(size_t) i * dim + j] * ref[(size_t) i * dim + j];
-				na += (double) out[(size_t) i * dim + j] * out[(size_t) i * dim + j];
-				nb += (double) ref[(size_t) i * dim + j] * ref[(size_t) i * dim + j];
-			}
-			cs = dot / (sqrt(na) * sqrt(nb) + 1e-30);
 			if (max_tokens > 0)
 			{
 				/* the reference truncated at max_tokens: compare shorter texts only */

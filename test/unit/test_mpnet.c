@@ -288,18 +288,8 @@ test_vectors(const llm_embed_model *m, const char *isa, double min_cos)
 	{
 		for (i = 0; i < n; i++)
 		{
-			double		dot = 0,
-						na = 0,
-						nb = 0,
-						cs;
+			double		cs = golden_cosine(out + (size_t) i * DIM, ref + (size_t) i * DIM, DIM);
 
-			for (j = 0; j < DIM; j++)
-			{
-				dot += (double) out[(size_t) i * DIM + j] * ref[(size_t) i * DIM + j];
-				na += (double) out[(size_t) i * DIM + j] * out[(size_t) i * DIM + j];
-				nb += (double) ref[(size_t) i * DIM + j] * ref[(size_t) i * DIM + j];
-			}
-			cs = dot / (sqrt(na) * sqrt(nb) + 1e-30);
 			if (cs < minc)
 				minc = cs;
 			if (cs < min_cos && ++bad <= 5)
