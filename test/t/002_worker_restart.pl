@@ -6,7 +6,6 @@ use warnings;
 
 use FindBin;
 use lib $FindBin::RealBin;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -27,14 +26,7 @@ sub start_sessions
 {
 	my ($n) = @_;
 	my @s;
-	for (1 .. $n)
-	{
-		my ($out, $err) = ('', '');
-		my $h = IPC::Run::start(
-			[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', $long ],
-			'>', \$out, '2>', \$err);
-		push @s, [ $h, \$out, \$err ];
-	}
+	push @s, LlmNode::start_psql($node, $long) for 1 .. $n;
 	return @s;
 }
 
@@ -43,17 +35,7 @@ sub finish_sessions
 {
 	my ($secs, @s) = @_;
 	my $t0 = time();
-	for my $x (@s)
-	{
-		my $deadline = $t0 + $secs;
-		while ($x->[0]->pumpable && time() < $deadline)
-		{
-			$x->[0]->pump_nb;
-			usleep(10_000);
-		}
-		$x->[0]->kill_kill if $x->[0]->pumpable;
-		$x->[0]->finish;
-	}
+	LlmNode::finish_psql($_, $t0 + $secs - time()) for @s;
 	return time() - $t0;
 }
 

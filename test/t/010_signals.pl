@@ -13,7 +13,6 @@ use warnings;
 
 use FindBin;
 use lib $FindBin::RealBin;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -64,16 +63,6 @@ sub long_embed_sql
 	  . "repeat(' cat', 250) FROM generate_series(1, $n) i))";
 }
 
-# start psql running $sql in the background; returns [handle, \out, \err]
-sub start_psql
-{
-	my ($sql) = @_;
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', $sql ],
-		'>', \$out, '2>', \$err);
-	return [ $h, \$out, \$err ];
-}
-
 # --- 1. llm.threads = 0: one embedding thread per CPU
 my $pid = LlmNode::worker_pid($node);
 ok(defined $pid, 'worker runs');
@@ -93,7 +82,7 @@ SKIP:
 my $term_bit = 1 << (15 - 1);
 my $quit_bit = 1 << (3 - 1);
 my $t0 = time();
-my $s = start_psql(long_embed_sql(64));
+my $s = LlmNode::start_psql($node, long_embed_sql(64));
 my ($samples, $blocked) = (0, 0);
 while ($s->[0]->pumpable)
 {
@@ -116,28 +105,12 @@ cmp_ok($samples, '>', 20, 'SigBlk sampled during the work');
 is($blocked, 0, 'SIGTERM and SIGQUIT never blocked in the worker while it embeds');
 
 # --- 3. pg_terminate_backend during a chunk stops it promptly
-$s = start_psql(long_embed_sql(64));
+$s = LlmNode::start_psql($node, long_embed_sql(64));
 usleep(int($full * 0.25 * 1e6));
 my $t1 = time();
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
-my $gone;
-while (time() - $t1 < 60)
-{
-	if (!kill(0, $pid))
-	{
-		$gone = time() - $t1;
-		last;
-	}
-	usleep(5_000);
-}
-my $deadline = time() + 30;
-while ($s->[0]->pumpable && time() < $deadline)
-{
-	$s->[0]->pump_nb;
-	usleep(10_000);
-}
-$s->[0]->kill_kill if $s->[0]->pumpable;
-$s->[0]->finish;
+my $gone = LlmNode::wait_gone($pid, $t1, 60, 5_000);
+LlmNode::finish_psql($s, 30);
 ok(defined $gone, 'the worker exited after pg_terminate_backend');
 $gone //= 60;
 diag sprintf('worker gone %.2f s after the signal (a full run takes %.2f s)', $gone, $full);

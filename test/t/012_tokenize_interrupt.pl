@@ -10,7 +10,6 @@ use warnings;
 
 use FindBin;
 use lib $FindBin::RealBin;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -29,17 +28,6 @@ my $sql =
 	"SELECT llm_generate(repeat('The quick brown fox, 12 lazy dogs; naive cafe (x+y). ', "
   . int($mb * 1024 * 1024 / 53) . "), max_tokens => 1)";
 
-# start psql running $sql in the background; returns [handle, \out, \err]
-sub start_psql
-{
-	my ($q) = @_;
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(
-		[ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $node->connstr('postgres'), '-c', $q ],
-		'>', \$out, '2>', \$err);
-	return [ $h, \$out, \$err ];
-}
-
 # the model is loaded before anything is timed
 is($node->safe_psql('postgres', "SELECT length(llm_generate('Hi', max_tokens => 1)) >= 0"),
 	't', 'the model answers');
@@ -54,28 +42,12 @@ like($err, qr/prompt is too long/, "a $mb MB prompt is tokenized, then refused a
 diag sprintf('%d MB prompt: %.2f s to the error', $mb, $full);
 
 # --- 2. pg_terminate_backend a third of the way into the tokenization
-my $s = start_psql($sql);
+my $s = LlmNode::start_psql($node, $sql, '-v', 'VERBOSITY=verbose');
 usleep(int($full * 0.33 * 1e6));
 my $t1 = time();
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
-my $gone;
-while (time() - $t1 < 120)
-{
-	if (!kill(0, $pid))
-	{
-		$gone = time() - $t1;
-		last;
-	}
-	usleep(2_000);
-}
-my $deadline = time() + 30;
-while ($s->[0]->pumpable && time() < $deadline)
-{
-	$s->[0]->pump_nb;
-	usleep(10_000);
-}
-$s->[0]->kill_kill if $s->[0]->pumpable;
-$s->[0]->finish;
+my $gone = LlmNode::wait_gone($pid, $t1, 120, 2_000);
+LlmNode::finish_psql($s, 30);
 ok(defined $gone, 'the worker exited after pg_terminate_backend');
 $gone //= 120;
 diag sprintf('worker gone %.3f s after the signal; the tokenization had %.2f s to go',

@@ -11,6 +11,7 @@ package LlmNode;
 use strict;
 use warnings;
 
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -81,6 +82,48 @@ sub queue_drains
 		usleep(20_000);
 	}
 	return 0;
+}
+
+# Start psql running $sql against the postgres database of $node in the
+# background, with the psql options in @opts besides -XAtq; returns
+# [handle, \stdout, \stderr].
+sub start_psql
+{
+	my ($node, $sql, @opts) = @_;
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-XAtq', @opts, '-d', $node->connstr('postgres'), '-c', $sql ],
+		'>', \$out, '2>', \$err);
+	return [ $h, \$out, \$err ];
+}
+
+# Wait until the session $s of start_psql ends (pumping its output) or
+# $secs seconds have passed; kill it if it still runs, then reap it.
+sub finish_psql
+{
+	my ($s, $secs) = @_;
+	my $deadline = time() + $secs;
+	while ($s->[0]->pumpable && time() < $deadline)
+	{
+		$s->[0]->pump_nb;
+		usleep(10_000);
+	}
+	$s->[0]->kill_kill if $s->[0]->pumpable;
+	$s->[0]->finish;
+}
+
+# Seconds from $since (a time()) until process $pid is gone, polled
+# every $poll_us microseconds; undef if it still runs $limit seconds
+# after $since.
+sub wait_gone
+{
+	my ($pid, $since, $limit, $poll_us) = @_;
+	while (time() - $since < $limit)
+	{
+		return time() - $since if !kill(0, $pid);
+		usleep($poll_us);
+	}
+	return undef;
 }
 
 # Start a long generation in a background session without waiting for
