@@ -63,8 +63,9 @@ pq5_pack8_q4_0(int64_t n, const void *w, size_t row_bytes, void *dst)
 }
 
 /*
- * Pack 8 q5_0 rows into llm_block_q5_0x8 groups; row r's qh goes whole
- * to qh[4r .. 4r + 3].
+ * Pack 8 q5_0 rows into llm_block_q5_0x8 groups: the high bits by nibbles
+ * (see quant.h), nibble j of row r's qh (the fifth bits of elements 4j ..
+ * 4j + 3) at bits 4r .. 4r + 3 of the 32-bit word qh[4j .. 4j + 3].
  */
 static void
 pq5_pack8_q5_0(int64_t n, const void *w, size_t row_bytes, void *dst)
@@ -72,14 +73,22 @@ pq5_pack8_q5_0(int64_t n, const void *w, size_t row_bytes, void *dst)
 	llm_block_q5_0x8 *y = dst;
 
 	for (int64_t i = 0; i < n / LLM_QK; i++)
+	{
+		uint32_t	words[8] = {0};
+
 		for (int r = 0; r < 8; r++)
 		{
 			const llm_block_q5_0 *x = (const llm_block_q5_0 *) ((const char *) w + r * row_bytes) + i;
+			uint32_t	qh;
 
+			memcpy(&qh, x->qh, 4);	/* little-endian hosts, as GGUF */
+			for (int j = 0; j < 8; j++)
+				words[j] |= ((qh >> (4 * j)) & 0xfu) << (4 * r);
 			y[i].d[r] = x->d;
-			memcpy(&y[i].qh[4 * r], x->qh, 4);
 			pq5_slices(y[i].qs, r, x->qs);
 		}
+		memcpy(y[i].qh, words, sizeof(words));
+	}
 }
 
 /*
@@ -96,8 +105,12 @@ pq5_quants(bool q5, const void *x, int r, int *q)
 	{
 		const llm_block_q5_0x8 *b = x;
 
+		uint32_t	words[8];
+
 		pq5_unslices(qs, r, b->qs);
-		memcpy(&qh, &b->qh[4 * r], 4);	/* little-endian hosts, as GGUF */
+		memcpy(words, b->qh, sizeof(words));
+		for (int j = 0; j < 8; j++)
+			qh |= ((words[j] >> (4 * r)) & 0xfu) << (4 * j);
 	}
 	else
 		pq5_unslices(qs, r, ((const llm_block_q4_0x8 *) x)->qs);

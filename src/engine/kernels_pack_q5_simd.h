@@ -53,29 +53,36 @@ _Static_assert(PQ5_SCALES >= LLM_GEMM8_MAX_N / LLM_QK, "one activation row's sca
  * Weight vector j (0..7) of the packed block x: elements 4j .. 4j + 3 of
  * each row as unsigned quants (0..15 for q4_0, 0..31 for q5_0). Low
  * nibbles of qs vector j for j < 4, high nibbles of vector j - 4 after;
- * for q5_0 bit 4j + k of the row's qh lane becomes bit 4 of byte k.
+ * for q5_0 bit b of the word qh[4j ..] becomes bit 4 of byte b (AVX-512:
+ * the word is the byte mask of one masked move).
  */
 static inline __attribute__((always_inline)) __m256i
 pq5_weights(const bool q5, const void *x, int j)
 {
 	const uint8_t *qs = q5 ? ((const llm_block_q5_0x8 *) x)->qs : ((const llm_block_q4_0x8 *) x)->qs;
 	__m256i		p = _mm256_loadu_si256((const __m256i *) (qs + 32 * (j & 3)));
-	__m256i		h,
-				m;
+	uint32_t	word;
 
 	if (j >= 4)
 		p = _mm256_srli_epi16(p, 4);
 	p = _mm256_and_si256(p, _mm256_set1_epi8(0x0f));
 	if (!q5)
 		return p;
-	h = _mm256_loadu_si256((const __m256i *) ((const llm_block_q5_0x8 *) x)->qh);
-	h = _mm256_srli_epi32(h, 4 * j);
-	/* byte 0 of every lane (bits 4j .. 4j + 3) to the lane's four bytes */
-	h = _mm256_shuffle_epi8(h, _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12,
-												0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12));
-	m = _mm256_set1_epi32(0x08040201);
-	h = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, m), m), _mm256_set1_epi8(0x10));
-	return _mm256_or_si256(p, h);
+	memcpy(&word, ((const llm_block_q5_0x8 *) x)->qh + 4 * j, sizeof(word));
+#if PQ5_VNNI
+	return _mm256_or_si256(p, _mm256_maskz_mov_epi8((__mmask32) word, _mm256_set1_epi8(0x10)));
+#else
+	{
+		/* byte b gets byte b / 8 of the word, then keeps bit b % 8 */
+		const __m256i m = _mm256_set1_epi64x((long long) 0x8040201008040201ULL);
+		__m256i		h = _mm256_shuffle_epi8(_mm256_set1_epi32((int) word),
+											_mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+															 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+
+		h = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, m), m), _mm256_set1_epi8(0x10));
+		return _mm256_or_si256(p, h);
+	}
+#endif
 }
 
 /*

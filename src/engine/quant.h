@@ -96,8 +96,10 @@ typedef struct llm_block_q4_0x8
 
 /*
  * Eight q5_0 rows packed together (LLM_TYPE_Q5_0 weights after pack8):
- * row r's scale is d[r] and its 32 high bits qh[4r .. 4r + 3] (one
- * little-endian 32-bit lane per row); qs is interleaved as in
+ * row r's scale is d[r]; the high bits go by nibbles: the little-endian
+ * 32-bit word qh[4j .. 4j + 3] holds at bits 4r .. 4r + 3 the fifth bits
+ * of row r's elements 4j .. 4j + 3, so its bit b belongs to byte b of
+ * the kernels' weight vector j (a byte mask); qs is interleaved as in
  * llm_block_q4_1x8.
  */
 typedef struct llm_block_q5_0x8
