@@ -951,14 +951,27 @@ struct llm_wp_job
 	size_t		len;
 	bool		add_special;
 	size_t		pos;			/* scanned for special tokens up to here */
-	size_t		seg;			/* ordinary text not yet encoded starts here */
+	size_t		seg;			/* ordinary text not yet normalised starts here */
 	bool		done;
 	bool		failed;
 	wp_i32vec	out;
 	wp_u32vec	raw,
 				norm;
-};
 
+	/*
+	 * The word a part ended inside, carried to the next part: its
+	 * normalised code points while it has at most max chars per word, or
+	 * long once it has more (its [UNK] is then out and the rest of it is
+	 * only skipped).
+	 */
+	wp_u32vec	word;
+	bool		long_word;
+	size_t		words;			/* words encoded, for the abort check */
+	char	   *wbuf;			/* wp_word's scratch for the word */
+	char	   *wtmp;
+	size_t	   *wbound;
+	size_t		wcap;			/* code points they have room for */
+};
 
 /*
  * Whether ordinary text may be cut before byte pos without changing its
@@ -968,6 +981,7 @@ struct llm_wp_job
  * normalised form begins with white space or punctuation, so that the
  * word before it ends there in the whole text too. The normaliser works
  * code point by code point, so both sides normalise as in the whole.
+ * (Where llm_wp_encode_last() may start its suffix.)
  */
 static bool
 wp_cut_at(const llm_wordpiece *wp, const char *text, size_t len, size_t pos)
@@ -1042,27 +1056,150 @@ llm_wp_job_free(llm_wp_job *j)
 	free(j->out.v);
 	free(j->raw.v);
 	free(j->norm.v);
+	free(j->word.v);
+	free(j->wbuf);
+	free(j->wtmp);
+	free(j->wbound);
 	free(j);
 }
 
 /*
- * Encode the ordinary text text[seg..end) of a job.
+ * Encode the job's carried word, if any (it ends here), and forget it;
+ * every 4096 words ask ab whether to stop.
  */
 static bool
-wp_job_flush(llm_wp_job *j, size_t end, const llm_abort *ab, bool *aborted)
+wp_job_end_word(llm_wp_job *j, const llm_abort *ab, bool *aborted)
+{
+	bool		okk = true;
+
+	if (j->word.n > 0)
+	{
+		if (j->word.n > j->wcap)
+		{
+			size_t		nc = j->word.n;
+			char	   *b = realloc(j->wbuf, nc * 4 + 8);
+			char	   *t;
+			size_t	   *bd;
+
+			if (b)
+				j->wbuf = b;
+			t = b ? realloc(j->wtmp, nc * 4 + 8) : NULL;
+			if (t)
+				j->wtmp = t;
+			bd = t ? realloc(j->wbound, (nc + 2) * sizeof(size_t)) : NULL;
+			if (!bd)
+				return false;
+			j->wbound = bd;
+			j->wcap = nc;
+		}
+		okk = wp_word(j->wp, j->word.v, j->word.n, &j->out, j->wbuf, j->wtmp, j->wbound);
+	}
+	if (j->word.n > 0 || j->long_word)
+	{
+		if (okk && (++j->words & 4095) == 0 && llm_should_abort(ab))
+		{
+			*aborted = true;
+			okk = false;
+		}
+	}
+	j->word.n = 0;
+	j->long_word = false;
+	return okk;
+}
+
+/*
+ * Feed normalised code points to the job's pre-tokenizer and WordPiece:
+ * what wp_segment() does to the whole ordinary text, with the word at
+ * the end carried over (a word of more than max chars per word is one
+ * [UNK] whatever follows, so its code points are not kept once it is
+ * that long).
+ */
+static bool
+wp_job_feed(llm_wp_job *j, const wp_u32vec *cps, const llm_abort *ab, bool *aborted)
+{
+	const llm_wordpiece *wp = j->wp;
+	size_t		max = (size_t) wp->opt.max_input_chars_per_word;
+
+	for (size_t i = 0; i < cps->n; i++)
+	{
+		uint32_t	c = cps->v[i];
+
+		if (wp_is_space(c))
+		{
+			if (!wp_job_end_word(j, ab, aborted))
+				return false;
+			continue;
+		}
+		if (wp_is_punct(c))
+		{
+			uint32_t	one = c;
+			char		b[8],
+						t[8];
+			size_t		bd[2];
+
+			if (!wp_job_end_word(j, ab, aborted) ||
+				!wp_word(wp, &one, 1, &j->out, b, t, bd))
+				return false;
+			continue;
+		}
+		if (j->long_word)
+			continue;
+		if (!u32_push(&j->word, c))
+			return false;
+		if (j->word.n > max)
+		{
+			j->word.n = 0;
+			j->long_word = true;
+			if (!i32_push(&j->out, wp->unk))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Normalise and encode the ordinary text text[seg..end) of a job; last
+ * when the ordinary text ends at end (a special token or the end of the
+ * text follows), so that its last word ends there too.
+ */
+static bool
+wp_job_flush(llm_wp_job *j, size_t end, bool last, const llm_abort *ab, bool *aborted)
 {
 	j->raw.n = 0;
 	j->norm.n = 0;
-	return wp_decode(j->text + j->seg, end - j->seg, &j->raw) &&
-		wp_normalize(&j->wp->opt, &j->raw, &j->norm) &&
-		wp_segment(j->wp, &j->norm, &j->out, ab, aborted);
+	if (!wp_decode(j->text + j->seg, end - j->seg, &j->raw) ||
+		!wp_normalize(&j->wp->opt, &j->raw, &j->norm) ||
+		!wp_job_feed(j, &j->norm, ab, aborted))
+		return false;
+	return !last || wp_job_end_word(j, ab, aborted);
+}
+
+/*
+ * Whether the decoding of ordinary text passes through byte pos, so that
+ * it may be cut there: no UTF-8 sequence can reach over pos when byte pos
+ * is no continuation byte or the three bytes before it are (a lead byte
+ * takes at most three), and decoding takes one byte of any invalid
+ * sequence, so it always starts afresh at such a place.
+ */
+static bool
+wp_decode_cut(const char *text, size_t seg, size_t pos)
+{
+	if (((unsigned char) text[pos] & 0xC0) != 0x80)
+		return true;
+	if (pos - seg < 3)
+		return false;
+	for (int k = 1; k <= 3; k++)
+		if (((unsigned char) text[pos - k] & 0xC0) != 0x80)
+			return false;
+	return true;
 }
 
 /*
  * Do about budget bytes of a job's work (see wordpiece.h): the scan goes
  * on as llm_wp_encode_ex()'s does, but once budget bytes of ordinary text
- * are pending it encodes them at the next place wp_cut_at() allows, and
- * returns after budget bytes in all.
+ * are pending it normalises and encodes them at the next place where
+ * decoding starts afresh (wp_decode_cut), the word they end in being
+ * carried to the next part, and returns after budget bytes in all.
  */
 int
 llm_wp_job_run(llm_wp_job *j, size_t budget, const llm_abort *ab, char *err)
@@ -1088,7 +1225,7 @@ llm_wp_job_run(llm_wp_job *j, size_t budget, const llm_abort *ab, char *err)
 			best = wp_special_at(wp, j->text, j->len, j->pos);
 			if (best < 0)
 			{
-				cut = j->pos - j->seg >= budget && wp_cut_at(wp, j->text, j->len, j->pos);
+				cut = j->pos - j->seg >= budget && wp_decode_cut(j->text, j->seg, j->pos);
 				if (!cut)
 				{
 					j->pos++;
@@ -1096,7 +1233,7 @@ llm_wp_job_run(llm_wp_job *j, size_t budget, const llm_abort *ab, char *err)
 				}
 			}
 		}
-		okk = wp_job_flush(j, j->pos, ab, &aborted);
+		okk = wp_job_flush(j, j->pos, !cut, ab, &aborted);
 		if (!okk)
 			break;
 		j->seg = j->pos;
@@ -1126,6 +1263,15 @@ llm_wp_job_run(llm_wp_job *j, size_t budget, const llm_abort *ab, char *err)
 		return llm_err(err, aborted ? LLM_ABORT_MSG : "out of memory while tokenizing");
 	}
 	return j->done ? 1 : 0;
+}
+
+/*
+ * Bytes of the text the job has done so far.
+ */
+size_t
+llm_wp_job_pos(const llm_wp_job *j)
+{
+	return j->seg;
 }
 
 /*
@@ -1217,6 +1363,30 @@ wp_special_inner(const llm_wordpiece *wp, bool *inner)
 }
 
 /*
+ * llm_wp_encode(wp, text, len, false, 0) done by a job in parts of
+ * WP_PART_BYTES, asking ab before each: its memory is that of one part
+ * and the ids, whatever the text.
+ */
+static int
+wp_encode_parts(const llm_wordpiece *wp, const char *text, size_t len,
+				const llm_abort *ab, int32_t **ids, int *n_ids, char *err)
+{
+	llm_wp_job *j;
+	int			rc = 0;
+
+	*ids = NULL;
+	*n_ids = 0;
+	if (llm_wp_job_new(&j, wp, text, len, false, err) < 0)
+		return -1;
+	while (rc == 0)
+		rc = llm_wp_job_run(j, WP_PART_BYTES, ab, err);
+	if (rc < 0 || llm_wp_job_take(j, ids, n_ids, err) < 0)
+		rc = -1;
+	llm_wp_job_free(j);
+	return rc < 0 ? -1 : 0;
+}
+
+/*
  * The ids of text with [CLS] ... [SEP] keeping its last max_len (see
  * wordpiece.h): a suffix of the text, cut where neither the split on
  * special tokens (no special token has the byte there after its first)
@@ -1248,7 +1418,7 @@ llm_wp_encode_last(const llm_wordpiece *wp, const char *text, size_t len, int ma
 		/* back to the nearest place where the suffix may start */
 		while (c > 0 && (!wp_cut_at(wp, text, len, c) || inner[(unsigned char) text[c]]))
 			c--;
-		if (llm_wp_encode_ex(wp, text + c, len - c, false, 0, ab, &v, &n, err) < 0)
+		if (wp_encode_parts(wp, text + c, len - c, ab, &v, &n, err) < 0)
 			return -1;
 		if ((size_t) n >= want || c == 0)
 		{

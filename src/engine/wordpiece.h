@@ -113,14 +113,19 @@ int			llm_wp_encode_ex(const llm_wordpiece *wp, const char *text, size_t len,
  * Tokenizing in bounded parts, for a caller that must not spend the time
  * of a whole long text at once or keeps only some of its ids. A job scans
  * the text as llm_wp_encode_ex() does, but hands ordinary text to the
- * normaliser and WordPiece about budget bytes at a time, cut only before
- * a code point whose normalised form begins with white space or
- * punctuation (the word before it ends there in the whole text too), so
- * its ids are always a prefix of llm_wp_encode()'s on the same text (no
- * max_len), and all of them once llm_wp_job_run() has returned 1 (0: work
- * is left, -1 with err, LLM_ABORT_MSG when ab asked to stop; it asks ab
- * at the start of each call as well). A text without such a place is
- * encoded in one part. text must stay valid until llm_wp_job_free().
+ * normaliser and WordPiece about budget bytes at a time, cut at the next
+ * byte where decoding starts afresh (no UTF-8 sequence reaches over it);
+ * the normaliser works code point by code point, and the word a part
+ * ends inside is carried to the next one: its normalised code points
+ * while it has at most max_input_chars_per_word of them, else only the
+ * fact that it is one [UNK] whatever follows. So no part does more than
+ * about budget bytes (plus one special token) and the job holds no more
+ * than one part and one word besides its ids, whatever the text; its ids
+ * are always a prefix of llm_wp_encode()'s on the same text (no max_len),
+ * and all of them once llm_wp_job_run() has returned 1 (0: work is left,
+ * -1 with err, LLM_ABORT_MSG when ab asked to stop; it asks ab at the
+ * start of each call as well). text must stay valid until
+ * llm_wp_job_free(). llm_wp_job_pos() is the number of bytes done,
  * llm_wp_job_take() hands over the ids made so far (malloc'd).
  */
 typedef struct llm_wp_job llm_wp_job;
@@ -129,6 +134,7 @@ int			llm_wp_job_new(llm_wp_job **out, const llm_wordpiece *wp, const char *text
 						   size_t len, bool add_special, char *err);
 int			llm_wp_job_run(llm_wp_job *j, size_t budget, const llm_abort *ab, char *err);
 size_t		llm_wp_job_n_ids(const llm_wp_job *j);
+size_t		llm_wp_job_pos(const llm_wp_job *j);
 int			llm_wp_job_take(llm_wp_job *j, int32_t **ids, int *n_ids, char *err);
 void		llm_wp_job_free(llm_wp_job *j);
 
@@ -151,7 +157,8 @@ int			llm_wp_encode_first(const llm_wordpiece *wp, const char *text, size_t len,
  * suffix of the text is tokenized: it starts where a cut can change no
  * id (before a code point as the jobs above are cut, and not at a byte
  * that occurs after the first byte of a special token's text), holds
- * about 8 * max_len + 4096 bytes and is doubled until it has enough ids.
+ * about 8 * max_len + 4096 bytes and is doubled until it has enough ids;
+ * each suffix is tokenized by a job in parts (asking ab before each).
  */
 int			llm_wp_encode_last(const llm_wordpiece *wp, const char *text, size_t len,
 							   int max_len, const llm_abort *ab, int32_t **ids,

@@ -9,7 +9,15 @@
  *  - llm_wp_job in parts of 1 to 300 bytes gives llm_wp_encode()'s ids;
  *  - llm_wp_encode_first() gives llm_wp_encode(max_len)'s ids and the
  *    whole count up to its cap;
- *  - llm_wp_encode_last() gives [CLS] + the last ids of the whole.
+ *  - llm_wp_encode_last() gives [CLS] + the last ids of the whole;
+ *  - 400 texts of long words (letters, accents, combining marks, control
+ *    and zero-width characters, invalid bytes, dotted I, CJK, special
+ *    tokens, around max_input_chars_per_word code points and far over)
+ *    give llm_wp_encode()'s ids in parts of 1 to 300 bytes;
+ *  - a 4 MB text of one word (ASCII, and accented letters with combining
+ *    marks and control characters that the normaliser drops) goes in
+ *    parts of at most 4 kB + a few bytes each, with the ids of the whole
+ *    (it was once normalised in one part).
  * Model level (all-MiniLM-L6-v2): a 16 MB text of sentences under each
  * truncation mode is embedded asking the abort check only a few times
  * (tokenizing it whole asks every 4,096 words: about 800 times), to the
@@ -29,9 +37,11 @@
 #include "wordpiece.h"
 
 #define N_RANDOM	400
-#define TOK_CHECKS	4			/* per tokenizer */
+#define TOK_CHECKS	6			/* per tokenizer */
 #define MODEL_CHECKS 8
 #define BIG_LEN		(16u << 20)
+#define WORD_LEN	(4u << 20)
+#define WORD_PART	4096
 
 static const char *const k_pieces[] = {
 	"the ", "Quick ", "brown", " fox", ", ", "jumps", "  over", "   ", "\t", "\n",
@@ -46,6 +56,15 @@ static const char *const k_pieces[] = {
 #define N_PIECES ((int) (sizeof(k_pieces) / sizeof(k_pieces[0])))
 
 static const char k_sentence[] = "The quick brown fox, 12 lazy dogs; naïve café (x+y). ";
+
+/* what long words are made of: nothing here is white space or punctuation */
+static const char *const k_word_pieces[] = {
+	"a", "b", "xyz", "Q", "7", "\xc3\x89", "e\xcc\x81", "\xcc\x81", "\xcc\x81\xcc\x82",
+	"\x01", "\x7f", "\xe2\x80\x8b", "\xef\xbb\xbf", "\xff", "\xc3", "\xe2\x96", "\x80\x80\x80\x80",
+	"\xc4\xb0", "\xc3\x9f", "\xce\xa3", "\xd0\x96", "\xef\xac\x81", "\xe2\x85\xa0",
+	"\xf0\x9f\x99\x82", "\xe6\x97\xa5", "un", "aff", "##", "[UNK]", "<s>", "[unk]", " ", "-",
+};
+#define N_WORD_PIECES ((int) (sizeof(k_word_pieces) / sizeof(k_word_pieces[0])))
 
 /* A small deterministic generator (xorshift). */
 static uint32_t
@@ -66,6 +85,30 @@ random_text(char *buf, size_t len, uint32_t *seed)
 	while (n < len)
 	{
 		const char *p = k_pieces[rnd(seed) % N_PIECES];
+		size_t		l = strlen(p);
+
+		if (n + l > len)
+			break;
+		memcpy(buf + n, p, l);
+		n += l;
+	}
+	return n;
+}
+
+/*
+ * Append to buf up to about len bytes of long words: word pieces, with a
+ * space or a dash now and then ("rare" in 1000 pieces each).
+ */
+static size_t
+random_words(char *buf, size_t len, int rare, uint32_t *seed)
+{
+	size_t		n = 0;
+
+	while (n < len)
+	{
+		int			k = (int) (rnd(seed) % 1000) < rare ? N_WORD_PIECES - 2 + (int) (rnd(seed) % 2)
+			: (int) (rnd(seed) % (N_WORD_PIECES - 2));
+		const char *p = k_word_pieces[k];
 		size_t		l = strlen(p);
 
 		if (n + l > len)
@@ -164,6 +207,92 @@ test_tokenizer(const llm_wordpiece *wp, const char *label)
 	ok(bad_count == 0, "%s: and counts the whole up to its cap: %d wrong", label, bad_count);
 	ok(bad_last == 0, "%s: llm_wp_encode_last keeps [CLS] and the last ids: %d differ",
 	   label, bad_last);
+}
+
+/*
+ * Texts of long words in parts against the whole, and a 4 MB word whose
+ * parts must each be bounded.
+ */
+static void
+test_long_words(const llm_wordpiece *wp, const char *label)
+{
+	char		err[LLM_ERRLEN];
+	char		buf[4096];
+	uint32_t	seed = 777;
+	int			bad = 0,
+				bad_big = 0;
+	size_t		worst = 0;
+	char	   *big = malloc(WORD_LEN);
+
+	for (int t = 0; t < N_RANDOM; t++)
+	{
+		size_t		len = random_words(buf, 1 + rnd(&seed) % (sizeof(buf) - 1),
+									   (int) (rnd(&seed) % 30), &seed);
+		bool		add = rnd(&seed) & 1;
+		int32_t    *full = NULL,
+				   *ids = NULL;
+		int			n_full = 0,
+					n = 0,
+					rc = 0;
+		llm_wp_job *j = NULL;
+
+		if (llm_wp_encode(wp, buf, len, add, 0, &full, &n_full, err) < 0 ||
+			llm_wp_job_new(&j, wp, buf, len, add, err) < 0)
+			rc = -1;
+		while (rc == 0)
+			rc = llm_wp_job_run(j, 1 + rnd(&seed) % 300, NULL, err);
+		if (rc < 0 || llm_wp_job_take(j, &ids, &n, err) < 0 || n != n_full ||
+			(n > 0 && memcmp(ids, full, (size_t) n * sizeof(int32_t)) != 0))
+			bad++;
+		llm_wp_job_free(j);
+		free(ids);
+		free(full);
+	}
+	ok(bad == 0, "%s: %d texts of long words in parts of 1..300 bytes: %d differ",
+	   label, N_RANDOM, bad);
+
+	/* one word of 4 MB: plain letters, then letters the normaliser thins */
+	for (int f = 0; f < 2 && big; f++)
+	{
+		static const char *const fills[] = {"a", "\xc3\x89\x01e\xcc\x81\xcc\x81\xe2\x80\x8b\xff"};
+		size_t		fl = strlen(fills[f]),
+					len;
+		int32_t    *full = NULL,
+				   *ids = NULL;
+		int			n_full = 0,
+					n = 0,
+					rc = 0,
+					parts = 0;
+		llm_wp_job *j = NULL;
+
+		for (len = 0; len + fl <= WORD_LEN; len += fl)
+			memcpy(big + len, fills[f], fl);
+		if (llm_wp_encode(wp, big, len, true, 0, &full, &n_full, err) < 0 ||
+			llm_wp_job_new(&j, wp, big, len, true, err) < 0)
+			rc = -1;
+		while (rc == 0)
+		{
+			size_t		before = llm_wp_job_pos(j);
+
+			rc = llm_wp_job_run(j, WORD_PART, NULL, err);
+			if (llm_wp_job_pos(j) - before > worst)
+				worst = llm_wp_job_pos(j) - before;
+			parts++;
+		}
+		diag("%s: 4 MB word %d: %d parts, at most %zu bytes each, %d ids", label, f, parts,
+			 worst, n_full);
+		if (rc < 0 || llm_wp_job_take(j, &ids, &n, err) < 0 || n != n_full || n != 3 ||
+			memcmp(ids, full, (size_t) n * sizeof(int32_t)) != 0 ||
+			(size_t) parts < len / (WORD_PART + 16))
+			bad_big++;
+		llm_wp_job_free(j);
+		free(ids);
+		free(full);
+	}
+	ok(big && bad_big == 0 && worst <= WORD_PART + 16,
+	   "%s: a 4 MB word is [UNK] in parts of at most %zu bytes (bound %d + 16) %s",
+	   label, worst, WORD_PART, bad_big ? err : "");
+	free(big);
 }
 
 /* Build the tokenizer of a model directory; NULL when absent. */
@@ -327,6 +456,7 @@ main(void)
 			continue;
 		}
 		test_tokenizer(wp, models[i].name);
+		test_long_words(wp, models[i].name);
 		llm_wp_free(wp);
 	}
 	snprintf(dir, sizeof(dir), "%s/all-MiniLM-L6-v2", tap_model_dir());
