@@ -12,7 +12,6 @@
  * Unlike llama.cpp, a special token id in the metadata that is out of range
  * is an error rather than a warning.
  */
-#define _GNU_SOURCE				/* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -863,67 +862,6 @@ tok_frag_push(tok_frags *fr, int32_t tok, size_t off, size_t len)
 	fr->v[fr->n].len = len;
 	fr->n++;
 	return 0;
-}
-
-/*
- * Split text on special tokens the way llama.cpp does: each special token,
- * longest first, is searched in every raw-text fragment left so far and
- * cut out. Control and unknown tokens take part only with parse_special;
- * user-defined tokens always do. The result is left in *cur.
- */
-int
-tok_partition(const llm_tokenizer *t, const char *text, size_t len,
-		  bool parse_special, tok_frags *cur, char *err)
-{
-	tok_frags	nxt = {0};
-
-	if (len > 0 && tok_frag_push(cur, -1, 0, len) < 0)
-		return llm_err(err, "out of memory");
-
-	for (uint32_t k = 0; k < t->n_specials; k++)
-	{
-		int32_t		id = t->specials[k];
-		const char *s = t->arena + t->off[id];
-		size_t		sl = t->len[id];
-		tok_frags	tmp;
-
-		if (!parse_special && (t->attr[id] & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN)))
-			continue;
-		if (sl == 0 || sl > len || !memmem(text, len, s, sl))
-			continue;
-
-		nxt.n = 0;
-		for (size_t i = 0; i < cur->n; i++)
-		{
-			tok_frag	fg = cur->v[i];
-			const char *p;
-
-			while (fg.tok < 0 && fg.len >= sl &&
-				   (p = memmem(text + fg.off, fg.len, s, sl)) != NULL)
-			{
-				size_t		at = (size_t) (p - text);
-
-				if (at > fg.off && tok_frag_push(&nxt, -1, fg.off, at - fg.off) < 0)
-					goto oom;
-				if (tok_frag_push(&nxt, id, at, sl) < 0)
-					goto oom;
-				fg.len -= at + sl - fg.off;
-				fg.off = at + sl;
-			}
-			if ((fg.tok >= 0 || fg.len > 0) &&
-				tok_frag_push(&nxt, fg.tok, fg.off, fg.len) < 0)
-				goto oom;
-		}
-		tmp = *cur;
-		*cur = nxt;
-		nxt = tmp;
-	}
-	free(nxt.v);
-	return 0;
-
-oom:
-	free(nxt.v);
-	return llm_err(err, "out of memory");
 }
 
 /*

@@ -111,14 +111,16 @@ int			llm_tokenize_marked_ex(const llm_tokenizer *t, const char *text, size_t le
  * valid until llm_tok_job_free(). Each llm_tok_job_run() does about
  * budget bytes of work (splitting on special tokens, a regex pass or the
  * merges over that many bytes of the text, or that many heap operations
- * of the merges of one long piece; only a special-token split window with
- * no place to end is done in one part), asks ab (may be NULL)
+ * of the merges of one long piece; the split of a window with no place
+ * to end goes on over calls too), asks ab (may be NULL)
  * as llm_tokenize_ex() does and once more before it returns, and returns
  * 1 when the ids are ready, 0 when work is left, -1 with err
  * (LLM_ABORT_MSG on a stop; the job is then finished with). After 1,
  * llm_tok_job_take() hands over the ids: exactly those of llm_tokenize()
  * or llm_tokenize_marked() on the same arguments. llm_tok_job_bytes()
- * says how far the split on special tokens has come (of *total).
+ * says how far the split on special tokens has come (of *total),
+ * llm_tok_job_work() the units of work counted against the budgets so
+ * far (a call goes past its budget by at most what one step does).
  */
 typedef struct llm_tok_job llm_tok_job;
 
@@ -130,6 +132,8 @@ int			llm_tok_job_take(llm_tok_job *j, int32_t **out, size_t *n, char *err);
 size_t		llm_tok_job_bytes(const llm_tok_job *j, size_t *total);
 /* ids made so far: always a prefix of the final ones (BOS included) */
 size_t		llm_tok_job_n_ids(const llm_tok_job *j);
+/* units of work done so far */
+size_t		llm_tok_job_work(const llm_tok_job *j);
 /* hand over those ids (malloc'd) of an unfinished job, which then ends */
 int			llm_tok_job_take_prefix(llm_tok_job *j, int32_t **out, size_t *n, char *err);
 void		llm_tok_job_free(llm_tok_job *j);

@@ -708,7 +708,14 @@ tok_bpe_more(const llm_tokenizer *t, tok_bpe_run *r, size_t budget, size_t *used
 			return llm_err(err, stop ? LLM_ABORT_MSG : "out of memory while tokenizing");
 		if (rc == 0)
 			return 0;			/* the piece is left under way */
-		*used += r->ends[r->i] - a;
+
+		/*
+		 * its bytes count as done, but no more than the budget has left:
+		 * a long piece's merges went over several calls, each counting
+		 * its heap operations, and this one does not do them all again
+		 */
+		if (*used < budget)
+			*used += r->ends[r->i] - a < budget - *used ? r->ends[r->i] - a : budget - *used;
 	}
 	return 1;
 }

@@ -118,10 +118,43 @@ int			tok_frag_push(tok_frags *fr, int32_t tok, size_t off, size_t len);
 
 /*
  * Split text[0..len) on special tokens (control and unknown ones only
- * with parse_special) into *cur, as llm_tokenize() does (tokenizer.c).
+ * with parse_special) into *cur, as llm_tokenize() does (tokenizer_part.c).
  */
 int			tok_partition(const llm_tokenizer *t, const char *text, size_t len,
 						  bool parse_special, tok_frags *cur, char *err);
+
+/*
+ * The same split in bounded steps (tokenizer_part.c): tok_part_begin()
+ * starts it over text[0..len) (which must stay valid), each
+ * tok_part_more() works until *used, to which it adds its units of work
+ * (bytes searched or read for the byte pairs of the text, one per token
+ * and fragment visited), reaches budget,
+ * and returns 1 once the fragments (offsets into text) are in r->cur,
+ * 0 when work is left, -1 with err; tok_part_end() frees the run.
+ */
+typedef struct tok_part_run
+{
+	const char *text;
+	size_t		len;
+	bool		parse_special;
+	uint8_t		seen[256][32];	/* byte pairs of text (as pair_* tables) */
+	size_t		pscan;			/* recorded in seen up to here */
+	tok_frags	cur;			/* fragments after the tokens before k */
+	tok_frags	nxt;			/* those being made by token k */
+	uint32_t	k;				/* index into specials */
+	int			stage;			/* 0: does token k occur?  1: cutting */
+	size_t		pre;			/* stage 0: searched for starts before here */
+	size_t		i;				/* stage 1: fragment of cur being cut */
+	bool		in_frag;		/* fg and from hold fragment i's state */
+	tok_frag	fg;				/* what is left of fragment i */
+	size_t		from;			/* no occurrence in fg starts before here */
+} tok_part_run;
+
+int			tok_part_begin(tok_part_run *r, const llm_tokenizer *t, const char *text,
+						   size_t len, bool parse_special, char *err);
+int			tok_part_more(const llm_tokenizer *t, tok_part_run *r, size_t budget,
+						  size_t *used, char *err);
+void		tok_part_end(tok_part_run *r);
 
 /* Fill the pair_* tables of a loaded tokenizer (tokenizer_job.c). */
 void		tok_pairs_build(llm_tokenizer *t);

@@ -31,15 +31,25 @@
  * calls: the symbols and the heap of candidate merges wait in the run
  * (bpe_word_more, tok_spm_more) and each call does a bounded number of
  * heap operations, so no call is held up by one indivisible merge loop.
- * Only the split on special tokens of a window with no place to end is
- * still done at once. The pair tables are built once per tokenizer at
- * load.
+ * The split of a window is itself done in steps (tok_part_more: the
+ * token, the fragment and the place in it where the search goes on wait
+ * in the run), and so is the search for the window's end, so a window
+ * with no place to end (megabytes of "|im_start" or of newlines under
+ * Gemma's run tokens) goes over calls as well. The pair tables are built
+ * once per tokenizer at load.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "llm_util.h"
 #include "tokenizer_int.h"
+
+/*
+ * units of tok_part_more() work (bytes searched or read, tokens and
+ * fragments visited) that count as one byte of the job's budget: a byte
+ * of BPE or SPM encoding costs more than 16 such units
+ */
+#define JOB_PART_UNITS 16
 
 /* where a job stands */
 typedef enum tok_job_phase
@@ -68,7 +78,12 @@ struct llm_tok_job
 	size_t		ri;				/* range being split */
 	size_t		rpos;			/* split up to here inside the text */
 	tok_frags	fr;				/* fragments so far */
-	tok_frags	piece;			/* scratch of one window */
+	bool		wfound;			/* the window's end is known: wend */
+	size_t		wend;
+	size_t		wscan;			/* else searched for it up to here (0: not yet) */
+	bool		part_on;		/* the window is being split: part */
+	tok_part_run part;
+	size_t		work;			/* units counted against the budgets so far */
 	size_t		fi;				/* fragment being encoded */
 	size_t		foff;			/* bytes of fragment fi done (SPM) */
 	tok_bpe_run *bpe;			/* fragment fi under way (BPE) */
@@ -190,52 +205,95 @@ llm_tok_job_free(llm_tok_job *j)
 	tok_bpe_end(j->bpe);
 	tok_spm_end(j->spm);
 	free(j->ranges);
+	tok_part_end(&j->part);
 	free(j->fr.v);
-	free(j->piece.v);
 	free(j->vec.v);
 	free(j);
 }
 
 /*
- * The end of the next window of range r that starts at pos and holds at
- * least want bytes: the first place from there on where no special token
- * taking part has the bytes on either side next to each other, else the
- * end of the range.
+ * Search for the end of the window of range r that starts at pos, from
+ * *scan on (0: from pos + want), for at most lim bytes: the first place
+ * where no special token taking part has the bytes on either side next
+ * to each other, or the end of the range. Returns true with *end, or
+ * false with *scan where the search is to go on; *looked gets the bytes
+ * looked at.
  */
-static size_t
+static bool
 window_end(const llm_tokenizer *t, const char *text, const tok_job_range *r,
-		   size_t pos, size_t want)
+		   size_t pos, size_t want, size_t *scan, size_t lim, size_t *end,
+		   size_t *looked)
 {
 	const uint8_t (*tab)[32] = r->special ? t->pair_special : t->pair_user;
-	size_t		end = r->off + r->len;
-	size_t		p;
+	size_t		rend = r->off + r->len;
+	size_t		p = *scan ? *scan : pos + (want ? want : 1);
+	size_t		stop;
 
-	if (want >= end - pos)
-		return end;
-	for (p = pos + (want ? want : 1); p < end; p++)
+	*looked = 0;
+	if (p >= rend)
+	{
+		*end = rend;
+		return true;
+	}
+	stop = rend - p > lim ? p + lim : rend;
+	for (; p < stop; p++)
 		if (!tok_pair_in(tab, (unsigned char) text[p - 1], (unsigned char) text[p]))
-			return p;
-	return end;
+			break;
+	*looked = p - (*scan ? *scan : pos + (want ? want : 1));
+	if (p < rend && p == stop)
+	{
+		*scan = p;
+		return false;
+	}
+	*end = p;
+	return true;
 }
 
 /*
- * Split the next window of the text on special tokens; adds its bytes to
- * *used. A raw fragment cut by the window's start is joined again.
+ * Split the text on special tokens, a window at a time: find the
+ * window's end (the search for it goes on over calls, 32 bytes looked at
+ * counting one unit), then split it in steps (tok_part_more, whose
+ * units count JOB_PART_UNITS to a byte of budget), then append its fragments;
+ * a raw fragment cut by the window's start is joined again. Adds the
+ * work done to *used.
  */
 static int
 job_partition(llm_tok_job *j, size_t budget, size_t *used, char *err)
 {
 	const tok_job_range *r = &j->ranges[j->ri];
-	size_t		end = window_end(j->t, j->text, r, j->rpos,
-								 budget > *used ? budget - *used : 1);
+	size_t		left = budget > *used ? budget - *used : 1;
+	size_t		scale = JOB_PART_UNITS;
+	size_t		pu = 0;
 	bool		join = j->rpos > r->off;
+	int			rc;
 
-	j->piece.n = 0;
-	if (tok_partition(j->t, j->text + j->rpos, end - j->rpos, r->special, &j->piece, err) < 0)
-		return -1;
-	for (size_t i = 0; i < j->piece.n; i++)
+	if (!j->part_on)
 	{
-		tok_frag	f = j->piece.v[i];
+		if (!j->wfound)
+		{
+			size_t		looked = 0;
+
+			j->wfound = window_end(j->t, j->text, r, j->rpos, left, &j->wscan,
+								   left * 32, &j->wend, &looked);
+			*used += looked / 32 + 1;
+			if (!j->wfound)
+				return 0;
+		}
+		if (tok_part_begin(&j->part, j->t, j->text + j->rpos, j->wend - j->rpos,
+						   r->special, err) < 0)
+			return -1;
+		j->part_on = true;
+		if (*used >= budget)
+			return 0;
+		left = budget - *used;
+	}
+	rc = tok_part_more(j->t, &j->part, left * scale, &pu, err);
+	*used += (pu + scale - 1) / scale;
+	if (rc <= 0)
+		return rc;
+	for (size_t i = 0; i < j->part.cur.n; i++)
+	{
+		tok_frag	f = j->part.cur.v[i];
 		tok_frag   *last = j->fr.n > 0 ? &j->fr.v[j->fr.n - 1] : NULL;
 
 		f.off += j->rpos;
@@ -245,9 +303,12 @@ job_partition(llm_tok_job *j, size_t budget, size_t *used, char *err)
 		else if (tok_frag_push(&j->fr, f.tok, f.off, f.len) < 0)
 			return llm_err(err, "out of memory while tokenizing");
 	}
-	*used += end - j->rpos;
-	j->rpos = end;
-	if (end == r->off + r->len && ++j->ri < j->n_ranges)
+	tok_part_end(&j->part);
+	j->part_on = false;
+	j->wfound = false;
+	j->wscan = 0;
+	j->rpos = j->wend;
+	if (j->rpos == r->off + r->len && ++j->ri < j->n_ranges)
 		j->rpos = j->ranges[j->ri].off;
 	return 0;
 }
@@ -389,7 +450,18 @@ llm_tok_job_run(llm_tok_job *j, size_t budget, const llm_abort *ab, char *err)
 		}
 	}
 	j->ck.ab = NULL;
+	j->work += used;
 	return j->phase == JOB_DONE ? 1 : 0;
+}
+
+/*
+ * Units of work the job's calls have counted against their budgets, in
+ * all (a call may go past its budget by what one step does).
+ */
+size_t
+llm_tok_job_work(const llm_tok_job *j)
+{
+	return j->work;
 }
 
 /*

@@ -13,7 +13,20 @@
  *    (llm_tokenize_marked()'s), and the job took many parts;
  *  - 400 short random texts of the same pieces, each in parts of a random
  *    budget from 1 byte up: no id differs;
- *  - a stop asked for between parts ends the job with LLM_ABORT_MSG.
+ *  - a stop asked for between parts ends the job with LLM_ABORT_MSG;
+ *  - 300 texts made to have (nearly) no place where the old split could
+ *    end a window (a random walk through the special tokens' texts:
+ *    every two neighbouring bytes are next to each other in some special
+ *    token, "|im_start|im_start", runs of white space, near misses and
+ *    whole tokens), in all three modes and parts of 1 to 200 bytes, give
+ *    the ids of one go;
+ *  - 1 MB with no such place at all (a piece of a special token from one
+ *    byte to before the same byte again, repeated: "upyter_o", or the
+ *    newlines of Gemma's run tokens, where occurrences straddle every
+ *    place), with parse_special, in parts of 64 kB: the ids of one go,
+ *    the split on special tokens goes over calls, none of which does
+ *    more than twice its budget of work (llm_tok_job_work()); it was
+ *    once done in the first call, in one piece.
  * Files that are absent are skipped.
  */
 #include <stdint.h>
@@ -25,10 +38,13 @@
 #include "llm_util.h"
 #include "tap.h"
 #include "tokenizer.h"
+#include "tokenizer_int.h"
 
-#define N_CHECKS	7			/* per tokenizer */
+#define N_CHECKS	10			/* per tokenizer */
 #define N_RANDOM	400
 #define BIG_LEN		(1u << 20)
+#define WALK_LEN	(1u << 20)
+#define WALK_BUDGET (64u * 1024)
 
 /* the pieces texts are made of */
 static const char *const k_pieces[] = {
@@ -90,6 +106,78 @@ make_text(char *buf, size_t cap, uint64_t *seed, llm_text_span *marks, size_t *n
 		memcpy(buf + len, p, k);
 		len += k;
 	}
+	return len;
+}
+
+/*
+ * Fill buf (about cap bytes) with a random walk through the texts of the
+ * special tokens that take part (user-defined ones only unless
+ * all_specials): from the last byte written, go on in the same token or
+ * jump to a place of another token with that byte and go on there, so
+ * that every two neighbouring bytes are next to each other in some
+ * special token (a restart where no token goes on is the only exception).
+ * Returns the length.
+ */
+static size_t
+walk_text(const llm_tokenizer *t, bool all_specials, char *buf, size_t cap, uint64_t *seed)
+{
+	int32_t    *ids = malloc(sizeof(int32_t) * (t->n_specials + 1));
+	uint32_t	n = 0;
+	size_t		len = 0;
+	int32_t		cur = -1;
+	uint32_t	p = 0;
+
+	for (uint32_t k = 0; ids && k < t->n_specials; k++)
+	{
+		int32_t		id = t->specials[k];
+
+		if (t->len[id] >= 2 &&
+			(all_specials || !(t->attr[id] & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN))))
+			ids[n++] = id;
+	}
+	while (n > 0 && len < cap)
+	{
+		const char *s;
+
+		if (cur >= 0 && (rnd(seed) % 2 == 0 || p + 1 >= t->len[cur]))
+		{
+			/* jump to another token where the last byte also is */
+			unsigned char c = (unsigned char) buf[len - 1];
+			bool		found = false;
+
+			for (int tries = 0; tries < 256 && !found; tries++)
+			{
+				int32_t		id = ids[rnd(seed) % n];
+				const char *q = t->arena + t->off[id];
+				uint32_t	l = t->len[id],
+							start = rnd(seed) % l;
+
+				for (uint32_t i = 0; i + 1 < l; i++)
+				{
+					uint32_t	at = (start + i) % (l - 1);
+
+					if ((unsigned char) q[at] == c)
+					{
+						cur = id;
+						p = at;
+						found = true;
+						break;
+					}
+				}
+			}
+		}
+		if (cur < 0 || p + 1 >= t->len[cur])
+		{
+			/* a restart: the first byte of a random token */
+			cur = ids[rnd(seed) % n];
+			p = 0;
+			buf[len++] = t->arena[t->off[cur]];
+			continue;
+		}
+		s = t->arena + t->off[cur];
+		buf[len++] = s[++p];
+	}
+	free(ids);
 	return len;
 }
 
@@ -283,6 +371,131 @@ check_tokenizer(const llm_tokenizer *t, const char *label)
 		ok(bad_one == 0 && worst < 0.5,
 		   "%s: texts without a cut give the ids of one go, no part taking over half the "
 		   "job's time (at most %.0f%%)", label, 100 * worst);
+	}
+
+	/*
+	 * texts with (nearly) no place to end a window by the byte pairs of
+	 * the special tokens, short ones in all modes, then 4 MB of one
+	 */
+	{
+		int			bad_walk = 0;
+		size_t		places = 0,
+					total = 0;
+		char		first_walk[160] = "";
+
+		for (int k = 0; k < 300; k++)
+		{
+			size_t		cap = 1 + rnd(&seed) % 600;
+			size_t		budget = 1 + rnd(&seed) % (k % 4 == 0 ? 4 : 200);
+			int			mode = (int) (rnd(&seed) % 3);
+			bool		bos = rnd(&seed) % 2;
+			int32_t    *a = NULL, *b = NULL;
+			size_t		na = 0, nb = 0;
+			int			parts = 0, rc;
+
+			len = walk_text(t, mode != 1, text, cap, &seed);
+			n_marks = 0;
+			if (mode == 2)
+				for (size_t at = rnd(&seed) % 8; at < len && n_marks < 64; at += 1 + rnd(&seed) % 40)
+				{
+					size_t		ml = 1 + rnd(&seed) % 40;
+
+					if (ml > len - at)
+						ml = len - at;
+					marks[n_marks++] = (llm_text_span) {at, ml};
+					at += ml;
+				}
+			for (size_t i = 1; i < len; i++)
+				places += !tok_pair_in(mode == 1 ? t->pair_user : t->pair_special,
+									   (unsigned char) text[i - 1], (unsigned char) text[i]);
+			total += len;
+			if (mode == 2)
+				rc = llm_tokenize_marked(t, text, len, bos, marks, n_marks, &a, &na, err);
+			else
+				rc = llm_tokenize(t, text, len, bos, mode == 0, &a, &na, err);
+			if (rc == 0)
+				rc = job_tokenize(t, text, len, bos, mode == 0, mode == 2 ? marks : NULL,
+								  mode == 2 ? n_marks : 0, budget, &b, &nb, &parts, err);
+			if (rc != 0 || !same_ids(a, na, b, nb))
+			{
+				if (bad_walk++ == 0)
+					snprintf(first_walk, sizeof(first_walk), "text %d (%zu bytes, budget %zu, mode %d): %zu vs %zu ids %s",
+							 k, len, budget, mode, na, nb, err);
+			}
+			free(a);
+			free(b);
+		}
+		diag("%s: walks: %zu places of the byte pairs in %zu bytes", label, places, total);
+		ok(bad_walk == 0, "%s: 300 texts with almost no byte-pair place (%zu in %zu bytes) give "
+		   "the ids of one go in parts: %d differ %s", label, places, total, bad_walk, first_walk);
+	}
+	for (int c = 0; c < 2; c++)
+	{
+		char	   *big = malloc(WALK_LEN);
+		int32_t    *a = NULL, *b = NULL;
+		size_t		na = 0, nb = 0, worst = 0, places = 0, ul = 0;
+		const char *unit = NULL;
+		llm_tok_job *j = NULL;
+		int			rc = -1, parts = 0, split_parts = 0;
+
+		/*
+		 * the first (c 0) or last special token with a byte twice: the
+		 * bytes from one to before the other, repeated, have every pair
+		 * in that token
+		 */
+		for (uint32_t k = 0; k < t->n_specials && !unit; k++)
+		{
+			int32_t		id = t->specials[c == 0 ? k : t->n_specials - 1 - k];
+			const char *q = t->arena + t->off[id];
+
+			for (uint32_t x = 0; x < t->len[id] && !unit; x++)
+				for (uint32_t y = x + 1; y < t->len[id]; y++)
+					if (q[x] == q[y])
+					{
+						unit = q + x;
+						ul = y - x;
+						break;
+					}
+		}
+		for (len = 0; big && unit && len + ul <= WALK_LEN; len += ul)
+			memcpy(big + len, unit, ul);
+		for (size_t i = 1; i < len; i++)
+			places += !tok_pair_in(t->pair_special, (unsigned char) big[i - 1], (unsigned char) big[i]);
+		if (len > 0 && llm_tokenize(t, big, len, false, true, &a, &na, err) == 0 &&
+			llm_tok_job_new(&j, t, big, len, false, true, NULL, 0, err) == 0)
+		{
+			do
+			{
+				size_t		w0 = llm_tok_job_work(j);
+				size_t		b0 = llm_tok_job_bytes(j, NULL);
+
+				rc = llm_tok_job_run(j, WALK_BUDGET, NULL, err);
+				/* a call that only split (the split is not over after it) */
+				if (b0 < len && llm_tok_job_bytes(j, NULL) < len)
+				{
+					split_parts++;
+					if (llm_tok_job_work(j) - w0 > worst)
+						worst = llm_tok_job_work(j) - w0;
+				}
+				parts++;
+			} while (rc == 0);
+			if (rc == 1)
+				rc = llm_tok_job_take(j, &b, &nb, err);
+		}
+		/*
+		 * its one window was once split in the first call; now the split
+		 * takes a call at least before it is over, each within budget
+		 */
+		ok(rc == 0 && len > 0 && places == 0 && same_ids(a, na, b, nb) &&
+		   split_parts >= 1 && worst <= 2 * WALK_BUDGET,
+		   "%s: 1 MB of \"%.*s\" (%zu byte-pair places) gives the %zu ids of one go in %d "
+		   "parts, the split going over %d calls of at most %zu units of work (budget %u) %s",
+		   label, unit && ul < 16 && unit[0] != '\n' ? (int) ul : 0, unit ? unit : "", places,
+		   na, parts, split_parts, worst, WALK_BUDGET, err);
+		llm_tok_job_free(j);
+		free(a);
+		free(b);
+		free(big);
 	}
 
 	/* a stop asked for between two parts */
