@@ -137,7 +137,7 @@ typedef struct tok_part_run
 	const char *text;
 	size_t		len;
 	bool		parse_special;
-	uint8_t		seen[256][32];	/* byte pairs of text (as pair_* tables) */
+	bool		use_seen;		/* the text is long enough for seen */
 	size_t		pscan;			/* recorded in seen up to here */
 	tok_frags	cur;			/* fragments after the tokens before k */
 	tok_frags	nxt;			/* those being made by token k */
@@ -148,6 +148,8 @@ typedef struct tok_part_run
 	bool		in_frag;		/* fg and from hold fragment i's state */
 	tok_frag	fg;				/* what is left of fragment i */
 	size_t		from;			/* no occurrence in fg starts before here */
+	uint8_t		seen[256][32];	/* byte pairs of text (as pair_* tables);
+								 * last: cleared only when used */
 } tok_part_run;
 
 int			tok_part_begin(tok_part_run *r, const llm_tokenizer *t, const char *text,

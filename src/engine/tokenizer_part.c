@@ -21,12 +21,16 @@
  * search of the whole fragment finds.
  */
 #define _GNU_SOURCE
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llm_util.h"
 #include "tokenizer_int.h"
+
+/* bytes times special tokens below which the byte-pair filter is skipped */
+#define PART_SEEN_MIN 8192
 
 /*
  * Start splitting text[0..len) (see tokenizer_int.h).
@@ -35,12 +39,18 @@ int
 tok_part_begin(tok_part_run *r, const llm_tokenizer *t, const char *text, size_t len,
 			   bool parse_special, char *err)
 {
-	memset(r, 0, sizeof(*r));
+	memset(r, 0, offsetof(tok_part_run, seen));
 	r->text = text;
 	r->len = len;
 	r->parse_special = parse_special;
-	r->pscan = 1;
-	(void) t;
+	/*
+	 * recording the pairs (8 kB to clear) costs more than searching a
+	 * short text for a few tokens
+	 */
+	r->use_seen = (uint64_t) len * t->n_specials >= PART_SEEN_MIN;
+	r->pscan = r->use_seen ? 1 : len;
+	if (r->use_seen)
+		memset(r->seen, 0, sizeof(r->seen));
 	if (len > 0 && tok_frag_push(&r->cur, -1, 0, len) < 0)
 		return llm_err(err, "out of memory");
 	return 0;
@@ -54,7 +64,7 @@ tok_part_end(tok_part_run *r)
 {
 	free(r->cur.v);
 	free(r->nxt.v);
-	memset(r, 0, sizeof(*r));
+	memset(r, 0, offsetof(tok_part_run, seen));
 }
 
 /*
@@ -135,7 +145,7 @@ tok_part_more(const llm_tokenizer *t, tok_part_run *r, size_t budget, size_t *us
 
 			/* does the token take part, and occur at all? */
 			if ((!r->parse_special && (t->attr[id] & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN))) ||
-				sl == 0 || sl > r->len || !part_pairs_seen(r, s, sl))
+				sl == 0 || sl > r->len || (r->use_seen && !part_pairs_seen(r, s, sl)))
 			{
 				r->k++;
 				continue;

@@ -419,7 +419,7 @@ check_tokenizer(const llm_tokenizer *t, const char *label)
 			if (rc != 0 || !same_ids(a, na, b, nb))
 			{
 				if (bad_walk++ == 0)
-					snprintf(first_walk, sizeof(first_walk), "text %d (%zu bytes, budget %zu, mode %d): %zu vs %zu ids %s",
+					snprintf(first_walk, sizeof(first_walk), "text %d (%zu bytes, budget %zu, mode %d): %zu vs %zu ids %.40s",
 							 k, len, budget, mode, na, nb, err);
 			}
 			free(a);
