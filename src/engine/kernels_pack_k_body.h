@@ -24,20 +24,95 @@ PKV(q5_bit) (PKV(vi) qh, int j)
 }
 
 /*
+ * Weight vector (p, h, e) of a q4_K x8 / q5_K x8 super-block b: elements
+ * 64 p + 32 h + 4 e .. + 3 of every row as unsigned quants (with 512
+ * bits also of the next group, gap bytes on).
+ */
+PK_INL PKV(vi)
+PKV(k4_w) (const bool q5, const char *b, size_t gap, int p, int h, int e)
+{
+	const llm_block_q5_Kx8 *b5 = (const llm_block_q5_Kx8 *) b;
+	const uint8_t *qs = q5 ? b5->qs : ((const llm_block_q4_Kx8 *) b)->qs;
+	PKV(vi)		w = PKV(ld) (qs + 32 * (8 * p + e), gap);
+
+	w = PKV(and) (h ? PKV(srli16) (w, 4) : w, PKV(set1_8) (0x0f));
+	if (q5)
+		w = PKV(or) (w, PKV(q5_bit) (PKV(ld) (b5->qh + 32 * e, gap), 2 * p + h));
+	return w;
+}
+
+/*
+ * Weight vector (hf, k, t) of a q6_K x8 super-block b: elements 128 hf +
+ * 32 k + 4 t .. + 3 of every row as unsigned six-bit quants.
+ */
+PK_INL PKV(vi)
+PKV(q6_w) (const llm_block_q6_Kx8 *b, size_t gap, int hf, int k, int t)
+{
+	const PKV(vi) m4 = PKV(set1_8) (0x0f),
+				m30 = PKV(set1_8) (0x30);
+	PKV(vi)		ql = PKV(ld) (b->ql + 32 * (16 * hf + t + 8 * (k & 1)), gap);
+	PKV(vi)		qh = PKV(ld) (b->qh + 32 * (8 * hf + t), gap);
+	PKV(vi)		lo = PKV(and) (k >= 2 ? PKV(srli16) (ql, 4) : ql, m4);
+	PKV(vi)		hi;
+
+	hi = k == 0 ? PKV(slli16) (qh, 4) : k == 1 ? PKV(slli16) (qh, 2) :
+		k == 2 ? qh : PKV(srli16) (qh, 2);
+	return PKV(or) (lo, PKV(and) (hi, m30));
+}
+
+/*
+ * The 64 weight vectors of every super-block of a group (pair) x of nb
+ * super-blocks, decoded once into uq (64 per super-block, in the order
+ * the block products read them) for tiles that share them.
+ */
+PK_INL void
+PKV(decode) (const int kind, int64_t nb, const char *x, size_t gap, PKV(vi) *uq)
+{
+	const size_t bsz = kind == 4 ? sizeof(llm_block_q4_Kx8) : kind == 5 ?
+		sizeof(llm_block_q5_Kx8) : sizeof(llm_block_q6_Kx8);
+
+	for (int64_t i = 0; i < nb; i++)
+	{
+		const char *b = x + (size_t) i * bsz;
+		PKV(vi)	   *u = uq + 64 * i;
+
+		if (kind == 6)
+		{
+			#pragma GCC unroll 2
+			for (int hf = 0; hf < 2; hf++)
+				#pragma GCC unroll 4
+				for (int k = 0; k < 4; k++)
+					#pragma GCC unroll 8
+					for (int t = 0; t < 8; t++)
+						u[8 * (4 * hf + k) + t] = PKV(q6_w) ((const llm_block_q6_Kx8 *) b, gap, hf, k, t);
+		}
+		else
+		{
+			#pragma GCC unroll 4
+			for (int p = 0; p < 4; p++)
+				#pragma GCC unroll 2
+				for (int h = 0; h < 2; h++)
+					#pragma GCC unroll 8
+					for (int e = 0; e < 8; e++)
+						u[8 * (2 * p + h) + e] = PKV(k4_w) (kind == 5, b, gap, p, h, e);
+		}
+	}
+}
+
+/*
  * One super-block b of a q4_K x8 / q5_K x8 group (and of the next one,
  * gap bytes on, with 512 bits) against the C activation blocks a[c]
- * (a_stride apart): the exact sumq[c] and summ[c] of every row (see
+ * (a_stride apart), its weight vectors decoded or (uq) from PKV(decode):
+ * the exact sumq[c] and summ[c] of every row (see
  * kernels_pack_k_ref.c). Bounds of the AVX2 int16 sums: q4_K 8 slices of
  * 2 * 15 * 128 = 30720, q5_K 4 slices of 2 * 31 * 128 = 31744.
  */
 PK_INL void
-PKV(k4_block) (const bool q5, const int C, const char *b, size_t gap, const char *a,
-			   size_t a_stride, PKV(vi) *sumq, PKV(vi) *summ)
+PKV(k4_block) (const bool q5, const int C, const char *b, size_t gap, const PKV(vi) *uq,
+			   const char *a, size_t a_stride, PKV(vi) *sumq, PKV(vi) *summ)
 {
 	const llm_block_q4_Kx8 *b4 = (const llm_block_q4_Kx8 *) b;
 	const llm_block_q5_Kx8 *b5 = (const llm_block_q5_Kx8 *) b;
-	const uint8_t *qs = q5 ? b5->qs : b4->qs;
-	const PKV(vi) m4 = PKV(set1_8) (0x0f);
 	PKV(vi)		pv[8];
 
 	PKV(k4_scales) (q5 ? b5->scales : b4->scales, gap, pv);
@@ -69,11 +144,8 @@ PKV(k4_block) (const bool q5, const int C, const char *b, size_t gap, const char
 			#pragma GCC unroll 8
 			for (int e = 0; e < 8; e++)
 			{
-				PKV(vi)		w = PKV(ld) (qs + 32 * (8 * p + e), gap);
+				PKV(vi)		w = uq ? uq[8 * (2 * p + h) + e] : PKV(k4_w) (q5, b, gap, p, h, e);
 
-				w = PKV(and) (h ? PKV(srli16) (w, 4) : w, m4);
-				if (q5)
-					w = PKV(or) (w, PKV(q5_bit) (PKV(ld) (b5->qh + 32 * e, gap), 2 * p + h));
 				#pragma GCC unroll 8
 				for (int c = 0; c < C; c++)
 				{
@@ -99,17 +171,16 @@ PKV(k4_block) (const bool q5, const int C, const char *b, size_t gap, const char
 
 /*
  * One super-block b of a q6_K x8 group (and the next, gap bytes on, with
- * 512 bits) against the C activation blocks a[c]: the exact sumq[c] =
+ * 512 bits) against the C activation blocks a[c], the weight vectors
+ * decoded or (uq) from PKV(decode): the exact sumq[c] =
  * sum_j sc_j dot(q_j, a_j) - 32 sum_j sc_j bsum_j of every row, q the
  * unsigned six-bit values. Bound of the AVX2 int16 sums: 2 slices of 2 *
  * 63 * 128 = 32256.
  */
 PK_INL void
-PKV(q6_block) (const int C, const llm_block_q6_Kx8 *b, size_t gap, const char *a,
-			   size_t a_stride, PKV(vi) *sumq)
+PKV(q6_block) (const int C, const llm_block_q6_Kx8 *b, size_t gap, const PKV(vi) *uq,
+			   const char *a, size_t a_stride, PKV(vi) *sumq)
 {
-	const PKV(vi) m4 = PKV(set1_8) (0x0f),
-				m30 = PKV(set1_8) (0x30);
 	PKV(vi)		pv[8];
 	PKV(vi)		corr[PK_TG];
 
@@ -142,15 +213,8 @@ PKV(q6_block) (const int C, const llm_block_q6_Kx8 *b, size_t gap, const char *a
 				for (int tt = 0; tt < 4; tt++)
 				{
 					const int	t = 4 * T + tt;
-					PKV(vi)		ql = PKV(ld) (b->ql + 32 * (16 * hf + t + 8 * (k & 1)), gap);
-					PKV(vi)		qh = PKV(ld) (b->qh + 32 * (8 * hf + t), gap);
-					PKV(vi)		lo = PKV(and) (k >= 2 ? PKV(srli16) (ql, 4) : ql, m4);
-					PKV(vi)		hi;
-					PKV(vi)		w;
+					PKV(vi)		w = uq ? uq[8 * (4 * hf + k) + t] : PKV(q6_w) (b, gap, hf, k, t);
 
-					hi = k == 0 ? PKV(slli16) (qh, 4) : k == 1 ? PKV(slli16) (qh, 2) :
-						k == 2 ? qh : PKV(srli16) (qh, 2);
-					w = PKV(or) (lo, PKV(and) (hi, m30));
 					#pragma GCC unroll 8
 					for (int c = 0; c < C; c++)
 					{
@@ -181,11 +245,11 @@ PKV(q6_block) (const int C, const llm_block_q6_Kx8 *b, size_t gap, const char *a
  * One group x of 8 rows (with 512 bits also the next, gap bytes on: rows
  * 8 .. 15 of y) of nb super-blocks of type 4 = q4_K, 5 = q5_K, 6 = q6_K
  * against C activation rows: y[c * ldy + r], with the float operations of
- * kernels_pack_k_ref.c.
+ * kernels_pack_k_ref.c. uq: NULL, or the group's vectors from PKV(decode).
  */
 PK_INL void
-PKV(tile) (const int kind, const int C, int64_t nb, const char *x, size_t gap, const char *a,
-		   size_t a_stride, float *y, int64_t ldy)
+PKV(tile) (const int kind, const int C, int64_t nb, const char *x, size_t gap,
+		   const PKV(vi) *uq, const char *a, size_t a_stride, float *y, int64_t ldy)
 {
 	const size_t bsz = kind == 4 ? sizeof(llm_block_q4_Kx8) : kind == 5 ?
 		sizeof(llm_block_q5_Kx8) : sizeof(llm_block_q6_Kx8);
@@ -203,10 +267,12 @@ PKV(tile) (const int kind, const int C, int64_t nb, const char *x, size_t gap, c
 					summ[PK_TG];
 		PKV(vf)		dw;
 
+		const PKV(vi) *ui = uq ? uq + 64 * i : NULL;
+
 		if (kind == 6)
-			PKV(q6_block) (C, (const llm_block_q6_Kx8 *) b, gap, ai, a_stride, sumq);
+			PKV(q6_block) (C, (const llm_block_q6_Kx8 *) b, gap, ui, ai, a_stride, sumq);
 		else
-			PKV(k4_block) (kind == 5, C, b, gap, ai, a_stride, sumq, summ);
+			PKV(k4_block) (kind == 5, C, b, gap, ui, ai, a_stride, sumq, summ);
 		/* d[8] (then dmin[8] for q4_K / q5_K) start every layout */
 		dw = PKV(half) (b, gap);
 		#pragma GCC unroll 8

@@ -459,11 +459,16 @@ pk512_fstore(float *y, __m512 v)
 #undef PKW
 #endif
 
+/* groups of up to this many super-blocks are decoded once (scratch) */
+#define PK_SCR_NB 8
+
 /*
  * The driver (see llm_gemm8_fn): per group, tiles of PK_TG activation
  * rows, then 4, 2, 1 (a row's chain does not depend on its tile). With
  * VNNI and from two activation rows, pairs of adjacent groups go in
  * 512-bit vectors (for one row loading the weights dominates either way).
+ * When more than one tile shares a group (pair) of at most PK_SCR_NB
+ * super-blocks, its weight vectors are decoded once into a scratch copy.
  */
 PK_INL void
 pk_run(const int kind, int64_t n, int64_t ng, int64_t nc, const void *w8,
@@ -472,12 +477,23 @@ pk_run(const int kind, int64_t n, int64_t ng, int64_t nc, const void *w8,
 	const int64_t nb = n / LLM_QK_K;
 	const size_t gbytes = (size_t) nb * (kind == 4 ? sizeof(llm_block_q4_Kx8) : kind == 5 ?
 										 sizeof(llm_block_q5_Kx8) : sizeof(llm_block_q6_Kx8));
+	const bool	scr = nc > PK_TG && nb <= PK_SCR_NB;
+	__m256i		uq[64 * PK_SCR_NB];
+#if PK_VNNI
+	__m512i		uq2[64 * PK_SCR_NB];
+#endif
 
 	for (int64_t g = 0; g < ng; g++)
 	{
 		const char *x = (const char *) w8 + (size_t) g * gbytes;
 		const bool	pair = PK_VNNI && nc >= 2 && g + 1 < ng;
 
+#if PK_VNNI
+		if (pair && scr)
+			pk512_decode(kind, nb, x, gbytes, uq2);
+#endif
+		if (!pair && scr)
+			pk256_decode(kind, nb, x, 0, uq);
 		for (int64_t c = 0, C; c < nc; c += C)
 		{
 			const char *ac = (const char *) a + (size_t) c * a_stride;
@@ -487,27 +503,33 @@ pk_run(const int kind, int64_t n, int64_t ng, int64_t nc, const void *w8,
 #if PK_VNNI
 			if (pair)
 			{
+				const __m512i *u2 = scr ? uq2 : NULL;
+
 				if (C == PK_TG)
-					pk512_tile(kind, PK_TG, nb, x, gbytes, ac, a_stride, yc, ldy);
+					pk512_tile(kind, PK_TG, nb, x, gbytes, u2, ac, a_stride, yc, ldy);
 				else if (C == 4)
-					pk512_tile(kind, 4, nb, x, gbytes, ac, a_stride, yc, ldy);
+					pk512_tile(kind, 4, nb, x, gbytes, u2, ac, a_stride, yc, ldy);
 				else if (C == 2)
-					pk512_tile(kind, 2, nb, x, gbytes, ac, a_stride, yc, ldy);
+					pk512_tile(kind, 2, nb, x, gbytes, u2, ac, a_stride, yc, ldy);
 				else
-					pk512_tile(kind, 1, nb, x, gbytes, ac, a_stride, yc, ldy);
+					pk512_tile(kind, 1, nb, x, gbytes, u2, ac, a_stride, yc, ldy);
 				continue;
 			}
 #endif
-			if (C == PK_TG)
-				pk256_tile(kind, PK_TG, nb, x, 0, ac, a_stride, yc, ldy);
+			{
+				const __m256i *u = scr ? uq : NULL;
+
+				if (C == PK_TG)
+					pk256_tile(kind, PK_TG, nb, x, 0, u, ac, a_stride, yc, ldy);
 #if PK_TG > 4
-			else if (C == 4)
-				pk256_tile(kind, 4, nb, x, 0, ac, a_stride, yc, ldy);
+				else if (C == 4)
+					pk256_tile(kind, 4, nb, x, 0, u, ac, a_stride, yc, ldy);
 #endif
-			else if (C == 2)
-				pk256_tile(kind, 2, nb, x, 0, ac, a_stride, yc, ldy);
-			else
-				pk256_tile(kind, 1, nb, x, 0, ac, a_stride, yc, ldy);
+				else if (C == 2)
+					pk256_tile(kind, 2, nb, x, 0, u, ac, a_stride, yc, ldy);
+				else
+					pk256_tile(kind, 1, nb, x, 0, u, ac, a_stride, yc, ldy);
+			}
 		}
 		if (pair)
 			g++;
