@@ -598,7 +598,8 @@ cli_bench(llm_engine *e, const llm_model *m, const cli_opts *o)
 			   *tg;
 	llm_seq    *s;
 	int			r,
-				i;
+				i,
+				nt;
 	uint64_t	x = 42;
 
 	if (np < 0 || ng < 0 || np + ng + 1 > in->n_ctx)
@@ -606,7 +607,9 @@ cli_bench(llm_engine *e, const llm_model *m, const cli_opts *o)
 		fprintf(stderr, "llm-cli: -p %d and -n %d do not fit the context of %d\n", np, ng, in->n_ctx);
 		return 2;
 	}
-	toks = malloc(sizeof(int32_t) * (size_t) (np + 1));
+	/* the prompt's tokens, and those the generation feeds one by one */
+	nt = (np > ng ? np : ng) + 1;
+	toks = malloc(sizeof(int32_t) * (size_t) nt);
 	logits = malloc(sizeof(float) * (size_t) in->n_vocab);
 	pp = calloc((size_t) o->reps, sizeof(double));
 	tg = calloc((size_t) o->reps, sizeof(double));
@@ -616,7 +619,7 @@ cli_bench(llm_engine *e, const llm_model *m, const cli_opts *o)
 		fprintf(stderr, "llm-cli: out of memory\n");
 		return 1;
 	}
-	for (i = 0; i <= np; i++)
+	for (i = 0; i < nt; i++)
 	{
 		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
 		toks[i] = (int32_t) ((x >> 33) % (uint64_t) in->n_vocab);
